@@ -1,0 +1,81 @@
+/**
+ * The port between transport and behaviour. The gateway (src/gateway) knows frames,
+ * tokens and sockets and calls a `Tracker`; the actors know orders, geofences and alerts
+ * and talk back to a connected client only through the narrow `DeviceLink` and
+ * `SafetyLink`. Neither side imports the other's internals.
+ */
+import type {
+  Alert,
+  AlertState,
+  DeviceMessage,
+  DevicePush,
+  ErrorCode,
+  NearbyTechnician,
+  OrderInput,
+  OrderView,
+  SafetyMessage,
+  SafetyPush,
+  TechnicianView,
+  TrackPoint,
+} from '../protocol.js';
+
+/** Fields added to an `ack` (for example `dist`, `n`, `incident`). */
+export type AckExtras = Record<string, unknown>;
+
+/** A refusal in protocol terms; `extras` go into the `err` frame or HTTP body beside code and msg. */
+export interface Refusal {
+  ok: false;
+  code: ErrorCode;
+  msg: string;
+  extras?: Record<string, unknown>;
+}
+
+/** What a behaviour call answers: a value, or a refusal that changed nothing. */
+export type Outcome<T> = { ok: true; value: T } | Refusal;
+
+/** A connected technician's phone, as the behaviour sees it. */
+export interface DeviceLink {
+  push(msg: DevicePush): void;
+}
+
+/** A connected safety console, as the behaviour sees it. */
+export interface SafetyLink {
+  push(msg: SafetyPush): void;
+}
+
+/** Health of one dependency, for `/readyz`. */
+export interface ComponentHealth {
+  ok: boolean;
+  detail?: string;
+}
+
+/** The behaviour behind the gateway: everything a client can ask of the server. */
+export interface Tracker {
+  /** A device of technician `tech` connected (its token's `sub`). */
+  attachDevice(tech: string, link: DeviceLink): void;
+  /** That connection closed. */
+  detachDevice(tech: string, link: DeviceLink): void;
+  /** A validated device message; the answer becomes the `ack` extras or the `err`. */
+  onDeviceMessage(tech: string, msg: DeviceMessage): Promise<Outcome<AckExtras>>;
+
+  /**
+   * A console connected: the link receives the snapshot first, then every alert change,
+   * with nothing missed in between.
+   */
+  attachSafety(operator: string, link: SafetyLink): void;
+  detachSafety(link: SafetyLink): void;
+  onSafetyMessage(operator: string, msg: SafetyMessage): Promise<Outcome<AckExtras>>;
+
+  putOrder(id: string, input: OrderInput): Promise<Outcome<OrderView>>;
+  cancelOrder(id: string): Promise<Outcome<OrderView>>;
+  getOrder(id: string): Promise<Outcome<OrderView>>;
+  getTechnician(id: string): Promise<Outcome<TechnicianView>>;
+  getTrack(id: string, from: number, to: number): Promise<Outcome<TrackPoint[]>>;
+  listAlerts(state?: AlertState): Promise<Alert[]>;
+  nearby(lat: number, lon: number, radius: number): Promise<NearbyTechnician[]>;
+
+  /** Health of the archive and shared state, by name. */
+  readiness(): Promise<Record<string, ComponentHealth>>;
+  /** Flushes what is pending (journal, spool) and stops timers; called once on shutdown. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,191 @@
+/**
+ * The one typed configuration of a node, read from environment variables.
+ *
+ * Every variable is declared once in `VARIABLES` with its default and a sentence for the
+ * README; `loadConfig` validates all of them and reports every bad one at once, so an
+ * operator fixes a deployment in one round instead of one crash per variable.
+ */
+
+/** A well-known secret used only when `TRACKER_INSECURE_DEV=1`: tokens are forgeable by anyone. */
+export const INSECURE_DEV_SECRET = 'fieldtrack-insecure-development-secret-do-not-use';
+
+type Parser<T> = (raw: string) => T;
+
+interface Variable<T> {
+  /** Default when unset; `undefined` means the variable is optional and has no value. */
+  readonly def: T | undefined;
+  readonly parse: Parser<T>;
+  /** One sentence for the README table. */
+  readonly doc: string;
+}
+
+class ConfigValueError extends Error {}
+
+const int =
+  (min: number, max: number): Parser<number> =>
+  (raw) => {
+    if (!/^-?\d+$/.test(raw.trim())) throw new ConfigValueError(`must be a whole number, got "${raw}"`);
+    const n = Number(raw);
+    if (n < min || n > max) throw new ConfigValueError(`must be between ${min} and ${max}, got ${n}`);
+    return n;
+  };
+
+const num =
+  (min: number, max: number): Parser<number> =>
+  (raw) => {
+    const n = Number(raw);
+    if (raw.trim() === '' || !Number.isFinite(n)) throw new ConfigValueError(`must be a number, got "${raw}"`);
+    if (n < min || n > max) throw new ConfigValueError(`must be between ${min} and ${max}, got ${n}`);
+    return n;
+  };
+
+const text: Parser<string> = (raw) => {
+  if (raw.trim() === '') throw new ConfigValueError('must not be empty');
+  return raw;
+};
+
+const flag: Parser<boolean> = (raw) => {
+  if (['1', 'true', 'yes'].includes(raw.toLowerCase())) return true;
+  if (['0', 'false', 'no', ''].includes(raw.toLowerCase())) return false;
+  throw new ConfigValueError(`must be 1/true/yes or 0/false/no, got "${raw}"`);
+};
+
+const url =
+  (...protocols: string[]): Parser<string> =>
+  (raw) => {
+    let parsed: URL;
+    try {
+      parsed = new URL(raw);
+    } catch {
+      throw new ConfigValueError(`must be a URL, got "${raw}"`);
+    }
+    if (!protocols.includes(parsed.protocol)) {
+      throw new ConfigValueError(`must use ${protocols.join(' or ')}, got "${parsed.protocol}"`);
+    }
+    return raw;
+  };
+
+const logLevel: Parser<string> = (raw) => {
+  const levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+  if (!levels.includes(raw)) throw new ConfigValueError(`must be one of ${levels.join(', ')}, got "${raw}"`);
+  return raw;
+};
+
+const v = <T>(def: T | undefined, parse: Parser<T>, doc: string): Variable<T> => ({ def, parse, doc });
+const MIN = 60_000;
+const SEC = 1000;
+
+/** Every environment variable the server reads. */
+export const VARIABLES = {
+  PORT: v(8080, int(0, 65535), 'TCP port of the HTTP and WebSocket listener (0 picks a free one).'),
+  HOST: v('127.0.0.1', text, 'Address to listen on; 0.0.0.0 for every interface.'),
+  TRACKER_JWT_SECRET: v<string>(undefined, text, 'HS256 secret that signs every token (at least 32 characters). Required.'),
+  TRACKER_INSECURE_DEV: v(
+    false,
+    flag,
+    `Development only: run without TRACKER_JWT_SECRET, using the public secret "${INSECURE_DEV_SECRET}".`,
+  ),
+  DATA_DIR: v('./data', text, "The node's local journal, spool and embedded archive; two nodes never share one."),
+  REDIS_URL: v<string>(undefined, url('redis:', 'rediss:'), 'Shared state across nodes; unset: in-process state.'),
+  CLICKHOUSE_URL: v<string>(
+    undefined,
+    url('http:', 'https:'),
+    'ClickHouse server for the archive (HTTP interface); unset: embedded chDB in DATA_DIR.',
+  ),
+  LOG_LEVEL: v('info', logLevel, 'pino level: fatal, error, warn, info, debug, trace or silent.'),
+
+  RATE_LIMIT_PER_SEC: v(50, num(0.1, 1e6), 'Messages per second a connection may send on average.'),
+  RATE_LIMIT_BURST: v(100, int(1, 1e6), 'Messages a connection may send at once before the rate applies.'),
+  RATE_LIMIT_DISCONNECT_AFTER: v(
+    200,
+    int(1, 1e6),
+    'Rate-limited messages in a row after which the connection is closed with 1008.',
+  ),
+  GARBAGE_DISCONNECT_AFTER: v(
+    20,
+    int(1, 1e6),
+    'Undecodable frames in a row after which the connection is closed with 1008.',
+  ),
+  SAFETY_MAX_BUFFERED_BYTES: v(
+    1024 * 1024,
+    int(1024, 1 << 30),
+    'Bytes a safety console may leave unread before it is dropped with close code 4002.',
+  ),
+  IDLE_TIMEOUT_SEC: v(120, int(8, 960), 'WebSocket idle timeout; the server pings idle clients before it.'),
+  SHUTDOWN_TIMEOUT_MS: v(10_000, int(100, 600_000), 'Longest a graceful shutdown may take before the process exits.'),
+  MAX_HTTP_BODY_BYTES: v(64 * 1024, int(1024, 16 << 20), 'Largest HTTP request body accepted.'),
+
+  GEOFENCE_RADIUS_M: v(50, num(1, 100_000), 'Check-in radius around the customer when an order gives none.'),
+  MAX_ACCURACY_M: v(200, num(1, 100_000), 'Fixes less accurate than this are archived but decide no geofence or alert.'),
+  GEOFENCE_EXIT_DWELL_MS: v(
+    2 * MIN,
+    int(0, 24 * 60 * MIN),
+    'geofence_exit also fires when the technician stays outside this long (besides two fixes in a row).',
+  ),
+  LATE_DEPARTURE_MS: v(15 * MIN, int(0, 24 * 60 * MIN), 'late_departure: order still assigned this long after scheduledAt.'),
+  LATE_ARRIVAL_MS: v(15 * MIN, int(0, 24 * 60 * MIN), 'late_arrival: not arrived this long after scheduledAt.'),
+  TRAVEL_SPEED_MPS: v(8.3, num(0.1, 100), 'Travel speed used to predict a late arrival from the last position.'),
+  OVERTIME_FACTOR: v(1.5, num(1, 100), 'overtime: in_service longer than durationMin times this.'),
+  OFFLINE_MS: v(5 * MIN, int(1000, 24 * 60 * MIN), 'offline: no ping for this long with an active order.'),
+  IMPLAUSIBLE_SPEED_MPS: v(70, num(1, 10_000), 'implausible_move: two pings imply a speed above this.'),
+  SOS_LEVEL2_MS: v(60 * SEC, int(0, 24 * 60 * MIN), 'Unacknowledged SOS rises to level 2 after this.'),
+  SOS_LEVEL3_MS: v(5 * MIN, int(0, 24 * 60 * MIN), 'Unacknowledged SOS rises to level 3 after this.'),
+  SOS_SLA_MS: v(15 * MIN, int(0, 24 * 60 * MIN), 'Unacknowledged SOS is flagged detail.slaBreached after this.'),
+  PASSIVATE_AFTER_MS: v(10 * MIN, int(1000, 24 * 60 * MIN), 'An idle technician actor is stopped after this (state kept).'),
+
+  ARCHIVE_BATCH_ROWS: v(10_000, int(1, 1_000_000), 'Rows per archive insert at most.'),
+  ARCHIVE_BATCH_MS: v(1000, int(10, 600_000), 'Longest a spooled row waits before an insert is made.'),
+  SPOOL_MAX_BYTES: v(1024 ** 3, int(1024 * 1024, 2 ** 50), 'Disk budget of the archive spool; past it new data is refused.'),
+  RETENTION_DAYS: v(30, int(1, 36_500), 'Archived days kept; older day partitions are dropped.'),
+} as const;
+
+type Vars = typeof VARIABLES;
+type ValueOf<K extends keyof Vars> = Vars[K] extends Variable<infer T> ? T : never;
+/** Variables with a default are always present; the others may be undefined. */
+export type Config = {
+  readonly [K in keyof Vars]: Vars[K]['def'] extends undefined ? ValueOf<K> | undefined : ValueOf<K>;
+} & {
+  /** The secret actually in use: TRACKER_JWT_SECRET or, in insecure dev mode, INSECURE_DEV_SECRET. */
+  readonly jwtSecret: string;
+};
+
+/** Thrown by `loadConfig` with one line per bad variable. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Reads and validates every variable of `VARIABLES` from `env`; throws `ConfigError` listing all problems. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const problems: string[] = [];
+  const out: Record<string, unknown> = {};
+  for (const [name, variable] of Object.entries(VARIABLES) as [string, Variable<unknown>][]) {
+    const raw = env[name];
+    if (raw === undefined || raw === '') {
+      out[name] = variable.def;
+      continue;
+    }
+    try {
+      out[name] = variable.parse(raw);
+    } catch (err) {
+      if (!(err instanceof ConfigValueError)) throw err;
+      problems.push(`${name} ${err.message}`);
+    }
+  }
+  const secret = out.TRACKER_JWT_SECRET as string | undefined;
+  if (secret !== undefined && secret.length < 32) {
+    problems.push('TRACKER_JWT_SECRET must be at least 32 characters (HS256 wants 256 bits of key)');
+  }
+  if (secret === undefined && out.TRACKER_INSECURE_DEV !== true) {
+    problems.push('TRACKER_JWT_SECRET is required (or set TRACKER_INSECURE_DEV=1 for local development only)');
+  }
+  const l2 = out.SOS_LEVEL2_MS as number;
+  const l3 = out.SOS_LEVEL3_MS as number;
+  if (l2 !== undefined && l3 !== undefined && l3 < l2) {
+    problems.push(`SOS_LEVEL3_MS (${l3}) must not be less than SOS_LEVEL2_MS (${l2})`);
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return { ...out, jwtSecret: secret ?? INSECURE_DEV_SECRET } as Config;
+}

@@ -1,0 +1,117 @@
+/**
+ * Prometheus metrics of one node. Each server instance owns its own registry so that
+ * several servers can live in one test process without clashing names.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** Every metric the node exports on `/metrics`, grouped by the layer that updates it. */
+export class Metrics {
+  readonly registry = new Registry();
+
+  // gateway
+  readonly connections = new Gauge({
+    name: 'fieldtrack_connections',
+    help: 'Open WebSocket connections by endpoint',
+    labelNames: ['endpoint'] as const,
+    registers: [this.registry],
+  });
+  readonly connectionsClosed = new Counter({
+    name: 'fieldtrack_connections_closed_total',
+    help: 'Closed WebSocket connections by endpoint and reason',
+    labelNames: ['endpoint', 'reason'] as const,
+    registers: [this.registry],
+  });
+  readonly messages = new Counter({
+    name: 'fieldtrack_messages_total',
+    help: 'Client messages received by endpoint and type',
+    labelNames: ['endpoint', 'type'] as const,
+    registers: [this.registry],
+  });
+  readonly errors = new Counter({
+    name: 'fieldtrack_errors_total',
+    help: 'Error answers sent, by code',
+    labelNames: ['code'] as const,
+    registers: [this.registry],
+  });
+  readonly ackLatency = new Histogram({
+    name: 'fieldtrack_ack_latency_seconds',
+    help: 'Time from receiving a client message to sending its answer, by type',
+    labelNames: ['type'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
+  readonly authFailures = new Counter({
+    name: 'fieldtrack_auth_failures_total',
+    help: 'Refused upgrades and HTTP requests, by reason',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly slowConsumersDropped = new Counter({
+    name: 'fieldtrack_slow_consumers_dropped_total',
+    help: 'Safety consoles disconnected because they did not read fast enough',
+    registers: [this.registry],
+  });
+  readonly httpRequests = new Counter({
+    name: 'fieldtrack_http_requests_total',
+    help: 'HTTP requests by route and status',
+    labelNames: ['route', 'status'] as const,
+    registers: [this.registry],
+  });
+
+  // actors
+  readonly alerts = new Counter({
+    name: 'fieldtrack_alerts_raised_total',
+    help: 'Alerts raised, by kind',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+  readonly openAlerts = new Gauge({
+    name: 'fieldtrack_alerts_open',
+    help: 'Alerts not yet resolved',
+    registers: [this.registry],
+  });
+  readonly activeActors = new Gauge({
+    name: 'fieldtrack_actors_active',
+    help: 'Actors currently in memory, by kind',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+
+  // telemetry
+  readonly spoolRows = new Gauge({
+    name: 'fieldtrack_archive_spool_rows',
+    help: 'Rows in the local spool not yet archived (archive queue depth)',
+    registers: [this.registry],
+  });
+  readonly spoolBytes = new Gauge({
+    name: 'fieldtrack_archive_spool_bytes',
+    help: 'Bytes of the local spool on disk',
+    registers: [this.registry],
+  });
+  readonly rowsArchived = new Counter({
+    name: 'fieldtrack_archive_rows_total',
+    help: 'Rows written to the archive, by table',
+    labelNames: ['table'] as const,
+    registers: [this.registry],
+  });
+  readonly insertLatency = new Histogram({
+    name: 'fieldtrack_archive_insert_seconds',
+    help: 'Duration of archive inserts',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+  readonly insertFailures = new Counter({
+    name: 'fieldtrack_archive_insert_failures_total',
+    help: 'Archive inserts that failed and will be retried',
+    registers: [this.registry],
+  });
+  readonly oldestUnarchivedAge = new Gauge({
+    name: 'fieldtrack_archive_oldest_unarchived_seconds',
+    help: 'Age of the oldest spooled row not yet archived',
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'fieldtrack_' });
+  }
+}
