@@ -67,9 +67,7 @@ export class ManualClock implements Clock {
   /** Moves time to `target`, running every timer that falls due on the way, earliest first. */
   set(target: number): void {
     for (;;) {
-      const due = this.timers
-        .filter((t) => t.at <= target)
-        .sort((a, b) => a.at - b.at || a.order - b.order)[0];
+      const due = this.timers.filter((t) => t.at <= target).sort((a, b) => a.at - b.at || a.order - b.order)[0];
       if (due === undefined) break;
       this.timers = this.timers.filter((t) => t !== due);
       this.time = Math.max(this.time, due.at);

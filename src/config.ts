@@ -79,7 +79,11 @@ const SEC = 1000;
 export const VARIABLES = {
   PORT: v(8080, int(0, 65535), 'TCP port of the HTTP and WebSocket listener (0 picks a free one).'),
   HOST: v('127.0.0.1', text, 'Address to listen on; 0.0.0.0 for every interface.'),
-  TRACKER_JWT_SECRET: v<string>(undefined, text, 'HS256 secret that signs every token (at least 32 characters). Required.'),
+  TRACKER_JWT_SECRET: v<string>(
+    undefined,
+    text,
+    'HS256 secret that signs every token (at least 32 characters). Required.',
+  ),
   TRACKER_INSECURE_DEV: v(
     false,
     flag,
@@ -116,13 +120,21 @@ export const VARIABLES = {
   MAX_HTTP_BODY_BYTES: v(64 * 1024, int(1024, 16 << 20), 'Largest HTTP request body accepted.'),
 
   GEOFENCE_RADIUS_M: v(50, num(1, 100_000), 'Check-in radius around the customer when an order gives none.'),
-  MAX_ACCURACY_M: v(200, num(1, 100_000), 'Fixes less accurate than this are archived but decide no geofence or alert.'),
+  MAX_ACCURACY_M: v(
+    200,
+    num(1, 100_000),
+    'Fixes less accurate than this are archived but decide no geofence or alert.',
+  ),
   GEOFENCE_EXIT_DWELL_MS: v(
     2 * MIN,
     int(0, 24 * 60 * MIN),
     'geofence_exit also fires when the technician stays outside this long (besides two fixes in a row).',
   ),
-  LATE_DEPARTURE_MS: v(15 * MIN, int(0, 24 * 60 * MIN), 'late_departure: order still assigned this long after scheduledAt.'),
+  LATE_DEPARTURE_MS: v(
+    15 * MIN,
+    int(0, 24 * 60 * MIN),
+    'late_departure: order still assigned this long after scheduledAt.',
+  ),
   LATE_ARRIVAL_MS: v(15 * MIN, int(0, 24 * 60 * MIN), 'late_arrival: not arrived this long after scheduledAt.'),
   TRAVEL_SPEED_MPS: v(8.3, num(0.1, 100), 'Travel speed used to predict a late arrival from the last position.'),
   OVERTIME_FACTOR: v(1.5, num(1, 100), 'overtime: in_service longer than durationMin times this.'),
@@ -131,11 +143,19 @@ export const VARIABLES = {
   SOS_LEVEL2_MS: v(60 * SEC, int(0, 24 * 60 * MIN), 'Unacknowledged SOS rises to level 2 after this.'),
   SOS_LEVEL3_MS: v(5 * MIN, int(0, 24 * 60 * MIN), 'Unacknowledged SOS rises to level 3 after this.'),
   SOS_SLA_MS: v(15 * MIN, int(0, 24 * 60 * MIN), 'Unacknowledged SOS is flagged detail.slaBreached after this.'),
-  PASSIVATE_AFTER_MS: v(10 * MIN, int(1000, 24 * 60 * MIN), 'An idle technician actor is stopped after this (state kept).'),
+  PASSIVATE_AFTER_MS: v(
+    10 * MIN,
+    int(1000, 24 * 60 * MIN),
+    'An idle technician actor is stopped after this (state kept).',
+  ),
 
   ARCHIVE_BATCH_ROWS: v(10_000, int(1, 1_000_000), 'Rows per archive insert at most.'),
   ARCHIVE_BATCH_MS: v(1000, int(10, 600_000), 'Longest a spooled row waits before an insert is made.'),
-  SPOOL_MAX_BYTES: v(1024 ** 3, int(1024 * 1024, 2 ** 50), 'Disk budget of the archive spool; past it new data is refused.'),
+  SPOOL_MAX_BYTES: v(
+    1024 ** 3,
+    int(1024 * 1024, 2 ** 50),
+    'Disk budget of the archive spool; past it new data is refused.',
+  ),
   RETENTION_DAYS: v(30, int(1, 36_500), 'Archived days kept; older day partitions are dropped.'),
 } as const;
 

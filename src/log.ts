@@ -2,7 +2,7 @@
  * The process logger (pino, JSON lines). Tokens and positions must never reach logs
  * above debug level: the redaction list is the safety net behind that rule.
  */
-import { pino, type Logger } from 'pino';
+import { type Logger, pino } from 'pino';
 
 export type { Logger };
 

@@ -2,7 +2,7 @@
  * Prometheus metrics of one node. Each server instance owns its own registry so that
  * several servers can live in one test process without clashing names.
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 /** Every metric the node exports on `/metrics`, grouped by the layer that updates it. */
 export class Metrics {

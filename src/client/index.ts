@@ -1,0 +1,3 @@
+/** The package's public client API: typed protocol clients and the wire types. */
+export * from '../protocol.js';
+export { type ClientOptions, ConnectionClosedError, DeviceClient, type Reply, SafetyClient } from './client.js';

@@ -1,0 +1,76 @@
+/**
+ * Token checks for every `/v1` request: HS256 JWTs verified with `jose`, taken from
+ * `Authorization: Bearer` or the `token` query parameter (for WebSocket clients that
+ * cannot set headers). Failures say why in protocol terms but never echo the token.
+ */
+import { errors, jwtVerify } from 'jose';
+import { Role } from '../protocol.js';
+import { isValidId } from './messages.js';
+
+/** A verified caller. */
+export interface Principal {
+  sub: string;
+  role: Role;
+  /** Expiry, ms since the epoch. */
+  expiresAt: number;
+}
+
+/** Why a request was refused: 401 for the token itself, 403 for a valid token of the wrong role. */
+export type AuthFailure =
+  | { status: 401; reason: 'missing' | 'malformed' | 'expired' | 'bad_signature' | 'invalid_claims'; msg: string }
+  | { status: 403; reason: 'wrong_role'; msg: string };
+
+export type AuthResult = { ok: true; principal: Principal } | ({ ok: false } & AuthFailure);
+
+const roles = new Set<string>(Object.values(Role));
+
+/** Picks the token from the Authorization header, else from `?token=`; undefined when neither. */
+export function extractToken(authorization: string, query: string): string | undefined {
+  const bearer = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
+  if (bearer) return bearer[1];
+  if (authorization !== '') return ''; // a header that is not a Bearer token counts as malformed
+  const token = new URLSearchParams(query).get('token');
+  return token ?? undefined;
+}
+
+/** Verifies tokens signed with one HS256 secret. */
+export class TokenVerifier {
+  private readonly key: Uint8Array;
+
+  constructor(secret: string) {
+    this.key = new TextEncoder().encode(secret);
+  }
+
+  /** Checks `token` and that its role is one of `allowed`. */
+  async verify(token: string | undefined, allowed: readonly Role[]): Promise<AuthResult> {
+    if (token === undefined) return { ok: false, status: 401, reason: 'missing', msg: 'no token given' };
+    if (token.split('.').length !== 3) {
+      return { ok: false, status: 401, reason: 'malformed', msg: 'token is not a JWT' };
+    }
+    let payload: Record<string, unknown>;
+    try {
+      ({ payload } = await jwtVerify(token, this.key, { algorithms: ['HS256'], requiredClaims: ['exp', 'sub'] }));
+    } catch (err) {
+      return { ok: false, status: 401, ...classify(err) };
+    }
+    const { sub, role, exp } = payload;
+    if (typeof sub !== 'string' || !isValidId(sub)) {
+      return { ok: false, status: 401, reason: 'invalid_claims', msg: 'claim sub must be an id' };
+    }
+    if (typeof role !== 'string' || !roles.has(role)) {
+      return { ok: false, status: 401, reason: 'invalid_claims', msg: 'claim role must be device, safety or dispatch' };
+    }
+    if (!allowed.includes(role as Role)) {
+      return { ok: false, status: 403, reason: 'wrong_role', msg: `role ${role} may not use this endpoint` };
+    }
+    return { ok: true, principal: { sub, role: role as Role, expiresAt: (exp as number) * 1000 } };
+  }
+}
+
+function classify(err: unknown): { reason: 'malformed' | 'expired' | 'bad_signature' | 'invalid_claims'; msg: string } {
+  if (err instanceof errors.JWTExpired) return { reason: 'expired', msg: 'token has expired' };
+  if (err instanceof errors.JWSSignatureVerificationFailed) return { reason: 'bad_signature', msg: 'bad signature' };
+  if (err instanceof errors.JWTClaimValidationFailed) return { reason: 'invalid_claims', msg: err.message };
+  if (err instanceof errors.JOSEAlgNotAllowed) return { reason: 'malformed', msg: 'only HS256 tokens are accepted' };
+  return { reason: 'malformed', msg: 'token is malformed' };
+}

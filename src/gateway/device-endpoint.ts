@@ -1,0 +1,36 @@
+/** `/v1/device`: a technician's phone, acting only as its token's `sub`. */
+import type { DeviceLink, Tracker } from '../actors/api.js';
+import { CloseCode, type DeviceMessage, Role } from '../protocol.js';
+import { validateDeviceMessage } from './messages.js';
+import {
+  type Connection,
+  closeConnection,
+  type EndpointBehaviour,
+  type EndpointDeps,
+  sendMessage,
+} from './socket-endpoint.js';
+import type { WebSocket } from './uws.js';
+
+/** The device endpoint's behaviour: one live connection per technician; a newer one replaces the older (4003). */
+export function deviceEndpoint(tracker: Tracker, deps: EndpointDeps): EndpointBehaviour<DeviceMessage> {
+  const current = new Map<string, WebSocket<Connection>>();
+  return {
+    path: '/v1/device',
+    roles: [Role.device],
+    validate: validateDeviceMessage,
+    // Device messages carry no technician id: every one acts as the token's subject.
+    handle: (principal, msg) => tracker.onDeviceMessage(principal.sub, msg),
+    attach(ws) {
+      const tech = ws.getUserData().principal.sub;
+      const previous = current.get(tech);
+      if (previous !== undefined) closeConnection(previous, CloseCode.replaced, 'replaced by a newer connection');
+      current.set(tech, ws);
+      const link: DeviceLink = { push: (msg) => sendMessage(ws, msg, deps) };
+      tracker.attachDevice(tech, link);
+      return () => {
+        if (current.get(tech) === ws) current.delete(tech);
+        tracker.detachDevice(tech, link);
+      };
+    },
+  };
+}

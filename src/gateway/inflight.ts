@@ -1,0 +1,34 @@
+/**
+ * Counts message handlers still running, so that a graceful shutdown can wait for
+ * their answers (acks of data already made durable) before closing sockets.
+ */
+export class InflightTracker {
+  private pending = 0;
+  private waiters: Array<() => void> = [];
+
+  /** Follows `work` until it settles. */
+  track(work: Promise<unknown>): void {
+    this.pending += 1;
+    work.finally(() => {
+      this.pending -= 1;
+      if (this.pending === 0) for (const wake of this.waiters.splice(0)) wake();
+    });
+  }
+
+  /** Handlers still running. */
+  get size(): number {
+    return this.pending;
+  }
+
+  /** Resolves true when nothing is running, or false if `timeoutMs` passes first. */
+  drain(timeoutMs: number): Promise<boolean> {
+    if (this.pending === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMs);
+      this.waiters.push(() => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+  }
+}

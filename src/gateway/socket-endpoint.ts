@@ -1,0 +1,268 @@
+/**
+ * One WebSocket endpoint: upgrade with token check, then per frame: binary-only,
+ * decode, rate limit, validate, hand the typed message to the behaviour, answer with
+ * exactly one `ack` or `err` carrying the client's `seq`. Outgoing messages go through
+ * one send path that watches the socket's buffered amount, so a client that does not
+ * read is dropped (4002) instead of growing server memory or stalling anyone else.
+ */
+import type { AckExtras, Outcome } from '../actors/api.js';
+import type { Config } from '../config.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import { CloseCode, ErrorCode, MAX_FRAME_BYTES, type Role, type ServerMessage } from '../protocol.js';
+import { extractToken, type Principal, type TokenVerifier } from './auth.js';
+import { decodeFrame, encodeMessage, encodeShared } from './codec.js';
+import { writeHttpError } from './http.js';
+import type { InflightTracker } from './inflight.js';
+import type { Validated } from './messages.js';
+import { RateLimiter } from './rate-limit.js';
+import type { TemplatedApp, WebSocket } from './uws.js';
+
+/** Per-connection state kept by uWS as the socket's user data. */
+export interface Connection {
+  readonly principal: Principal;
+  readonly endpoint: string;
+  readonly remote: string;
+  readonly openedAt: number;
+  readonly limiter: RateLimiter;
+  /** Undecodable frames in a row. */
+  garbageInARow: number;
+  messages: number;
+  /** Set as soon as the socket is closing: nothing may be sent on it after that. */
+  closed: boolean;
+  /** Why the server closed it, for the close log line. */
+  closeReason?: string;
+  expiryTimer?: NodeJS.Timeout;
+  /** Undoes what `EndpointBehaviour.attach` did; set on open. */
+  detach?: () => void;
+}
+
+/** What makes an endpoint differ: who may use it, how its messages are checked and handled. */
+export interface EndpointBehaviour<M extends { t: string; seq: number }> {
+  readonly path: '/v1/device' | '/v1/safety';
+  readonly roles: readonly Role[];
+  validate(frame: Record<string, unknown>, now: number): Validated<M>;
+  handle(principal: Principal, msg: M): Promise<Outcome<AckExtras>>;
+  /** After the upgrade: attaches the connection to the behaviour; returns how to detach it on close. */
+  attach(ws: WebSocket<Connection>): () => void;
+}
+
+/** Shared collaborators of every endpoint. */
+export interface EndpointDeps {
+  config: Config;
+  log: Logger;
+  metrics: Metrics;
+  verifier: TokenVerifier;
+  inflight: InflightTracker;
+  /** True once shutdown began: new upgrades are refused with 503. */
+  isShuttingDown(): boolean;
+  /** Every open connection, for shutdown. */
+  connections: Set<WebSocket<Connection>>;
+}
+
+/** Closes `ws` from the server side with `code` and a short reason; safe to call twice. */
+export function closeConnection(ws: WebSocket<Connection>, code: CloseCode, reason: string): void {
+  const conn = ws.getUserData();
+  if (conn.closed) return;
+  conn.closed = true;
+  conn.closeReason = reason;
+  ws.end(code, reason);
+}
+
+/**
+ * Sends one message, unless the socket is closing. Past the buffered-amount limit the
+ * client is dropped with 4002: it must reconnect and take a fresh snapshot rather than
+ * silently miss messages.
+ */
+export function sendMessage(ws: WebSocket<Connection>, msg: ServerMessage, deps: EndpointDeps, shared = false): void {
+  const conn = ws.getUserData();
+  if (conn.closed) return;
+  if (ws.getBufferedAmount() > deps.config.SAFETY_MAX_BUFFERED_BYTES) {
+    deps.metrics.slowConsumersDropped.inc();
+    closeConnection(ws, CloseCode.slowConsumer, 'slow consumer: too much unread data');
+    return;
+  }
+  const frame = shared ? encodeShared(msg) : encodeMessage(msg);
+  ws.cork(() => ws.send(frame, true));
+}
+
+function refuse(
+  ws: WebSocket<Connection>,
+  deps: EndpointDeps,
+  seq: number | null,
+  code: ErrorCode,
+  msg: string,
+  extras?: Record<string, unknown>,
+): void {
+  deps.metrics.errors.inc({ code });
+  sendMessage(ws, { ...extras, t: 'err', seq, code, msg }, deps);
+}
+
+/** Longest delay setTimeout honours; later expiries are re-armed in steps. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Closes the connection with 4001 when its token's `exp` passes, even if it sends nothing. */
+function armExpiry(ws: WebSocket<Connection>): void {
+  const conn = ws.getUserData();
+  const untilExpiry = conn.principal.expiresAt - Date.now();
+  conn.expiryTimer = setTimeout(
+    () => {
+      if (Date.now() >= conn.principal.expiresAt) closeConnection(ws, CloseCode.tokenExpired, 'token expired');
+      else if (!conn.closed) armExpiry(ws);
+    },
+    Math.min(Math.max(untilExpiry, 0), MAX_TIMER_MS),
+  );
+  conn.expiryTimer.unref();
+}
+
+/** Registers `behaviour` on `app` at its path. */
+export function registerSocketEndpoint<M extends { t: string; seq: number }>(
+  app: TemplatedApp,
+  behaviour: EndpointBehaviour<M>,
+  deps: EndpointDeps,
+): void {
+  const { config, log, metrics } = deps;
+  const endpoint = behaviour.path;
+
+  const onFrame = (ws: WebSocket<Connection>, frame: ArrayBuffer, isBinary: boolean): void => {
+    const conn = ws.getUserData();
+    if (conn.closed) return;
+    if (!isBinary) {
+      closeConnection(ws, CloseCode.unsupportedData, 'text frames are not accepted; send binary MessagePack');
+      return;
+    }
+    const now = Date.now();
+    if (now >= conn.principal.expiresAt) {
+      closeConnection(ws, CloseCode.tokenExpired, 'token expired');
+      return;
+    }
+    conn.messages += 1;
+    const allowed = conn.limiter.take(now);
+    const decoded = decodeFrame(new Uint8Array(frame));
+    if (!decoded.ok) {
+      conn.garbageInARow += 1;
+      metrics.messages.inc({ endpoint, type: 'invalid' });
+      if (conn.garbageInARow >= config.GARBAGE_DISCONNECT_AFTER) {
+        closeConnection(ws, CloseCode.policyViolation, 'too many undecodable frames');
+        return;
+      }
+      refuse(ws, deps, null, ErrorCode.badRequest, decoded.reason);
+      return;
+    }
+    conn.garbageInARow = 0;
+    const validated = behaviour.validate(decoded.value, now);
+    if (!allowed) {
+      if (conn.limiter.refusedInARow >= config.RATE_LIMIT_DISCONNECT_AFTER) {
+        closeConnection(ws, CloseCode.policyViolation, 'sustained rate limit abuse');
+        return;
+      }
+      const seq = validated.ok ? validated.value.seq : validated.seq;
+      refuse(ws, deps, seq, ErrorCode.rateLimited, `more than ${config.RATE_LIMIT_PER_SEC} messages per second`);
+      return;
+    }
+    if (!validated.ok) {
+      metrics.messages.inc({ endpoint, type: 'invalid' });
+      refuse(ws, deps, validated.seq, ErrorCode.badRequest, validated.msg);
+      return;
+    }
+    const msg = validated.value;
+    metrics.messages.inc({ endpoint, type: msg.t });
+    const stopTimer = metrics.ackLatency.startTimer({ type: msg.t });
+    const done = behaviour
+      .handle(conn.principal, msg)
+      .then(
+        (outcome) => {
+          if (outcome.ok) sendMessage(ws, { ...outcome.value, t: 'ack', seq: msg.seq }, deps);
+          else refuse(ws, deps, msg.seq, outcome.code, outcome.msg, outcome.extras);
+        },
+        (err: unknown) => {
+          log.error({ err, endpoint, sub: conn.principal.sub, type: msg.t }, 'message handler failed');
+          refuse(ws, deps, msg.seq, ErrorCode.internal, 'internal error');
+        },
+      )
+      .finally(stopTimer);
+    deps.inflight.track(done);
+  };
+
+  app.ws<Connection>(endpoint, {
+    maxPayloadLength: MAX_FRAME_BYTES,
+    idleTimeout: config.IDLE_TIMEOUT_SEC,
+    sendPingsAutomatically: true,
+    // uWS would silently drop sends past maxBackpressure; ours is higher so that
+    // sendMessage's own limit closes the socket first and nothing is lost unnoticed.
+    maxBackpressure: config.SAFETY_MAX_BUFFERED_BYTES * 4,
+    closeOnBackpressureLimit: 1,
+    upgrade: (res, req, context) => {
+      const key = req.getHeader('sec-websocket-key');
+      const protocol = req.getHeader('sec-websocket-protocol');
+      const extensions = req.getHeader('sec-websocket-extensions');
+      const token = extractToken(req.getHeader('authorization'), req.getQuery() ?? '');
+      const remote = Buffer.from(res.getRemoteAddressAsText()).toString();
+      let aborted = false;
+      res.onAborted(() => {
+        aborted = true;
+      });
+      if (deps.isShuttingDown()) {
+        res.cork(() => writeHttpError(res, 503, ErrorCode.unavailable, 'server is shutting down'));
+        return;
+      }
+      deps.verifier.verify(token, behaviour.roles).then((auth) => {
+        if (aborted) return;
+        res.cork(() => {
+          if (!auth.ok) {
+            metrics.authFailures.inc({ reason: auth.reason });
+            log.warn({ endpoint, remote, status: auth.status, reason: auth.reason }, 'upgrade refused');
+            writeHttpError(res, auth.status, ErrorCode.forbidden, auth.msg);
+            return;
+          }
+          const conn: Connection = {
+            principal: auth.principal,
+            endpoint,
+            remote,
+            openedAt: Date.now(),
+            limiter: new RateLimiter(config.RATE_LIMIT_PER_SEC, config.RATE_LIMIT_BURST, Date.now()),
+            garbageInARow: 0,
+            messages: 0,
+            closed: false,
+          };
+          res.upgrade(conn, key, protocol, extensions, context);
+        });
+      });
+    },
+    open: (ws) => {
+      const conn = ws.getUserData();
+      deps.connections.add(ws);
+      metrics.connections.inc({ endpoint });
+      log.info(
+        { endpoint, sub: conn.principal.sub, role: conn.principal.role, remote: conn.remote },
+        'connection open',
+      );
+      // The token's exp is enforced on open connections too: close when it passes.
+      armExpiry(ws);
+      conn.detach = behaviour.attach(ws);
+    },
+    message: onFrame,
+    close: (ws, code, message) => {
+      const conn = ws.getUserData();
+      conn.closed = true;
+      clearTimeout(conn.expiryTimer);
+      deps.connections.delete(ws);
+      metrics.connections.dec({ endpoint });
+      const reason = conn.closeReason ?? (Buffer.from(message).toString() || 'closed by client');
+      metrics.connectionsClosed.inc({ endpoint, reason: String(code) });
+      log.info(
+        {
+          endpoint,
+          sub: conn.principal.sub,
+          remote: conn.remote,
+          code,
+          reason,
+          durationMs: Date.now() - conn.openedAt,
+          messages: conn.messages,
+        },
+        'connection closed',
+      );
+      conn.detach?.();
+    },
+  });
+}

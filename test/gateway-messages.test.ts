@@ -1,0 +1,160 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { decodeFrame, encodeMessage } from '../src/gateway/codec.js';
+import { validateDeviceMessage, validateOrderInput, validateSafetyMessage } from '../src/gateway/messages.js';
+
+const NOW = Date.UTC(2026, 10, 26, 12);
+
+type Case = [name: string, frame: Record<string, unknown>, expected: RegExp | 'ok'];
+
+const deviceCases: Case[] = [
+  ['ping', { t: 'ping', seq: 1, ts: NOW, lat: 52.5, lon: 13.4 }, 'ok'],
+  [
+    'ping with optionals',
+    { t: 'ping', seq: 1, ts: NOW, lat: 52.5, lon: 13.4, acc: 5, spd: 3, hdg: 359, bat: 80 },
+    'ok',
+  ],
+  ['ping lat out of range', { t: 'ping', seq: 1, ts: NOW, lat: 90.5, lon: 0 }, /field lat/],
+  ['ping lon out of range', { t: 'ping', seq: 1, ts: NOW, lat: 0, lon: -180.1 }, /field lon/],
+  ['ping NaN', { t: 'ping', seq: 1, ts: NOW, lat: Number.NaN, lon: 0 }, /field lat/],
+  ['ping Infinity', { t: 'ping', seq: 1, ts: NOW, lat: 0, lon: Number.POSITIVE_INFINITY }, /field lon/],
+  ['ping ts as string', { t: 'ping', seq: 1, ts: String(NOW), lat: 0, lon: 1 }, /field ts/],
+  ['ping fractional ts', { t: 'ping', seq: 1, ts: NOW + 0.5, lat: 0, lon: 1 }, /field ts/],
+  ['ping 5 min in future is fine', { t: 'ping', seq: 1, ts: NOW + 300_000, lat: 0, lon: 1 }, 'ok'],
+  ['ping over 5 min in future', { t: 'ping', seq: 1, ts: NOW + 300_001, lat: 0, lon: 1 }, /future/],
+  ['ping negative acc', { t: 'ping', seq: 1, ts: NOW, lat: 0, lon: 1, acc: -1 }, /field acc/],
+  ['ping missing lat', { t: 'ping', seq: 1, ts: NOW, lon: 1 }, /lat/],
+  [
+    'batch',
+    {
+      t: 'batch',
+      seq: 2,
+      pts: [
+        [NOW, 1, 2],
+        [NOW - 1000, 1, 2, 5, 1, 90],
+      ],
+    },
+    'ok',
+  ],
+  ['batch empty', { t: 'batch', seq: 2, pts: [] }, 'ok'],
+  ['batch point too short', { t: 'batch', seq: 2, pts: [[NOW, 1]] }, /pts/],
+  [
+    'batch point out of range',
+    {
+      t: 'batch',
+      seq: 2,
+      pts: [
+        [NOW, 1, 2],
+        [NOW, 91, 2],
+      ],
+    },
+    /pts\.1: lat/,
+  ],
+  ['batch point in future', { t: 'batch', seq: 2, pts: [[NOW + 400_000, 1, 2]] }, /pts\.0: ts/],
+  ['batch too many', { t: 'batch', seq: 2, pts: Array.from({ length: 1001 }, () => [NOW, 1, 2]) }, /pts/],
+  ['depart', { t: 'depart', seq: 3, order: 'o-1' }, 'ok'],
+  ['depart with ts', { t: 'depart', seq: 3, order: 'o-1', ts: NOW }, 'ok'],
+  ['depart bad order id', { t: 'depart', seq: 3, order: 'o 1/../x' }, /field order/],
+  ['depart empty order id', { t: 'depart', seq: 3, order: '' }, /field order/],
+  ['checkin', { t: 'checkin', seq: 4, order: 'o-1', ts: NOW, lat: 1, lon: 2, acc: 10 }, 'ok'],
+  ['checkin without position', { t: 'checkin', seq: 4, order: 'o-1', ts: NOW }, /lat|lon/],
+  ['start', { t: 'start', seq: 5, order: 'o-1' }, 'ok'],
+  ['complete', { t: 'complete', seq: 6, order: 'o-1' }, 'ok'],
+  ['complete without order', { t: 'complete', seq: 6 }, /order/],
+  ['sos', { t: 'sos', seq: 7, ts: NOW, lat: 1, lon: 2, note: 'help' }, 'ok'],
+  ['sos note too long', { t: 'sos', seq: 7, ts: NOW, lat: 1, lon: 2, note: 'x'.repeat(1001) }, /field note/],
+  ['sos_cancel', { t: 'sos_cancel', seq: 8, incident: 'a-1' }, 'ok'],
+  ['unknown type', { t: 'teleport', seq: 9 }, /unknown message type "teleport"/],
+  ['safety type on device', { t: 'resolve', seq: 9, id: 'a' }, /unknown message type/],
+  ['no t', { seq: 9 }, /field t/],
+  ['no seq', { t: 'ping', ts: NOW, lat: 0, lon: 1 }, /field seq/],
+  ['negative seq', { t: 'ping', seq: -1, ts: NOW, lat: 0, lon: 1 }, /field seq/],
+];
+
+describe('device message validation', () => {
+  for (const [name, frame, expected] of deviceCases) {
+    it(name, () => {
+      const result = validateDeviceMessage(frame, NOW);
+      if (expected === 'ok') assert.ok(result.ok, result.ok ? '' : result.msg);
+      else {
+        assert.equal(result.ok, false);
+        if (!result.ok) assert.match(result.msg, expected);
+      }
+    });
+  }
+
+  it('echoes a valid seq on refusal and null when seq itself is bad', () => {
+    const refused = validateDeviceMessage({ t: 'ping', seq: 42, lat: 0 }, NOW);
+    assert.equal(!refused.ok && refused.seq, 42);
+    const noSeq = validateDeviceMessage({ t: 'ping', seq: 'x' }, NOW);
+    assert.equal(!noSeq.ok && noSeq.seq, null);
+  });
+
+  it('keeps only protocol fields', () => {
+    const result = validateDeviceMessage({ t: 'ping', seq: 1, ts: NOW, lat: 1, lon: 2, extra: 'x'.repeat(100) }, NOW);
+    assert.ok(result.ok);
+    assert.deepEqual(result.value, { t: 'ping', seq: 1, ts: NOW, lat: 1, lon: 2 });
+  });
+});
+
+describe('safety message validation', () => {
+  it('accepts ack and resolve', () => {
+    assert.deepEqual(validateSafetyMessage({ t: 'ack', seq: 1, id: 'a-1' }), {
+      ok: true,
+      value: { t: 'ack', seq: 1, id: 'a-1' },
+    });
+    assert.deepEqual(validateSafetyMessage({ t: 'resolve', seq: 2, id: 'a-1', note: 'called back' }), {
+      ok: true,
+      value: { t: 'resolve', seq: 2, id: 'a-1', note: 'called back' },
+    });
+  });
+  it('refuses device messages and bad ids', () => {
+    assert.equal(validateSafetyMessage({ t: 'ping', seq: 1 }).ok, false);
+    assert.equal(validateSafetyMessage({ t: 'ack', seq: 1, id: 7 }).ok, false);
+  });
+});
+
+describe('order body validation', () => {
+  const body = { technician: 'tech-1', lat: 52.5, lon: 13.4, scheduledAt: NOW, durationMin: 60 };
+  it('accepts a minimal and a full body', () => {
+    assert.ok(validateOrderInput(body).ok);
+    const full = validateOrderInput({
+      ...body,
+      radius: 80,
+      polygon: [
+        [13.4, 52.5],
+        [13.5, 52.5],
+        [13.5, 52.6],
+      ],
+    });
+    assert.ok(full.ok);
+  });
+  for (const [field, value] of [
+    ['technician', ''],
+    ['lat', 91],
+    ['lon', 'east'],
+    ['radius', 0],
+    ['scheduledAt', -5],
+    ['durationMin', 0],
+    ['polygon', [[1, 2]]],
+  ] as const) {
+    it(`refuses a bad ${field}`, () => {
+      const result = validateOrderInput({ ...body, [field]: value });
+      assert.equal(result.ok, false);
+      if (!result.ok) assert.match(result.msg, new RegExp(field));
+    });
+  }
+  it('refuses a body that is not an object', () => {
+    assert.equal(validateOrderInput([1, 2]).ok, false);
+    assert.equal(validateOrderInput(null).ok, false);
+  });
+});
+
+describe('frame decoding', () => {
+  it('decodes a map and refuses everything else', () => {
+    assert.deepEqual(decodeFrame(encodeMessage({ t: 'ack', seq: 1 })), { ok: true, value: { t: 'ack', seq: 1 } });
+    for (const bytes of [[0x93, 1, 2, 3], [0xc1], [0xa3, 0x61, 0x62, 0x63], [0x81], [], [0xc4, 0x01, 0x00]]) {
+      assert.equal(decodeFrame(Uint8Array.from(bytes)).ok, false, `bytes ${JSON.stringify(bytes)}`);
+    }
+  });
+});
