@@ -53,7 +53,10 @@ export type ArchiveRecord =
 
 /** Thrown by `ArchiveWriter.write` when the spool is over its disk budget: nothing was stored. */
 export class SpoolFullError extends Error {
-  constructor(readonly bytes: number, readonly budget: number) {
+  constructor(
+    readonly bytes: number,
+    readonly budget: number,
+  ) {
     super(`archive spool is full (${bytes} of ${budget} bytes): the archive is not draining`);
     this.name = 'SpoolFullError';
   }
