@@ -1,0 +1,435 @@
+/**
+ * A segmented append-only log on local disk with group commit. The archive spool and the
+ * actors' state journal both sit on it: an append is acknowledged only after the fsync
+ * that covers it, and every append that arrives while one write+fsync is in flight goes
+ * into the next single write+fsync, so throughput grows with concurrency instead of
+ * paying one fsync per record.
+ *
+ * On disk: `<dir>/<segment, 12 digits>.seg` files, each a sequence of frames
+ * `[u32 LE payload length][u32 LE crc32(length bytes + payload)][payload]`. The CRC covers
+ * the length so that a zero-filled tail (a file extended but not written before a crash)
+ * is not mistaken for empty records. Only the last segment can have a torn tail (a crash
+ * mid-write); `open` truncates it at the last whole frame. Earlier segments were fsynced
+ * before the next one was created, so damage there is reported as corruption, not cut.
+ */
+import { constants, type FileHandle, mkdir, open, readdir, stat, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
+
+/** Where a record starts (or where the log ends): segment number and byte offset in it. */
+export interface LogPosition {
+  segment: number;
+  offset: number;
+}
+
+/** One record read back, with its own position and the position right after it. */
+export interface LogEntry {
+  pos: LogPosition;
+  next: LogPosition;
+  record: Buffer;
+}
+
+/** Where the log lives and how large a segment grows before a new one is started. */
+export interface AppendLogOptions {
+  dir: string;
+  /** A segment is closed once it reaches this size (default 64 MiB); one batch never spans two segments. */
+  segmentBytes?: number;
+}
+
+/** Thrown by `read` when a frame inside an already closed segment fails its check. */
+export class LogCorruptError extends Error {
+  constructor(
+    readonly file: string,
+    readonly offset: number,
+    reason: string,
+  ) {
+    super(`append log corrupt in ${file} at byte ${offset}: ${reason}`);
+    this.name = 'LogCorruptError';
+  }
+}
+
+/** Thrown by appends after `close` or after a write failure that could not be rolled back. */
+export class LogClosedError extends Error {
+  constructor(reason: string) {
+    super(`append log is not writable: ${reason}`);
+    this.name = 'LogClosedError';
+  }
+}
+
+const HEADER = 8;
+/** A frame longer than this is treated as garbage: no caller writes records of 1 GiB. */
+const MAX_RECORD = 1 << 30;
+const SEGMENT_RE = /^(\d{12})\.seg$/;
+const READ_CHUNK = 1 << 20;
+
+const segmentName = (n: number): string => `${String(n).padStart(12, '0')}.seg`;
+
+/** Compares two positions: negative when a is before b. */
+export function comparePositions(a: LogPosition, b: LogPosition): number {
+  return a.segment - b.segment || a.offset - b.offset;
+}
+
+function frame(record: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafe(HEADER + record.length);
+  out.writeUInt32LE(record.length, 0);
+  out.set(record, HEADER);
+  out.writeUInt32LE(frameCrc(out, 0, record.length), 4);
+  return out;
+}
+
+function frameCrc(buf: Buffer, at: number, length: number): number {
+  const head = crc32(buf.subarray(at, at + 4));
+  return crc32(buf.subarray(at + HEADER, at + HEADER + length), head);
+}
+
+/** A pending append: one or more records whose frames must land together. */
+interface Group {
+  frames: Buffer[];
+  bytes: number;
+  resolve: (pos: LogPosition) => void;
+  reject: (err: Error) => void;
+}
+
+/** Scans a segment from the start; returns where the whole frames end. */
+async function scanValidEnd(fh: FileHandle, size: number): Promise<number> {
+  let end = 0;
+  for await (const f of framesOf(fh, 0, size)) {
+    if (!f.ok) break;
+    end = f.next;
+  }
+  return end;
+}
+
+type ScannedFrame = { ok: true; at: number; next: number; record: Buffer } | { ok: false; at: number; reason: string };
+
+/** Yields the frames of `fh` between `from` and `limit`, stopping at the first bad one. */
+async function* framesOf(fh: FileHandle, from: number, limit: number): AsyncGenerator<ScannedFrame> {
+  let buf = Buffer.alloc(0);
+  let bufStart = from; // file offset of buf[0]
+  let at = from;
+  while (at < limit) {
+    const have = bufStart + buf.length - at;
+    if (have < HEADER || have < HEADER + buf.readUInt32LE(at - bufStart)) {
+      // Need more bytes: keep the unread tail and read the next chunk after it.
+      const tail = buf.subarray(at - bufStart);
+      const wanted = tail.length >= HEADER ? HEADER + tail.readUInt32LE(0) : HEADER;
+      if (wanted > MAX_RECORD + HEADER) {
+        yield { ok: false, at, reason: `frame length ${wanted - HEADER} is implausible` };
+        return;
+      }
+      const readLen = Math.min(Math.max(READ_CHUNK, wanted - tail.length), limit - (at + tail.length));
+      if (readLen <= 0) {
+        yield { ok: false, at, reason: 'frame runs past the end of the segment' };
+        return;
+      }
+      const next = Buffer.allocUnsafe(tail.length + readLen);
+      tail.copy(next, 0);
+      const { bytesRead } = await fh.read(next, tail.length, readLen, at + tail.length);
+      buf = next.subarray(0, tail.length + bytesRead);
+      bufStart = at;
+      if (bytesRead === 0) {
+        yield { ok: false, at, reason: 'frame runs past the end of the file' };
+        return;
+      }
+      continue;
+    }
+    const i = at - bufStart;
+    const length = buf.readUInt32LE(i);
+    if (length > MAX_RECORD) {
+      yield { ok: false, at, reason: `frame length ${length} is implausible` };
+      return;
+    }
+    if (frameCrc(buf, i, length) !== buf.readUInt32LE(i + 4)) {
+      yield { ok: false, at, reason: 'checksum mismatch' };
+      return;
+    }
+    const next = at + HEADER + length;
+    // Copy so that callers may keep the record after the chunk buffer is reused.
+    yield { ok: true, at, next, record: Buffer.from(buf.subarray(i + HEADER, i + HEADER + length)) };
+    at = next;
+  }
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const fh = await open(dir, constants.O_RDONLY);
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** The log itself; see the module comment. One instance per directory. */
+export class AppendLog {
+  /** Number of write+datasync rounds so far: lets tests and benchmarks see group commit at work. */
+  syncCount = 0;
+
+  private pending: Group[] = [];
+  private flushScheduled = false;
+  /** Serialises every file operation: flush, rotate, trim, close. */
+  private io: Promise<void> = Promise.resolve();
+  private failure: Error | null = null;
+  private closed = false;
+  /** Sizes of the closed segments, by number. */
+  private readonly sealed = new Map<number, number>();
+
+  private constructor(
+    private readonly dir: string,
+    private readonly segmentBytes: number,
+    private segment: number,
+    private fh: FileHandle,
+    /** End of the durable data in the current segment. */
+    private offset: number,
+  ) {}
+
+  /** Opens (creating if needed) the log in `opts.dir`, cutting a torn tail off the last segment. */
+  static async open(opts: AppendLogOptions): Promise<AppendLog> {
+    const segmentBytes = opts.segmentBytes ?? 64 * 1024 * 1024;
+    if (!(segmentBytes > HEADER)) throw new RangeError(`segmentBytes must be more than ${HEADER}, got ${segmentBytes}`);
+    await mkdir(opts.dir, { recursive: true });
+    const numbers = await AppendLog.listSegments(opts.dir);
+    const last = numbers.at(-1);
+    if (last === undefined) {
+      const fh = await open(join(opts.dir, segmentName(1)), 'wx+');
+      await syncDir(opts.dir);
+      return new AppendLog(opts.dir, segmentBytes, 1, fh, 0);
+    }
+    const fh = await open(join(opts.dir, segmentName(last)), 'r+');
+    try {
+      const { size } = await fh.stat();
+      const end = await scanValidEnd(fh, size);
+      if (end < size) {
+        // A crash mid-write left a partial or garbage frame: it was never acknowledged.
+        await fh.truncate(end);
+        await fh.sync();
+      }
+      const log = new AppendLog(opts.dir, segmentBytes, last, fh, end);
+      for (const n of numbers.slice(0, -1)) log.sealed.set(n, (await stat(join(opts.dir, segmentName(n)))).size);
+      return log;
+    } catch (err) {
+      await fh.close();
+      throw err;
+    }
+  }
+
+  private static async listSegments(dir: string): Promise<number[]> {
+    const names = await readdir(dir);
+    return names
+      .map((n) => SEGMENT_RE.exec(n)?.[1])
+      .filter((n): n is string => n !== undefined)
+      .map(Number)
+      .sort((a, b) => a - b);
+  }
+
+  /** Appends one record; resolves with its position once an fsync covers it. */
+  append(record: Uint8Array): Promise<LogPosition> {
+    return this.appendMany([record]);
+  }
+
+  /**
+   * Appends records that land together (same write, same segment); resolves with the
+   * position of the last one once an fsync covers them. On failure none is acknowledged.
+   */
+  appendMany(records: Uint8Array[]): Promise<LogPosition> {
+    if (this.closed) return Promise.reject(new LogClosedError('it was closed'));
+    if (this.failure) return Promise.reject(new LogClosedError(this.failure.message));
+    if (records.length === 0) return Promise.reject(new RangeError('appendMany needs at least one record'));
+    return new Promise<LogPosition>((resolve, reject) => {
+      const frames = records.map(frame);
+      this.pending.push({ frames, bytes: frames.reduce((s, f) => s + f.length, 0), resolve, reject });
+      this.scheduleFlush();
+    });
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    // setImmediate rather than a microtask: appends issued from other I/O callbacks of the
+    // same loop turn join the batch too, at the cost of one loop turn of latency.
+    setImmediate(() => {
+      this.flushScheduled = false;
+      // flush() settles every group itself; the catch only keeps a rejected chain from going unhandled.
+      this.serial(() => this.flush()).catch(() => undefined);
+    });
+  }
+
+  /** Writes everything queued as one write + datasync per touched segment. */
+  private async flush(): Promise<void> {
+    while (this.pending.length > 0) {
+      const batch: Group[] = [];
+      let bytes = 0;
+      // Start a new segment first when the next group would overflow a non-empty one.
+      const first = this.pending[0]!;
+      if (this.offset > 0 && this.offset + first.bytes > this.segmentBytes) {
+        try {
+          await this.startSegment();
+        } catch (err) {
+          this.fail(this.pending.splice(0), err as Error);
+          return;
+        }
+      }
+      while (this.pending.length > 0) {
+        const g = this.pending[0]!;
+        if (batch.length > 0 && this.offset + bytes + g.bytes > this.segmentBytes) break;
+        batch.push(g);
+        bytes += g.bytes;
+        this.pending.shift();
+      }
+      const buf = Buffer.concat(
+        batch.flatMap((g) => g.frames),
+        bytes,
+      );
+      const start = this.offset;
+      try {
+        let written = 0;
+        while (written < buf.length) {
+          const r = await this.fh.write(buf, written, buf.length - written, start + written);
+          written += r.bytesWritten;
+        }
+        await this.fh.datasync();
+        this.syncCount++;
+      } catch (err) {
+        this.fail(batch, err as Error);
+        await this.rollback(err as Error);
+        if (this.failure) {
+          this.fail(this.pending.splice(0), this.failure);
+          return;
+        }
+        continue;
+      }
+      this.offset = start + bytes;
+      let at = start;
+      for (const g of batch) {
+        let lastStart = at;
+        for (const f of g.frames) {
+          lastStart = at;
+          at += f.length;
+        }
+        g.resolve({ segment: this.segment, offset: lastStart });
+      }
+    }
+  }
+
+  private fail(groups: Group[], err: Error): void {
+    for (const g of groups) g.reject(err);
+  }
+
+  /**
+   * After a failed write or fsync the file content past `offset` is unknown. Cutting it
+   * back keeps later appends readable; if even that fails, the log refuses further appends
+   * rather than acknowledge records that may sit behind garbage.
+   */
+  private async rollback(err: Error): Promise<void> {
+    try {
+      await this.fh.truncate(this.offset);
+    } catch (truncErr) {
+      this.failure = new Error(`write failed (${err.message}) and rollback failed (${(truncErr as Error).message})`);
+    }
+  }
+
+  private async startSegment(): Promise<void> {
+    const next = this.segment + 1;
+    const fh = await open(join(this.dir, segmentName(next)), 'wx+');
+    await syncDir(this.dir);
+    await this.fh.close();
+    this.sealed.set(this.segment, this.offset);
+    this.segment = next;
+    this.fh = fh;
+    this.offset = 0;
+  }
+
+  /**
+   * Replays records from `from` (default: the oldest kept) up to the end the log had when
+   * `read` was called. Positions before the oldest kept segment start at that segment.
+   */
+  async *read(from?: LogPosition): AsyncGenerator<LogEntry> {
+    const end: LogPosition = { segment: this.segment, offset: this.offset };
+    const numbers = (await AppendLog.listSegments(this.dir)).filter((n) => n <= end.segment);
+    for (const n of numbers) {
+      if (from && n < from.segment) continue;
+      const start = from && n === from.segment ? from.offset : 0;
+      const file = join(this.dir, segmentName(n));
+      let fh: FileHandle;
+      try {
+        fh = await open(file, 'r');
+      } catch (err) {
+        // trimBefore may delete a segment between listing and opening: it was meant to go.
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        throw err;
+      }
+      try {
+        const limit = n === end.segment ? end.offset : (await fh.stat()).size;
+        for await (const f of framesOf(fh, start, limit)) {
+          if (!f.ok) throw new LogCorruptError(file, f.at, f.reason);
+          yield { pos: { segment: n, offset: f.at }, next: { segment: n, offset: f.next }, record: f.record };
+        }
+      } finally {
+        await fh.close();
+      }
+    }
+  }
+
+  /**
+   * Flushes what is queued into the current segment, then starts a new one; returns the
+   * new segment's start. When the current segment is still empty it is reused.
+   */
+  rotate(): Promise<LogPosition> {
+    return this.serial(async () => {
+      await this.flush();
+      if (this.failure) throw new LogClosedError(this.failure.message);
+      if (this.offset > 0) await this.startSegment();
+      return { segment: this.segment, offset: 0 };
+    });
+  }
+
+  /**
+   * Deletes the closed segments that lie entirely before `pos` (never the current one). A
+   * position at the very end of a closed segment counts as past it, so a reader that has
+   * consumed a whole segment can let it go before anything lands in the next one.
+   */
+  trimBefore(pos: LogPosition): Promise<void> {
+    return this.serial(async () => {
+      const doomed = [...this.sealed.entries()]
+        .filter(([n, size]) => n < this.segment && (n < pos.segment || (n === pos.segment && size <= pos.offset)))
+        .map(([n]) => n);
+      for (const n of doomed) {
+        await unlink(join(this.dir, segmentName(n))).catch((err: NodeJS.ErrnoException) => {
+          if (err.code !== 'ENOENT') throw err;
+        });
+        this.sealed.delete(n);
+      }
+      if (doomed.length > 0) await syncDir(this.dir);
+    });
+  }
+
+  /** The end of the durable data: where the next record will start unless a new segment begins. */
+  get end(): LogPosition {
+    return { segment: this.segment, offset: this.offset };
+  }
+
+  /** Bytes of all segments on disk (durable data only). */
+  get diskBytes(): number {
+    let sum = this.offset;
+    for (const size of this.sealed.values()) sum += size;
+    return sum;
+  }
+
+  /** Waits for queued appends to be written, then closes the file; later appends reject. */
+  close(): Promise<void> {
+    if (this.closed) return this.io;
+    this.closed = true;
+    return this.serial(async () => {
+      await this.flush();
+      await this.fh.close();
+    });
+  }
+
+  private serial<T>(op: () => Promise<T>): Promise<T> {
+    const result = this.io.then(op);
+    this.io = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    return result;
+  }
+}

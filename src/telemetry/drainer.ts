@@ -1,0 +1,261 @@
+/**
+ * The batching writer between the spool and the store: one loop that reads the spool in
+ * order, inserts large batches (up to `batchRows` rows, or whatever is there once the
+ * oldest row has waited `batchMs`), saves the checkpoint after each batch that landed and
+ * retries with backoff while the store is down. Never one insert per ping.
+ *
+ * A batch that fails is retried whole, including tables that may already have landed:
+ * ReplacingMergeTree and the FINAL reads make that harmless, which keeps this loop simple.
+ */
+
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import type { Logger } from 'pino';
+import type { Metrics } from '../metrics.js';
+import { BatchEncoder, type EncodedBatch } from './schema.js';
+import type { Spool, SpoolBatch } from './spool.js';
+import type { Store } from './store.js';
+
+/** Records encoded between two yields to the event loop: about a millisecond of work. */
+const ENCODE_SLICE = 500;
+
+/**
+ * Encodes a batch in slices: 10 000 rows take tens of milliseconds to format, which would
+ * otherwise stall every acknowledgement waiting on the event loop behind them.
+ */
+async function encodeInSlices(batch: SpoolBatch): Promise<EncodedBatch> {
+  const encoder = new BatchEncoder();
+  const { records } = batch;
+  for (let i = 0; i < records.length; i++) {
+    encoder.add(records[i]!);
+    if (i % ENCODE_SLICE === ENCODE_SLICE - 1) await nextTurn();
+  }
+  return encoder.finish();
+}
+
+/** Tuning of the drainer; the defaults come from the configuration. */
+export interface DrainerOptions {
+  batchRows: number;
+  batchMs: number;
+  /** First retry delay after a failed insert; doubles up to `maxBackoffMs`. */
+  minBackoffMs?: number;
+  maxBackoffMs?: number;
+  /** Interval of the backlog progress log line. */
+  progressEveryMs?: number;
+  now?: () => number;
+}
+
+/** What `health()` needs to know about the store, as last seen by the drainer. */
+export interface StoreStatus {
+  ok: boolean;
+  /** The last failure, while not ok. */
+  error: string | null;
+}
+
+/** Drains a spool into a store; see the module comment. */
+export class SpoolDrainer {
+  private readonly opts: Required<DrainerOptions>;
+  private wake: (() => void) | null = null;
+  private wantRows = 1;
+  private stopping = false;
+  private deadline = Number.POSITIVE_INFINITY;
+  private loop: Promise<void> = Promise.resolve();
+  private schemaReady = false;
+  private failures = 0;
+  private status: StoreStatus = { ok: true, error: null };
+  private progress = { at: 0, rows: 0, logged: false };
+
+  constructor(
+    private readonly spool: Spool,
+    private readonly store: Store,
+    private readonly schema: () => Promise<void>,
+    private readonly log: Logger,
+    private readonly metrics: Metrics,
+    options: DrainerOptions,
+  ) {
+    this.opts = {
+      minBackoffMs: 100,
+      maxBackoffMs: 5000,
+      progressEveryMs: 5000,
+      now: Date.now,
+      ...options,
+    };
+  }
+
+  /** Starts the loop. */
+  start(): void {
+    this.updateGauges();
+    this.loop = this.run().catch((err: unknown) => {
+      // The loop handles store errors itself; reaching this is a bug or a broken spool.
+      this.status = { ok: false, error: `archive writer stopped: ${(err as Error).message}` };
+      this.log.error({ err }, 'archive writer stopped unexpectedly');
+    });
+  }
+
+  /** Tells the loop that rows were spooled. */
+  notify(): void {
+    this.updateGauges();
+    if (this.wake && this.spool.pendingRows >= this.wantRows) this.wake();
+  }
+
+  /** Store reachability as seen by the last insert or probe. */
+  get storeStatus(): StoreStatus {
+    return this.status;
+  }
+
+  /** Records the result of an out-of-band probe (the archive pings an idle store). */
+  reportProbe(ok: boolean, error: string | null): void {
+    if (ok && this.failures === 0) this.status = { ok: true, error: null };
+    if (!ok) this.status = { ok: false, error };
+  }
+
+  /**
+   * Inserts what is spooled without waiting for `batchMs`, until the spool is empty or
+   * `deadline` (epoch ms) passes, then ends the loop. Resolves when the loop has ended.
+   */
+  async stop(deadline: number): Promise<void> {
+    this.stopping = true;
+    this.deadline = deadline;
+    this.wake?.();
+    await this.loop;
+  }
+
+  private async run(): Promise<void> {
+    while (!this.shouldExit()) {
+      const batch = await this.nextBatch();
+      if (!batch) continue;
+      while (!(await this.insert(batch))) {
+        if (this.shouldExit()) return;
+        await this.sleep(this.backoff(), Number.POSITIVE_INFINITY);
+        if (this.shouldExit()) return;
+      }
+    }
+  }
+
+  private shouldExit(): boolean {
+    return this.stopping && (this.spool.pendingRows === 0 || this.opts.now() >= this.deadline);
+  }
+
+  /** Waits until a batch is due, then reads it; null when woken with nothing to do. */
+  private async nextBatch(): Promise<SpoolBatch | null> {
+    if (this.spool.pendingRows === 0) {
+      await this.sleep(Number.POSITIVE_INFINITY, 1);
+      return null;
+    }
+    const oldest = this.spool.oldestAt ?? this.opts.now();
+    const due = oldest + this.opts.batchMs - this.opts.now();
+    if (!this.stopping && this.spool.pendingRows < this.opts.batchRows && due > 0) {
+      await this.sleep(due, this.opts.batchRows);
+    }
+    if (this.shouldExit()) return null;
+    const batch = await this.spool.readBatch(this.opts.batchRows);
+    if (!batch) {
+      // Counted rows still being fsynced: they are announced again once durable.
+      await this.sleep(this.opts.batchMs, 1);
+    }
+    return batch;
+  }
+
+  /** Inserts one batch and commits it; false when it must be retried. */
+  private async insert(batch: SpoolBatch): Promise<boolean> {
+    // The rate window opens when work starts, so the first batch's own time counts.
+    if (this.progress.at === 0) this.progress.at = this.opts.now();
+    const { tables, rejected } = await encodeInSlices(batch);
+    for (const r of rejected) {
+      // Retrying cannot fix these; keeping them would block the spool forever.
+      this.log.error({ table: r.record.table, reason: r.reason }, 'archive: dropping a record that cannot be encoded');
+    }
+    try {
+      if (!this.schemaReady) {
+        await this.schema();
+        this.schemaReady = true;
+      }
+      for (const t of tables) {
+        const stopTimer = this.metrics.insertLatency.startTimer();
+        await this.store.insert(t.table, t.columns, t.body);
+        stopTimer();
+      }
+    } catch (err) {
+      this.failures++;
+      this.metrics.insertFailures.inc();
+      // An outage is not drain time: the rate window restarts with the next attempt.
+      this.progress = { at: 0, rows: 0, logged: this.progress.logged };
+      this.status = { ok: false, error: (err as Error).message };
+      // Log the first failure of an outage, then only every tenth, not every retry.
+      if (this.failures === 1 || this.failures % 10 === 0) {
+        this.log.warn(
+          { err, failures: this.failures, spooledRows: this.spool.pendingRows },
+          'archive insert failed; rows stay in the spool and will be retried',
+        );
+      }
+      return false;
+    }
+    for (const t of tables) this.metrics.rowsArchived.inc({ table: t.table }, t.rows);
+    try {
+      await this.spool.commit(batch);
+    } catch (err) {
+      // The rows landed but the checkpoint did not move (e.g. disk full): inserting the
+      // batch again on retry is harmless, losing the loop would not be.
+      this.failures++;
+      this.status = { ok: false, error: `spool checkpoint failed: ${(err as Error).message}` };
+      this.log.error({ err }, 'archive: could not save the spool checkpoint; the batch will be inserted again');
+      return false;
+    }
+    if (this.failures > 0) {
+      this.log.info({ failures: this.failures }, 'archive store reachable again');
+    }
+    this.failures = 0;
+    this.status = { ok: true, error: null };
+    this.updateGauges();
+    this.logProgress(batch.rows);
+    return true;
+  }
+
+  /** While a backlog larger than one batch drains, logs rows left and rows/s every few seconds. */
+  private logProgress(rows: number): void {
+    const now = this.opts.now();
+    const left = this.spool.pendingRows;
+    this.progress.rows += rows;
+    const elapsed = now - this.progress.at;
+    if (left > this.opts.batchRows && elapsed > 0 && elapsed >= this.opts.progressEveryMs) {
+      const rowsPerSec = Math.round((this.progress.rows * 1000) / elapsed);
+      this.log.info({ rowsLeft: left, rowsPerSec }, 'archive: draining spool backlog');
+      this.progress = { at: now, rows: 0, logged: true };
+    } else if (left === 0) {
+      if (this.progress.logged) this.log.info('archive: spool backlog drained');
+      this.progress = { at: 0, rows: 0, logged: false };
+    }
+  }
+
+  private backoff(): number {
+    const base = Math.min(this.opts.maxBackoffMs, this.opts.minBackoffMs * 2 ** Math.min(20, this.failures - 1));
+    // Jitter keeps several nodes from retrying against a recovering server in lockstep.
+    return base * (0.8 + Math.random() * 0.4);
+  }
+
+  /**
+   * Sleeps up to `ms`, or until at least `rows` are spooled (notify), or until stop. While
+   * stopping, no sleep outlasts the deadline.
+   */
+  private sleep(ms: number, rows: number): Promise<void> {
+    const limit = this.stopping ? Math.min(ms, this.deadline - this.opts.now()) : ms;
+    return new Promise((resolve) => {
+      let timer: NodeJS.Timeout | null = null;
+      const done = (): void => {
+        if (timer) clearTimeout(timer);
+        this.wake = null;
+        resolve();
+      };
+      if (Number.isFinite(limit)) timer = setTimeout(done, Math.max(0, limit));
+      this.wantRows = rows;
+      this.wake = done;
+    });
+  }
+
+  /** Sets the spool gauges (rows, bytes, age of the oldest row); also called periodically so the age keeps rising during an outage. */
+  updateGauges(): void {
+    this.metrics.spoolRows.set(this.spool.pendingRows);
+    this.metrics.spoolBytes.set(this.spool.diskBytes);
+    const oldest = this.spool.oldestAt;
+    this.metrics.oldestUnarchivedAge.set(oldest === null ? 0 : Math.max(0, (this.opts.now() - oldest) / 1000));
+  }
+}

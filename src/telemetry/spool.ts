@@ -1,0 +1,187 @@
+/**
+ * The archive's local spool: every `write` lands here durably (an AppendLog in
+ * `${DATA_DIR}/spool`) before it is acknowledged, and the archive writer drains it into
+ * the store in order. A checkpoint file remembers how far the writer got; whole segments
+ * before it are deleted. The disk budget is enforced here: past it writes are refused.
+ *
+ * Each log record is one `write` call: `[u32 LE rows][f64 LE spooledAt ms][msgpack of
+ * ArchiveRecord[]]`. The small header lets start-up count the backlog and the writer
+ * report the age of the oldest unarchived row without decoding every record.
+ */
+import { join } from 'node:path';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { pack, unpack } from 'msgpackr';
+import { AppendLog, comparePositions, type LogPosition } from './append-log.js';
+import { type ArchiveRecord, SpoolFullError } from './archive.js';
+import { readCheckpoint, writeCheckpoint } from './checkpoint.js';
+
+const HEADER = 12;
+/** Log records decoded between two yields to the event loop. */
+const DECODE_SLICE = 200;
+const CHECKPOINT_FILE = 'archived-upto.json';
+
+/** Options of `Spool.open`. */
+export interface SpoolOptions {
+  dir: string;
+  /** Disk budget in bytes (`SPOOL_MAX_BYTES`). */
+  maxBytes: number;
+  /** Segment size; default: an eighth of the budget, between 64 KiB and 64 MiB, so drained space is freed in steps. */
+  segmentBytes?: number;
+  now?: () => number;
+}
+
+/** Records read from the spool for one insert, and where the spool continues after them. */
+export interface SpoolBatch {
+  records: ArchiveRecord[];
+  rows: number;
+  /** Position right after the last record of the batch: the checkpoint once it has landed. */
+  next: LogPosition;
+  /** When the first record of the batch was spooled (ms). */
+  oldestAt: number;
+  /** When the last record of the batch was spooled (ms): anything after it is newer. */
+  newestAt: number;
+}
+
+/** The durable queue in front of the archive store. */
+export class Spool {
+  private cursor: LogPosition;
+  private rows = 0;
+  private inflightBytes = 0;
+  private oldest: number | null = null;
+  /** Size of the last refused write, to tell whether the spool is still too full for it. */
+  private refusedBytes: number | null = null;
+
+  private constructor(
+    private readonly log: AppendLog,
+    private readonly checkpointPath: string,
+    private readonly opts: Required<SpoolOptions>,
+    cursor: LogPosition,
+  ) {
+    this.cursor = cursor;
+  }
+
+  /** Opens the spool, resuming after the last checkpoint, and counts the rows still to archive. */
+  static async open(options: SpoolOptions): Promise<Spool> {
+    const segmentBytes =
+      options.segmentBytes ?? Math.min(64 * 1024 * 1024, Math.max(64 * 1024, Math.floor(options.maxBytes / 8)));
+    const opts: Required<SpoolOptions> = { now: Date.now, ...options, segmentBytes };
+    const log = await AppendLog.open({ dir: opts.dir, segmentBytes });
+    const checkpointPath = join(opts.dir, CHECKPOINT_FILE);
+    let cursor = (await readCheckpoint(checkpointPath)) ?? { segment: 0, offset: 0 };
+    // A checkpoint past the end would skip future rows (e.g. the spool folder was replaced):
+    // start over from the oldest kept record instead; re-inserting is harmless.
+    if (comparePositions(cursor, log.end) > 0) cursor = { segment: 0, offset: 0 };
+    const spool = new Spool(log, checkpointPath, opts, cursor);
+    for await (const e of log.read(cursor)) {
+      const rows = e.record.readUInt32LE(0);
+      spool.rows += rows;
+      if (spool.oldest === null && rows > 0) spool.oldest = e.record.readDoubleLE(4);
+    }
+    return spool;
+  }
+
+  /**
+   * Appends `records` and resolves once they are fsynced (group commit). Rejects with
+   * `SpoolFullError`, storing nothing, when they would take the spool past its budget.
+   */
+  async write(records: ArchiveRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    const body = pack(records);
+    const entry = Buffer.allocUnsafe(HEADER + body.length);
+    entry.writeUInt32LE(records.length, 0);
+    entry.writeDoubleLE(this.opts.now(), 4);
+    entry.set(body, HEADER);
+    const used = this.log.diskBytes + this.inflightBytes;
+    if (used + entry.length > this.opts.maxBytes) {
+      this.refusedBytes = entry.length;
+      throw new SpoolFullError(used, this.opts.maxBytes);
+    }
+    // Counted before the fsync, not after: the writer may read and commit the record in the
+    // same turn the append resolves, and its subtraction must never come first.
+    this.inflightBytes += entry.length;
+    if (this.rows === 0) this.oldest = entry.readDoubleLE(4);
+    this.rows += records.length;
+    try {
+      await this.log.append(entry);
+    } catch (err) {
+      this.rows -= records.length;
+      throw err;
+    } finally {
+      this.inflightBytes -= entry.length;
+    }
+  }
+
+  /** Reads up to about `maxRows` rows after the checkpoint (whole writes only); null when caught up. */
+  async readBatch(maxRows: number): Promise<SpoolBatch | null> {
+    const records: ArchiveRecord[] = [];
+    let next: LogPosition | null = null;
+    let oldestAt = 0;
+    let newestAt = 0;
+    let sinceYield = 0;
+    for await (const e of this.log.read(this.cursor)) {
+      newestAt = e.record.readDoubleLE(4);
+      if (next === null) oldestAt = newestAt;
+      const decoded = unpack(e.record.subarray(HEADER)) as ArchiveRecord[];
+      for (const r of decoded) records.push(r);
+      // Decoding a large batch in one go would hold up the acknowledgements behind it.
+      if (++sinceYield >= DECODE_SLICE) {
+        sinceYield = 0;
+        await nextTurn();
+      }
+      next = e.next;
+      // One write is never split: the checkpoint can only point between log records.
+      if (records.length >= maxRows) break;
+    }
+    if (next === null) return null;
+    this.oldest = oldestAt;
+    return { records, rows: records.length, next, oldestAt, newestAt };
+  }
+
+  /** Marks `batch` as archived: saves the checkpoint durably and frees whole drained segments. */
+  async commit(batch: SpoolBatch): Promise<void> {
+    await writeCheckpoint(this.checkpointPath, batch.next);
+    this.cursor = batch.next;
+    this.rows = Math.max(0, this.rows - batch.rows);
+    // What is left was spooled no earlier than the batch's last record (a lower bound that
+    // keeps the writer from rushing a tiny insert right after a large one).
+    this.oldest = this.rows === 0 ? null : batch.newestAt;
+    const end = this.log.end;
+    // Caught up with a sizeable current segment: start a fresh one so that this one can be
+    // deleted; otherwise the drained tail would sit on disk until the segment fills up.
+    if (comparePositions(this.cursor, end) >= 0 && end.offset >= this.opts.segmentBytes / 4) {
+      await this.log.rotate();
+    }
+    await this.log.trimBefore(this.cursor);
+    if (this.refusedBytes !== null && !this.full) this.refusedBytes = null;
+  }
+
+  /** Rows spooled (or being fsynced) but not yet archived. */
+  get pendingRows(): number {
+    return this.rows;
+  }
+
+  /** When the oldest unarchived row was spooled (ms), or null when everything is archived. */
+  get oldestAt(): number | null {
+    return this.oldest;
+  }
+
+  /** Bytes of the spool on disk. */
+  get diskBytes(): number {
+    return this.log.diskBytes;
+  }
+
+  /** Disk budget in bytes. */
+  get maxBytes(): number {
+    return this.opts.maxBytes;
+  }
+
+  /** True while the last refused write would still be refused: the spool is over its budget. */
+  get full(): boolean {
+    return this.refusedBytes !== null && this.log.diskBytes + this.refusedBytes > this.opts.maxBytes;
+  }
+
+  /** Waits for pending appends and closes the log; the checkpoint stays for the next start. */
+  async close(): Promise<void> {
+    await this.log.close();
+  }
+}
