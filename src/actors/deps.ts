@@ -1,0 +1,57 @@
+/**
+ * What every actor of the node shares: configuration, time, the durable store, the alert
+ * board, the journal (for last positions), the device links, and how to reach the other
+ * actors. Actors talk to each other only by sending messages through these `send`s.
+ */
+import type { Clock } from '../clock.js';
+import type { Config } from '../config.js';
+import type { Logger } from '../log.js';
+import type { DevicePush } from '../protocol.js';
+import type { AlertBoard } from './alert-board.js';
+import type { Journal } from './journal.js';
+import type { IncidentMsg, OrderMsg, TechMsg } from './messages.js';
+import type { Store } from './store.js';
+
+/** The thresholds the actors read from Config. */
+export type ActorConfig = Pick<
+  Config,
+  | 'LATE_DEPARTURE_MS'
+  | 'LATE_ARRIVAL_MS'
+  | 'TRAVEL_SPEED_MPS'
+  | 'OVERTIME_FACTOR'
+  | 'OFFLINE_MS'
+  | 'IMPLAUSIBLE_SPEED_MPS'
+  | 'SOS_LEVEL2_MS'
+  | 'SOS_LEVEL3_MS'
+  | 'SOS_SLA_MS'
+  | 'GEOFENCE_RADIUS_M'
+  | 'MAX_ACCURACY_M'
+  | 'GEOFENCE_EXIT_DWELL_MS'
+  | 'PASSIVATE_AFTER_MS'
+>;
+
+/** Sends a message to the actor of an id (spawning it if needed). */
+export interface Mailer<M> {
+  send(id: string, msg: M): void;
+  arm(id: string, at: number | null): void;
+}
+
+/** Shared services of the actors; see the module comment. */
+export interface ActorDeps {
+  config: ActorConfig;
+  clock: Clock;
+  log: Logger;
+  store: Store;
+  board: AlertBoard;
+  journal: Journal;
+  /** Pushes to the technician's phone if one is attached; dropped otherwise. */
+  pushDevice(tech: string, msg: DevicePush): void;
+  techs: Mailer<TechMsg>;
+  orders: Mailer<OrderMsg>;
+  incidents: Mailer<IncidentMsg>;
+}
+
+/** Whether a fix is accurate enough to decide a geofence or an alert (no `acc` counts as exact). */
+export function accurate(acc: number | null | undefined, maxAccuracyM: number): boolean {
+  return acc === null || acc === undefined || acc <= maxAccuracyM;
+}

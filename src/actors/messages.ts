@@ -1,0 +1,65 @@
+/**
+ * The typed messages actors exchange. Requests that need an answer carry a `reply`
+ * callback (a resolver) instead of going through nact's `query`, which would arm a real
+ * timeout per message: the ping path stays one dispatch and one promise. Replies are sent
+ * by the registry only after the actor committed its new state.
+ */
+import type { BatchPoint, OrderInput, OrderState, OrderView } from '../protocol.js';
+import type { AckExtras, Outcome } from './api.js';
+
+/** Answers a request; called exactly once per request. */
+export type Reply<T> = (outcome: Outcome<T>) => void;
+
+/** "Look at your deadlines now": sent by the actor's timer and after a restart. */
+export interface Tick {
+  t: 'tick';
+}
+
+/** The one tick message; it carries nothing, so one object serves every actor. */
+export const TICK: Tick = Object.freeze({ t: 'tick' });
+
+/** A fix as the technician actor receives it (a `ping` message is passed as is). */
+export interface IncomingFix {
+  ts: number;
+  lat: number;
+  lon: number;
+  acc?: number;
+  spd?: number;
+  hdg?: number;
+  bat?: number;
+}
+
+/** Messages of a technician actor. */
+export type TechMsg =
+  | { t: 'ping'; fix: IncomingFix; reply: Reply<AckExtras> }
+  | { t: 'batch'; pts: BatchPoint[]; reply: Reply<AckExtras> }
+  /** An order of this technician changed state; `tech` is its (possibly new) technician. */
+  | { t: 'order'; order: string; tech: string; state: OrderState }
+  | Tick;
+
+/** The device commands that move an order. */
+export type DeviceOrderCommand = 'depart' | 'checkin' | 'start' | 'complete';
+
+/** Messages of an order actor. */
+export type OrderMsg =
+  | { t: 'put'; input: OrderInput; reply: Reply<OrderView> }
+  | { t: 'cancel'; reply: Reply<OrderView> }
+  | {
+      t: 'device';
+      tech: string;
+      cmd: DeviceOrderCommand;
+      ts: number | null;
+      fix: { lat: number; lon: number; acc?: number } | null;
+      reply: Reply<AckExtras>;
+    }
+  /** A live, accurate-enough fix of the order's technician (forwarded by the technician actor). */
+  | { t: 'fix'; ts: number; lat: number; lon: number; acc: number | null }
+  | Tick;
+
+/** Messages of an SOS incident actor. */
+export type IncidentMsg =
+  | { t: 'open'; tech: string; ts: number; lat: number; lon: number; note?: string; reply: Reply<AckExtras> }
+  | { t: 'ack'; operator: string; reply: Reply<AckExtras> }
+  | { t: 'resolve'; operator: string; note?: string; reply: Reply<AckExtras> }
+  | { t: 'cancel'; tech: string; reply: Reply<AckExtras> }
+  | Tick;

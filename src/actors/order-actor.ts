@@ -1,0 +1,305 @@
+/**
+ * The order actor: the state machine of one order with its timeline, the check-in
+ * geofence, and the order's alerts (late_departure, late_arrival, overtime,
+ * geofence_exit). Every transition is archived (order_events) and journaled before it
+ * is acknowledged.
+ *
+ * Update policy (README): `PUT` on an existing order updates its fields. An order that is
+ * completed or cancelled cannot be updated (`conflict`). An active order (departed,
+ * arrived, in_service) keeps its state and timeline; moving it to another technician is
+ * refused (`conflict`: cancel it and create a new one instead). Only an `assigned` order
+ * may change technician. Alerts already raised for the order stay raised.
+ * `DELETE` of an already cancelled order answers the order again (idempotent); of a
+ * completed one, `conflict`.
+ */
+import { checkinVerdict, type Fence, initialExitWatch, makeFence, onDwellTimer, onFix } from '../geofence/index.js';
+import type { Alert, AlertKind, OrderInput, OrderView } from '../protocol.js';
+import type { AckExtras, Outcome, Refusal } from './api.js';
+import type { ActorDeps } from './deps.js';
+import type { DeviceOrderCommand, OrderMsg } from './messages.js';
+import { nextState } from './order-machine.js';
+import { dueOrderAlerts, KIND_TEXT, nextOrderDeadline, predictLateArrival } from './order-rules.js';
+import { isActiveState, isTerminalState, type OrderRecord } from './records.js';
+import type { ActorSpec, Effects } from './registry.js';
+import type { OrderEvent } from './store.js';
+
+/** `GET /v1/orders/:id` from a record. */
+export function orderView(o: OrderRecord): OrderView {
+  const view: OrderView = {
+    id: o.id,
+    technician: o.tech,
+    state: o.state,
+    scheduledAt: o.scheduledAt,
+    durationMin: o.durationMin,
+    lat: o.lat,
+    lon: o.lon,
+    radius: o.radius,
+    timeline: o.timeline.map((e) => ({ ...e })),
+  };
+  if (o.polygon !== undefined) view.polygon = o.polygon;
+  return view;
+}
+
+const conflict = (msg: string): Refusal => ({ ok: false, code: 'conflict', msg });
+
+/** The order actor's behaviour, for the registry. */
+export function orderSpec(deps: ActorDeps): ActorSpec<OrderRecord, OrderMsg> {
+  const { config, clock, store, board, techs, orders, pushDevice } = deps;
+  // Fences are derived data: rebuilt from the record when missing, never persisted.
+  const fences = new WeakMap<OrderRecord, Fence>();
+  // The technician's last accurate fix seen by each order, to place start/complete on the map.
+  const lastFix = new Map<string, { lat: number; lon: number }>();
+
+  function fenceOf(o: OrderRecord): Fence {
+    let f = fences.get(o);
+    if (f === undefined) {
+      f = makeFence(o.lat, o.lon, o.radius, o.polygon);
+      fences.set(o, f);
+    }
+    return f;
+  }
+
+  function tellTech(o: OrderRecord, fx: Effects, previousTech?: string): void {
+    const msg = { t: 'order', order: o.id, tech: o.tech, state: o.state } as const;
+    fx.push(() => techs.send(o.tech, msg));
+    if (previousTech !== undefined && previousTech !== o.tech) fx.push(() => techs.send(previousTech, msg));
+  }
+
+  async function raise(o: OrderRecord, kind: AlertKind, detail: Record<string, unknown>): Promise<void> {
+    const alert: Alert = {
+      id: board.newId(),
+      kind,
+      level: 1,
+      state: 'open',
+      tech: o.tech,
+      order: o.id,
+      ts: clock.now(),
+      detail,
+    };
+    const at = lastFix.get(o.id);
+    if (at !== undefined) {
+      alert.lat = at.lat;
+      alert.lon = at.lon;
+    }
+    await board.raise(alert, 'tolerate');
+  }
+
+  async function put(o: OrderRecord | undefined, id: string, input: OrderInput, fx: Effects, reply: ReplyView) {
+    const now = clock.now();
+    const fields = {
+      tech: input.technician,
+      lat: input.lat,
+      lon: input.lon,
+      radius: input.radius ?? config.GEOFENCE_RADIUS_M,
+      scheduledAt: input.scheduledAt,
+      durationMin: input.durationMin,
+      ...(input.polygon !== undefined ? { polygon: input.polygon } : {}),
+    };
+    let next: OrderRecord;
+    if (o === undefined) {
+      next = {
+        id,
+        ...fields,
+        state: 'assigned',
+        timeline: [{ state: 'assigned', ts: now }],
+        inServiceAt: null,
+        fired: [],
+        watch: initialExitWatch,
+        dwellAt: null,
+      };
+    } else {
+      if (isTerminalState(o.state)) return refuse(fx, reply, conflict(`order is ${o.state}`), o);
+      if (o.state !== 'assigned' && input.technician !== o.tech) {
+        return refuse(fx, reply, conflict(`order is ${o.state}: cannot change its technician`), o);
+      }
+      const { polygon: _dropped, ...kept } = o;
+      next = { ...kept, ...fields };
+    }
+    try {
+      fenceOf(next);
+    } catch (err) {
+      return refuse(fx, reply, { ok: false, code: 'bad_request', msg: `bad polygon: ${(err as Error).message}` }, o);
+    }
+    const refused = await store.saveOrder(next, { state: next.state, ts: now }, 'refuse');
+    if (refused !== null) return refuse(fx, reply, refused, o);
+    tellTech(next, fx, o?.tech);
+    fx.push(() => reply({ ok: true, value: orderView(next) }));
+    return next;
+  }
+
+  async function transition(
+    o: OrderRecord,
+    to: OrderRecord['state'],
+    event: OrderEvent,
+    fx: Effects,
+  ): Promise<OrderRecord | Refusal> {
+    const entry = { ...event, state: to };
+    const next: OrderRecord = {
+      ...o,
+      state: to,
+      timeline: [...o.timeline, entry],
+      inServiceAt: to === 'in_service' ? clock.now() : o.inServiceAt,
+      watch: initialExitWatch,
+      dwellAt: null,
+    };
+    const refused = await store.saveOrder(next, entry, 'refuse');
+    if (refused !== null) return refused;
+    tellTech(next, fx);
+    return next;
+  }
+
+  async function device(o: OrderRecord | undefined, msg: OrderMsg & { t: 'device' }, fx: Effects) {
+    if (o === undefined) return refuse(fx, msg.reply, { ok: false, code: 'not_found', msg: 'no such order' }, o);
+    if (o.tech !== msg.tech) {
+      return refuse(fx, msg.reply, { ok: false, code: 'forbidden', msg: 'order assigned to another technician' }, o);
+    }
+    const to = nextState(o.state, msg.cmd);
+    if (to === null) return refuse(fx, msg.reply, conflict(`cannot ${msg.cmd} an order that is ${o.state}`), o);
+    const now = clock.now();
+    const event: OrderEvent = { state: to, ts: msg.ts ?? now };
+    let extras: AckExtras = {};
+    if (msg.cmd === 'checkin' && msg.fix !== null) {
+      const verdict = checkinVerdict(fenceOf(o), msg.fix, config.MAX_ACCURACY_M);
+      if (!verdict.inside) {
+        const refusal: Refusal = {
+          ok: false,
+          code: 'outside_geofence',
+          msg: verdict.reason === 'poor_accuracy' ? 'position too inaccurate to check in' : 'outside the geofence',
+          extras: { dist: verdict.dist, radius: verdict.radius, reason: verdict.reason },
+        };
+        return refuse(fx, msg.reply, refusal, o);
+      }
+      extras = { dist: verdict.dist };
+    }
+    const where = msg.fix ?? lastFix.get(o.id);
+    if (where !== undefined) {
+      event.lat = where.lat;
+      event.lon = where.lon;
+    }
+    const next = await transition(o, to, event, fx);
+    if ('ok' in next) return refuse(fx, msg.reply, next, o);
+    fx.push(() => msg.reply({ ok: true, value: extras }));
+    return next;
+  }
+
+  async function cancel(o: OrderRecord | undefined, fx: Effects, reply: ReplyView) {
+    if (o === undefined) return refuse(fx, reply, { ok: false, code: 'not_found', msg: 'no such order' }, o);
+    if (o.state === 'cancelled') {
+      fx.push(() => reply({ ok: true, value: orderView(o) }));
+      return o;
+    }
+    const to = nextState(o.state, 'cancel');
+    if (to === null) return refuse(fx, reply, conflict(`cannot cancel an order that is ${o.state}`), o);
+    const next = await transition(o, to, { state: to, ts: clock.now() }, fx);
+    if ('ok' in next) return refuse(fx, reply, next, o);
+    fx.push(() => reply({ ok: true, value: orderView(next) }));
+    return next;
+  }
+
+  async function fix(o: OrderRecord | undefined, msg: OrderMsg & { t: 'fix' }): Promise<OrderRecord | undefined> {
+    if (o === undefined || isTerminalState(o.state)) return o;
+    lastFix.set(o.id, { lat: msg.lat, lon: msg.lon });
+    const now = clock.now();
+    if (o.state === 'in_service') {
+      const fixArg =
+        msg.acc === null
+          ? { lat: msg.lat, lon: msg.lon, ts: msg.ts }
+          : { lat: msg.lat, lon: msg.lon, ts: msg.ts, acc: msg.acc };
+      const step = onFix(o.watch, fenceOf(o), fixArg, {
+        maxAccuracyM: config.MAX_ACCURACY_M,
+        dwellMs: config.GEOFENCE_EXIT_DWELL_MS,
+      });
+      if (step.watch === o.watch && step.dwellDeadline === o.dwellAt) return o;
+      const next: OrderRecord = { ...o, watch: step.watch, dwellAt: step.dwellDeadline };
+      if (step.fire) await exitFired(next, { lat: msg.lat, lon: msg.lon });
+      return next;
+    }
+    const late = predictLateArrival(o, msg.lat, msg.lon, now, config);
+    if (late === null) return o;
+    const next: OrderRecord = { ...o, fired: [...o.fired, 'late_arrival'] };
+    await raise(next, 'late_arrival', { predicted: true, eta: late.eta, dist: late.dist, scheduledAt: o.scheduledAt });
+    await store.saveOrder(next, null, 'tolerate');
+    return next;
+  }
+
+  /** geofence_exit fired: raise it and journal the watch, so a restart cannot fire it again for this exit. */
+  async function exitFired(o: OrderRecord, at: { lat: number; lon: number }): Promise<void> {
+    await raise(o, 'geofence_exit', { fence: { lat: o.lat, lon: o.lon, radius: o.radius }, lat: at.lat, lon: at.lon });
+    await store.saveOrder(o, null, 'tolerate');
+  }
+
+  async function tick(o: OrderRecord | undefined, fx: Effects): Promise<OrderRecord | undefined> {
+    if (o === undefined || isTerminalState(o.state)) return o;
+    const now = clock.now();
+    let next = o;
+    const due = dueOrderAlerts(o, now, config);
+    if (due.length > 0) {
+      next = { ...next, fired: [...next.fired, ...due] };
+      for (const kind of due) {
+        await raise(next, kind, { scheduledAt: o.scheduledAt, durationMin: o.durationMin, state: o.state });
+        if (kind === 'late_departure') {
+          fx.push(() => pushDevice(o.tech, { t: 'notice', kind, order: o.id, msg: KIND_TEXT.late_departure }));
+        }
+      }
+    }
+    if (next.state === 'in_service' && next.dwellAt !== null && next.dwellAt <= now) {
+      const step = onDwellTimer(next.watch, now, config.GEOFENCE_EXIT_DWELL_MS);
+      next = { ...next, watch: step.watch, dwellAt: step.dwellDeadline };
+      if (step.fire) await exitFired(next, lastFix.get(o.id) ?? { lat: o.lat, lon: o.lon });
+    }
+    if (due.length > 0) await store.saveOrder(next, null, 'tolerate');
+    return next;
+  }
+
+  return {
+    kind: 'order',
+    async handle(id, state, msg, fx) {
+      let next: OrderRecord | undefined;
+      switch (msg.t) {
+        case 'put':
+          next = await put(state, id, msg.input, fx, msg.reply);
+          break;
+        case 'cancel':
+          next = await cancel(state, fx, msg.reply);
+          break;
+        case 'device':
+          next = await device(state, msg, fx);
+          break;
+        case 'fix':
+          next = await fix(state, msg);
+          break;
+        case 'tick':
+          next = await tick(state, fx);
+          break;
+      }
+      if (next !== undefined) {
+        const at = isTerminalState(next.state) ? null : nextOrderDeadline(next, config);
+        fx.push(() => orders.arm(id, at));
+        if (isTerminalState(next.state)) fx.push(() => lastFix.delete(id));
+      }
+      return next;
+    },
+    replyCrash(msg, answer) {
+      if (msg.t === 'put' || msg.t === 'cancel' || msg.t === 'device') msg.reply(answer as Outcome<never>);
+    },
+    passivable(state) {
+      return state === undefined || !isActiveState(state.state);
+    },
+  };
+}
+
+type ReplyView = (outcome: Outcome<OrderView>) => void;
+
+/** Queues a refusal and keeps the state as it was. */
+function refuse<T>(
+  fx: Effects,
+  reply: (o: Outcome<T>) => void,
+  refusal: Refusal,
+  state: OrderRecord | undefined,
+): OrderRecord | undefined {
+  fx.push(() => reply(refusal));
+  return state;
+}
+
+/** The device order commands, for routing. */
+export const DEVICE_ORDER_COMMANDS: readonly DeviceOrderCommand[] = ['depart', 'checkin', 'start', 'complete'];

@@ -1,0 +1,223 @@
+/**
+ * Supervision and registry for one kind of actor (technicians, orders or incidents).
+ *
+ * - Spawns the actor of an id on first use (`send`), from the committed record if there
+ *   is one (after passivation or recovery).
+ * - Commits: after each message the new state is stored in `records` (the plain Map that
+ *   outlives the actor) and only then are the message's effects (replies, pushes, sends
+ *   to other actors, timers) run. So a reply never announces a state that is not there.
+ * - Crash: a handler that throws gets its request answered `internal`, and nact's `reset`
+ *   restarts the actor from `records`: its last committed state. Later messages proceed.
+ * - Passivation: a sweep stops actors idle for PASSIVATE_AFTER_MS whose state allows it;
+ *   the record stays in the Map and the next message re-activates the actor with it.
+ *   The sweep runs every quarter of PASSIVATE_AFTER_MS, so an idle actor stops between
+ *   1x and 1.25x that time after its last message.
+ * - Timers: each actor has at most one timer (`arm`), owned here rather than by the actor,
+ *   so a timer survives passivation and wakes the actor with a `tick`.
+ */
+import { type ActorSystemRef, dispatch, type Ref, spawn, stop } from 'nact';
+import type { Clock } from '../clock.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import type { Outcome } from './api.js';
+import type { Tick } from './messages.js';
+import type { WorkCounter } from './work.js';
+
+/** Post-commit effects of one message, run in order once the new state is committed. */
+export type Effects = Array<() => void>;
+
+/** The behaviour of one kind of actor. */
+export interface ActorSpec<S, M extends { t: string }> {
+  /** Label for metrics and actor names. */
+  readonly kind: string;
+  /** Handles one message; returns the next state (undefined: there is still none). Throwing is a crash. */
+  handle(id: string, state: S | undefined, msg: M, fx: Effects): Promise<S | undefined>;
+  /** Answers the request carried by `msg` (if any) after a crash. */
+  replyCrash(msg: M, answer: Outcome<never>): void;
+  /** Whether an idle actor in this state may be stopped (its record kept). */
+  passivable(state: S | undefined): boolean;
+}
+
+interface Live<M> {
+  ref: Ref<M>;
+  /** Messages sent and not yet handled. */
+  busy: number;
+  lastUsed: number;
+}
+
+interface Armed {
+  at: number;
+  cancel: () => void;
+}
+
+/** Delay before a crashed actor re-checks its deadlines. */
+const CRASH_RETRY_MS = 1000;
+
+const INTERNAL: Outcome<never> = { ok: false, code: 'internal', msg: 'internal error' };
+
+/** See the module comment. */
+export class Registry<S, M extends { t: string }> {
+  /** Committed state of every entity of this kind, live or passivated. */
+  readonly records = new Map<string, S>();
+  private readonly live = new Map<string, Live<M>>();
+  private readonly timers = new Map<string, Armed>();
+  private spawned = 0;
+  private cancelSweep: (() => void) | null = null;
+  private stopped = false;
+  /** Restarts after crashes, for tests and logs. */
+  crashes = 0;
+
+  constructor(
+    private readonly system: ActorSystemRef,
+    private readonly spec: ActorSpec<S, M>,
+    private readonly tick: M & Tick,
+    private readonly clock: Clock,
+    private readonly passivateAfterMs: number,
+    private readonly metrics: Metrics,
+    private readonly log: Logger,
+    private readonly work: WorkCounter,
+  ) {
+    this.scheduleSweep();
+  }
+
+  /** Delivers `msg` to the actor of `id`, spawning (or re-activating) it if needed. */
+  send(id: string, msg: M): void {
+    if (this.stopped) {
+      this.spec.replyCrash(msg, { ok: false, code: 'internal', msg: 'shutting down' });
+      return;
+    }
+    const live = this.live.get(id) ?? this.spawn(id);
+    live.busy++;
+    live.lastUsed = this.clock.now();
+    this.work.begin();
+    dispatch(live.ref, msg);
+  }
+
+  /** Whether the actor of `id` is in memory now (not passivated). */
+  isLive(id: string): boolean {
+    return this.live.has(id);
+  }
+
+  /** Number of actors in memory now. */
+  get liveCount(): number {
+    return this.live.size;
+  }
+
+  /**
+   * Makes sure the actor of `id` gets a `tick` at `at` (null: none needed). Keeps an
+   * earlier timer already armed: when it fires, the actor re-arms for the right time.
+   * This keeps the per-ping cost at a comparison instead of a timer re-arm. A time that
+   * has already come sends the tick at once.
+   */
+  arm(id: string, at: number | null): void {
+    const cur = this.timers.get(id);
+    if (at === null) {
+      if (cur !== undefined) {
+        cur.cancel();
+        this.timers.delete(id);
+      }
+      return;
+    }
+    if (this.stopped || (cur !== undefined && cur.at <= at)) return;
+    cur?.cancel();
+    if (at <= this.clock.now()) {
+      // Already due (an order created after its deadline, a rung missed while down): look now.
+      this.timers.delete(id);
+      this.send(id, this.tick);
+      return;
+    }
+    const armed: Armed = {
+      at,
+      cancel: this.clock.setTimer(at, () => {
+        if (this.timers.get(id) === armed) this.timers.delete(id);
+        this.send(id, this.tick);
+      }),
+    };
+    this.timers.set(id, armed);
+  }
+
+  /**
+   * Forgets an entity (retention): its record, actor and timer. Refused (false) while a
+   * message for it is in flight.
+   */
+  forget(id: string): boolean {
+    const l = this.live.get(id);
+    if (l !== undefined) {
+      if (l.busy > 0) return false;
+      stop(l.ref);
+      this.live.delete(id);
+      this.metrics.activeActors.set({ kind: this.spec.kind }, this.live.size);
+    }
+    this.arm(id, null);
+    this.records.delete(id);
+    return true;
+  }
+
+  /** Stops every actor and timer; records stay. */
+  stopAll(): void {
+    this.stopped = true;
+    this.cancelSweep?.();
+    for (const t of this.timers.values()) t.cancel();
+    this.timers.clear();
+    for (const l of this.live.values()) stop(l.ref);
+    this.live.clear();
+    this.metrics.activeActors.set({ kind: this.spec.kind }, 0);
+  }
+
+  /** Stops the idle actors that may be passivated; runs on its own timer, public for tests. */
+  sweep(): void {
+    const now = this.clock.now();
+    for (const [id, l] of this.live) {
+      if (l.busy > 0 || now - l.lastUsed < this.passivateAfterMs) continue;
+      if (!this.spec.passivable(this.records.get(id))) continue;
+      stop(l.ref);
+      this.live.delete(id);
+    }
+    this.metrics.activeActors.set({ kind: this.spec.kind }, this.live.size);
+  }
+
+  private scheduleSweep(): void {
+    const every = Math.max(250, Math.floor(this.passivateAfterMs / 4));
+    this.cancelSweep = this.clock.setTimer(this.clock.now() + every, () => {
+      this.sweep();
+      if (!this.stopped) this.scheduleSweep();
+    });
+  }
+
+  private spawn(id: string): Live<M> {
+    const { spec, records, work } = this;
+    const name = `${spec.kind}-${(this.spawned++).toString(36)}`;
+    const live: Live<M> = { ref: undefined as unknown as Ref<M>, busy: 0, lastUsed: this.clock.now() };
+    const handler = async (state: S | undefined, msg: M): Promise<S | undefined> => {
+      const fx: Effects = [];
+      try {
+        const next = await spec.handle(id, state, msg, fx);
+        if (next !== undefined) records.set(id, next);
+        for (const effect of fx) effect();
+        return next;
+      } finally {
+        live.busy--;
+        live.lastUsed = this.clock.now();
+        work.end();
+      }
+    };
+    live.ref = spawn(this.system, handler, name, {
+      initialStateFunc: () => records.get(id),
+      onCrash: (msg, err, ctx) => {
+        this.crashes++;
+        this.log.error(
+          { err, actor: spec.kind, msgType: msg?.t },
+          'actor crashed; restarting from its last committed state',
+        );
+        if (msg !== undefined) spec.replyCrash(msg, INTERNAL);
+        // A crashed tick must not lose the deadline it was handling: look again shortly
+        // (not at once, so a handler that keeps failing cannot spin).
+        this.arm(id, this.clock.now() + CRASH_RETRY_MS);
+        return ctx.reset;
+      },
+    });
+    this.live.set(id, live);
+    this.metrics.activeActors.set({ kind: spec.kind }, this.live.size);
+    return live;
+  }
+}

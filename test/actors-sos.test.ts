@@ -1,0 +1,160 @@
+/**
+ * SOS incidents through the Tracker: durable before the ack, pushed at once, the whole
+ * escalation ladder with and without acknowledgement, the technician's sos_status,
+ * resolution, and cancellation as a false alarm.
+ */
+import assert from 'node:assert/strict';
+import { readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, test } from 'node:test';
+import type { Alert, SafetyPush } from '../src/protocol.js';
+import { Collector, type DeviceCollector, type Harness, harness, ok } from './support/memory-archive.js';
+
+const SEC = 1000;
+const MIN = 60 * SEC;
+const HERE = { lat: 45.764, lon: 4.8357 };
+
+let h: Harness;
+let consoleLink: Collector<SafetyPush>;
+let phone: DeviceCollector;
+beforeEach(async () => {
+  h = await harness();
+  consoleLink = new Collector<SafetyPush>();
+  h.tracker.attachSafety('op', consoleLink);
+  phone = new Collector();
+  h.tracker.attachDevice('tech-1', phone);
+});
+afterEach(async () => {
+  await h.dispose();
+});
+
+async function sos(tech = 'tech-1'): Promise<string> {
+  const out = ok(await h.tracker.onDeviceMessage(tech, { t: 'sos', seq: 1, ts: h.clock.now(), ...HERE, note: 'help' }));
+  assert.equal(typeof out.incident, 'string');
+  return out.incident as string;
+}
+async function incident(id: string): Promise<Alert> {
+  const a = (await h.tracker.listAlerts()).find((x) => x.id === id);
+  assert.ok(a, `alert ${id} listed`);
+  return a;
+}
+const pushesOf = (id: string) =>
+  consoleLink.got.flatMap((m) => (m.t === 'alert' && m.alert.id === id ? [m.alert] : []));
+
+describe('SOS', () => {
+  test('is journaled before the ack and pushed at once', async () => {
+    const id = await sos();
+    // Journal on disk holds more than an empty segment right after the ack.
+    const dir = join(h.dir, 'journal');
+    const sizes = await Promise.all((await readdir(dir)).map((f) => stat(join(dir, f)).then((s) => s.size)));
+    assert.ok(sizes.reduce((a, b) => a + b, 0) > 0, 'journal written');
+    const pushed = pushesOf(id);
+    assert.equal(pushed.length, 1);
+    assert.equal(pushed[0]?.kind, 'sos');
+    assert.equal(pushed[0]?.level, 1);
+    assert.equal(pushed[0]?.state, 'open');
+    assert.equal(pushed[0]?.lat, HERE.lat);
+    assert.equal(pushed[0]?.detail?.note, 'help');
+    assert.equal(h.archive.alertEvents.filter((e) => e.alert === id).length, 1);
+  });
+
+  test('climbs to level 2, level 3 and slaBreached without an acknowledgement', async () => {
+    const id = await sos();
+    await h.advance(60 * SEC - 1);
+    assert.equal((await incident(id)).level, 1);
+    await h.advance(1);
+    assert.equal((await incident(id)).level, 2);
+    await h.advance(4 * MIN - 1);
+    assert.equal((await incident(id)).level, 2);
+    await h.advance(1);
+    assert.equal((await incident(id)).level, 3);
+    assert.equal((await incident(id)).detail?.slaBreached, undefined);
+    await h.advance(10 * MIN - 1);
+    assert.equal((await incident(id)).detail?.slaBreached, undefined);
+    await h.advance(1);
+    const a = await incident(id);
+    assert.equal(a.level, 3);
+    assert.equal(a.detail?.slaBreached, true);
+    assert.equal(a.state, 'open');
+    assert.deepEqual(
+      pushesOf(id).map((x) => [x.level, x.detail?.slaBreached ?? false]),
+      [
+        [1, false],
+        [2, false],
+        [3, false],
+        [3, true],
+      ],
+    );
+    await h.advance(60 * MIN);
+    assert.equal(pushesOf(id).length, 4, 'nothing more after the top of the ladder');
+  });
+
+  test('an acknowledgement stops the ladder and tells the technician', async () => {
+    const id = await sos();
+    await h.advance(90 * SEC);
+    assert.equal((await incident(id)).level, 2);
+    ok(await h.tracker.onSafetyMessage('op', { t: 'ack', seq: 1, id }));
+    assert.deepEqual(phone.got, [{ t: 'sos_status', incident: id, state: 'acknowledged' }]);
+    await h.advance(30 * MIN);
+    const a = await incident(id);
+    assert.equal(a.state, 'acknowledged');
+    assert.equal(a.level, 2);
+    assert.equal(a.detail?.slaBreached, undefined);
+    // Ack twice: idempotent, no second push to anyone.
+    ok(await h.tracker.onSafetyMessage('op', { t: 'ack', seq: 2, id }));
+    assert.equal(phone.got.length, 1);
+    ok(await h.tracker.onSafetyMessage('op', { t: 'resolve', seq: 3, id, note: 'on site' }));
+    assert.deepEqual(phone.got.at(-1), { t: 'sos_status', incident: id, state: 'resolved' });
+    assert.equal((await incident(id)).state, 'resolved');
+    assert.equal((await incident(id)).detail?.note, 'on site');
+    const again = await h.tracker.onSafetyMessage('op', { t: 'ack', seq: 4, id });
+    assert.equal(!again.ok && again.code, 'conflict');
+  });
+
+  test('resolve without ack closes it and stops the ladder', async () => {
+    const id = await sos();
+    ok(await h.tracker.onSafetyMessage('op', { t: 'resolve', seq: 1, id }));
+    await h.advance(20 * MIN);
+    const a = await incident(id);
+    assert.equal(a.state, 'resolved');
+    assert.equal(a.level, 1);
+    assert.deepEqual(phone.got, [{ t: 'sos_status', incident: id, state: 'resolved' }]);
+  });
+
+  test('the technician cancels: resolved as a false alarm, consoles told', async () => {
+    const id = await sos();
+    ok(await h.tracker.onDeviceMessage('tech-1', { t: 'sos_cancel', seq: 2, incident: id }));
+    const a = await incident(id);
+    assert.equal(a.state, 'resolved');
+    assert.equal(a.detail?.cancelled, true);
+    assert.equal(a.detail?.falseAlarm, true);
+    assert.equal(pushesOf(id).at(-1)?.state, 'resolved');
+    await h.advance(20 * MIN);
+    assert.equal((await incident(id)).level, 1);
+    const again = await h.tracker.onDeviceMessage('tech-1', { t: 'sos_cancel', seq: 3, incident: id });
+    assert.equal(!again.ok && again.code, 'conflict');
+  });
+
+  test('another technician cannot cancel it; unknown incidents are not_found', async () => {
+    const id = await sos();
+    const out = await h.tracker.onDeviceMessage('tech-2', { t: 'sos_cancel', seq: 2, incident: id });
+    assert.equal(!out.ok && out.code, 'forbidden');
+    const nf = await h.tracker.onDeviceMessage('tech-1', { t: 'sos_cancel', seq: 3, incident: 'a-nope' });
+    assert.equal(!nf.ok && nf.code, 'not_found');
+    assert.equal((await incident(id)).state, 'open');
+  });
+
+  test('each SOS is its own incident', async () => {
+    const a = await sos();
+    const b = await sos();
+    assert.notEqual(a, b);
+    assert.equal((await h.tracker.listAlerts('open')).length, 2);
+  });
+
+  test('accepted even when the archive spool is full (journaled, pushed)', async () => {
+    h.archive.full = true;
+    const id = await sos();
+    assert.equal((await incident(id)).state, 'open');
+    assert.equal(pushesOf(id).length, 1);
+  });
+});

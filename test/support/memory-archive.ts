@@ -1,0 +1,148 @@
+/**
+ * An in-memory archive for behaviour tests: collects every written record, answers the
+ * read queries from them, and can be told to refuse writes (spool full) or to fail them
+ * (an unexpected error, which makes the writing actor crash).
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ComponentHealth } from '../../src/actors/api.js';
+import { ActorTracker } from '../../src/actors/index.js';
+import { ManualClock } from '../../src/clock.js';
+import { type Config, loadConfig } from '../../src/config.js';
+import { createLogger } from '../../src/log.js';
+import { Metrics } from '../../src/metrics.js';
+import type { DevicePush, SafetyPush, TrackPoint } from '../../src/protocol.js';
+import {
+  type AlertEventRecord,
+  type ArchiveQueries,
+  type ArchiveRecord,
+  type ArchiveWriter,
+  type OrderEventRecord,
+  type PingRecord,
+  SpoolFullError,
+} from '../../src/telemetry/archive.js';
+
+/** ArchiveWriter & ArchiveQueries over arrays; see the module comment. */
+export class MemoryArchive implements ArchiveWriter, ArchiveQueries {
+  readonly pings: PingRecord[] = [];
+  readonly orderEvents_: OrderEventRecord[] = [];
+  readonly alertEvents: AlertEventRecord[] = [];
+  /** While true, every write rejects with SpoolFullError. */
+  full = false;
+  /** Number of coming writes that reject with a plain Error. */
+  failNext = 0;
+
+  async write(records: ArchiveRecord[]): Promise<void> {
+    await Promise.resolve();
+    if (this.full) throw new SpoolFullError(2, 1);
+    if (this.failNext > 0) {
+      this.failNext--;
+      throw new Error('disk on fire');
+    }
+    for (const r of records) {
+      if (r.table === 'pings') this.pings.push(r.row);
+      else if (r.table === 'order_events') this.orderEvents_.push(r.row);
+      else this.alertEvents.push(r.row);
+    }
+  }
+
+  async track(tech: string, from: number, to: number): Promise<TrackPoint[]> {
+    const seen = new Set<number>();
+    return this.pings
+      .filter((p) => p.tech === tech && p.ts >= from && p.ts <= to)
+      .sort((a, b) => a.ts - b.ts)
+      .filter((p) => !seen.has(p.ts) && seen.add(p.ts) !== undefined)
+      .map((p) => [p.ts, p.lat, p.lon, p.acc, p.spd, p.hdg]);
+  }
+
+  async orderEvents(order: string): Promise<OrderEventRecord[]> {
+    return this.orderEvents_.filter((e) => e.order === order).sort((a, b) => a.ts - b.ts);
+  }
+
+  health(): ComponentHealth {
+    return this.full ? { ok: false, detail: 'spool full' } : { ok: true };
+  }
+}
+
+// ---- A tracker harness on top of the memory archive (shared by test/actors-*.test.ts) ----
+
+/** A DeviceLink or SafetyLink that keeps what it is sent. */
+export class Collector<T> {
+  readonly got: T[] = [];
+  push(msg: T): void {
+    this.got.push(msg);
+  }
+}
+
+/** Device pushes collected. */
+export type DeviceCollector = Collector<DevicePush>;
+/** Console pushes collected. */
+export type SafetyCollector = Collector<SafetyPush>;
+
+/** A test configuration: defaults, insecure dev secret, DATA_DIR in `dir`. */
+export function testConfig(dir: string, env: Record<string, string> = {}): Config {
+  return loadConfig({ TRACKER_INSECURE_DEV: '1', DATA_DIR: dir, LOG_LEVEL: 'silent', ...env });
+}
+
+/** One tracker on a fresh temp DATA_DIR with a ManualClock and a MemoryArchive. */
+export interface Harness {
+  dir: string;
+  clock: ManualClock;
+  archive: MemoryArchive;
+  config: Config;
+  metrics: Metrics;
+  tracker: ActorTracker;
+  /** Moves the clock and waits for every consequence. */
+  advance(ms: number): Promise<void>;
+  /** Starts another tracker on the same DATA_DIR and archive (after `crash` or `close`), with its own clock. */
+  restart(at: number): Promise<Harness>;
+  /** Closes the tracker and removes the temp dir. */
+  dispose(): Promise<void>;
+}
+
+/** Builds a harness; `env` overrides config variables (strings, as in the environment). */
+export async function harness(
+  env: Record<string, string> = {},
+  existing?: { dir: string; archive: MemoryArchive; at: number },
+): Promise<Harness> {
+  const dir = existing?.dir ?? (await mkdtemp(join(tmpdir(), 'fieldtrack-actors-')));
+  const clock = new ManualClock(existing?.at);
+  const archive = existing?.archive ?? new MemoryArchive();
+  const config = testConfig(dir, env);
+  const metrics = new Metrics();
+  const tracker = await ActorTracker.start({
+    config,
+    clock,
+    log: createLogger('silent'),
+    metrics,
+    archive,
+    journal: { positionFlushMs: 1000 },
+  });
+  await tracker.settle();
+  const h: Harness = {
+    dir,
+    clock,
+    archive,
+    config,
+    metrics,
+    tracker,
+    async advance(ms) {
+      await tracker.settle();
+      clock.advance(ms);
+      await tracker.settle();
+    },
+    restart: (at) => harness(env, { dir, archive, at }),
+    async dispose() {
+      await tracker.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+  return h;
+}
+
+/** Unwraps an Outcome that must be ok. */
+export function ok<T>(out: { ok: true; value: T } | { ok: false; code: string; msg: string }): T {
+  if (!out.ok) throw new Error(`expected ok, got ${out.code}: ${out.msg}`);
+  return out.value;
+}
