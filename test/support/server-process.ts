@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SignJWT } from 'jose';
-import { DeviceClient, SafetyClient } from '../../src/client/index.js';
+import { type ClientOptions, DeviceClient, SafetyClient } from '../../src/client/index.js';
 
 /** Path of the compiled entry point. */
 export const MAIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'main.js');
@@ -171,15 +171,28 @@ export class ServerProcess {
     if (this.ownsDataDir) rmSync(this.dataDir, { recursive: true, force: true });
   }
 
-  device(sub: string, extra: Partial<ConstructorParameters<typeof DeviceClient>[0]> = {}): Promise<DeviceClient> {
-    return connected(async () => new DeviceClient({ url: this.wsUrl, token: await token(sub, 'device'), ...extra }));
+  /** A connected device client for technician `sub`. */
+  async device(sub: string, extra: Partial<ClientOptions> = {}): Promise<DeviceClient> {
+    const client = await this.newDevice(sub, extra);
+    await client.connect();
+    return client;
   }
 
-  safety(
-    sub = 'operator-1',
-    extra: Partial<ConstructorParameters<typeof SafetyClient>[0]> = {},
-  ): Promise<SafetyClient> {
-    return connected(async () => new SafetyClient({ url: this.wsUrl, token: await token(sub, 'safety'), ...extra }));
+  /** A connected safety client. Pushes sent at open (the snapshot) may arrive before listeners: see newSafety. */
+  async safety(sub = 'operator-1', extra: Partial<ClientOptions> = {}): Promise<SafetyClient> {
+    const client = await this.newSafety(sub, extra);
+    await client.connect();
+    return client;
+  }
+
+  /** A device client not yet connected, so listeners can be attached first. */
+  async newDevice(sub: string, extra: Partial<ClientOptions> = {}): Promise<DeviceClient> {
+    return new DeviceClient({ url: this.wsUrl, token: await token(sub, 'device'), ...extra });
+  }
+
+  /** A safety client not yet connected, so a listener sees the snapshot. */
+  async newSafety(sub = 'operator-1', extra: Partial<ClientOptions> = {}): Promise<SafetyClient> {
+    return new SafetyClient({ url: this.wsUrl, token: await token(sub, 'safety'), ...extra });
   }
 
   /** An HTTP request with a token of `role` (or `token` as given), JSON body and answer. */
@@ -209,12 +222,6 @@ export class ServerProcess {
     } catch {}
     return { status: res.status, body, text, headers: res.headers };
   }
-}
-
-async function connected<C extends { connect(): Promise<void> }>(make: () => Promise<C>): Promise<C> {
-  const client = await make();
-  await client.connect();
-  return client;
 }
 
 /** Signs an HS256 token for `sub` with `role`; `exp` in seconds since the epoch (default in one hour). */

@@ -1,0 +1,78 @@
+/**
+ * The send path's backpressure rule, on a socket whose buffered amount the test controls:
+ * past the limit the console is dropped with 4002 and counted; below it, it is sent to.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { loadConfig } from '../src/config.js';
+import { TokenVerifier } from '../src/gateway/auth.js';
+import { InflightTracker } from '../src/gateway/inflight.js';
+import { RateLimiter } from '../src/gateway/rate-limit.js';
+import { type Connection, type EndpointDeps, sendMessage } from '../src/gateway/socket-endpoint.js';
+import type { WebSocket } from '../src/gateway/uws.js';
+import { createLogger } from '../src/log.js';
+import { Metrics } from '../src/metrics.js';
+
+/** A socket that records what the send path did to it. */
+function recordingSocket(buffered: number) {
+  const sent: Buffer[] = [];
+  const ended: Array<[number | undefined, string | undefined]> = [];
+  const conn: Connection = {
+    principal: { sub: 'op', role: 'safety', expiresAt: Date.now() + 60_000 },
+    endpoint: '/v1/safety',
+    remote: '127.0.0.1',
+    openedAt: Date.now(),
+    limiter: new RateLimiter(1, 1, Date.now()),
+    garbageInARow: 0,
+    messages: 0,
+    closed: false,
+  };
+  const ws = {
+    getUserData: () => conn,
+    getBufferedAmount: () => buffered,
+    cork: (fn: () => void) => fn(),
+    send: (frame: Buffer) => {
+      sent.push(frame);
+      return 1;
+    },
+    end: (code?: number, reason?: string) => {
+      ended.push([code, reason]);
+    },
+  } as unknown as WebSocket<Connection>;
+  return { ws, sent, ended, conn };
+}
+
+function deps(limit: number): EndpointDeps {
+  const config = loadConfig({ TRACKER_JWT_SECRET: 'x'.repeat(40), SAFETY_MAX_BUFFERED_BYTES: String(limit) });
+  return {
+    config,
+    log: createLogger('silent'),
+    metrics: new Metrics(),
+    verifier: new TokenVerifier(config.jwtSecret),
+    inflight: new InflightTracker(),
+    connections: new Set(),
+    isShuttingDown: () => false,
+  };
+}
+
+describe('backpressure', () => {
+  it('sends while the unread data is under the limit', () => {
+    const d = deps(4096);
+    const socket = recordingSocket(4096);
+    sendMessage(socket.ws, { t: 'snapshot', alerts: [] }, d);
+    assert.equal(socket.sent.length, 1);
+    assert.deepEqual(socket.ended, []);
+  });
+
+  it('drops a console over the limit with 4002, counts it, and sends nothing after', async () => {
+    const d = deps(4096);
+    const socket = recordingSocket(4097);
+    sendMessage(socket.ws, { t: 'snapshot', alerts: [] }, d);
+    sendMessage(socket.ws, { t: 'snapshot', alerts: [] }, d);
+    assert.equal(socket.sent.length, 0);
+    assert.deepEqual(socket.ended, [[4002, 'slow consumer: too much unread data']]);
+    assert.equal(socket.conn.closed, true);
+    const metric = await d.metrics.slowConsumersDropped.get();
+    assert.equal(metric.values[0]?.value, 1);
+  });
+});
