@@ -1,0 +1,35 @@
+/**
+ * `npm run token -- <role> <sub> [ttl-seconds]`: prints an HS256 token signed with the
+ * node's secret (TRACKER_JWT_SECRET, or the public development secret with
+ * TRACKER_INSECURE_DEV=1), for trying the server with curl or a WebSocket client.
+ * Real deployments mint tokens in their own identity service.
+ */
+import { SignJWT } from 'jose';
+import { ConfigError, loadConfig } from '../config.js';
+import { isValidId } from '../gateway/messages.js';
+import { Role } from '../protocol.js';
+
+async function main(): Promise<void> {
+  const [role, sub, ttl = '3600'] = process.argv.slice(2);
+  const roles = Object.values(Role) as string[];
+  if (role === undefined || sub === undefined || !roles.includes(role) || !isValidId(sub) || !/^\d+$/.test(ttl)) {
+    process.stderr.write(`usage: npm run token -- <${roles.join('|')}> <sub> [ttl-seconds]\n`);
+    process.exit(2);
+  }
+  let secret: string;
+  try {
+    secret = loadConfig().jwtSecret;
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`${err.message}\n`);
+    process.exit(2);
+  }
+  const token = await new SignJWT({ role })
+    .setProtectedHeader({ alg: 'HS256' })
+    .setSubject(sub)
+    .setExpirationTime(Math.floor(Date.now() / 1000) + Number(ttl))
+    .sign(new TextEncoder().encode(secret));
+  process.stdout.write(`${token}\n`);
+}
+
+void main();
