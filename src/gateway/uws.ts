@@ -36,10 +36,12 @@ export function nativeBinaryPath(): string {
 
 let loaded: Uws | undefined;
 
-/** The native uWS module; throws `NativeUwsError` naming the binary and the cause if it cannot load. */
-export function loadUws(): Uws {
-  if (loaded) return loaded;
-  const path = nativeBinaryPath();
+/**
+ * The native uWS module; throws `NativeUwsError` naming the binary and the cause if it
+ * cannot load. `path` is for tests that prove the refusal.
+ */
+export function loadUws(path = nativeBinaryPath()): Uws {
+  if (loaded && path === nativeBinaryPath()) return loaded;
   try {
     loaded = require(path) as Uws;
   } catch (err) {
