@@ -1,0 +1,44 @@
+/** In-process leases for one node without `REDIS_URL`, timed by the behaviour `Clock`. */
+import type { Clock } from '../clock.js';
+import type { Leases } from './leases.js';
+
+/** See the module comment. */
+export class MemoryLeases implements Leases {
+  private readonly held = new Map<string, { owner: string; until: number }>();
+
+  constructor(private readonly clock: Clock) {}
+
+  private live(key: string): { owner: string; until: number } | undefined {
+    const l = this.held.get(key);
+    if (l !== undefined && l.until <= this.clock.now()) {
+      this.held.delete(key);
+      return undefined;
+    }
+    return l;
+  }
+
+  async acquire(key: string, owner: string, ttlMs: number): Promise<boolean> {
+    const l = this.live(key);
+    if (l !== undefined && l.owner !== owner) return false;
+    this.held.set(key, { owner, until: this.clock.now() + ttlMs });
+    return true;
+  }
+
+  async renew(key: string, owner: string, ttlMs: number): Promise<boolean> {
+    if (this.live(key)?.owner !== owner) return false;
+    this.held.set(key, { owner, until: this.clock.now() + ttlMs });
+    return true;
+  }
+
+  async release(key: string, owner: string): Promise<boolean> {
+    if (this.live(key)?.owner !== owner) return false;
+    this.held.delete(key);
+    return true;
+  }
+
+  async holder(key: string): Promise<string | null> {
+    return this.live(key)?.owner ?? null;
+  }
+
+  async close(): Promise<void> {}
+}

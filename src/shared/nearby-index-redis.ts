@@ -1,0 +1,78 @@
+/**
+ * Redis live-position index: a GEO set (technician → quantised position) that `GEOSEARCH`
+ * (Redis ≥ 6.2) narrows to a radius, and a hash holding each technician's exact last fix
+ * and its time, which the answer is built from. Writes are auto-pipelined and not awaited:
+ * a ping costs two commands (GEOADD, HSET) sent with everything else of that tick, and
+ * never waits a round trip.
+ */
+import { Redis } from 'ioredis';
+import { distanceMeters } from '../geofence/distance.js';
+import { roundMeters } from '../geofence/fence.js';
+import type { NearbyTechnician } from '../protocol.js';
+import type { NearbyIndex } from './nearby-index.js';
+import { nearestFirst } from './nearby-index-memory.js';
+
+/** See the module comment. */
+export class RedisNearbyIndex implements NearbyIndex {
+  private readonly redis: Redis;
+  private readonly geoKey: string;
+  private readonly fixKey: string;
+  private readonly inFlight = new Set<Promise<unknown>>();
+
+  /** `prefix` namespaces the keys; `onError` hears about failed fire-and-forget writes. */
+  constructor(
+    url: string,
+    prefix: string,
+    private readonly onError?: (err: Error) => void,
+  ) {
+    this.redis = new Redis(url, { enableAutoPipelining: true });
+    this.redis.on('error', (err: Error) => onError?.(err));
+    this.geoKey = `${prefix}geo:online`;
+    this.fixKey = `${prefix}geo:fix`;
+  }
+
+  private track(p: Promise<unknown>): void {
+    const tracked = p.catch((err: Error) => this.onError?.(err)).finally(() => this.inFlight.delete(tracked));
+    this.inFlight.add(tracked);
+  }
+
+  put(id: string, lat: number, lon: number, ts: number): void {
+    this.track(this.redis.geoadd(this.geoKey, lon, lat, id));
+    this.track(this.redis.hset(this.fixKey, id, `${lat},${lon},${ts}`));
+  }
+
+  remove(id: string): void {
+    this.track(this.redis.zrem(this.geoKey, id));
+    this.track(this.redis.hdel(this.fixKey, id));
+  }
+
+  async search(lat: number, lon: number, radius: number): Promise<NearbyTechnician[]> {
+    // GEO cells are coarser than a fix; widen by a metre, then decide on the exact fixes.
+    const ids = (await this.redis.geosearch(
+      this.geoKey,
+      'FROMLONLAT',
+      lon,
+      lat,
+      'BYRADIUS',
+      radius + 1,
+      'm',
+      'ASC',
+    )) as string[];
+    if (ids.length === 0) return [];
+    const fixes = await this.redis.hmget(this.fixKey, ...ids);
+    const out: NearbyTechnician[] = [];
+    ids.forEach((id, i) => {
+      const parts = fixes[i]?.split(',').map(Number);
+      if (parts === undefined || parts.length !== 3 || parts.some((n) => !Number.isFinite(n))) return;
+      const [pLat, pLon, ts] = parts as [number, number, number];
+      const dist = distanceMeters(lat, lon, pLat, pLon);
+      if (dist <= radius) out.push({ id, lat: pLat, lon: pLon, ts, dist: roundMeters(dist) });
+    });
+    return out.sort(nearestFirst);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.inFlight);
+    await this.redis.quit().catch(() => this.redis.disconnect());
+  }
+}

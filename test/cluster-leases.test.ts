@@ -1,0 +1,107 @@
+/**
+ * The ownership-lease contract, run against both backends (in-process with a manual clock,
+ * and a real redis-server shared by two "nodes"' connections).
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { ManualClock } from '../src/clock.js';
+import type { Leases } from '../src/shared/leases.js';
+import { MemoryLeases } from '../src/shared/leases-memory.js';
+import { RedisLeases } from '../src/shared/leases-redis.js';
+import { RedisServer } from './support/redis-server.js';
+
+let redis: RedisServer;
+before(async () => {
+  redis = await RedisServer.launch();
+});
+after(async () => {
+  await redis.destroy();
+});
+
+/** Two nodes' views of one lease backend, and a way to let a lease of `ttlMs` run out. */
+interface Setup {
+  a: Leases;
+  b: Leases;
+  expire(key: string, ttlMs: number): Promise<void>;
+}
+
+const backends: [string, () => Setup][] = [
+  [
+    'memory',
+    () => {
+      const clock = new ManualClock();
+      const shared = new MemoryLeases(clock);
+      return {
+        a: shared,
+        b: shared,
+        async expire(_key, ttlMs) {
+          clock.advance(ttlMs + 1);
+        },
+      };
+    },
+  ],
+  [
+    'redis',
+    () => {
+      const prefix = `l${randomBytes(4).toString('hex')}:`;
+      const a = new RedisLeases(redis.url, prefix);
+      const b = new RedisLeases(redis.url, prefix);
+      return {
+        a,
+        b,
+        async expire(key) {
+          // Redis keeps the expiry itself: poll until it has run out (no timing threshold).
+          const deadline = Date.now() + 20_000;
+          while ((await a.holder(key)) !== null) {
+            if (Date.now() > deadline) throw new Error(`lease ${key} never expired`);
+            await new Promise((r) => setTimeout(r, 20));
+          }
+        },
+      };
+    },
+  ],
+];
+
+for (const [name, setup] of backends) {
+  describe(`lease contract: ${name}`, () => {
+    it('one holder at a time; the holder renews, the other cannot take, renew or release it', async () => {
+      const { a, b } = setup();
+      assert.equal(await a.acquire('order:o1', 'node-a', 60_000), true);
+      assert.equal(await b.acquire('order:o1', 'node-b', 60_000), false);
+      assert.equal(await b.renew('order:o1', 'node-b', 60_000), false);
+      assert.equal(await b.release('order:o1', 'node-b'), false);
+      assert.equal(await a.holder('order:o1'), 'node-a');
+      assert.equal(await a.acquire('order:o1', 'node-a', 60_000), true, 're-acquiring your own lease renews it');
+      assert.equal(await a.renew('order:o1', 'node-a', 60_000), true);
+      assert.equal(await a.release('order:o1', 'node-a'), true);
+      assert.equal(await b.holder('order:o1'), null);
+      assert.equal(await b.acquire('order:o1', 'node-b', 60_000), true, 'a released lease is free at once');
+      await a.close();
+      await b.close();
+    });
+
+    it('a lease that is not renewed expires and another node claims it; the old holder cannot renew it', async () => {
+      const { a, b, expire } = setup();
+      assert.equal(await a.acquire('tech:t1', 'node-a', 300), true);
+      await expire('tech:t1', 300);
+      assert.equal(await b.acquire('tech:t1', 'node-b', 60_000), true);
+      assert.equal(await a.renew('tech:t1', 'node-a', 60_000), false, 'the lost lease is reported, not revived');
+      assert.equal(await a.holder('tech:t1'), 'node-b');
+      await a.close();
+      await b.close();
+    });
+
+    it('of many concurrent claims from two nodes, exactly one wins', async () => {
+      const { a, b } = setup();
+      const claims = await Promise.all(
+        Array.from({ length: 40 }, (_, i) => (i % 2 ? a : b).acquire('sos:s1', `node-${i}`, 60_000)),
+      );
+      assert.equal(claims.filter(Boolean).length, 1);
+      const winner = claims.indexOf(true);
+      assert.equal(await a.holder('sos:s1'), `node-${winner}`);
+      await a.close();
+      await b.close();
+    });
+  });
+}

@@ -1,0 +1,158 @@
+/**
+ * Starts a throwaway Debian `redis-server` for tests: a free loopback port, a temp folder
+ * holding its config, append-only file and log. Tests can stop and start it again on the
+ * same port and data (an outage), or kill it.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { aptInstall } from './apt.js';
+import { freePort } from './clickhouse-server.js';
+
+const BINARY = '/usr/bin/redis-server';
+
+/** Finds the server binary, installing the Debian package when it is missing. */
+function locateBinary(): string {
+  if (existsSync(BINARY)) return BINARY;
+  aptInstall('redis-server');
+  if (!existsSync(BINARY)) throw new Error('redis-server: apt-get installed the package but no binary was found');
+  return BINARY;
+}
+
+function configText(dir: string, port: number): string {
+  // Every write is fsynced to the append-only file, so even `kill` (SIGKILL) keeps what
+  // was acknowledged: an outage test can restart on the same data.
+  return [
+    'bind 127.0.0.1',
+    `port ${port}`,
+    `dir ${dir}`,
+    `logfile ${join(dir, 'redis.log')}`,
+    'daemonize no',
+    'save ""',
+    'appendonly yes',
+    'appendfsync always',
+    'protected-mode yes',
+    '',
+  ].join('\n');
+}
+
+/** A running (or stopped) throwaway server; `url` stays the same across stop/start. */
+export class RedisServer {
+  private proc: ChildProcess | null = null;
+  private exited: Promise<void> = Promise.resolve();
+
+  private constructor(
+    /** Temp folder with config, data and log; removed by `destroy`. */
+    readonly dir: string,
+    readonly port: number,
+    private readonly binary: string,
+  ) {}
+
+  /** True between `start` and `stop`/`kill`. */
+  get running(): boolean {
+    return this.proc !== null;
+  }
+
+  /** Endpoint for `REDIS_URL`. */
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  /** Creates the temp folder and config, starts the server and waits for `PING`. */
+  static async launch(): Promise<RedisServer> {
+    const binary = locateBinary();
+    const dir = await mkdtemp(join(tmpdir(), 'fieldtrack-redis-'));
+    const server = new RedisServer(dir, await freePort(), binary);
+    await writeFile(join(dir, 'redis.conf'), configText(dir, server.port));
+    await server.start();
+    return server;
+  }
+
+  /** Starts the server process (again) and resolves once it answers `PING`. */
+  async start(timeoutMs = 30_000): Promise<void> {
+    if (this.proc) throw new Error('redis-server is already running');
+    const proc = spawn(this.binary, [join(this.dir, 'redis.conf')], {
+      cwd: this.dir,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    proc.stderr!.on('data', (d: Buffer) => {
+      stderr = (stderr + d.toString()).slice(-4000);
+    });
+    this.proc = proc;
+    // A test process that dies without cleaning up must not leave a server behind.
+    const reap = (): void => {
+      proc.kill('SIGKILL');
+    };
+    process.once('exit', reap);
+    this.exited = new Promise((resolve) =>
+      proc.once('exit', () => {
+        process.removeListener('exit', reap);
+        resolve();
+      }),
+    );
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (proc.exitCode !== null || proc.signalCode !== null) {
+        this.proc = null;
+        const log = await readFile(join(this.dir, 'redis.log'), 'utf8').catch(() => '');
+        throw new Error(
+          `redis-server exited during start-up (${proc.exitCode ?? proc.signalCode}):\n${stderr}\n${log.slice(-4000)}`,
+        );
+      }
+      if (await this.ping()) return;
+      if (Date.now() > deadline) {
+        await this.kill();
+        throw new Error(`redis-server did not answer PING within ${timeoutMs} ms:\n${stderr}`);
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /** True when the server answers `PING` with `+PONG` right now (a raw RESP exchange, no client library). */
+  ping(): Promise<boolean> {
+    return new Promise((resolve) => {
+      let reply = '';
+      const sock = connect({ host: '127.0.0.1', port: this.port });
+      const done = (ok: boolean): void => {
+        sock.destroy();
+        resolve(ok);
+      };
+      sock.setTimeout(1000, () => done(false));
+      sock.on('error', () => done(false));
+      sock.on('connect', () => sock.write('PING\r\n'));
+      sock.on('data', (d: Buffer) => {
+        reply += d.toString();
+        // A server still loading its append-only file answers -LOADING: not ready yet.
+        if (reply.includes('\r\n')) done(reply.startsWith('+PONG'));
+      });
+    });
+  }
+
+  /** Graceful stop (SIGTERM), keeping the data for a later `start`. */
+  async stop(): Promise<void> {
+    await this.signal('SIGTERM');
+  }
+
+  /** Abrupt stop (SIGKILL), keeping the fsynced data for a later `start`. */
+  async kill(): Promise<void> {
+    await this.signal('SIGKILL');
+  }
+
+  private async signal(sig: NodeJS.Signals): Promise<void> {
+    const proc = this.proc;
+    if (!proc) return;
+    proc.kill(sig);
+    await this.exited;
+    this.proc = null;
+  }
+
+  /** Kills the server and removes its temp folder. */
+  async destroy(): Promise<void> {
+    await this.kill();
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}
