@@ -90,6 +90,13 @@ export const VARIABLES = {
     `Development only: run without TRACKER_JWT_SECRET, using the public secret "${INSECURE_DEV_SECRET}".`,
   ),
   DATA_DIR: v('./data', text, "The node's local journal, spool and embedded archive; two nodes never share one."),
+  TLS_CERT_FILE: v<string>(
+    undefined,
+    text,
+    'PEM certificate (chain) file; with TLS_KEY_FILE the node serves wss:// and https:// itself (TLS 1.2+).',
+  ),
+  TLS_KEY_FILE: v<string>(undefined, text, 'PEM private key file for TLS_CERT_FILE.'),
+  TLS_KEY_PASSPHRASE: v<string>(undefined, text, 'Passphrase of TLS_KEY_FILE when it is encrypted.'),
   REDIS_URL: v<string>(undefined, url('redis:', 'rediss:'), 'Shared state across nodes; unset: in-process state.'),
   CLICKHOUSE_URL: v<string>(
     undefined,
@@ -109,6 +116,22 @@ export const VARIABLES = {
     20,
     int(1, 1e6),
     'Undecodable frames in a row after which the connection is closed with 1008.',
+  ),
+  MAX_CONNECTIONS: v(
+    18_000,
+    int(1, 1e7),
+    'Open WebSocket connections past which new upgrades get 503; open ones keep working (keep it under the open-files limit).',
+  ),
+  MAX_CONNECTIONS_PER_ADDRESS: v(
+    10_000,
+    int(1, 1e7),
+    'Open WebSocket connections one source address may hold; past it upgrades get 429 (behind a proxy every client shares its address).',
+  ),
+  UPGRADE_RATE_PER_SEC: v(1000, num(0.01, 1e6), 'WebSocket upgrade attempts per second one source address may make.'),
+  UPGRADE_BURST: v(
+    10_000,
+    int(1, 1e7),
+    'Upgrade attempts one source address may make at once before the rate applies.',
   ),
   SAFETY_MAX_BUFFERED_BYTES: v(
     1024 * 1024,

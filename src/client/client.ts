@@ -55,6 +55,10 @@ export interface ClientOptions {
   maxReconnectDelayMs?: number;
   /** Local address to connect from (load tests spread over 127.0.0.x). */
   localAddress?: string;
+  /** For `wss://`: extra trusted CA certificate(s) in PEM, e.g. a private CA or a self-signed server. */
+  ca?: string | Buffer | (string | Buffer)[];
+  /** For `wss://`: false accepts any certificate. Only for local testing; default true. */
+  rejectUnauthorized?: boolean;
 }
 
 type Without<M> = M extends unknown ? Omit<M, 'seq'> : never;
@@ -96,6 +100,10 @@ abstract class BaseClient<Out extends { seq: number }, Push> extends EventEmitte
         headers,
         perMessageDeflate: false,
         ...(this.options.localAddress ? { localAddress: this.options.localAddress } : {}),
+        ...(this.options.ca === undefined ? {} : { ca: this.options.ca }),
+        ...(this.options.rejectUnauthorized === undefined
+          ? {}
+          : { rejectUnauthorized: this.options.rejectUnauthorized }),
       });
       this.ws = ws;
       ws.binaryType = 'nodebuffer';

@@ -30,8 +30,8 @@ function numberParam(query: URLSearchParams, name: string): number | undefined {
   return Number.isFinite(n) ? n : Number.NaN;
 }
 
-/** Registers the `/v1` HTTP routes. */
-export function registerApiRoutes(app: TemplatedApp, tracker: Tracker, deps: HttpDeps): void {
+/** Registers the `/v1` HTTP routes; `retentionDays` bounds how far back a track may be read. */
+export function registerApiRoutes(app: TemplatedApp, tracker: Tracker, deps: HttpDeps, retentionDays = 30): void {
   const readers = [Role.safety, Role.dispatch] as const;
 
   route(app, 'put', '/v1/orders/:id', { roles: [Role.dispatch], body: true, params: 1 }, deps, async (call) => {
@@ -71,7 +71,10 @@ export function registerApiRoutes(app: TemplatedApp, tracker: Tracker, deps: Htt
       return errorAnswer(ErrorCode.badRequest, 'from and to must be times in ms since the epoch');
     }
     if (from > to) return errorAnswer(ErrorCode.badRequest, 'from must not be after to');
-    const track = await tracker.getTrack(id, from, to);
+    // Nothing older than the retention window is served, even if its partition is not dropped yet.
+    const oldest = now - retentionDays * DAY_MS;
+    if (to < oldest) return { status: 200, json: { id, points: [] } };
+    const track = await tracker.getTrack(id, Math.max(from, oldest), to);
     return track.ok ? { status: 200, json: { id, points: track.value } } : fromOutcome(track);
   });
 

@@ -3,11 +3,13 @@
  * operations routes, plus its graceful shutdown. It knows sockets, frames and tokens;
  * everything the server *does* is behind the `Tracker` it is given.
  */
+import { accessSync, constants } from 'node:fs';
 import type { Tracker } from '../actors/api.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { CloseCode, ErrorCode } from '../protocol.js';
+import { Admission } from './admission.js';
 import { TokenVerifier } from './auth.js';
 import { deviceEndpoint } from './device-endpoint.js';
 import { type HttpDeps, route } from './http.js';
@@ -15,7 +17,7 @@ import { InflightTracker } from './inflight.js';
 import { registerApiRoutes } from './routes.js';
 import { safetyEndpoint } from './safety-endpoint.js';
 import { type Connection, closeConnection, type EndpointDeps, registerSocketEndpoint } from './socket-endpoint.js';
-import { loadUws, type us_listen_socket, type WebSocket } from './uws.js';
+import { loadUws, type TemplatedApp, type Uws, type us_listen_socket, type WebSocket } from './uws.js';
 
 export interface GatewayDeps {
   config: Config;
@@ -35,10 +37,50 @@ export interface Gateway {
   shutdown(timeoutMs: number): Promise<void>;
 }
 
+/** Thrown when TLS is configured but cannot be set up. */
+export class TlsConfigError extends Error {
+  override name = 'TlsConfigError';
+}
+
+/**
+ * A plain app, or a TLS one when both TLS files are set. The files are checked here
+ * because uWS would otherwise start a listener that fails every handshake.
+ */
+function createApp(uws: Uws, config: Config): TemplatedApp {
+  const { TLS_CERT_FILE: cert, TLS_KEY_FILE: key, TLS_KEY_PASSPHRASE: passphrase } = config;
+  if (cert === undefined && key === undefined) return uws.App();
+  if (cert === undefined || key === undefined) {
+    throw new TlsConfigError('TLS_CERT_FILE and TLS_KEY_FILE must be set together');
+  }
+  for (const file of [cert, key]) {
+    try {
+      accessSync(file, constants.R_OK);
+    } catch {
+      throw new TlsConfigError(`TLS file ${file} is missing or not readable`);
+    }
+  }
+  return uws.SSLApp({
+    cert_file_name: cert,
+    key_file_name: key,
+    ...(passphrase === undefined ? {} : { passphrase }),
+    ssl_ciphers: TLS_CIPHERS,
+  });
+}
+
+/** Modern AEAD suites only (TLS 1.2 ECDHE with GCM or ChaCha20; TLS 1.3 suites are always on). */
+const TLS_CIPHERS = [
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+].join(':');
+
 /** Builds the app, registers every route and listens on HOST:PORT. */
 export async function startGateway({ config, log, metrics, tracker }: GatewayDeps): Promise<Gateway> {
   const uws = loadUws();
-  const app = uws.App();
+  const app = createApp(uws, config);
   const verifier = new TokenVerifier(config.jwtSecret);
   const inflight = new InflightTracker();
   const connections = new Set<WebSocket<Connection>>();
@@ -51,13 +93,19 @@ export async function startGateway({ config, log, metrics, tracker }: GatewayDep
     verifier,
     inflight,
     connections,
+    admission: new Admission({
+      maxConnections: config.MAX_CONNECTIONS,
+      maxPerAddress: config.MAX_CONNECTIONS_PER_ADDRESS,
+      upgradesPerSec: config.UPGRADE_RATE_PER_SEC,
+      upgradeBurst: config.UPGRADE_BURST,
+    }),
     isShuttingDown: () => shuttingDown,
   };
   const httpDeps: HttpDeps = { log, metrics, verifier, maxBodyBytes: config.MAX_HTTP_BODY_BYTES };
 
   registerSocketEndpoint(app, deviceEndpoint(tracker, endpointDeps), endpointDeps);
   registerSocketEndpoint(app, safetyEndpoint(tracker, endpointDeps), endpointDeps);
-  registerApiRoutes(app, tracker, httpDeps);
+  registerApiRoutes(app, tracker, httpDeps, config.RETENTION_DAYS);
 
   route(app, 'get', '/healthz', {}, httpDeps, () => ({ status: 200, json: { ok: true } }));
   route(app, 'get', '/readyz', {}, httpDeps, async () => {

@@ -10,6 +10,7 @@ import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { CloseCode, ErrorCode, MAX_FRAME_BYTES, type Role, type ServerMessage } from '../protocol.js';
+import type { Admission } from './admission.js';
 import { extractToken, type Principal, type TokenVerifier } from './auth.js';
 import { decodeFrame, encodeMessage, encodeShared } from './codec.js';
 import { writeHttpError } from './http.js';
@@ -58,6 +59,8 @@ export interface EndpointDeps {
   isShuttingDown(): boolean;
   /** Every open connection, for shutdown. */
   connections: Set<WebSocket<Connection>>;
+  /** Connection ceilings and upgrade rate, shared by every endpoint; absent means no ceilings. */
+  admission?: Admission;
 }
 
 /** Closes `ws` from the server side with `code` and a short reason; safe to call twice. */
@@ -206,10 +209,21 @@ export function registerSocketEndpoint<M extends { t: string; seq: number }>(
         res.cork(() => writeHttpError(res, 503, ErrorCode.unavailable, 'server is shutting down'));
         return;
       }
+      const refusal = deps.admission?.admit(remote, Date.now());
+      if (refusal) {
+        log.warn({ endpoint, remote, status: refusal.status }, 'upgrade refused: connection limit');
+        const code = refusal.status === 503 ? ErrorCode.unavailable : ErrorCode.rateLimited;
+        res.cork(() => writeHttpError(res, refusal.status, code, refusal.msg));
+        return;
+      }
       deps.verifier.verify(token, behaviour.roles).then((auth) => {
-        if (aborted) return;
+        if (aborted) {
+          deps.admission?.release(remote);
+          return;
+        }
         res.cork(() => {
           if (!auth.ok) {
+            deps.admission?.release(remote);
             metrics.authFailures.inc({ reason: auth.reason });
             log.warn({ endpoint, remote, status: auth.status, reason: auth.reason }, 'upgrade refused');
             writeHttpError(res, auth.status, ErrorCode.forbidden, auth.msg);
@@ -247,6 +261,7 @@ export function registerSocketEndpoint<M extends { t: string; seq: number }>(
       conn.closed = true;
       clearTimeout(conn.expiryTimer);
       deps.connections.delete(ws);
+      deps.admission?.release(conn.remote);
       metrics.connections.dec({ endpoint });
       const reason = conn.closeReason ?? (Buffer.from(message).toString() || 'closed by client');
       metrics.connectionsClosed.inc({ endpoint, reason: String(code) });

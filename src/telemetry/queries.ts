@@ -40,3 +40,28 @@ export async function queryOrderEvents(store: Store, order: string): Promise<Ord
     lon: numOrNull(r[5]),
   }));
 }
+
+/** Tables that hold rows of a technician (column `tech`). */
+const TECH_TABLES = ['pings', 'order_events', 'alert_events'] as const;
+
+/**
+ * Deletes every archived row of `tech` (pings, order and alert events) and resolves once
+ * the deletions are applied. `ALTER TABLE ... DELETE` is a mutation on both ClickHouse
+ * 18.16 and chDB: it returns before it has rewritten the parts (18.16 has no
+ * `mutations_sync`), so this polls `system.mutations` until none is left pending.
+ */
+export async function eraseTechnicianRows(store: Store, tech: string, timeoutMs = 120_000): Promise<void> {
+  for (const table of TECH_TABLES) {
+    await store.exec(`ALTER TABLE ${table} DELETE WHERE tech = ${sqlString(tech)}`);
+  }
+  const deadline = Date.now() + timeoutMs;
+  const tables = TECH_TABLES.map((t) => sqlString(t)).join(', ');
+  for (;;) {
+    const rows = await store.query(
+      `SELECT count() FROM system.mutations WHERE database = currentDatabase() AND table IN (${tables}) AND is_done = 0`,
+    );
+    if (Number(rows[0]?.[0]) === 0) return;
+    if (Date.now() > deadline) throw new Error(`erasing ${tech}: mutations still running after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

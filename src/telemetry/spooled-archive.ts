@@ -11,7 +11,7 @@ import type { Metrics } from '../metrics.js';
 import type { TrackPoint } from '../protocol.js';
 import { type Archive, type ArchiveRecord, type OrderEventRecord, SpoolFullError } from './archive.js';
 import { SpoolDrainer } from './drainer.js';
-import { queryOrderEvents, queryTrack } from './queries.js';
+import { eraseTechnicianRows, queryOrderEvents, queryTrack } from './queries.js';
 import { RetentionJob } from './retention.js';
 import { createTableStatements } from './schema.js';
 import { Spool } from './spool.js';
@@ -136,6 +136,25 @@ export class SpooledArchive implements Archive {
 
   orderEvents(order: string): Promise<OrderEventRecord[]> {
     return queryOrderEvents(this.store, order);
+  }
+
+  /**
+   * Deletes every archived row of `tech`. Rows still spooled would land after a delete,
+   * so the spool is drained first (the caller has already stopped new rows of `tech`
+   * from arriving); if it does not drain within `timeoutMs` nothing is deleted and this
+   * rejects, and the erase can be retried.
+   */
+  async eraseTechnician(tech: string, timeoutMs = 120_000): Promise<void> {
+    if (this.closing) throw new Error('archive is closed');
+    const deadline = Date.now() + timeoutMs;
+    this.drainer.notify();
+    while (this.spool.pendingRows > 0) {
+      if (Date.now() > deadline) {
+        throw new Error(`archive spool did not drain within ${timeoutMs} ms; nothing was erased, retry later`);
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await eraseTechnicianRows(this.store, tech, Math.max(1000, deadline - Date.now()));
   }
 
   health(): ComponentHealth {
