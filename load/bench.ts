@@ -1,0 +1,204 @@
+/**
+ * `npm run bench`: the standard scenarios in one command. Max ping throughput of the bare
+ * baseline and of the full node (closed loop, same simulator), a hold run of many devices
+ * at a fixed rate with SOS and consoles, and autocannon on the HTTP routes. Writes
+ * `load/results/bench.json` and `load/results/bench.md`. `--quick` for a short try.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import autocannon from 'autocannon';
+import { launch, mint, type RunningServer } from './launch.js';
+import { runSim, type SimResult } from './sim.js';
+
+const OUT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'load', 'results');
+
+const { values } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    devices: { type: 'string' },
+    rate: { type: 'string' },
+    seconds: { type: 'string' },
+  },
+});
+const quick = values.quick === true;
+const holdDevices = Number(values.devices ?? (quick ? 1000 : 15000));
+const rate = Number(values.rate ?? (quick ? 1000 : 15000));
+const seconds = Number(values.seconds ?? (quick ? 8 : 30));
+
+async function maxThroughput(kind: 'full' | 'baseline'): Promise<SimResult> {
+  const server = await launch(kind);
+  try {
+    return await runSim(server, { devices: 200, pingHz: 0, window: 8, seconds, jobShare: 0, progress: true });
+  } finally {
+    await server.stop();
+  }
+}
+
+interface HttpFigure {
+  route: string;
+  reqPerSec: number;
+  p99Ms: number;
+  non2xx: number;
+}
+
+async function http(server: RunningServer): Promise<HttpFigure[]> {
+  const dispatch = await mint('bench-dispatch', 'dispatch');
+  const headers = { authorization: `Bearer ${dispatch}`, 'content-type': 'application/json' };
+  const now = Date.now();
+  const routes: Array<{ route: string; method: 'GET' | 'PUT'; path: string; body?: string }> = [
+    {
+      route: 'PUT /v1/orders/:id',
+      method: 'PUT',
+      path: '/v1/orders/bench-http-order',
+      body: JSON.stringify({
+        technician: 't0-0',
+        lat: 48.85,
+        lon: 2.35,
+        scheduledAt: now + 3_600_000,
+        durationMin: 60,
+      }),
+    },
+    { route: 'GET /v1/technicians/:id', method: 'GET', path: '/v1/technicians/t0-0' },
+    { route: 'GET /v1/nearby', method: 'GET', path: '/v1/nearby?lat=48.9&lon=2.35&radius=2000' },
+    {
+      route: 'GET /v1/technicians/:id/track',
+      method: 'GET',
+      path: `/v1/technicians/t0-0/track?from=${now - 3_600_000}&to=${now + 60_000}`,
+    },
+  ];
+  const out: HttpFigure[] = [];
+  for (const r of routes) {
+    const res = await autocannon({
+      url: `${server.httpUrl}${r.path}`,
+      method: r.method,
+      headers,
+      ...(r.body ? { body: r.body } : {}),
+      connections: 20,
+      duration: quick ? 3 : 8,
+    });
+    out.push({
+      route: r.route,
+      reqPerSec: Math.round(res.requests.average),
+      p99Ms: res.latency.p99,
+      non2xx: res.non2xx,
+    });
+  }
+  return out;
+}
+
+const ms = (n: number): string => `${n.toFixed(1)} ms`;
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  process.stderr.write('1/4 baseline max throughput\n');
+  const baseline = await maxThroughput('baseline');
+  process.stderr.write('2/4 full pipeline max throughput\n');
+  const fullMax = await maxThroughput('full');
+  process.stderr.write(`3/4 hold: ${holdDevices} devices, ${rate} pings/s, SOS, consoles\n`);
+  const server = await launch('full');
+  let hold: SimResult;
+  let httpFigures: HttpFigure[];
+  try {
+    hold = await runSim(server, {
+      devices: holdDevices,
+      pingHz: rate / holdDevices,
+      seconds,
+      jobShare: 0.1,
+      sosPerSec: 5,
+      consoles: 4,
+      progress: true,
+    });
+    process.stderr.write('4/4 HTTP (autocannon)\n');
+    httpFigures = await http(server);
+  } finally {
+    await server.stop();
+  }
+  const ratio = {
+    throughput: fullMax.acksPerSec / Math.max(1, baseline.acksPerSec),
+    cpuPerPing: fullMax.server.cpuSecPer1000Pings / Math.max(1e-9, baseline.server.cpuSecPer1000Pings),
+  };
+  const machine = {
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model ?? '?',
+    memGiB: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+  };
+  const results = {
+    date: new Date().toISOString(),
+    quick,
+    machine,
+    baseline,
+    fullMax,
+    ratio,
+    hold,
+    http: httpFigures,
+    wallSeconds: Math.round((Date.now() - started) / 1000),
+  };
+  const targets = [
+    [
+      `${holdDevices >= 15000 ? '' : '(scaled down) '}15,000 devices held`,
+      `${hold.connected} connected`,
+      hold.connected >= 15000,
+    ],
+    [
+      '< 8 KB resident per device',
+      `${(hold.server.bytesPerDevice / 1024).toFixed(1)} KB`,
+      hold.server.bytesPerDevice < 8192,
+    ],
+    [
+      'ack p99 < 25 ms at 15,000 pings/s',
+      `${ms(hold.ack.p99)} at ${hold.acksPerSec}/s`,
+      hold.ack.p99 < 25 && hold.acksPerSec >= 15000 * 0.95,
+    ],
+    ['SOS-to-console p99 < 50 ms', ms(hold.sos.p99), hold.sos.p99 < 50],
+    ['full max throughput >= 0.5 x baseline', ratio.throughput.toFixed(2), ratio.throughput >= 0.5],
+  ] as const;
+  const md = [
+    `# fieldtrack bench ${quick ? '(quick)' : ''}`,
+    '',
+    `${results.date}; ${machine.cpus} x ${machine.cpuModel}, ${machine.memGiB} GiB, Node ${machine.node}; wall time ${results.wallSeconds} s. Rerun: \`npm run bench${quick ? ' -- --quick' : ''}\`.`,
+    '',
+    '## Ping pipeline vs bare baseline (200 devices, 8 pings in flight each)',
+    '',
+    '| | acks/s | ack p50 | ack p99 | ack p99.9 | server CPU s / 1,000 pings |',
+    '|---|---|---|---|---|---|',
+    ...[baseline, fullMax].map(
+      (r) =>
+        `| ${r.target} | ${r.acksPerSec} | ${ms(r.ack.p50)} | ${ms(r.ack.p99)} | ${ms(r.ack.p999)} | ${r.server.cpuSecPer1000Pings.toFixed(4)} |`,
+    ),
+    '',
+    `Full / baseline: throughput ${ratio.throughput.toFixed(2)}x, CPU per ping ${ratio.cpuPerPing.toFixed(2)}x.`,
+    '',
+    `## Hold: ${hold.connected}/${hold.devices} devices, ${rate} pings/s offered, ${seconds} s, 10% running jobs, 5 SOS/s, 4 consoles`,
+    '',
+    `- acks/s ${hold.acksPerSec}; ack p50 ${ms(hold.ack.p50)}, p99 ${ms(hold.ack.p99)}, p99.9 ${ms(hold.ack.p999)}`,
+    `- SOS-to-console (every console's first push per SOS) p50 ${ms(hold.sos.p50)}, p99 ${ms(hold.sos.p99)} (${hold.sos.sent} SOS sent, ${hold.sos.seen} seen by console 0)`,
+    `- errors by code: ${JSON.stringify(hold.errors)}; sent ${hold.sent}, acked ${hold.acks}; jobs completed ${hold.jobsCompleted}`,
+    `- server CPU ${hold.server.cpuSecPer1000Pings.toFixed(4)} s per 1,000 pings (${(hold.server.cpuUtilisation * 100).toFixed(0)}% of a core)`,
+    `- server resident ${(hold.server.rssIdleBytes / 2 ** 20).toFixed(0)} MiB idle, ${(hold.server.rssConnectedBytes / 2 ** 20).toFixed(0)} MiB connected: ${(hold.server.bytesPerDevice / 1024).toFixed(1)} KB per device`,
+    `- rows archived per second: ${hold.server.archiveRowsPerSec}`,
+    '',
+    '## HTTP (autocannon, 20 connections)',
+    '',
+    '| route | req/s | p99 | non-2xx |',
+    '|---|---|---|---|',
+    ...httpFigures.map((h) => `| ${h.route} | ${h.reqPerSec} | ${h.p99Ms} ms | ${h.non2xx} |`),
+    '',
+    '## Targets',
+    '',
+    '| target | measured | met |',
+    '|---|---|---|',
+    ...targets.map(([t, m, ok]) => `| ${t} | ${m} | ${ok ? 'yes' : 'no'} |`),
+    '',
+  ].join('\n');
+  mkdirSync(OUT, { recursive: true });
+  const name = quick ? 'bench-quick' : 'bench';
+  writeFileSync(join(OUT, `${name}.json`), `${JSON.stringify(results, null, 2)}\n`);
+  writeFileSync(join(OUT, `${name}.md`), md);
+  process.stdout.write(`${md}\n`);
+}
+
+await main();

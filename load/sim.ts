@@ -1,0 +1,260 @@
+/**
+ * The device simulator: spreads N devices over several worker processes, each on its
+ * own loopback source address (127.0.0.2, .3, ...), connects them, runs a measured phase
+ * of fixed length and gathers client-side figures (acks/s, ack latency, SOS-to-console
+ * latency, errors by code) while sampling the server's CPU and memory.
+ *
+ * Also a command: `npm run sim -- --devices 2000 --hz 1 --seconds 30` against a server
+ * it starts itself (`--target full|baseline`).
+ */
+import { fork } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import * as hdr from 'hdr-histogram-js';
+import { BENCH_SECRET, launch, metricValue, type RunningServer } from './launch.js';
+import type { WorkerCounters, WorkerPlan, WorkerResult } from './sim-worker.js';
+
+const WORKER = join(dirname(fileURLToPath(import.meta.url)), 'sim-worker.js');
+
+/** One simulator run. */
+export interface SimOptions {
+  devices: number;
+  /** Pings per second per device; ignored when `window` > 0. */
+  pingHz: number;
+  /** Closed loop with this many pings in flight per device (max throughput). */
+  window?: number;
+  seconds: number;
+  jobShare?: number;
+  sosPerSec?: number;
+  consoles?: number;
+  /** Simulator processes; default one per 4,000 devices, at least 2. */
+  processes?: number;
+  /** Print a progress line every second to stderr. */
+  progress?: boolean;
+}
+
+/** Latency quantiles in milliseconds. */
+export interface Quantiles {
+  count: number;
+  p50: number;
+  p99: number;
+  p999: number;
+  max: number;
+}
+
+/** What a run measured. */
+export interface SimResult {
+  target: RunningServer['kind'];
+  devices: number;
+  connected: number;
+  seconds: number;
+  sent: number;
+  acks: number;
+  acksPerSec: number;
+  ack: Quantiles;
+  sos: Quantiles & { sent: number; seen: number };
+  errors: Record<string, number>;
+  jobsCompleted: number;
+  server: {
+    cpuSecPer1000Pings: number;
+    cpuUtilisation: number;
+    rssIdleBytes: number;
+    rssConnectedBytes: number;
+    /** (resident after connect - resident before) / connected devices. */
+    bytesPerDevice: number;
+    archiveRowsPerSec: number | null;
+  };
+}
+
+function quantiles(h: hdr.Histogram): Quantiles {
+  const ms = (us: number): number => Math.round(us) / 1000;
+  return {
+    count: h.totalCount,
+    p50: ms(h.getValueAtPercentile(50)),
+    p99: ms(h.getValueAtPercentile(99)),
+    p999: ms(h.getValueAtPercentile(99.9)),
+    max: ms(h.maxValue),
+  };
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Runs the simulator against a running server and returns client- and server-side figures. */
+export async function runSim(server: RunningServer, o: SimOptions): Promise<SimResult> {
+  const processes = Math.max(1, o.processes ?? Math.max(2, Math.ceil(o.devices / 4000)));
+  const rssIdle = server.stats().rssBytes;
+  const workers = Array.from({ length: processes }, (_, index) => {
+    const plan: WorkerPlan = {
+      index,
+      wsUrl: server.wsUrl,
+      httpUrl: server.httpUrl,
+      target: server.kind,
+      localAddress: `127.0.0.${2 + index}`,
+      devices: Math.floor(o.devices / processes) + (index < o.devices % processes ? 1 : 0),
+      pingHz: o.pingHz,
+      window: o.window ?? 0,
+      jobShare: o.jobShare ?? 0.1,
+      sosPerSec: (o.sosPerSec ?? 0) / processes,
+      consoles: index === 0 && server.kind === 'full' ? (o.consoles ?? 0) : 0,
+      secret: BENCH_SECRET,
+      durationSec: o.seconds,
+    };
+    const child = fork(WORKER, [JSON.stringify(plan)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const state = {
+      child,
+      counters: undefined as WorkerCounters | undefined,
+      result: undefined as WorkerResult | undefined,
+    };
+    child.on('message', (m: { type: string; counters?: WorkerCounters; result?: WorkerResult }) => {
+      if (m.counters) state.counters = m.counters;
+      if (m.result) state.result = m.result;
+    });
+    return state;
+  });
+  const total = (key: 'connected' | 'sent' | 'acks'): number =>
+    workers.reduce((s, w) => s + (w.counters?.[key] ?? 0), 0);
+  const errorCount = (): number =>
+    workers.reduce((s, w) => s + Object.values(w.counters?.errors ?? {}).reduce((a, b) => a + b, 0), 0);
+  const waitFor = async (pred: () => boolean, what: string, ms: number): Promise<void> => {
+    const until = Date.now() + ms;
+    while (!pred()) {
+      if (Date.now() > until) throw new Error(`simulator: timed out waiting for ${what}`);
+      if (workers.some((w) => w.child.exitCode !== null && !w.result)) throw new Error('simulator: a worker died');
+      await sleep(100);
+    }
+  };
+  const show = (phase: string): void => {
+    if (o.progress)
+      process.stderr.write(
+        `\r[${server.kind}] ${phase}: connected ${total('connected')}/${o.devices} sent ${total('sent')} acked ${total('acks')} errors ${errorCount()}   `,
+      );
+  };
+  const ticker = setInterval(() => show('running'), 1000);
+  try {
+    // Listen before asking, so no `connected` report can be missed.
+    const connectedMessages = workers.map(
+      (w) =>
+        new Promise<void>((resolve, reject) => {
+          w.child.on('message', (m: { type: string }) => m.type === 'connected' && resolve());
+          w.child.once('exit', () => reject(new Error('simulator: a worker died while connecting')));
+        }),
+    );
+    for (const w of workers) w.child.send({ type: 'connect' });
+    const connecting = setInterval(() => show('connecting'), 1000);
+    const timeout = sleep(300_000).then(() => {
+      throw new Error('simulator: devices did not connect within 5 minutes');
+    });
+    await Promise.race([Promise.all(connectedMessages), timeout]);
+    clearInterval(connecting);
+    await sleep(1000);
+    const rssConnected = server.stats().rssBytes;
+    const connected = total('connected');
+    const before = server.stats();
+    const metricsBefore = server.kind === 'full' ? await server.metrics() : '';
+    const acksBefore = total('acks');
+    const t0 = Date.now();
+    for (const w of workers) w.child.send({ type: 'go' });
+    await sleep(o.seconds * 1000);
+    const after = server.stats();
+    const metricsAfter = server.kind === 'full' ? await server.metrics() : '';
+    const elapsed = (Date.now() - t0) / 1000;
+    await sleep(1100);
+    const acksMeasured = total('acks') - acksBefore;
+    for (const w of workers) w.child.send({ type: 'stop' });
+    await waitFor(() => workers.every((w) => w.result !== undefined), 'worker results', 60_000);
+    if (o.progress) process.stderr.write('\n');
+    const ackHist = hdr.build({
+      lowestDiscernibleValue: 1,
+      highestTrackableValue: 120_000_000,
+      numberOfSignificantValueDigits: 3,
+    });
+    const sosHist = hdr.build({
+      lowestDiscernibleValue: 1,
+      highestTrackableValue: 120_000_000,
+      numberOfSignificantValueDigits: 3,
+    });
+    const errors: Record<string, number> = {};
+    let sent = 0;
+    let acks = 0;
+    let sosSent = 0;
+    let sosSeen = 0;
+    let jobs = 0;
+    for (const w of workers) {
+      const r = w.result as WorkerResult;
+      ackHist.add(hdr.decodeFromCompressedBase64(r.ackHist));
+      sosHist.add(hdr.decodeFromCompressedBase64(r.sosHist));
+      for (const [k, v] of Object.entries(r.errors)) errors[k] = (errors[k] ?? 0) + v;
+      sent += r.sent;
+      acks += r.acks;
+      sosSent += r.sosSent;
+      sosSeen += r.sosSeen;
+      jobs += r.jobsCompleted;
+    }
+    const rowsDelta =
+      server.kind === 'full'
+        ? metricValue(metricsAfter, 'fieldtrack_archive_rows_total') -
+          metricValue(metricsBefore, 'fieldtrack_archive_rows_total')
+        : null;
+    return {
+      target: server.kind,
+      devices: o.devices,
+      connected,
+      seconds: Math.round(elapsed * 10) / 10,
+      sent,
+      acks,
+      acksPerSec: Math.round(acksMeasured / elapsed),
+      ack: quantiles(ackHist),
+      sos: { ...quantiles(sosHist), sent: sosSent, seen: sosSeen },
+      errors,
+      jobsCompleted: jobs,
+      server: {
+        cpuSecPer1000Pings: acksMeasured > 0 ? ((after.cpuSec - before.cpuSec) / acksMeasured) * 1000 : 0,
+        cpuUtilisation: (after.cpuSec - before.cpuSec) / elapsed,
+        rssIdleBytes: rssIdle,
+        rssConnectedBytes: rssConnected,
+        bytesPerDevice: connected > 0 ? Math.round((rssConnected - rssIdle) / connected) : 0,
+        archiveRowsPerSec: rowsDelta === null ? null : Math.round(rowsDelta / elapsed),
+      },
+    };
+  } finally {
+    clearInterval(ticker);
+    for (const w of workers) if (w.child.exitCode === null && !w.result) w.child.kill('SIGKILL');
+  }
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      target: { type: 'string', default: 'full' },
+      devices: { type: 'string', default: '1000' },
+      hz: { type: 'string', default: '1' },
+      window: { type: 'string', default: '0' },
+      seconds: { type: 'string', default: '20' },
+      'job-share': { type: 'string', default: '0.1' },
+      sos: { type: 'string', default: '2' },
+      consoles: { type: 'string', default: '2' },
+      processes: { type: 'string' },
+    },
+  });
+  const target = values.target === 'baseline' ? 'baseline' : 'full';
+  const server = await launch(target);
+  try {
+    const result = await runSim(server, {
+      devices: Number(values.devices),
+      pingHz: Number(values.hz),
+      window: Number(values.window),
+      seconds: Math.min(600, Number(values.seconds)),
+      jobShare: Number(values['job-share']),
+      sosPerSec: Number(values.sos),
+      consoles: Number(values.consoles),
+      ...(values.processes ? { processes: Number(values.processes) } : {}),
+      progress: true,
+    });
+    process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  } finally {
+    await server.stop();
+  }
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) await main();
