@@ -59,10 +59,17 @@ export function metricValue(text: string, name: string): number {
   return sum;
 }
 
-/** Spawns `kind` with `env` and resolves once it logged `listening` with its port. */
-export async function launch(kind: keyof typeof ENTRY, env: Record<string, string> = {}): Promise<RunningServer> {
+/**
+ * Spawns `kind` with `env` and resolves once it logged `listening` with its port.
+ * `nodeArgs` go before the script (for example `--cpu-prof`, which NODE_OPTIONS refuses).
+ */
+export async function launch(
+  kind: keyof typeof ENTRY,
+  env: Record<string, string> = {},
+  nodeArgs: string[] = [],
+): Promise<RunningServer> {
   const dataDir = mkdtempSync(join(tmpdir(), 'fieldtrack-bench-'));
-  const child = spawn(process.execPath, [ENTRY[kind]], {
+  const child = spawn(process.execPath, [...nodeArgs, ENTRY[kind]], {
     env: {
       PATH: process.env.PATH,
       HOME: process.env.HOME,

@@ -5,7 +5,7 @@
  * latency, errors by code) while sampling the server's CPU and memory.
  *
  * Also a command: `npm run sim -- --devices 2000 --hz 1 --seconds 30` against a server
- * it starts itself (`--target full|baseline`).
+ * it starts itself (`--target full|baseline`); `--cpu-prof DIR` profiles that server.
  */
 import { fork } from 'node:child_process';
 import { dirname, join } from 'node:path';
@@ -235,10 +235,13 @@ async function main(): Promise<void> {
       sos: { type: 'string', default: '2' },
       consoles: { type: 'string', default: '2' },
       processes: { type: 'string' },
+      /** Write a V8 CPU profile of the server into this folder (open it in Chrome DevTools). */
+      'cpu-prof': { type: 'string' },
     },
   });
   const target = values.target === 'baseline' ? 'baseline' : 'full';
-  const server = await launch(target);
+  const profile = values['cpu-prof'];
+  const server = await launch(target, {}, profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : []);
   try {
     const result = await runSim(server, {
       devices: Number(values.devices),

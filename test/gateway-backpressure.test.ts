@@ -16,6 +16,7 @@ import { Metrics } from '../src/metrics.js';
 /** A socket that records what the send path did to it. */
 function recordingSocket(buffered: number) {
   const sent: Buffer[] = [];
+  let corks = 0;
   const ended: Array<[number | undefined, string | undefined]> = [];
   const conn: Connection = {
     principal: { sub: 'op', role: 'safety', expiresAt: Date.now() + 60_000 },
@@ -30,7 +31,10 @@ function recordingSocket(buffered: number) {
   const ws = {
     getUserData: () => conn,
     getBufferedAmount: () => buffered,
-    cork: (fn: () => void) => fn(),
+    cork: (fn: () => void) => {
+      corks += 1;
+      fn();
+    },
     send: (frame: Buffer) => {
       sent.push(frame);
       return 1;
@@ -39,7 +43,15 @@ function recordingSocket(buffered: number) {
       ended.push([code, reason]);
     },
   } as unknown as WebSocket<Connection>;
-  return { ws, sent, ended, conn };
+  return {
+    ws,
+    sent,
+    ended,
+    conn,
+    get corks() {
+      return corks;
+    },
+  };
 }
 
 function deps(limit: number): EndpointDeps {
@@ -56,11 +68,19 @@ function deps(limit: number): EndpointDeps {
 }
 
 describe('backpressure', () => {
-  it('sends while the unread data is under the limit', () => {
+  it('sends while the unread data is under the limit, in one corked write per turn', async () => {
     const d = deps(4096);
     const socket = recordingSocket(4096);
     sendMessage(socket.ws, { t: 'snapshot', alerts: [] }, d);
-    assert.equal(socket.sent.length, 1);
+    sendMessage(
+      socket.ws,
+      { t: 'alert', alert: { id: 'a', kind: 'sos', level: 1, state: 'open', tech: 't', ts: 1 } },
+      d,
+    );
+    assert.equal(socket.sent.length, 0, 'frames wait for the end of the turn');
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(socket.sent.length, 2);
+    assert.equal(socket.corks, 1);
     assert.deepEqual(socket.ended, []);
   });
 

@@ -16,6 +16,7 @@ import { decodeFrame, encodeMessage, encodeShared } from './codec.js';
 import { writeHttpError } from './http.js';
 import type { InflightTracker } from './inflight.js';
 import type { Validated } from './messages.js';
+import { discardOutbox, flushOutbox, queueFrame } from './outbox.js';
 import { RateLimiter } from './rate-limit.js';
 import type { TemplatedApp, WebSocket } from './uws.js';
 
@@ -36,6 +37,8 @@ export interface Connection {
   expiryTimer?: NodeJS.Timeout;
   /** Undoes what `EndpointBehaviour.attach` did; set on open. */
   detach?: () => void;
+  /** Frames waiting for this turn's corked write (outbox.ts). */
+  outbox?: Buffer[];
 }
 
 /** What makes an endpoint differ: who may use it, how its messages are checked and handled. */
@@ -67,6 +70,7 @@ export interface EndpointDeps {
 export function closeConnection(ws: WebSocket<Connection>, code: CloseCode, reason: string): void {
   const conn = ws.getUserData();
   if (conn.closed) return;
+  flushOutbox(ws);
   conn.closed = true;
   conn.closeReason = reason;
   ws.end(code, reason);
@@ -85,8 +89,7 @@ export function sendMessage(ws: WebSocket<Connection>, msg: ServerMessage, deps:
     closeConnection(ws, CloseCode.slowConsumer, 'slow consumer: too much unread data');
     return;
   }
-  const frame = shared ? encodeShared(msg) : encodeMessage(msg);
-  ws.cork(() => ws.send(frame, true));
+  queueFrame(ws, shared ? encodeShared(msg) : encodeMessage(msg));
 }
 
 function refuse(
@@ -259,6 +262,7 @@ export function registerSocketEndpoint<M extends { t: string; seq: number }>(
     close: (ws, code, message) => {
       const conn = ws.getUserData();
       conn.closed = true;
+      discardOutbox(ws);
       clearTimeout(conn.expiryTimer);
       deps.connections.delete(ws);
       deps.admission?.release(conn.remote);
