@@ -8,6 +8,7 @@ import type { Config } from './config.js';
 import { startGateway } from './gateway/server.js';
 import type { Logger } from './log.js';
 import { Metrics } from './metrics.js';
+import { redisSharedState } from './shared/shared-state.js';
 import { openArchive } from './telemetry/archive-factory.js';
 
 /** A running node. */
@@ -17,22 +18,18 @@ export interface Server {
   shutdown(): Promise<void>;
 }
 
-/** Thrown for a configuration this build cannot serve yet. */
-export class UnsupportedConfigError extends Error {
-  override name = 'UnsupportedConfigError';
-}
+/** Key prefix of everything fieldtrack stores in Redis. */
+const REDIS_PREFIX = 'fieldtrack:';
 
 /** Starts a node on `config`. */
 export async function startServer(config: Config, log: Logger, clock: Clock = systemClock): Promise<Server> {
-  if (config.REDIS_URL !== undefined) {
-    // Refuse rather than silently run as a lone node while operators believe nodes share state.
-    throw new UnsupportedConfigError(
-      'REDIS_URL is set, but multi-node shared state is not part of this build yet; unset it to run one node with in-process state',
-    );
-  }
   const metrics = new Metrics();
   const archive = await openArchive(config, log, metrics);
-  const tracker = await createTracker({ config, clock, log, metrics, archive });
+  // With REDIS_URL the node shares alerts, positions and ownership with its peers;
+  // without it the tracker uses the in-process twins.
+  const shared = config.REDIS_URL !== undefined ? redisSharedState(config.REDIS_URL, REDIS_PREFIX, log) : undefined;
+  if (shared !== undefined) log.info({ node: shared.nodeId }, 'multi-node mode: shared state in redis');
+  const tracker = await createTracker({ config, clock, log, metrics, archive, ...(shared ? { shared } : {}) });
   const gateway = await startGateway({ config, log, metrics, tracker });
   return {
     port: gateway.port,

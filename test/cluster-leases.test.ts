@@ -65,6 +65,19 @@ const backends: [string, () => Setup][] = [
 
 for (const [name, setup] of backends) {
   describe(`lease contract: ${name}`, () => {
+    it('a holder hands a lease straight to another node; nobody else can transfer it', async () => {
+      const { a, b } = setup();
+      assert.equal(await a.acquire('tech:t9', 'node-a', 60_000), true);
+      assert.equal(await b.transfer('tech:t9', 'node-b', 'node-c', 60_000), false, 'only the holder may transfer');
+      assert.equal(await a.holder('tech:t9'), 'node-a');
+      assert.equal(await a.transfer('tech:t9', 'node-a', 'node-b', 60_000), true);
+      assert.equal(await b.holder('tech:t9'), 'node-b');
+      assert.equal(await a.acquire('tech:t9', 'node-a', 60_000), false, 'the old holder lost it');
+      assert.equal(await b.acquire('tech:t9', 'node-b', 60_000), true, 'the new holder renews by acquiring');
+      await a.close();
+      if (b !== a) await b.close();
+    });
+
     it('one holder at a time; the holder renews, the other cannot take, renew or release it', async () => {
       const { a, b } = setup();
       assert.equal(await a.acquire('order:o1', 'node-a', 60_000), true);

@@ -29,7 +29,10 @@ class Inbox<T> {
     const seen = this.items.find(match);
     if (seen) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('expected push did not arrive')), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`expected push did not arrive; got ${JSON.stringify(this.items).slice(-1500)}`)),
+        timeoutMs,
+      );
       this.waiters.push({
         match,
         resolve: (item) => {

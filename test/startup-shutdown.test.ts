@@ -26,10 +26,19 @@ describe('start-up', () => {
     assert.equal(await server.stop(), 0);
   });
 
-  it('refuses REDIS_URL rather than pretending to share state', async () => {
-    const run = await ServerProcess.runToExit({ TRACKER_JWT_SECRET: 'x'.repeat(40), REDIS_URL: 'redis://127.0.0.1:1' });
-    assert.equal(run.code, 1);
-    assert.match(run.stderr, /REDIS_URL is set, but multi-node shared state is not part of this build/);
+  it('starts with an unreachable REDIS_URL, serves its devices and reports redis on /readyz', async () => {
+    const server = await ServerProcess.start({ env: { REDIS_URL: 'redis://127.0.0.1:1' } });
+    try {
+      const device = await server.device('tech-r1');
+      const reply = await device.ping({ ts: Date.now(), lat: 48.85, lon: 2.35 });
+      assert.equal(reply.t, 'ack');
+      const ready = await server.http('GET', '/readyz');
+      assert.equal(ready.status, 503);
+      assert.match(ready.text, /redis/);
+      await device.close();
+    } finally {
+      assert.equal(await server.stop(), 0);
+    }
   });
 });
 

@@ -1,11 +1,13 @@
 /**
- * The alert board: every alert of the node, the safety consoles attached to it, and the
- * one place where alert changes are persisted and pushed.
+ * The alert board: every alert of this node's actors, and the one place where alert
+ * changes are persisted and published.
  *
- * Consistency with consoles: an alert change is committed to the in-memory board and
- * pushed to every attached console in the same synchronous step, after it is durable.
- * `attach` sends the snapshot and subscribes in one synchronous step too, so a console
- * sees every change exactly once: either inside its snapshot or as a push after it.
+ * Publishing: an alert change is committed to the in-memory board and appended to the
+ * alert feed in the same synchronous step, after it is durable (journal fsync). Consoles
+ * are fed from the feed (console-fanout.ts), never from here, so every console of every
+ * node sees changes in the feed's one order. The append is not awaited: the journal is
+ * the node's durable record, and a feed that is unreachable (Redis down) queues the
+ * append and sends it when it is back, so local behaviour never waits on it.
  *
  * Changes of one alert are serialised (a per-alert promise chain), so an operator's ack
  * racing an escalation cannot reorder what is stored and what consoles see.
@@ -15,7 +17,8 @@ import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { Alert, AlertState } from '../protocol.js';
-import type { Outcome, Refusal, SafetyLink } from './api.js';
+import type { AlertFeed } from '../shared/alert-feed.js';
+import type { Outcome, Refusal } from './api.js';
 import { isUnresolved } from './records.js';
 import type { SpoolPolicy, Store } from './store.js';
 import type { WorkCounter } from './work.js';
@@ -30,8 +33,9 @@ function isRefusal(x: Alert | Refusal): x is Refusal {
 /** See the module comment. One per node. */
 export class AlertBoard {
   private readonly alerts = new Map<string, Alert>();
-  private readonly links = new Set<SafetyLink>();
   private readonly chains = new Map<string, Promise<unknown>>();
+  /** Feed appends not yet confirmed, so a hand-over can wait for them. */
+  private readonly appending = new Set<Promise<unknown>>();
   /** Random per process, so ids made in the same millisecond by two process lifetimes differ. */
   private readonly nonce = randomBytes(3).toString('hex');
   private counter = 0;
@@ -43,6 +47,7 @@ export class AlertBoard {
     private readonly metrics: Metrics,
     private readonly log: Logger,
     private readonly work: WorkCounter,
+    private readonly feed: AlertFeed,
   ) {}
 
   /** Puts replayed alerts back without persisting or pushing them (recovery). */
@@ -110,34 +115,35 @@ export class AlertBoard {
     return out.sort((a, b) => b.ts - a.ts || (a.id < b.id ? 1 : -1));
   }
 
-  /** Sends the snapshot of unresolved alerts to `link`, then every change: no gap, no duplicate. */
-  attach(link: SafetyLink): void {
-    const alerts = this.list().filter(isUnresolved);
-    this.links.add(link);
-    this.send(link, { t: 'snapshot', alerts });
-  }
-
-  /** Stops pushing to `link`. */
-  detach(link: SafetyLink): void {
-    this.links.delete(link);
-  }
-
   private commit(alert: Alert): void {
     const before = this.alerts.get(alert.id);
     this.unresolved += (isUnresolved(alert) ? 1 : 0) - (before !== undefined && isUnresolved(before) ? 1 : 0);
     this.metrics.openAlerts.set(this.unresolved);
     this.alerts.set(alert.id, alert);
-    const msg = { t: 'alert', alert } as const;
-    for (const link of this.links) this.send(link, msg);
+    const p: Promise<unknown> = this.feed
+      .append(alert)
+      .catch((err: Error) => this.log.warn({ err, alert: alert.id }, 'alert feed append failed'))
+      .finally(() => this.appending.delete(p));
+    this.appending.add(p);
   }
 
-  private send(link: SafetyLink, msg: Parameters<SafetyLink['push']>[0]): void {
-    try {
-      link.push(msg);
-    } catch (err) {
-      // One broken console must not keep the others from hearing about an alert.
-      this.log.warn({ err }, 'safety link push failed');
-    }
+  /** Resolves once every change committed so far is in the feed (or failed). */
+  async flushFeed(): Promise<void> {
+    await Promise.all(this.appending);
+  }
+
+  /**
+   * Drops an alert whatever its state (its technician moved to another node, which now
+   * owns it); refused while a change of it is in flight.
+   */
+  evict(id: string): boolean {
+    const a = this.alerts.get(id);
+    if (a === undefined) return true;
+    if (this.chains.has(id)) return false;
+    this.alerts.delete(id);
+    if (isUnresolved(a)) this.unresolved--;
+    this.metrics.openAlerts.set(this.unresolved);
+    return true;
   }
 
   private serial<T>(id: string, op: () => Promise<T>): Promise<T> {

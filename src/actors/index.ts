@@ -9,8 +9,10 @@ export type { TrackerDeps } from './tracker.js';
 export { ActorTracker } from './tracker.js';
 
 /**
- * Opens the journal in `${config.DATA_DIR}/journal`, recovers orders, alerts, SOS
- * incidents and last positions from it, and returns the running Tracker.
+ * Opens the journal in `${config.DATA_DIR}/journal` and returns the running Tracker. One
+ * node (no `deps.shared`, or in-process shared state): orders, alerts, SOS incidents and
+ * last positions are recovered from the journal. Multi-node (`deps.shared` on Redis):
+ * technicians are loaded from Redis when this node takes them over (takeover.ts).
  */
 export async function createTracker(deps: TrackerDeps): Promise<Tracker> {
   return ActorTracker.start(deps);

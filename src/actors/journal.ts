@@ -66,6 +66,8 @@ export class Journal {
   private compactedBytes = 0;
   private failure: Error | null = null;
   private closed = false;
+  /** Told about every record once it is durable here (multi-node: mirrored to Redis). */
+  onDurable: ((rec: JournalRecord) => void) | null = null;
 
   private constructor(
     private readonly log: AppendLog,
@@ -110,6 +112,7 @@ export class Journal {
       this.failure = err as Error;
       throw err;
     }
+    this.onDurable?.(rec);
     this.maybeCompact();
   }
 
@@ -139,13 +142,18 @@ export class Journal {
   async flushPositions(): Promise<void> {
     if (this.dirtyPositions.size === 0) return;
     const recs: Uint8Array[] = [];
+    const written: JournalRecord[] = [];
     for (const key of this.dirtyPositions) {
       const rec = this.latest.get(key);
-      if (rec !== undefined) recs.push(packr.pack(rec));
+      if (rec !== undefined) {
+        recs.push(packr.pack(rec));
+        written.push(rec);
+      }
     }
     this.dirtyPositions.clear();
     if (recs.length === 0) return;
     await this.log.appendMany(recs);
+    if (this.onDurable !== null) for (const rec of written) this.onDurable(rec);
     this.maybeCompact();
   }
 

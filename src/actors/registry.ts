@@ -66,6 +66,12 @@ export class Registry<S, M extends { t: string }> {
   private stopped = false;
   /** Restarts after crashes, for tests and logs. */
   crashes = 0;
+  /**
+   * Whether this node may fire the deadlines of `id` now (multi-node: it holds the lease of
+   * the entity's technician). A timer that comes due without it is dropped: the node that
+   * holds the lease runs the deadline, and a node that takes the lease wakes its actors.
+   */
+  gate: (id: string) => boolean = () => true;
 
   constructor(
     private readonly system: ActorSystemRef,
@@ -123,14 +129,14 @@ export class Registry<S, M extends { t: string }> {
     if (at <= this.clock.now()) {
       // Already due (an order created after its deadline, a rung missed while down): look now.
       this.timers.delete(id);
-      this.send(id, this.tick);
+      if (this.gate(id)) this.send(id, this.tick);
       return;
     }
     const armed: Armed = {
       at,
       cancel: this.clock.setTimer(at, () => {
         if (this.timers.get(id) === armed) this.timers.delete(id);
-        this.send(id, this.tick);
+        if (this.gate(id)) this.send(id, this.tick);
       }),
     };
     this.timers.set(id, armed);
@@ -150,6 +156,25 @@ export class Registry<S, M extends { t: string }> {
     }
     this.arm(id, null);
     this.records.delete(id);
+    return true;
+  }
+
+  /**
+   * Replaces the committed state of `id` with `rec` (another node's state taken over), or
+   * drops it (`rec` undefined); the actor restarts from it on its next message. Refused
+   * (false) while a message for it is in flight: the caller retries.
+   */
+  replace(id: string, rec: S | undefined): boolean {
+    const l = this.live.get(id);
+    if (l !== undefined) {
+      if (l.busy > 0) return false;
+      stop(l.ref);
+      this.live.delete(id);
+      this.metrics.activeActors.set({ kind: this.spec.kind }, this.live.size);
+    }
+    this.arm(id, null);
+    if (rec === undefined) this.records.delete(id);
+    else this.records.set(id, rec);
     return true;
   }
 

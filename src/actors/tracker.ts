@@ -9,7 +9,6 @@
 import { type ActorSystemRef, start, stop } from 'nact';
 import type { Clock } from '../clock.js';
 import type { Config } from '../config.js';
-import { distanceMeters, roundMeters } from '../geofence/index.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type {
@@ -24,9 +23,12 @@ import type {
   TechnicianView,
   TrackPoint,
 } from '../protocol.js';
+import { memorySharedState, type SharedState } from '../shared/shared-state.js';
 import type { ArchiveQueries, ArchiveWriter } from '../telemetry/archive.js';
 import { AlertBoard } from './alert-board.js';
 import type { AckExtras, ComponentHealth, DeviceLink, Outcome, Refusal, SafetyLink, Tracker } from './api.js';
+import { ClusterLink } from './cluster-link.js';
+import { ConsoleFanout } from './console-fanout.js';
 import type { ActorDeps } from './deps.js';
 import { incidentSpec } from './incident-actor.js';
 import { Journal, type JournalOptions } from './journal.js';
@@ -35,7 +37,9 @@ import { orderSpec, orderView } from './order-actor.js';
 import { activeOrderOf, isTerminalState, type OrderRecord, type TechRecord, techView } from './records.js';
 import { recover } from './recovery.js';
 import { Registry } from './registry.js';
+import { parseRemoteCall } from './remote-calls.js';
 import { Store } from './store.js';
+import { Takeover } from './takeover.js';
 import { technicianSpec } from './technician-actor.js';
 import { WorkCounter } from './work.js';
 
@@ -48,6 +52,11 @@ export interface TrackerDeps {
   archive: ArchiveWriter & ArchiveQueries & { health(): ComponentHealth };
   /** Journal tuning (tests shorten the position flush); production uses the defaults. */
   journal?: JournalOptions;
+  /**
+   * State shared with the other nodes (src/shared); in-process twins when absent (one node,
+   * no `REDIS_URL`). The tracker owns it from here on and closes it.
+   */
+  shared?: SharedState;
 }
 
 /**
@@ -57,6 +66,10 @@ export interface TrackerDeps {
  * snapshot would grow with every order ever handled.
  */
 export const RETAIN_FINISHED_MS = 24 * 60 * 60 * 1000;
+/** Longest start-up waits for the alert feed's snapshot before serving without it (Redis down). */
+const FEED_START_WAIT_MS = 3000;
+/** How often a device's node retries taking its technician over while another node holds it. */
+const CLAIM_RETRY_MS = 200;
 /** How often the retention rule runs. */
 const RETENTION_EVERY_MS = 60 * 60 * 1000;
 
@@ -65,6 +78,12 @@ const notFound = (msg: string): Refusal => ({ ok: false, code: 'not_found', msg 
 /** The actor-based Tracker; `createTracker` builds one. Exposes `settle` and `crash` for tests. */
 export class ActorTracker implements Tracker {
   private readonly devices = new Map<string, DeviceLink>();
+  /** Last position time put in the live-position index per technician, so a repeat costs nothing. */
+  private readonly indexed = new Map<string, number>();
+  /** Cross-node duties in Redis mode; null in embedded mode. */
+  private cluster: ClusterLink | null = null;
+  /** Technician take-over in Redis mode; null in embedded mode. */
+  private takeover: Takeover | null = null;
   private closed = false;
   private cancelRetention: (() => void) | null = null;
 
@@ -73,6 +92,8 @@ export class ActorTracker implements Tracker {
     private readonly deps: TrackerDeps,
     private readonly journal: Journal,
     private readonly board: AlertBoard,
+    private readonly fanout: ConsoleFanout,
+    private readonly shared: SharedState,
     private readonly work: WorkCounter,
     /** Technician actors; public for tests (passivation, crash counts). */
     readonly techs: Registry<TechRecord, TechMsg>,
@@ -87,7 +108,9 @@ export class ActorTracker implements Tracker {
     const { journal, records } = await Journal.open(config.DATA_DIR, clock, log, deps.journal);
     const work = new WorkCounter();
     const store = new Store(archive, journal, log);
-    const board = new AlertBoard(store, clock, metrics, log, work);
+    const shared = deps.shared ?? memorySharedState(clock);
+    const board = new AlertBoard(store, clock, metrics, log, work, shared.feed);
+    const fanout = new ConsoleFanout(shared.feed, log);
     const system = start();
     let tracker: ActorTracker | undefined;
     const actorDeps: ActorDeps = {
@@ -106,10 +129,22 @@ export class ActorTracker implements Tracker {
     const techs = new Registry(system, technicianSpec(actorDeps), TICK, clock, pass, metrics, log, work);
     const orders = new Registry(system, orderSpec(actorDeps), TICK, clock, pass, metrics, log, work);
     const incidents = new Registry(system, incidentSpec(actorDeps), TICK, clock, pass, metrics, log, work);
-    tracker = new ActorTracker(system, deps, journal, board, work, techs, orders, incidents);
+    tracker = new ActorTracker(system, deps, journal, board, fanout, shared, work, techs, orders, incidents);
 
+    await fanout.start(FEED_START_WAIT_MS);
+    if (shared.bus !== null) {
+      // Multi-node: Redis holds the shared state; technicians are loaded from it when this
+      // node takes them over (takeover.ts), never from the local journal, which another
+      // node's newer changes would contradict.
+      tracker.startCluster();
+      tracker.retain();
+      log.info({ node: shared.bus.nodeId, journaled: records.length }, 'tracker started in multi-node mode');
+      return tracker;
+    }
     const state = recover(records, startedAt);
     board.load(state.alerts);
+    // The in-process feed starts empty each run: the journal's alerts are its history.
+    for (const a of state.alerts) await shared.feed.append(a);
     for (const [id, rec] of state.orders) orders.records.set(id, rec);
     for (const [id, rec] of state.techs) techs.records.set(id, rec);
     for (const a of state.incidents) incidents.records.set(a.id, a);
@@ -139,23 +174,179 @@ export class ActorTracker implements Tracker {
       this.incidents.forget(a.id);
       this.journal.forget('a', a.id);
     }
+    for (const a of this.fanout.list('resolved')) {
+      const resolvedAt = typeof a.detail?.resolvedAt === 'number' ? a.detail.resolvedAt : a.ts;
+      if (resolvedAt < cutoff && this.board.get(a.id) === undefined) this.fanout.forget(a.id);
+    }
     if (!this.closed) this.cancelRetention = clock.setTimer(clock.now() + RETENTION_EVERY_MS, () => this.retain());
+  }
+
+  /** Redis mode: joins the other nodes through the bus, the leases and the state mirror. */
+  private startCluster(): void {
+    const { bus, leases, mirror } = this.shared;
+    if (bus === null || mirror === null) return;
+    const cluster = new ClusterLink(
+      bus,
+      leases,
+      {
+        call: (op, args) => this.runCall(op, args),
+        push: (tech, msg) => this.pushLocal(tech, msg),
+        drop: (tech) => this.takeover?.drop(tech) ?? Promise.resolve(),
+      },
+      this.deps.log,
+    );
+    this.cluster = cluster;
+    this.takeover = new Takeover({
+      cluster,
+      mirror,
+      shared: this.shared,
+      board: this.board,
+      fanout: this.fanout,
+      techs: this.techs,
+      orders: this.orders,
+      incidents: this.incidents,
+      log: this.deps.log,
+      attached: (tech) => this.devices.has(tech),
+      now: () => this.deps.clock.now(),
+    });
+    // Deadlines fire only on the node holding the technician's lease.
+    this.techs.gate = (id) => cluster.holds(id);
+    this.orders.gate = (id) => {
+      const o = this.orders.records.get(id);
+      return o === undefined || cluster.holds(o.tech);
+    };
+    this.incidents.gate = (id) => {
+      const a = this.incidents.records.get(id);
+      return a === undefined || cluster.holds(a.tech);
+    };
+    // Every durable order and position record is copied to Redis for the next owner.
+    this.journal.onDurable = (rec) => {
+      if (rec.k === 'o') mirror.putOrder(rec.o.tech, rec.o.id, isTerminalState(rec.o.state) ? null : rec.o);
+      else if (rec.k === 'p') mirror.putPosition(rec.id, { pos: rec.pos, quietSince: rec.quietSince });
+    };
+    cluster.start();
+    this.takeover.start();
+  }
+
+  /**
+   * Makes this node run technician `tech` for the device that just connected: takes it over,
+   * asking a live owner to hand it over, retrying while the device stays connected.
+   */
+  private async claim(tech: string, link: DeviceLink): Promise<void> {
+    const { cluster, takeover } = this;
+    if (cluster === null || takeover === null) return;
+    while (this.devices.get(tech) === link && !this.closed) {
+      if (await takeover.adopt(tech)) return;
+      const owner = await cluster.owner(tech);
+      if (owner !== null && owner !== cluster.nodeId) cluster.requestRelease(owner, tech);
+      await new Promise((r) => setTimeout(r, CLAIM_RETRY_MS));
+    }
+  }
+
+  /**
+   * Where a request about technician `tech` runs: null for here, or the id of the node
+   * that runs it. A change (`write`) to a technician no node runs takes it over here; a
+   * read does not (reads never move technicians, so they cannot fight a hand-over).
+   */
+  private async placeOf(tech: string, write: boolean): Promise<string | null> {
+    const { cluster, takeover } = this;
+    if (cluster === null || takeover === null || takeover.runs(tech)) return null;
+    const owner = await cluster.owner(tech);
+    if (owner !== null && owner !== cluster.nodeId) return owner;
+    if (write) await takeover.adopt(tech);
+    return null;
+  }
+
+  /** Runs a request another node forwarded here, on this node only. */
+  private async runCall(op: string, args: unknown): Promise<Outcome<unknown>> {
+    const call = parseRemoteCall(op, args);
+    if (call === null) return { ok: false, code: 'bad_request', msg: `malformed ${op} request from a peer node` };
+    switch (call.op) {
+      case 'safety':
+        return this.safetyHere(call.operator, call.msg);
+      case 'putOrder':
+        return this.putOrderHere(call.id, call.input);
+      case 'cancelOrder':
+        return this.cancelOrderHere(call.id);
+      case 'getOrder':
+        return this.getOrderHere(call.id);
+      case 'getTechnician':
+        return this.getTechnicianHere(call.id);
+    }
+  }
+
+  /** The technician of order `id`, from this node's records or the shared index. */
+  private async techOfOrder(id: string): Promise<string | null> {
+    const local = this.orders.records.get(id)?.tech;
+    if (local !== undefined || this.shared.mirror === null) return local ?? null;
+    return this.shared.mirror.techOf(id).catch(() => null);
   }
 
   attachDevice(tech: string, link: DeviceLink): void {
     this.devices.set(tech, link);
+    void this.claim(tech, link);
+    const pos = this.techs.records.get(tech)?.pos;
+    if (pos !== undefined && pos !== null) this.shared.nearby.put(tech, pos.lat, pos.lon, pos.ts);
   }
 
   detachDevice(tech: string, link: DeviceLink): void {
-    if (this.devices.get(tech) === link) this.devices.delete(tech);
+    if (this.devices.get(tech) !== link) return;
+    this.devices.delete(tech);
+    this.indexed.delete(tech);
+    this.shared.nearby.remove(tech);
+  }
+
+  /** After an accepted position, publishes it to the live-position index (not awaited). */
+  private indexPosition(tech: string, out: Outcome<AckExtras>): Outcome<AckExtras> {
+    if (!out.ok || !this.devices.has(tech)) return out;
+    const pos = this.techs.records.get(tech)?.pos;
+    if (pos !== undefined && pos !== null && pos.ts !== this.indexed.get(tech)) {
+      this.indexed.set(tech, pos.ts);
+      this.shared.nearby.put(tech, pos.lat, pos.lon, pos.ts);
+    }
+    return out;
   }
 
   onDeviceMessage(tech: string, msg: DeviceMessage): Promise<Outcome<AckExtras>> {
     switch (msg.t) {
       case 'ping':
-        return ask(this.techs, tech, (reply) => ({ t: 'ping' as const, fix: msg, reply }));
+        return ask<TechRecord, TechMsg, AckExtras>(this.techs, tech, (reply) => ({
+          t: 'ping' as const,
+          fix: msg,
+          reply,
+        })).then((out) => this.indexPosition(tech, out));
       case 'batch':
-        return ask(this.techs, tech, (reply) => ({ t: 'batch' as const, pts: msg.pts, reply }));
+        return ask<TechRecord, TechMsg, AckExtras>(this.techs, tech, (reply) => ({
+          t: 'batch' as const,
+          pts: msg.pts,
+          reply,
+        })).then((out) => this.indexPosition(tech, out));
+      case 'depart':
+      case 'start':
+      case 'complete':
+      case 'checkin': {
+        if (!this.orders.records.has(msg.order) && this.takeover !== null && !this.takeover.runs(tech)) {
+          // The device is faster than the take-over of its technician: wait for it once.
+          return this.takeover.adopt(tech).then(() => this.onDeviceMessageHere(tech, msg));
+        }
+        return this.onDeviceMessageHere(tech, msg);
+      }
+      case 'sos_cancel':
+        if (!this.board.get(msg.incident) && this.takeover !== null && !this.takeover.runs(tech)) {
+          return this.takeover.adopt(tech).then(() => this.onDeviceMessageHere(tech, msg));
+        }
+        return this.onDeviceMessageHere(tech, msg);
+      default:
+        return this.onDeviceMessageHere(tech, msg);
+    }
+  }
+
+  /** A device message handled with what this node holds. */
+  private onDeviceMessageHere(tech: string, msg: DeviceMessage): Promise<Outcome<AckExtras>> {
+    switch (msg.t) {
+      case 'ping':
+      case 'batch':
+        return this.onDeviceMessage(tech, msg);
       case 'depart':
       case 'start':
       case 'complete':
@@ -193,14 +384,26 @@ export class ActorTracker implements Tracker {
   }
 
   attachSafety(_operator: string, link: SafetyLink): void {
-    this.board.attach(link);
+    this.fanout.attach(link);
   }
 
   detachSafety(link: SafetyLink): void {
-    this.board.detach(link);
+    this.fanout.detach(link);
   }
 
   async onSafetyMessage(operator: string, msg: SafetyMessage): Promise<Outcome<AckExtras>> {
+    if (this.board.get(msg.id) === undefined && this.cluster !== null) {
+      // An alert of another node: run the request where its actor runs.
+      const seen = this.fanout.get(msg.id);
+      if (seen === undefined) return notFound(`no alert ${msg.id}`);
+      const place = await this.placeOf(seen.tech, true);
+      if (place !== null) return this.cluster.forward(place, 'safety', { operator, msg: { ...msg } });
+    }
+    return this.safetyHere(operator, msg);
+  }
+
+  /** Runs an operator's request on this node's alerts only. */
+  private async safetyHere(operator: string, msg: SafetyMessage): Promise<Outcome<AckExtras>> {
     const a = this.board.get(msg.id);
     if (a === undefined) return notFound(`no alert ${msg.id}`);
     if (a.kind === 'sos' && this.incidents.records.has(a.id) && a.state !== 'resolved') {
@@ -228,21 +431,54 @@ export class ActorTracker implements Tracker {
     return out.ok ? { ok: true, value: {} } : out;
   }
 
-  putOrder(id: string, input: OrderInput): Promise<Outcome<OrderView>> {
+  async putOrder(id: string, input: OrderInput): Promise<Outcome<OrderView>> {
+    // An order runs where its technician runs; a re-assigned order stays with its first owner.
+    const tech = (await this.techOfOrder(id)) ?? input.technician;
+    const place = await this.placeOf(tech, true);
+    if (place !== null && this.cluster !== null) return this.cluster.forward(place, 'putOrder', { id, input });
+    return this.putOrderHere(id, input);
+  }
+
+  async cancelOrder(id: string): Promise<Outcome<OrderView>> {
+    const place = await this.placeOfOrder(id, true);
+    if (place !== null && this.cluster !== null) return this.cluster.forward(place, 'cancelOrder', { id });
+    return this.cancelOrderHere(id);
+  }
+
+  async getOrder(id: string): Promise<Outcome<OrderView>> {
+    const place = await this.placeOfOrder(id, false);
+    if (place !== null && this.cluster !== null) return this.cluster.forward(place, 'getOrder', { id });
+    return this.getOrderHere(id);
+  }
+
+  async getTechnician(id: string): Promise<Outcome<TechnicianView>> {
+    const place = await this.placeOf(id, false);
+    if (place !== null && this.cluster !== null) return this.cluster.forward(place, 'getTechnician', { id });
+    return this.getTechnicianHere(id);
+  }
+
+  /** Where a request about order `id` runs (see placeOf); here when the order is unknown. */
+  private async placeOfOrder(id: string, write: boolean): Promise<string | null> {
+    if (this.cluster === null) return null;
+    const tech = await this.techOfOrder(id);
+    return tech === null ? null : this.placeOf(tech, write);
+  }
+
+  private putOrderHere(id: string, input: OrderInput): Promise<Outcome<OrderView>> {
     return ask(this.orders, id, (reply) => ({ t: 'put' as const, input, reply }));
   }
 
-  cancelOrder(id: string): Promise<Outcome<OrderView>> {
+  private cancelOrderHere(id: string): Promise<Outcome<OrderView>> {
     if (!this.orders.records.has(id)) return Promise.resolve(notFound(`no order ${id}`));
     return ask(this.orders, id, (reply) => ({ t: 'cancel' as const, reply }));
   }
 
-  async getOrder(id: string): Promise<Outcome<OrderView>> {
+  private async getOrderHere(id: string): Promise<Outcome<OrderView>> {
     const o = this.orders.records.get(id);
     return o === undefined ? notFound(`no order ${id}`) : { ok: true, value: orderView(o) };
   }
 
-  async getTechnician(id: string): Promise<Outcome<TechnicianView>> {
+  private async getTechnicianHere(id: string): Promise<Outcome<TechnicianView>> {
     const t = this.techs.records.get(id);
     return t === undefined ? notFound(`no technician ${id}`) : { ok: true, value: techView(t, this.devices.has(id)) };
   }
@@ -255,22 +491,25 @@ export class ActorTracker implements Tracker {
   }
 
   async listAlerts(state?: AlertState): Promise<Alert[]> {
-    return this.board.list(state);
+    const mine = this.board.list(state);
+    // Other nodes' alerts as the feed last showed them; this node's own are freshest on its board.
+    const others = this.fanout.list(state).filter((a) => this.board.get(a.id) === undefined);
+    if (others.length === 0) return mine;
+    return [...mine, ...others].sort((a, b) => b.ts - a.ts || (a.id < b.id ? 1 : -1));
   }
 
-  async nearby(lat: number, lon: number, radius: number): Promise<NearbyTechnician[]> {
-    const out: NearbyTechnician[] = [];
-    for (const id of this.devices.keys()) {
-      const pos = this.techs.records.get(id)?.pos;
-      if (pos === undefined || pos === null) continue;
-      const dist = distanceMeters(lat, lon, pos.lat, pos.lon);
-      if (dist <= radius) out.push({ id, lat: pos.lat, lon: pos.lon, ts: pos.ts, dist: roundMeters(dist) });
-    }
-    return out.sort((a, b) => a.dist - b.dist || (a.id < b.id ? -1 : 1));
+  nearby(lat: number, lon: number, radius: number): Promise<NearbyTechnician[]> {
+    return this.shared.nearby.search(lat, lon, radius);
   }
 
   async readiness(): Promise<Record<string, ComponentHealth>> {
-    return { archive: this.deps.archive.health(), journal: this.journal.health() };
+    const out: Record<string, ComponentHealth> = {
+      archive: this.deps.archive.health(),
+      journal: this.journal.health(),
+    };
+    const redis = this.shared.health();
+    if (redis !== null) out.redis = redis;
+    return out;
   }
 
   async close(): Promise<void> {
@@ -279,8 +518,15 @@ export class ActorTracker implements Tracker {
     await this.work
       .settle()
       .catch((err: Error) => this.deps.log.warn({ err }, 'tracker: work still in flight at close'));
+    this.takeover?.stop();
     this.stopActors();
+    // The next owner of this node's technicians loads what is in Redis: send it all first.
+    await this.board.flushFeed();
+    await this.shared.mirror?.flush();
+    await this.cluster?.close();
+    await this.fanout.stop();
     await this.journal.close();
+    await this.shared.close();
   }
 
   /** Waits until every message and alert change in flight has landed (tests, after moving the clock). */
@@ -294,8 +540,12 @@ export class ActorTracker implements Tracker {
    */
   async crash(): Promise<void> {
     this.closed = true;
+    this.takeover?.stop();
     this.stopActors();
+    this.cluster?.abandon();
+    await this.fanout.stop();
     await this.journal.abandon();
+    await this.shared.close();
   }
 
   private stopActors(): void {
@@ -306,7 +556,17 @@ export class ActorTracker implements Tracker {
     stop(this.system);
   }
 
+  /** Pushes to technician `tech`'s device wherever it is connected. */
   private pushDevice(tech: string, msg: DevicePush): void {
+    if (!this.devices.has(tech) && this.cluster !== null) {
+      void this.cluster.pushRemote(tech, msg);
+      return;
+    }
+    this.pushLocal(tech, msg);
+  }
+
+  /** Pushes to technician `tech`'s device if it is connected to this node; dropped otherwise. */
+  private pushLocal(tech: string, msg: DevicePush): void {
     const link = this.devices.get(tech);
     if (link === undefined) return;
     try {

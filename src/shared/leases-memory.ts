@@ -30,6 +30,12 @@ export class MemoryLeases implements Leases {
     return true;
   }
 
+  async transfer(key: string, owner: string, to: string, ttlMs: number): Promise<boolean> {
+    if (this.live(key)?.owner !== owner) return false;
+    this.held.set(key, { owner: to, until: this.clock.now() + ttlMs });
+    return true;
+  }
+
   async release(key: string, owner: string): Promise<boolean> {
     if (this.live(key)?.owner !== owner) return false;
     this.held.delete(key);

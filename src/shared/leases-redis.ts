@@ -1,7 +1,7 @@
 /**
  * Redis leases: one string key per lease holding the owner id, with a PX expiry kept by
  * Redis itself (so it runs out even if every node that knew about it is dead). Acquire is
- * `SET NX PX` unless already ours; renew and release check the owner in a Lua script so a
+ * `SET NX PX` unless already ours; renew, transfer and release check the owner in a Lua script so a
  * node that lost its lease can never extend or delete someone else's.
  */
 import { Redis } from 'ioredis';
@@ -19,6 +19,14 @@ return 0
 const RENEW = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+`;
+
+const TRANSFER = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
   return 1
 end
 return 0
@@ -57,6 +65,10 @@ export class RedisLeases implements Leases {
 
   async renew(key: string, owner: string, ttlMs: number): Promise<boolean> {
     return (await this.redis.eval(RENEW, 1, this.key(key), owner, String(ttlMs))) === 1;
+  }
+
+  async transfer(key: string, owner: string, to: string, ttlMs: number): Promise<boolean> {
+    return (await this.redis.eval(TRANSFER, 1, this.key(key), owner, to, String(ttlMs))) === 1;
   }
 
   async release(key: string, owner: string): Promise<boolean> {

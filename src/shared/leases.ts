@@ -12,6 +12,11 @@ export interface Leases {
   acquire(key: string, owner: string, ttlMs: number): Promise<boolean>;
   /** Extends `key` by `ttlMs` only if `owner` still holds it; false means the lease was lost. */
   renew(key: string, owner: string, ttlMs: number): Promise<boolean>;
+  /**
+   * Hands `key` from `owner` straight to `to` for `ttlMs` if `owner` holds it, so no third
+   * node can take it in between (a device moved between live nodes); false if it did not.
+   */
+  transfer(key: string, owner: string, to: string, ttlMs: number): Promise<boolean>;
   /** Gives `key` up if `owner` holds it (a graceful hand-over); false if it did not. */
   release(key: string, owner: string): Promise<boolean>;
   /** The current holder of `key`, or null when free or expired. */

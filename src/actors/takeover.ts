@@ -1,0 +1,228 @@
+/**
+ * Multi-node ownership of technicians (Redis mode): taking one over, dropping one, and
+ * the sweeper that takes over the work of dead nodes.
+ *
+ * - Take over (`adopt`): acquire the technician's lease, then load its state from Redis
+ *   (open orders and last position from the state mirror, unresolved alerts from the
+ *   alert feed) through the same `recover` as a restart, install it in the registries and
+ *   wake its actors so every pending deadline runs here from now on. This node's own
+ *   writes are flushed first, so what Redis holds is at least what this node knew.
+ * - Drop: the lease was lost or handed over; the technician's actors, orders, incidents
+ *   and alerts leave this node (after their writes are out, for the next owner to load).
+ * - Sweep: every LEASE_RENEW_MS each node looks at the technicians with open orders or
+ *   unresolved alerts; one whose lease has expired (its node died) is taken over, so
+ *   escalation goes on even before the device reconnects (but not in the first two renewal
+ *   periods after Redis came back, so live nodes re-take their own leases first). A
+ *   technician held here with no
+ *   device here and no open work is released, so leases do not pile up.
+ *
+ * Deadlines fire only on the lease holder: each registry's `gate` asks `holds`.
+ */
+import type { Logger } from '../log.js';
+import type { Alert } from '../protocol.js';
+import type { SharedState } from '../shared/shared-state.js';
+import type { StateMirror } from '../shared/state-mirror.js';
+import type { AlertBoard } from './alert-board.js';
+import { type ClusterLink, LEASE_RENEW_MS } from './cluster-link.js';
+import type { ConsoleFanout } from './console-fanout.js';
+import type { JournalRecord } from './journal.js';
+import { type IncidentMsg, type OrderMsg, type TechMsg, TICK } from './messages.js';
+import {
+  activeOrderOf,
+  isTerminalState,
+  isUnresolved,
+  type LivePosition,
+  type OrderRecord,
+  type TechRecord,
+} from './records.js';
+import { recover } from './recovery.js';
+import type { Registry } from './registry.js';
+
+/** What the takeover works on: this node's registries, board and shared state. */
+export interface TakeoverDeps {
+  cluster: ClusterLink;
+  mirror: StateMirror;
+  shared: SharedState;
+  board: AlertBoard;
+  fanout: ConsoleFanout;
+  techs: Registry<TechRecord, TechMsg>;
+  orders: Registry<OrderRecord, OrderMsg>;
+  incidents: Registry<Alert, IncidentMsg>;
+  log: Logger;
+  /** Whether a device of `tech` is connected to this node. */
+  attached(tech: string): boolean;
+  now(): number;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** An order record read back from Redis, if it has the shape this build writes. */
+function orderRecord(x: unknown, tech: string): OrderRecord | null {
+  if (typeof x !== 'object' || x === null) return null;
+  const o = x as Partial<OrderRecord>;
+  const ok =
+    typeof o.id === 'string' &&
+    o.tech === tech &&
+    typeof o.state === 'string' &&
+    Array.isArray(o.timeline) &&
+    Array.isArray(o.fired) &&
+    typeof o.lat === 'number' &&
+    typeof o.lon === 'number' &&
+    typeof o.scheduledAt === 'number' &&
+    typeof o.watch === 'object';
+  return ok ? (o as OrderRecord) : null;
+}
+
+/** A position record read back from Redis, if well formed. */
+function positionRecord(x: unknown): { pos: LivePosition; quietSince: number } | null {
+  if (typeof x !== 'object' || x === null) return null;
+  const p = x as { pos?: Partial<LivePosition>; quietSince?: unknown };
+  const pos = p.pos;
+  if (pos === undefined || typeof pos !== 'object' || pos === null) return null;
+  if (typeof pos.ts !== 'number' || typeof pos.lat !== 'number' || typeof pos.lon !== 'number') return null;
+  return { pos: pos as LivePosition, quietSince: typeof p.quietSince === 'number' ? p.quietSince : 0 };
+}
+
+/** See the module comment. One per node in Redis mode. */
+export class Takeover {
+  /** Technicians whose state this node loaded under its lease. */
+  private readonly adopted = new Set<string>();
+  private readonly adopting = new Map<string, Promise<boolean>>();
+  private timer: NodeJS.Timeout | null = null;
+  private sweeping = false;
+
+  constructor(private readonly d: TakeoverDeps) {}
+
+  /** Starts the sweeper. */
+  start(): void {
+    this.timer = setInterval(() => void this.sweep(), LEASE_RENEW_MS);
+    this.timer.unref();
+  }
+
+  /** Stops the sweeper. */
+  stop(): void {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  /** Whether this node runs technician `tech` now (lease held and state loaded). */
+  runs(tech: string): boolean {
+    return this.adopted.has(tech) && this.d.cluster.holds(tech);
+  }
+
+  /** Takes technician `tech` over if no other node holds it; true when this node runs it. */
+  adopt(tech: string): Promise<boolean> {
+    if (this.runs(tech)) return Promise.resolve(true);
+    let p = this.adopting.get(tech);
+    if (p === undefined) {
+      p = this.load(tech)
+        .catch((err: Error) => {
+          this.d.log.warn({ err: err.message, tech }, 'take-over failed; will retry');
+          return false;
+        })
+        .finally(() => this.adopting.delete(tech));
+      this.adopting.set(tech, p);
+    }
+    return p;
+  }
+
+  /** Drops technician `tech`'s actors and state from this node; see the module comment. */
+  async drop(tech: string): Promise<void> {
+    this.adopted.delete(tech);
+    const { orders, incidents, board, techs, mirror } = this.d;
+    for (const [id, o] of [...orders.records]) if (o.tech === tech) await retry(() => orders.replace(id, undefined));
+    for (const [id, a] of [...incidents.records])
+      if (a.tech === tech) await retry(() => incidents.replace(id, undefined));
+    for (const a of board.list()) if (a.tech === tech) await retry(() => board.evict(a.id));
+    await retry(() => techs.replace(tech, undefined));
+    await Promise.all([board.flushFeed(), mirror.flush()]);
+  }
+
+  private async load(tech: string): Promise<boolean> {
+    const { cluster, mirror, shared, board, techs, orders, incidents, log } = this.d;
+    if (!(await cluster.own(tech))) return false;
+    if (this.adopted.has(tech)) return true;
+    const startedAt = this.d.now();
+    // What this node wrote itself must be in Redis before Redis's copy replaces it here.
+    await Promise.all([board.flushFeed(), mirror.flush()]);
+    const [mirrored, snap] = await Promise.all([mirror.load(tech), shared.feed.snapshot()]);
+    const recs: JournalRecord[] = [];
+    for (const x of mirrored.orders) {
+      const o = orderRecord(x, tech);
+      if (o !== null && !isTerminalState(o.state)) recs.push({ k: 'o', o });
+    }
+    for (const a of snap.alerts) if (a.tech === tech && isUnresolved(a)) recs.push({ k: 'a', a });
+    const p = positionRecord(mirrored.position);
+    if (p !== null) recs.push({ k: 'p', id: tech, pos: p.pos, quietSince: p.quietSince });
+    const state = recover(recs, startedAt);
+
+    for (const [id, o] of state.orders) await retry(() => orders.replace(id, o));
+    for (const a of state.alerts) {
+      await retry(() => board.evict(a.id));
+      board.load([a]);
+    }
+    for (const a of state.incidents) await retry(() => incidents.replace(a.id, a));
+    const local = techs.records.get(tech);
+    let rec = state.techs.get(tech) ?? local;
+    if (rec !== undefined && local?.pos && (rec.pos === null || local.pos.ts > rec.pos.ts)) {
+      // Pings this node accepted while waiting for the lease are newer than Redis's copy.
+      rec = { ...rec, pos: local.pos, recent: local.recent };
+    }
+    if (rec !== undefined) await retry(() => techs.replace(tech, rec));
+    this.adopted.add(tech);
+
+    // Everything with a deadline looks at it now, here.
+    for (const [id] of state.orders) orders.send(id, TICK);
+    for (const a of state.incidents) incidents.send(a.id, TICK);
+    if (rec !== undefined && activeOrderOf(rec) !== undefined) techs.send(tech, TICK);
+    log.info(
+      { tech, orders: state.orders.size, alerts: state.alerts.length, ms: this.d.now() - startedAt },
+      'technician taken over',
+    );
+    return true;
+  }
+
+  private async sweep(): Promise<void> {
+    if (this.sweeping) return;
+    this.sweeping = true;
+    try {
+      const { cluster, mirror, fanout, board, orders, log, shared } = this.d;
+      // Right after Redis comes back, give every node two renewals to re-take its own
+      // leases before treating their technicians as orphans.
+      const up = shared.readyForMs();
+      if (up === null || up < 2 * LEASE_RENEW_MS) return;
+      const busy = new Set(await mirror.busy());
+      for (const a of fanout.list()) if (isUnresolved(a)) busy.add(a.tech);
+      const orphans: string[] = [];
+      await Promise.all(
+        [...busy].map(async (tech) => {
+          if (cluster.holds(tech)) return;
+          if ((await cluster.owner(tech)) === null) orphans.push(tech);
+        }),
+      );
+      for (const tech of orphans) {
+        log.info({ tech }, 'sweeper: technician without a live node; taking it over');
+        void this.adopt(tech);
+      }
+      // Idle technicians held here: release them.
+      for (const tech of cluster.heldTechs()) {
+        if (busy.has(tech) || this.d.attached(tech) || this.adopting.has(tech)) continue;
+        let open = false;
+        for (const o of orders.records.values()) if (o.tech === tech && !isTerminalState(o.state)) open = true;
+        for (const a of board.list()) if (a.tech === tech && isUnresolved(a)) open = true;
+        if (open) continue;
+        await this.drop(tech);
+        await cluster.release(tech);
+      }
+    } catch (err) {
+      this.d.log.warn({ err: (err as Error).message }, 'sweeper: redis unreachable; retrying');
+    } finally {
+      this.sweeping = false;
+    }
+  }
+}
+
+/** Retries `op` (refused while an actor is busy) every 10 ms until it succeeds. */
+async function retry(op: () => boolean): Promise<void> {
+  for (let i = 0; !op(); i++) await sleep(i < 100 ? 10 : 100);
+}

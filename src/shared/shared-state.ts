@@ -1,0 +1,115 @@
+/**
+ * The state nodes share, as one bundle the tracker is built with: the alert feed, the
+ * live-position index, ownership leases and (Redis mode only) the node bus. Embedded mode
+ * (no `REDIS_URL`) gets the in-process twins, so one code path serves both modes.
+ */
+import { Redis } from 'ioredis';
+import type { ComponentHealth } from '../actors/api.js';
+import type { Clock } from '../clock.js';
+import type { Logger } from '../log.js';
+import type { AlertFeed } from './alert-feed.js';
+import { MemoryAlertFeed } from './alert-feed-memory.js';
+import { RedisAlertFeed } from './alert-feed-redis.js';
+import type { Leases } from './leases.js';
+import { MemoryLeases } from './leases-memory.js';
+import { RedisLeases } from './leases-redis.js';
+import type { NearbyIndex } from './nearby-index.js';
+import { MemoryNearbyIndex } from './nearby-index-memory.js';
+import { RedisNearbyIndex } from './nearby-index-redis.js';
+import type { NodeBus } from './node-bus.js';
+import { newNodeId, RedisNodeBus } from './node-bus-redis.js';
+import type { StateMirror } from './state-mirror.js';
+import { RedisStateMirror } from './state-mirror-redis.js';
+
+/** Alert changes kept in the Redis stream for replay (a console reconnecting catches up from it). */
+const FEED_MAXLEN = 100_000;
+
+/** Longest a shutdown waits for Redis connections to close gracefully. */
+const CLOSE_WAIT_MS = 2000;
+
+/** See the module comment. */
+export interface SharedState {
+  /** This node's id, as written in leases and used as its bus address. */
+  readonly nodeId: string;
+  readonly feed: AlertFeed;
+  readonly nearby: NearbyIndex;
+  readonly leases: Leases;
+  /** Null in embedded mode: there is no other node to talk to. */
+  readonly bus: NodeBus | null;
+  /** Null in embedded mode: no other node ever takes a technician over. */
+  readonly mirror: StateMirror | null;
+  /**
+   * Milliseconds since the connection to the shared backend last became ready, or null
+   * while it is down (always ready in embedded mode).
+   */
+  readyForMs(): number | null;
+  /** Health of the shared backend for `/readyz`; null in embedded mode (nothing to report). */
+  health(): ComponentHealth | null;
+  /** Stops tails and releases connections. */
+  close(): Promise<void>;
+}
+
+/** In-process shared state for one node without `REDIS_URL`. */
+export function memorySharedState(clock: Clock): SharedState {
+  const feed = new MemoryAlertFeed();
+  const nearby = new MemoryNearbyIndex();
+  const leases = new MemoryLeases(clock);
+  return {
+    nodeId: 'local',
+    feed,
+    nearby,
+    leases,
+    bus: null,
+    mirror: null,
+    readyForMs: () => Number.MAX_SAFE_INTEGER,
+    health: () => null,
+    async close() {
+      await Promise.all([feed.close(), nearby.close(), leases.close()]);
+    },
+  };
+}
+
+/** Shared state in the Redis at `url`, keys under `prefix`. */
+export function redisSharedState(url: string, prefix: string, log: Logger): SharedState {
+  const nodeId = newNodeId();
+  // Errors repeat every reconnect attempt while Redis is down: log each kind once per outage.
+  let reported = false;
+  const onError = (err: Error): void => {
+    if (reported) return;
+    reported = true;
+    log.warn({ err: err.message }, 'redis: shared state unreachable; serving local devices, catching up later');
+  };
+  const probe = new Redis(url, { maxRetriesPerRequest: 1 });
+  probe.on('error', onError);
+  let readyAt = 0;
+  probe.on('ready', () => {
+    readyAt = Date.now();
+    if (reported) log.info('redis: shared state reachable again');
+    reported = false;
+  });
+  const feed = new RedisAlertFeed({ url, prefix, maxLen: FEED_MAXLEN, onError });
+  const nearby = new RedisNearbyIndex(url, prefix, onError);
+  const leases = new RedisLeases(url, prefix, onError);
+  const bus = new RedisNodeBus(url, prefix, nodeId, onError);
+  const mirror = new RedisStateMirror(url, prefix, onError);
+  return {
+    nodeId,
+    feed,
+    nearby,
+    leases,
+    bus,
+    mirror,
+    readyForMs: () => (probe.status === 'ready' ? Date.now() - readyAt : null),
+    health: () => (probe.status === 'ready' ? { ok: true } : { ok: false, detail: `redis connection ${probe.status}` }),
+    async close() {
+      // While Redis is down a graceful QUIT would wait for it; shutdown must not.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        Promise.all([bus.close(), feed.close(), nearby.close(), leases.close(), mirror.close()]),
+        new Promise((r) => (timer = setTimeout(r, CLOSE_WAIT_MS))),
+      ]);
+      clearTimeout(timer);
+      probe.disconnect();
+    },
+  };
+}

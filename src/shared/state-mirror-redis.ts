@@ -1,0 +1,83 @@
+/**
+ * Redis state mirror: per technician a hash of open orders `<prefix>t:<tech>:o` and a
+ * string `<prefix>t:<tech>:p` with the last position; a set `<prefix>busy` names the
+ * technicians with open orders, kept exact by the same Lua script that writes an order,
+ * which also records each order's technician in the hash `<prefix>order-tech` (so any node
+ * can route a request about an order to the node that owns its technician).
+ * Writes are auto-pipelined on one connection, so they land in the order they were
+ * issued, and are not awaited by anyone on a client's path. While Redis is unreachable
+ * they wait in ioredis's offline queue (the node's outbox) and go out on reconnect.
+ */
+import { Redis } from 'ioredis';
+import type { MirroredTech, StateMirror } from './state-mirror.js';
+
+const PUT_ORDER = `
+if ARGV[2] == '' then redis.call('HDEL', KEYS[1], ARGV[1]) else redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
+if redis.call('HLEN', KEYS[1]) > 0 then redis.call('SADD', KEYS[2], ARGV[3]) else redis.call('SREM', KEYS[2], ARGV[3]) end
+redis.call('HSET', KEYS[3], ARGV[1], ARGV[3])
+return 1
+`;
+
+function parse(raw: string | null | undefined): unknown {
+  if (raw === null || raw === undefined) return null;
+  try {
+    return JSON.parse(raw) as unknown;
+  } catch {
+    return null;
+  }
+}
+
+/** See the module comment. */
+export class RedisStateMirror implements StateMirror {
+  private readonly redis: Redis;
+  private readonly inFlight = new Set<Promise<unknown>>();
+
+  constructor(
+    url: string,
+    private readonly prefix: string,
+    private readonly onError?: (err: Error) => void,
+  ) {
+    this.redis = new Redis(url, { enableAutoPipelining: true, maxRetriesPerRequest: null });
+    this.redis.on('error', (err: Error) => onError?.(err));
+  }
+
+  private track(p: Promise<unknown>): void {
+    const tracked = p.catch((err: Error) => this.onError?.(err)).finally(() => this.inFlight.delete(tracked));
+    this.inFlight.add(tracked);
+  }
+
+  putOrder(tech: string, id: string, value: unknown): void {
+    const json = value === null ? '' : JSON.stringify(value);
+    const keys = [`${this.prefix}t:${tech}:o`, `${this.prefix}busy`, `${this.prefix}order-tech`];
+    this.track(this.redis.eval(PUT_ORDER, 3, ...keys, id, json, tech));
+  }
+
+  putPosition(tech: string, value: unknown): void {
+    this.track(this.redis.set(`${this.prefix}t:${tech}:p`, JSON.stringify(value)));
+  }
+
+  async load(tech: string): Promise<MirroredTech> {
+    const [orders, position] = await Promise.all([
+      this.redis.hvals(`${this.prefix}t:${tech}:o`),
+      this.redis.get(`${this.prefix}t:${tech}:p`),
+    ]);
+    return { orders: orders.map(parse).filter((o) => o !== null), position: parse(position) };
+  }
+
+  techOf(id: string): Promise<string | null> {
+    return this.redis.hget(`${this.prefix}order-tech`, id);
+  }
+
+  busy(): Promise<string[]> {
+    return this.redis.smembers(`${this.prefix}busy`);
+  }
+
+  async flush(): Promise<void> {
+    await Promise.all(this.inFlight);
+  }
+
+  async close(): Promise<void> {
+    await this.flush();
+    await this.redis.quit().catch(() => this.redis.disconnect());
+  }
+}

@@ -1,0 +1,55 @@
+/**
+ * A throwaway cluster for tests: one real redis-server and N real fieldtrack server
+ * processes sharing it through REDIS_URL, each with its own DATA_DIR, as an operator would
+ * run them behind a load balancer.
+ */
+import { RedisServer } from './redis-server.js';
+import { ServerProcess } from './server-process.js';
+
+/** A running cluster; `nodes[i]` can be crashed or stopped and `start`ed again. */
+export class Cluster {
+  private constructor(
+    readonly redis: RedisServer,
+    readonly nodes: ServerProcess[],
+    private readonly env: Record<string, string>,
+  ) {}
+
+  /** Starts Redis and `n` nodes, all with `env` added to their environment. */
+  static async launch(n: number, env: Record<string, string> = {}): Promise<Cluster> {
+    const redis = await RedisServer.launch();
+    const cluster = new Cluster(redis, [], env);
+    try {
+      for (let i = 0; i < n; i++) cluster.nodes.push(await cluster.startNode());
+    } catch (err) {
+      await cluster.destroy();
+      throw err;
+    }
+    return cluster;
+  }
+
+  /** Starts one more node on the cluster's Redis (a fresh DATA_DIR unless `dataDir` is given). */
+  startNode(dataDir?: string): Promise<ServerProcess> {
+    return ServerProcess.start({
+      env: { REDIS_URL: this.redis.url, ...this.env },
+      ...(dataDir !== undefined ? { dataDir } : {}),
+    });
+  }
+
+  /** Kills every node and Redis, and removes their folders. */
+  async destroy(): Promise<void> {
+    for (const node of this.nodes) {
+      if (node.exitCode === undefined) await node.crash().catch(() => undefined);
+      node.cleanup();
+    }
+    await this.redis.destroy();
+  }
+}
+
+/** Polls `cond` every 20 ms until it holds, or throws naming `what` after `timeoutMs`. */
+export async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
