@@ -16,6 +16,7 @@ import type {
   SafetyMessage,
   SafetyPush,
   TechnicianView,
+  TimelineEntry,
   TrackPoint,
 } from '../protocol.js';
 
@@ -41,6 +42,27 @@ export interface DeviceLink {
 /** A connected safety console, as the behaviour sees it. */
 export interface SafetyLink {
   push(msg: SafetyPush): void;
+}
+
+/** Answer of `DELETE /v1/technicians/:id`: what erasing the technician removed. */
+export interface TechnicianErased {
+  id: string;
+  erased: {
+    /** A live record (last position, online state) was dropped. */
+    technician: boolean;
+    /** Finished orders dropped from live state (their ids). */
+    orders: string[];
+    /** Resolved alerts dropped from live state (their ids). */
+    alerts: string[];
+    /** Archived pings, order and alert events of the technician are deleted. */
+    archive: true;
+  };
+}
+
+/** Answer of `GET /v1/orders/:id/timeline`: an order's transitions as archived. */
+export interface OrderTimeline {
+  id: string;
+  timeline: TimelineEntry[];
 }
 
 /** Health of one dependency, for `/readyz`. */
@@ -71,6 +93,17 @@ export interface Tracker {
   getOrder(id: string): Promise<Outcome<OrderView>>;
   getTechnician(id: string): Promise<Outcome<TechnicianView>>;
   getTrack(id: string, from: number, to: number): Promise<Outcome<TrackPoint[]>>;
+  /**
+   * The order's timeline from the archive, so it outlives the order's 24 h in live state;
+   * `not_found` when the archive holds no event of it.
+   */
+  getOrderTimeline(id: string): Promise<Outcome<OrderTimeline>>;
+  /**
+   * Erases technician `id` (privacy, issue 7): live state, journal, shared state and the
+   * archive. `conflict` while its device is connected, an order of it is open or an alert
+   * of it is unresolved; `not_found` when neither live state nor the archive knows it.
+   */
+  eraseTechnician(id: string): Promise<Outcome<TechnicianErased>>;
   listAlerts(state?: AlertState): Promise<Alert[]>;
   nearby(lat: number, lon: number, radius: number): Promise<NearbyTechnician[]>;
 

@@ -33,6 +33,17 @@ export type JournalRecord =
   | { k: 'a'; a: Alert }
   | { k: 'p'; id: string; pos: LivePosition; quietSince: number };
 
+/**
+ * On disk only: "key `key` no longer exists" (a technician erased, issue 7). Replay drops
+ * the key when it meets one, so an erased record cannot come back after a restart even
+ * if the compaction that removes its older records had not finished. Never in `latest`:
+ * once the older segments are trimmed there is nothing left for it to hide.
+ */
+interface Tombstone {
+  k: 'd';
+  key: string;
+}
+
 /** Tuning of the journal; defaults suit production. */
 export interface JournalOptions {
   /** Longest a technician's last position waits before it is journaled. */
@@ -96,8 +107,9 @@ export class Journal {
       opts.compactBytes ?? 64 * 1024 * 1024,
     );
     for await (const entry of log.read()) {
-      const rec = packr.unpack(entry.record) as JournalRecord;
-      journal.latest.set(keyOf(rec), rec);
+      const rec = packr.unpack(entry.record) as JournalRecord | Tombstone;
+      if (rec.k === 'd') journal.latest.delete(rec.key);
+      else journal.latest.set(keyOf(rec), rec);
     }
     await journal.compact();
     return { journal, records: [...journal.latest.values()] };
@@ -123,6 +135,32 @@ export class Journal {
    */
   forget(kind: 'o' | 'a', id: string): void {
     this.latest.delete(`${kind}:${id}`);
+  }
+
+  /**
+   * Erases records for good (a technician's data, issue 7): tombstones are fsynced before
+   * this resolves, then a compaction rewrites the journal without the erased records and
+   * deletes the segments that still held them. Keys are `o:<order>`, `a:<alert>`, `p:<tech>`.
+   */
+  async erase(keys: Array<{ kind: 'o' | 'a' | 'p'; id: string }>): Promise<void> {
+    if (keys.length === 0) return;
+    const recs: Uint8Array[] = [];
+    // Forgetting and appending in one synchronous step: a compaction snapshot taken in
+    // between cannot keep a record whose tombstone went into a segment it trims.
+    for (const { kind, id } of keys) {
+      const key = `${kind}:${id}`;
+      this.latest.delete(key);
+      this.dirtyPositions.delete(key);
+      recs.push(packr.pack({ k: 'd', key } satisfies Tombstone));
+    }
+    try {
+      await this.log.appendMany(recs);
+    } catch (err) {
+      this.failure = err as Error;
+      throw err;
+    }
+    await this.compacting?.catch(() => undefined);
+    await this.compact();
   }
 
   /** Remembers a technician's last position; journaled within `positionFlushMs`, nobody waits. */

@@ -11,7 +11,8 @@ export type RemoteCall =
   | { op: 'putOrder'; id: string; input: OrderInput }
   | { op: 'cancelOrder'; id: string }
   | { op: 'getOrder'; id: string }
-  | { op: 'getTechnician'; id: string };
+  | { op: 'getTechnician'; id: string }
+  | { op: 'eraseTechnician'; id: string };
 
 const isId = (x: unknown): x is string => typeof x === 'string' && x.length > 0 && x.length <= 128;
 const isNum = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
@@ -53,6 +54,7 @@ export function parseRemoteCall(op: string, args: unknown): RemoteCall | null {
     case 'cancelOrder':
     case 'getOrder':
     case 'getTechnician':
+    case 'eraseTechnician':
       return isId(a.id) ? { op, id: a.id } : null;
     default:
       return null;

@@ -24,9 +24,19 @@ import type {
   TrackPoint,
 } from '../protocol.js';
 import { memorySharedState, type SharedState } from '../shared/shared-state.js';
-import type { ArchiveQueries, ArchiveWriter } from '../telemetry/archive.js';
+import type { ArchiveEraser, ArchiveQueries, ArchiveWriter } from '../telemetry/archive.js';
 import { AlertBoard } from './alert-board.js';
-import type { AckExtras, ComponentHealth, DeviceLink, Outcome, Refusal, SafetyLink, Tracker } from './api.js';
+import type {
+  AckExtras,
+  ComponentHealth,
+  DeviceLink,
+  OrderTimeline,
+  Outcome,
+  Refusal,
+  SafetyLink,
+  TechnicianErased,
+  Tracker,
+} from './api.js';
 import { ClusterLink } from './cluster-link.js';
 import { ConsoleFanout } from './console-fanout.js';
 import type { ActorDeps } from './deps.js';
@@ -34,7 +44,14 @@ import { incidentSpec } from './incident-actor.js';
 import { Journal, type JournalOptions } from './journal.js';
 import { type IncidentMsg, type OrderMsg, type Reply, type TechMsg, TICK } from './messages.js';
 import { orderSpec, orderView } from './order-actor.js';
-import { activeOrderOf, isTerminalState, type OrderRecord, type TechRecord, techView } from './records.js';
+import {
+  activeOrderOf,
+  isTerminalState,
+  isUnresolved,
+  type OrderRecord,
+  type TechRecord,
+  techView,
+} from './records.js';
 import { recover } from './recovery.js';
 import { Registry } from './registry.js';
 import { parseRemoteCall } from './remote-calls.js';
@@ -49,7 +66,11 @@ export interface TrackerDeps {
   clock: Clock;
   log: Logger;
   metrics: Metrics;
-  archive: ArchiveWriter & ArchiveQueries & { health(): ComponentHealth };
+  /**
+   * The archive. Erasing is optional here only so that stand-ins of benchmarks need not
+   * offer it; without it `eraseTechnician` refuses before touching anything.
+   */
+  archive: ArchiveWriter & ArchiveQueries & Partial<ArchiveEraser> & { health(): ComponentHealth };
   /** Journal tuning (tests shorten the position flush); production uses the defaults. */
   journal?: JournalOptions;
   /**
@@ -72,8 +93,16 @@ const FEED_START_WAIT_MS = 3000;
 const CLAIM_RETRY_MS = 200;
 /** How often the retention rule runs. */
 const RETENTION_EVERY_MS = 60 * 60 * 1000;
+/**
+ * Longest an erase waits for the archive (spool drain and delete mutations). Below the
+ * node-to-node request timeout, so a forwarded erase answers instead of timing out.
+ */
+const ERASE_ARCHIVE_TIMEOUT_MS = 8000;
+/** How long an erase waits for a message in flight to an actor it removes before giving up. */
+const ERASE_BUSY_WAIT_MS = 5000;
 
 const notFound = (msg: string): Refusal => ({ ok: false, code: 'not_found', msg });
+const ARCHIVE_DOWN: Refusal = { ok: false, code: 'unavailable', msg: 'the archive cannot be read right now; retry' };
 
 /** The actor-based Tracker; `createTracker` builds one. Exposes `settle` and `crash` for tests. */
 export class ActorTracker implements Tracker {
@@ -272,6 +301,8 @@ export class ActorTracker implements Tracker {
         return this.getOrderHere(call.id);
       case 'getTechnician':
         return this.getTechnicianHere(call.id);
+      case 'eraseTechnician':
+        return this.eraseTechnicianHere(call.id);
     }
   }
 
@@ -490,6 +521,117 @@ export class ActorTracker implements Tracker {
     return { ok: true, value: points };
   }
 
+  async getOrderTimeline(id: string): Promise<Outcome<OrderTimeline>> {
+    let events: Awaited<ReturnType<ArchiveQueries['orderEvents']>>;
+    try {
+      events = await this.deps.archive.orderEvents(id);
+    } catch (err) {
+      this.deps.log.warn({ err }, 'order timeline: archive read failed');
+      return ARCHIVE_DOWN;
+    }
+    if (events.length === 0) return notFound(`no archived events of order ${id}`);
+    const timeline = events.map((e) => ({
+      state: e.state,
+      ts: e.ts,
+      ...(e.lat !== null ? { lat: e.lat } : {}),
+      ...(e.lon !== null ? { lon: e.lon } : {}),
+    }));
+    return { ok: true, value: { id, timeline } };
+  }
+
+  async eraseTechnician(id: string): Promise<Outcome<TechnicianErased>> {
+    // Runs where the technician runs, so the records it removes are the current ones.
+    const place = await this.placeOf(id, true);
+    if (place !== null && this.cluster !== null) return this.cluster.forward(place, 'eraseTechnician', { id });
+    return this.eraseTechnicianHere(id);
+  }
+
+  /**
+   * Erases technician `id` from this node, the shared state and the archive (README,
+   * "Erasing a technician"). Refuses while anything safety-relevant is still going on;
+   * otherwise removes live state first (so no actor writes new rows of it), then the
+   * journal (tombstones + compaction), Redis and last the archive.
+   */
+  private async eraseTechnicianHere(id: string): Promise<Outcome<TechnicianErased>> {
+    const eraseArchive = this.deps.archive.eraseTechnician?.bind(this.deps.archive);
+    if (eraseArchive === undefined) return { ok: false, code: 'unavailable', msg: 'this archive cannot erase' };
+    if (this.devices.has(id)) {
+      return {
+        ok: false,
+        code: 'conflict',
+        msg: 'the technician is connected: sign the device out first, or its next ping records it again',
+      };
+    }
+    const orders = [...this.orders.records.values()].filter((o) => o.tech === id);
+    const alerts = new Map<string, Alert>();
+    for (const a of this.fanout.list()) if (a.tech === id) alerts.set(a.id, a);
+    for (const a of this.board.list()) if (a.tech === id) alerts.set(a.id, a);
+    const openOrders = orders.filter((o) => !isTerminalState(o.state)).map((o) => o.id);
+    const openAlerts = [...alerts.values()].filter(isUnresolved).map((a) => a.id);
+    if (openOrders.length > 0 || openAlerts.length > 0) {
+      return {
+        ok: false,
+        code: 'conflict',
+        msg: 'the technician has open orders or unresolved alerts: finish or cancel them and resolve the alerts first',
+        extras: { orders: openOrders, alerts: openAlerts },
+      };
+    }
+    const tech = this.techs.records.get(id);
+    if (tech === undefined && orders.length === 0 && alerts.size === 0) {
+      // Maybe only the archive still knows it (an erase that failed there, another node).
+      const archived = await this.deps.archive.track(id, 0, this.deps.clock.now()).catch(() => null);
+      if (archived === null) return ARCHIVE_DOWN;
+      if (archived.length === 0) return notFound(`no technician ${id}`);
+    }
+
+    const deadline = Date.now() + ERASE_BUSY_WAIT_MS;
+    const removed = await untilFree(deadline, () => this.techs.forget(id));
+    for (const o of orders) if (removed) await untilFree(deadline, () => this.orders.forget(o.id));
+    for (const a of alerts.values()) {
+      if (!(await untilFree(deadline, () => this.board.get(a.id) === undefined || this.board.forget(a.id)))) {
+        return { ok: false, code: 'unavailable', msg: 'the technician is busy right now; retry' };
+      }
+      await untilFree(deadline, () => this.incidents.forget(a.id));
+      this.fanout.forget(a.id);
+    }
+    if (!removed || orders.some((o) => this.orders.records.has(o.id))) {
+      return { ok: false, code: 'unavailable', msg: 'the technician is busy right now; retry' };
+    }
+    this.indexed.delete(id);
+    await this.shared.nearby.erase(id);
+    await this.journal.erase([
+      { kind: 'p', id },
+      ...orders.map((o) => ({ kind: 'o' as const, id: o.id })),
+      ...[...alerts.keys()].map((a) => ({ kind: 'a' as const, id: a })),
+    ]);
+    if (this.shared.mirror !== null) {
+      await this.shared.mirror.eraseTech(id);
+      await this.takeover?.drop(id);
+      await this.cluster?.release(id);
+    }
+    try {
+      await eraseArchive(id, ERASE_ARCHIVE_TIMEOUT_MS);
+    } catch (err) {
+      this.deps.log.warn({ err, tech: id }, 'erase: live state erased, archive not yet');
+      return {
+        ok: false,
+        code: 'unavailable',
+        msg: `live state is erased but the archive is not yet (${(err as Error).message}); retry the erase`,
+      };
+    }
+    this.deps.log.info({ tech: id, orders: orders.length, alerts: alerts.size }, 'technician erased');
+    const value: TechnicianErased = {
+      id,
+      erased: {
+        technician: tech !== undefined,
+        orders: orders.map((o) => o.id),
+        alerts: [...alerts.keys()],
+        archive: true,
+      },
+    };
+    return { ok: true, value };
+  }
+
   async listAlerts(state?: AlertState): Promise<Alert[]> {
     const mine = this.board.list(state);
     // Other nodes' alerts as the feed last showed them; this node's own are freshest on its board.
@@ -575,6 +717,18 @@ export class ActorTracker implements Tracker {
       this.deps.log.warn({ err }, 'device link push failed');
     }
   }
+}
+
+/**
+ * Retries `op` (a removal refused while a message is in flight) until it succeeds or
+ * `deadline` (wall clock) passes; whether it succeeded.
+ */
+async function untilFree(deadline: number, op: () => boolean): Promise<boolean> {
+  for (let i = 0; !op(); i++) {
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, i < 50 ? 10 : 100));
+  }
+  return true;
 }
 
 /** Sends a request carrying a resolver to the actor of `id`: one dispatch, no nact query timeout. */

@@ -55,6 +55,20 @@ export function registerApiRoutes(app: TemplatedApp, tracker: Tracker, deps: Htt
     return fromOutcome(await tracker.getOrder(id));
   });
 
+  // Archived timeline (issue 4): still there after the order left live state.
+  route(app, 'get', '/v1/orders/:id/timeline', { roles: readers, params: 1 }, deps, async (call) => {
+    const id = call.params[0]!;
+    if (!isValidId(id)) return badId('order');
+    return fromOutcome(await tracker.getOrderTimeline(id));
+  });
+
+  // Erasing a technician's data (privacy, issue 7): dispatch only; 409 while work is open.
+  route(app, 'del', '/v1/technicians/:id', { roles: [Role.dispatch], params: 1 }, deps, async (call) => {
+    const id = call.params[0]!;
+    if (!isValidId(id)) return badId('technician');
+    return fromOutcome(await tracker.eraseTechnician(id));
+  });
+
   route(app, 'get', '/v1/technicians/:id', { roles: readers, params: 1 }, deps, async (call) => {
     const id = call.params[0]!;
     if (!isValidId(id)) return badId('technician');

@@ -21,6 +21,10 @@ export class MemoryNearbyIndex implements NearbyIndex {
     this.positions.delete(id);
   }
 
+  async erase(id: string): Promise<void> {
+    this.positions.delete(id);
+  }
+
   async search(lat: number, lon: number, radius: number): Promise<NearbyTechnician[]> {
     const out: NearbyTechnician[] = [];
     for (const [id, p] of this.positions) {

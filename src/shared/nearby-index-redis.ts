@@ -46,6 +46,12 @@ export class RedisNearbyIndex implements NearbyIndex {
     this.track(this.redis.hdel(this.fixKey, id));
   }
 
+  async erase(id: string): Promise<void> {
+    // Earlier puts are in flight on this connection: wait for them so none lands after.
+    await Promise.all(this.inFlight);
+    await Promise.all([this.redis.zrem(this.geoKey, id), this.redis.hdel(this.fixKey, id)]);
+  }
+
   async search(lat: number, lon: number, radius: number): Promise<NearbyTechnician[]> {
     // GEO cells are coarser than a fix; widen by a metre, then decide on the exact fixes.
     const ids = (await this.redis.geosearch(

@@ -11,6 +11,11 @@ export interface NearbyIndex {
   put(id: string, lat: number, lon: number, ts: number): void;
   /** Drops `id` (it went offline), so searches only find online technicians. Fire-and-forget. */
   remove(id: string): void;
+  /**
+   * Drops `id` and resolves once the index no longer holds it (erasing a technician, issue
+   * 7): unlike `remove`, the caller answers only after every node's search misses it.
+   */
+  erase(id: string): Promise<void>;
   /** Technicians within `radius` metres of (lat, lon), nearest first (ties by id). */
   search(lat: number, lon: number, radius: number): Promise<NearbyTechnician[]>;
   /** Waits for writes in flight and releases connections. */

@@ -72,6 +72,23 @@ export class RedisStateMirror implements StateMirror {
     return this.redis.smembers(`${this.prefix}busy`);
   }
 
+  async eraseTech(tech: string): Promise<void> {
+    await this.flush();
+    const p = this.prefix;
+    await this.redis.del(`${p}t:${tech}:o`, `${p}t:${tech}:p`);
+    await this.redis.srem(`${p}busy`, tech);
+    // The order index is keyed by order: find this technician's entries by scanning it.
+    // An erase is rare and the scan is incremental, so it never blocks Redis for long.
+    let cursor = '0';
+    do {
+      const [next, flat] = await this.redis.hscan(`${p}order-tech`, cursor, 'COUNT', 1000);
+      cursor = next;
+      const mine: string[] = [];
+      for (let i = 0; i + 1 < flat.length; i += 2) if (flat[i + 1] === tech) mine.push(flat[i]!);
+      if (mine.length > 0) await this.redis.hdel(`${p}order-tech`, ...mine);
+    } while (cursor !== '0');
+  }
+
   async flush(): Promise<void> {
     await Promise.all(this.inFlight);
   }

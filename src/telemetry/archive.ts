@@ -78,7 +78,17 @@ export interface ArchiveQueries {
   orderEvents(order: string): Promise<OrderEventRecord[]>;
 }
 
-export interface Archive extends ArchiveWriter, ArchiveQueries {
+export interface ArchiveEraser {
+  /**
+   * Deletes every archived row of technician `tech` (pings, order and alert events;
+   * privacy, issue 7) and resolves once the deletion is applied, so reads no longer see
+   * them. Spooled rows are drained first; the caller stops new rows of `tech` before.
+   * Rejects when that cannot finish within `timeoutMs`; it can be retried.
+   */
+  eraseTechnician(tech: string, timeoutMs?: number): Promise<void>;
+}
+
+export interface Archive extends ArchiveWriter, ArchiveQueries, ArchiveEraser {
   /** For `/readyz`: reachable store and spool under budget. */
   health(): ComponentHealth;
   /** Drains what it can within `timeoutMs`, then stops; spooled rows stay for the next start. */

@@ -15,6 +15,7 @@ import { Metrics } from '../../src/metrics.js';
 import type { DevicePush, SafetyPush, TrackPoint } from '../../src/protocol.js';
 import {
   type AlertEventRecord,
+  type ArchiveEraser,
   type ArchiveQueries,
   type ArchiveRecord,
   type ArchiveWriter,
@@ -24,7 +25,7 @@ import {
 } from '../../src/telemetry/archive.js';
 
 /** ArchiveWriter & ArchiveQueries over arrays; see the module comment. */
-export class MemoryArchive implements ArchiveWriter, ArchiveQueries {
+export class MemoryArchive implements ArchiveWriter, ArchiveQueries, ArchiveEraser {
   readonly pings: PingRecord[] = [];
   readonly orderEvents_: OrderEventRecord[] = [];
   readonly alertEvents: AlertEventRecord[] = [];
@@ -58,6 +59,17 @@ export class MemoryArchive implements ArchiveWriter, ArchiveQueries {
 
   async orderEvents(order: string): Promise<OrderEventRecord[]> {
     return this.orderEvents_.filter((e) => e.order === order).sort((a, b) => a.ts - b.ts);
+  }
+
+  async eraseTechnician(tech: string): Promise<void> {
+    await Promise.resolve();
+    const keep = <T extends { tech: string }>(rows: T[]): void => {
+      const kept = rows.filter((r) => r.tech !== tech);
+      rows.splice(0, rows.length, ...kept);
+    };
+    keep(this.pings);
+    keep(this.orderEvents_);
+    keep(this.alertEvents);
   }
 
   health(): ComponentHealth {

@@ -1,0 +1,113 @@
+/**
+ * The order timeline from the archive (issue 4): `getOrderTimeline` answers from
+ * order_events with every transition in time order, and still answers once the finished
+ * order has left live state (24 h, then `GET /v1/orders/:id` is 404). On the real server:
+ * the route's roles, 404 for an order without archived events, 400 for a malformed id.
+ */
+import assert from 'node:assert/strict';
+import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
+import { RETAIN_FINISHED_MS } from '../src/actors/tracker.js';
+import type { TimelineEntry } from '../src/protocol.js';
+import { type Harness, harness, ok } from './support/memory-archive.js';
+import { ServerProcess } from './support/server-process.js';
+
+const CUSTOMER = { lat: 48.8566, lon: 2.3522 };
+const STATES = ['assigned', 'departed', 'arrived', 'in_service', 'completed'];
+
+describe('order timeline from the archive (tracker)', () => {
+  let h: Harness;
+  beforeEach(async () => {
+    h = await harness();
+  });
+  afterEach(async () => {
+    await h.dispose();
+  });
+
+  test('a completed order keeps its archived timeline after leaving live state', async () => {
+    const input = { technician: 'tech-1', ...CUSTOMER, radius: 50, scheduledAt: h.clock.now(), durationMin: 60 };
+    ok(await h.tracker.putOrder('o1', input));
+    const dev = (msg: Parameters<Harness['tracker']['onDeviceMessage']>[1]) => h.tracker.onDeviceMessage('tech-1', msg);
+    ok(await dev({ t: 'depart', seq: 1, order: 'o1' }));
+    await h.advance(60_000);
+    ok(await dev({ t: 'checkin', seq: 2, order: 'o1', ts: h.clock.now(), ...CUSTOMER }));
+    await h.advance(60_000);
+    ok(await dev({ t: 'start', seq: 3, order: 'o1' }));
+    await h.advance(60_000);
+    ok(await dev({ t: 'complete', seq: 4, order: 'o1' }));
+    const live = ok(await h.tracker.getOrder('o1')).timeline;
+
+    const archived = ok(await h.tracker.getOrderTimeline('o1'));
+    assert.equal(archived.id, 'o1');
+    assert.deepEqual(
+      archived.timeline.map((e) => e.state),
+      STATES,
+    );
+    assert.deepEqual(archived.timeline, live, 'the archive holds the same entries as live state');
+    const ts = archived.timeline.map((e) => e.ts);
+    assert.deepEqual(
+      ts,
+      [...ts].sort((a, b) => a - b),
+    );
+    const arrived = archived.timeline[2] as TimelineEntry;
+    assert.equal(arrived.lat, CUSTOMER.lat);
+    assert.equal(arrived.lon, CUSTOMER.lon);
+
+    await h.advance(RETAIN_FINISHED_MS + 2 * 60 * 60 * 1000);
+    const gone = await h.tracker.getOrder('o1');
+    assert.equal(gone.ok, false);
+    assert.equal(!gone.ok && gone.code, 'not_found');
+    assert.deepEqual(ok(await h.tracker.getOrderTimeline('o1')), archived);
+  });
+
+  test('not_found for an order without archived events', async () => {
+    const out = await h.tracker.getOrderTimeline('never');
+    assert.equal(out.ok, false);
+    assert.equal(!out.ok && out.code, 'not_found');
+  });
+});
+
+describe('GET /v1/orders/:id/timeline', () => {
+  let server: ServerProcess;
+  before(async () => {
+    server = await ServerProcess.start();
+  });
+  after(async () => {
+    await server.stop();
+  });
+
+  test('serves the archived transitions to dispatch and safety, not to devices', async () => {
+    const order = { technician: 'tech-tl', ...CUSTOMER, scheduledAt: Date.now(), durationMin: 30 };
+    assert.equal((await server.http('PUT', '/v1/orders/o-tl', { role: 'dispatch', body: order })).status, 200);
+    const d = await server.device('tech-tl');
+    assert.equal((await d.depart('o-tl')).t, 'ack');
+    assert.equal((await d.checkin({ order: 'o-tl', ts: Date.now(), ...CUSTOMER })).t, 'ack');
+    assert.equal((await d.start('o-tl')).t, 'ack');
+    assert.equal((await d.complete('o-tl')).t, 'ack');
+    await d.close();
+
+    const deadline = Date.now() + 60_000;
+    let res = await server.http('GET', '/v1/orders/o-tl/timeline', { role: 'safety' });
+    while ((res.status !== 200 || (res.body as { timeline: unknown[] }).timeline.length < 5) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+      res = await server.http('GET', '/v1/orders/o-tl/timeline', { role: 'safety' });
+    }
+    assert.equal(res.status, 200, res.text);
+    const body = res.body as { id: string; timeline: TimelineEntry[] };
+    assert.equal(body.id, 'o-tl');
+    assert.deepEqual(
+      body.timeline.map((e) => e.state),
+      STATES,
+    );
+    assert.equal(body.timeline[2]?.lat, CUSTOMER.lat);
+    const live = (await server.http('GET', '/v1/orders/o-tl', { role: 'dispatch' })).body as {
+      timeline: TimelineEntry[];
+    };
+    assert.deepEqual(body.timeline, live.timeline);
+
+    assert.equal((await server.http('GET', '/v1/orders/o-tl/timeline', { role: 'dispatch' })).status, 200);
+    assert.equal((await server.http('GET', '/v1/orders/o-tl/timeline', { role: 'device' })).status, 403);
+    assert.equal((await server.http('GET', '/v1/orders/o-tl/timeline')).status, 401);
+    assert.equal((await server.http('GET', '/v1/orders/no-such/timeline', { role: 'dispatch' })).status, 404);
+    assert.equal((await server.http('GET', '/v1/orders/bad%20id/timeline', { role: 'dispatch' })).status, 400);
+  });
+});
