@@ -2,13 +2,14 @@
  * Fault scenarios on one machine, each under steady device load with SOS alarms:
  *   kill9       - the node is killed with SIGKILL mid-load and restarted on its DATA_DIR;
  *   clickhouse  - the archive's ClickHouse server is stopped mid-load, then restarted;
+ *   redis       - the node runs in multi-node mode (REDIS_URL) and Redis is stopped
+ *                 mid-load, then restarted;
  *   slow-console- one safety console stops reading (the node drops it with 4002) while
  *                 another keeps reading; the dropped one reconnects and takes a snapshot.
  * For each: every acked ping must be in the archive, and every acked SOS in the archive
  * (alert_events) and on the consoles. Stops by itself; exits 1 if any scenario fails.
  *
- * `npm run faults [-- --only kill9,clickhouse,slow-console --seconds 10 --devices 20]`
- * Redis (shared state) faults are not covered yet: there is no Redis mode to fault.
+ * `npm run faults [-- --only kill9,clickhouse,redis,slow-console --seconds 10 --devices 20]`
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,11 +18,12 @@ import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
 import { DeviceClient, SafetyClient } from '../src/client/index.js';
 import { ClickHouseServer } from '../test/support/clickhouse-server.js';
+import { RedisServer } from '../test/support/redis-server.js';
 import { ServerProcess, token } from '../test/support/server-process.js';
 
 const { values } = parseArgs({
   options: {
-    only: { type: 'string', default: 'kill9,clickhouse,slow-console' },
+    only: { type: 'string', default: 'kill9,clickhouse,redis,slow-console' },
     seconds: { type: 'string', default: '10' },
     devices: { type: 'string', default: '20' },
   },
@@ -216,6 +218,31 @@ async function clickhouseOutage(ch: ClickHouseServer): Promise<Result> {
   return result;
 }
 
+async function redisOutage(ch: ClickHouseServer): Promise<Result> {
+  const redis = await RedisServer.launch();
+  try {
+    const server = await ServerProcess.start({
+      env: { CLICKHOUSE_URL: ch.url, REDIS_URL: redis.url, LOG_LEVEL: 'info' },
+    });
+    const seen = new Set<string>();
+    const console1 = await openConsole(server.wsUrl, 'op-redis', seen);
+    const load = new Load('redis', Date.now() - 14_400_000);
+    await load.connect(server.wsUrl);
+    await sleep(phaseMs / 2);
+    await redis.stop();
+    await sleep(phaseMs);
+    await redis.start();
+    await sleep(phaseMs / 2);
+    await load.stop();
+    const result = await verify('redis', ch, load, [seen]);
+    await console1.close();
+    await server.stop();
+    return result;
+  } finally {
+    await redis.destroy();
+  }
+}
+
 async function slowConsole(ch: ClickHouseServer): Promise<Result> {
   const server = await ServerProcess.start({
     env: { CLICKHOUSE_URL: ch.url, LOG_LEVEL: 'info', SAFETY_MAX_BUFFERED_BYTES: '1024' },
@@ -250,6 +277,7 @@ async function slowConsole(ch: ClickHouseServer): Promise<Result> {
 const scenarios: Record<string, (ch: ClickHouseServer) => Promise<Result>> = {
   kill9,
   clickhouse: clickhouseOutage,
+  redis: redisOutage,
   'slow-console': slowConsole,
 };
 const ch = await ClickHouseServer.launch();
