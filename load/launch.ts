@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import * as hdr from 'hdr-histogram-js';
 import { SignJWT } from 'jose';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -128,4 +129,13 @@ export async function launch(
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/** A latency histogram of the simulator (1 to 120,000,000 units, 3 digits): one shape for workers and their merge. */
+export function latencyHistogram(): hdr.Histogram {
+  return hdr.build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: 120_000_000,
+    numberOfSignificantValueDigits: 3,
+  });
 }

@@ -7,7 +7,7 @@
  */
 import * as hdr from 'hdr-histogram-js';
 import { ConnectionClosedError, DeviceClient, type Reply, SafetyClient } from '../src/client/index.js';
-import { mint } from './launch.js';
+import { latencyHistogram, mint } from './launch.js';
 
 /** What one worker is asked to simulate. */
 export interface WorkerPlan {
@@ -59,16 +59,8 @@ const counters: WorkerCounters = {
   sosSeen: 0,
   jobsCompleted: 0,
 };
-const ackHist = hdr.build({
-  lowestDiscernibleValue: 1,
-  highestTrackableValue: 120_000_000,
-  numberOfSignificantValueDigits: 3,
-});
-const sosHist = hdr.build({
-  lowestDiscernibleValue: 1,
-  highestTrackableValue: 120_000_000,
-  numberOfSignificantValueDigits: 3,
-});
+const ackHist = latencyHistogram();
+const sosHist = latencyHistogram();
 let measuring = false;
 let stopping = false;
 

@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as hdr from 'hdr-histogram-js';
-import { BENCH_SECRET, launch, metricValue, type RunningServer } from './launch.js';
+import { BENCH_SECRET, latencyHistogram, launch, metricValue, type RunningServer } from './launch.js';
 import type { WorkerCounters, WorkerPlan, WorkerResult } from './sim-worker.js';
 
 const WORKER = join(dirname(fileURLToPath(import.meta.url)), 'sim-worker.js');
@@ -164,16 +164,8 @@ export async function runSim(server: RunningServer, o: SimOptions): Promise<SimR
     for (const w of workers) w.child.send({ type: 'stop' });
     await waitFor(() => workers.every((w) => w.result !== undefined), 'worker results', 60_000);
     if (o.progress) process.stderr.write('\n');
-    const ackHist = hdr.build({
-      lowestDiscernibleValue: 1,
-      highestTrackableValue: 120_000_000,
-      numberOfSignificantValueDigits: 3,
-    });
-    const sosHist = hdr.build({
-      lowestDiscernibleValue: 1,
-      highestTrackableValue: 120_000_000,
-      numberOfSignificantValueDigits: 3,
-    });
+    const ackHist = latencyHistogram();
+    const sosHist = latencyHistogram();
     const errors: Record<string, number> = {};
     let sent = 0;
     let acks = 0;

@@ -4,7 +4,7 @@
  * timeout per message: the ping path stays one dispatch and one promise. Replies are sent
  * by the registry only after the actor committed its new state.
  */
-import type { BatchPoint, OrderInput, OrderState, OrderView } from '../protocol.js';
+import type { BatchPoint, OrderInput, OrderState, OrderView, PingMsg } from '../protocol.js';
 import type { AckExtras, Outcome } from './api.js';
 
 /** Answers a request; called exactly once per request. */
@@ -18,16 +18,8 @@ export interface Tick {
 /** The one tick message; it carries nothing, so one object serves every actor. */
 export const TICK: Tick = Object.freeze({ t: 'tick' });
 
-/** A fix as the technician actor receives it (a `ping` message is passed as is). */
-export interface IncomingFix {
-  ts: number;
-  lat: number;
-  lon: number;
-  acc?: number;
-  spd?: number;
-  hdg?: number;
-  bat?: number;
-}
+/** A fix as the technician actor receives it: a `ping` message without `t` and `seq`. */
+export type IncomingFix = Omit<PingMsg, 't' | 'seq'>;
 
 /** Messages of a technician actor. */
 export type TechMsg =

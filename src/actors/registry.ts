@@ -147,14 +147,7 @@ export class Registry<S, M extends { t: string }> {
    * message for it is in flight.
    */
   forget(id: string): boolean {
-    const l = this.live.get(id);
-    if (l !== undefined) {
-      if (l.busy > 0) return false;
-      stop(l.ref);
-      this.live.delete(id);
-      this.metrics.activeActors.set({ kind: this.spec.kind }, this.live.size);
-    }
-    this.arm(id, null);
+    if (!this.retire(id)) return false;
     this.records.delete(id);
     return true;
   }
@@ -165,6 +158,14 @@ export class Registry<S, M extends { t: string }> {
    * (false) while a message for it is in flight: the caller retries.
    */
   replace(id: string, rec: S | undefined): boolean {
+    if (!this.retire(id)) return false;
+    if (rec === undefined) this.records.delete(id);
+    else this.records.set(id, rec);
+    return true;
+  }
+
+  /** Stops the actor of `id` and its timer, keeping its record; false while a message for it is in flight. */
+  private retire(id: string): boolean {
     const l = this.live.get(id);
     if (l !== undefined) {
       if (l.busy > 0) return false;
@@ -173,8 +174,6 @@ export class Registry<S, M extends { t: string }> {
       this.metrics.activeActors.set({ kind: this.spec.kind }, this.live.size);
     }
     this.arm(id, null);
-    if (rec === undefined) this.records.delete(id);
-    else this.records.set(id, rec);
     return true;
   }
 
