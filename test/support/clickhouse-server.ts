@@ -3,13 +3,14 @@
  * folder holding its config, data and logs, a passwordless `default` user. Tests can stop
  * and start it again on the same ports and data (an outage), or kill it.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { aptInstall } from './apt.js';
+import { spawnDaemon } from './daemon.js';
 
 const CANDIDATES: [string, string[]][] = [
   ['/usr/bin/clickhouse-server', []],
@@ -129,39 +130,23 @@ export class ClickHouseServer {
   async start(timeoutMs = 60_000): Promise<void> {
     if (this.proc) throw new Error('clickhouse-server is already running');
     const [path, args] = this.binary;
-    const proc = spawn(path, [...args, `--config-file=${join(this.dir, 'config.xml')}`], {
-      cwd: this.dir,
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let stderr = '';
-    proc.stderr!.on('data', (d: Buffer) => {
-      stderr = (stderr + d.toString()).slice(-4000);
-    });
+    const daemon = spawnDaemon(path, [...args, `--config-file=${join(this.dir, 'config.xml')}`], this.dir);
+    const proc = daemon.proc;
     this.proc = proc;
-    // A test process that dies without cleaning up must not leave a server behind.
-    const reap = (): void => {
-      proc.kill('SIGKILL');
-    };
-    process.once('exit', reap);
-    this.exited = new Promise((resolve) =>
-      proc.once('exit', () => {
-        process.removeListener('exit', reap);
-        resolve();
-      }),
-    );
+    this.exited = daemon.exited;
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       if (proc.exitCode !== null || proc.signalCode !== null) {
         this.proc = null;
         const log = await readFile(join(this.dir, 'log', 'server.err.log'), 'utf8').catch(() => '');
         throw new Error(
-          `clickhouse-server exited during start-up (${proc.exitCode ?? proc.signalCode}):\n${stderr}\n${log.slice(-4000)}`,
+          `clickhouse-server exited during start-up (${proc.exitCode ?? proc.signalCode}):\n${daemon.stderr()}\n${log.slice(-4000)}`,
         );
       }
       if (await this.ping()) return;
       if (Date.now() > deadline) {
         await this.kill();
-        throw new Error(`clickhouse-server did not answer /ping within ${timeoutMs} ms:\n${stderr}`);
+        throw new Error(`clickhouse-server did not answer /ping within ${timeoutMs} ms:\n${daemon.stderr()}`);
       }
       await new Promise((r) => setTimeout(r, 50));
     }

@@ -3,7 +3,7 @@
  * holding its config, append-only file and log. Tests can stop and start it again on the
  * same port and data (an outage), or kill it.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { aptInstall } from './apt.js';
 import { freePort } from './clickhouse-server.js';
+import { spawnDaemon } from './daemon.js';
 
 const BINARY = '/usr/bin/redis-server';
 
@@ -74,39 +75,23 @@ export class RedisServer {
   /** Starts the server process (again) and resolves once it answers `PING`. */
   async start(timeoutMs = 30_000): Promise<void> {
     if (this.proc) throw new Error('redis-server is already running');
-    const proc = spawn(this.binary, [join(this.dir, 'redis.conf')], {
-      cwd: this.dir,
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let stderr = '';
-    proc.stderr!.on('data', (d: Buffer) => {
-      stderr = (stderr + d.toString()).slice(-4000);
-    });
+    const daemon = spawnDaemon(this.binary, [join(this.dir, 'redis.conf')], this.dir);
+    const proc = daemon.proc;
     this.proc = proc;
-    // A test process that dies without cleaning up must not leave a server behind.
-    const reap = (): void => {
-      proc.kill('SIGKILL');
-    };
-    process.once('exit', reap);
-    this.exited = new Promise((resolve) =>
-      proc.once('exit', () => {
-        process.removeListener('exit', reap);
-        resolve();
-      }),
-    );
+    this.exited = daemon.exited;
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       if (proc.exitCode !== null || proc.signalCode !== null) {
         this.proc = null;
         const log = await readFile(join(this.dir, 'redis.log'), 'utf8').catch(() => '');
         throw new Error(
-          `redis-server exited during start-up (${proc.exitCode ?? proc.signalCode}):\n${stderr}\n${log.slice(-4000)}`,
+          `redis-server exited during start-up (${proc.exitCode ?? proc.signalCode}):\n${daemon.stderr()}\n${log.slice(-4000)}`,
         );
       }
       if (await this.ping()) return;
       if (Date.now() > deadline) {
         await this.kill();
-        throw new Error(`redis-server did not answer PING within ${timeoutMs} ms:\n${stderr}`);
+        throw new Error(`redis-server did not answer PING within ${timeoutMs} ms:\n${daemon.stderr()}`);
       }
       await new Promise((r) => setTimeout(r, 50));
     }
