@@ -1,16 +1,10 @@
-/**
- * Starts a throwaway Debian `clickhouse-server` for tests: free loopback ports, a temp
- * folder holding its config, data and logs, a passwordless `default` user. Tests can stop
- * and start it again on the same ports and data (an outage), or kill it.
- */
-import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { aptInstall } from './apt.js';
-import { spawnDaemon } from './daemon.js';
+import { DaemonServer } from './daemon.js';
 
 const CANDIDATES: [string, string[]][] = [
   ['/usr/bin/clickhouse-server', []],
@@ -92,21 +86,14 @@ const USERS_XML = `<?xml version="1.0"?>
 `;
 
 /** A running (or stopped) throwaway server; `url` stays the same across stop/start. */
-export class ClickHouseServer {
-  private proc: ChildProcess | null = null;
-  private exited: Promise<void> = Promise.resolve();
-
+export class ClickHouseServer extends DaemonServer {
   private constructor(
-    /** Temp folder with config, data and logs; removed by `destroy`. */
-    readonly dir: string,
+    dir: string,
     readonly httpPort: number,
     readonly tcpPort: number,
     private readonly binary: [string, string[]],
-  ) {}
-
-  /** True between `start` and `stop`/`kill`. */
-  get running(): boolean {
-    return this.proc !== null;
+  ) {
+    super(dir, 'clickhouse-server');
   }
 
   /** HTTP endpoint for `CLICKHOUSE_URL`. */
@@ -128,12 +115,9 @@ export class ClickHouseServer {
 
   /** Starts the server process (again) and resolves once `GET /ping` answers. */
   async start(timeoutMs = 60_000): Promise<void> {
-    if (this.proc) throw new Error('clickhouse-server is already running');
     const [path, args] = this.binary;
-    const daemon = spawnDaemon(path, [...args, `--config-file=${join(this.dir, 'config.xml')}`], this.dir);
+    const daemon = this.spawn(path, [...args, `--config-file=${join(this.dir, 'config.xml')}`]);
     const proc = daemon.proc;
-    this.proc = proc;
-    this.exited = daemon.exited;
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       if (proc.exitCode !== null || proc.signalCode !== null) {
@@ -165,29 +149,5 @@ export class ClickHouseServer {
     } catch {
       return false;
     }
-  }
-
-  /** Graceful stop (SIGTERM), keeping the data for a later `start`. */
-  async stop(): Promise<void> {
-    await this.signal('SIGTERM');
-  }
-
-  /** Abrupt stop (SIGKILL), keeping the data for a later `start`. */
-  async kill(): Promise<void> {
-    await this.signal('SIGKILL');
-  }
-
-  private async signal(sig: NodeJS.Signals): Promise<void> {
-    const proc = this.proc;
-    if (!proc) return;
-    proc.kill(sig);
-    await this.exited;
-    this.proc = null;
-  }
-
-  /** Kills the server and removes its temp folder. */
-  async destroy(): Promise<void> {
-    await this.kill();
-    await rm(this.dir, { recursive: true, force: true });
   }
 }

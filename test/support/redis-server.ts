@@ -1,17 +1,11 @@
-/**
- * Starts a throwaway Debian `redis-server` for tests: a free loopback port, a temp folder
- * holding its config, append-only file and log. Tests can stop and start it again on the
- * same port and data (an outage), or kill it.
- */
-import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { aptInstall } from './apt.js';
 import { freePort } from './clickhouse-server.js';
-import { spawnDaemon } from './daemon.js';
+import { DaemonServer } from './daemon.js';
 
 const BINARY = '/usr/bin/redis-server';
 
@@ -41,20 +35,13 @@ function configText(dir: string, port: number): string {
 }
 
 /** A running (or stopped) throwaway server; `url` stays the same across stop/start. */
-export class RedisServer {
-  private proc: ChildProcess | null = null;
-  private exited: Promise<void> = Promise.resolve();
-
+export class RedisServer extends DaemonServer {
   private constructor(
-    /** Temp folder with config, data and log; removed by `destroy`. */
-    readonly dir: string,
+    dir: string,
     readonly port: number,
     private readonly binary: string,
-  ) {}
-
-  /** True between `start` and `stop`/`kill`. */
-  get running(): boolean {
-    return this.proc !== null;
+  ) {
+    super(dir, 'redis-server');
   }
 
   /** Endpoint for `REDIS_URL`. */
@@ -74,11 +61,8 @@ export class RedisServer {
 
   /** Starts the server process (again) and resolves once it answers `PING`. */
   async start(timeoutMs = 30_000): Promise<void> {
-    if (this.proc) throw new Error('redis-server is already running');
-    const daemon = spawnDaemon(this.binary, [join(this.dir, 'redis.conf')], this.dir);
+    const daemon = this.spawn(this.binary, [join(this.dir, 'redis.conf')]);
     const proc = daemon.proc;
-    this.proc = proc;
-    this.exited = daemon.exited;
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       if (proc.exitCode !== null || proc.signalCode !== null) {
@@ -115,29 +99,5 @@ export class RedisServer {
         if (reply.includes('\r\n')) done(reply.startsWith('+PONG'));
       });
     });
-  }
-
-  /** Graceful stop (SIGTERM), keeping the data for a later `start`. */
-  async stop(): Promise<void> {
-    await this.signal('SIGTERM');
-  }
-
-  /** Abrupt stop (SIGKILL), keeping the fsynced data for a later `start`. */
-  async kill(): Promise<void> {
-    await this.signal('SIGKILL');
-  }
-
-  private async signal(sig: NodeJS.Signals): Promise<void> {
-    const proc = this.proc;
-    if (!proc) return;
-    proc.kill(sig);
-    await this.exited;
-    this.proc = null;
-  }
-
-  /** Kills the server and removes its temp folder. */
-  async destroy(): Promise<void> {
-    await this.kill();
-    await rm(this.dir, { recursive: true, force: true });
   }
 }
