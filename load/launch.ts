@@ -42,6 +42,8 @@ export interface RunningServer {
   kind: keyof typeof ENTRY;
   child: ChildProcess;
   port: number;
+  /** The server's DATA_DIR (removed by `stop`). */
+  dataDir: string;
   httpUrl: string;
   wsUrl: string;
   stats(): { cpuSec: number; rssBytes: number };
@@ -114,6 +116,7 @@ export async function launch(
     kind,
     child,
     port,
+    dataDir,
     httpUrl,
     wsUrl: `ws://127.0.0.1:${port}`,
     stats: () => procStats(child.pid as number),

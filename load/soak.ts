@@ -1,19 +1,28 @@
 /**
  * Soak test: steady load plus connection churn on the full server for a bounded time,
- * sampling the server's resident memory and open file descriptors from /proc. After a
- * warm-up, growth of either means a leak. Stops by itself.
+ * sampling the server's resident memory, JS heap and open file descriptors. After a
+ * warm-up, a steady climb of any of them means a leak. Stops by itself, writes
+ * `load/results/soak.json` and exits 1 when the verdict is "growing".
  *
- * `npm run soak -- --minutes 10 --devices 300 --hz 1 --churn 10`
- * (churn: connections closed and reopened per second).
+ * `npm run soak -- --minutes 10 --devices 300 --hz 1 --churn 10 [--archive chdb|server]`
+ * (churn: connections closed and reopened per second; `--archive server` runs the
+ * archive on a throwaway clickhouse-server instead of the embedded chDB, to tell the
+ * node's own memory from the embedded engine's).
  */
-import { readdirSync } from 'node:fs';
+import { readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { DeviceClient, SafetyClient } from '../src/client/index.js';
-import { launch, mint } from './launch.js';
+import { ClickHouseServer } from '../test/support/clickhouse-server.js';
+import { launch, metricValue, mint } from './launch.js';
+import { growthVerdict, type Series } from './soak-verdict.js';
 
 interface Sample {
   atSec: number;
   rssMiB: number;
+  heapMiB: number;
+  externalMiB: number;
   fds: number;
   acked: number;
 }
@@ -25,6 +34,8 @@ const { values } = parseArgs({
     hz: { type: 'string', default: '1' },
     churn: { type: 'string', default: '10' },
     'warmup-minutes': { type: 'string', default: '' },
+    archive: { type: 'string', default: 'chdb' },
+    out: { type: 'string', default: '' },
   },
 });
 const minutes = Number(values.minutes);
@@ -35,10 +46,33 @@ const warmupSec = values['warmup-minutes'] ? Number(values['warmup-minutes']) * 
 for (const [name, n] of Object.entries({ minutes, devices, hz, churn: churnPerSec })) {
   if (!(n > 0) || !Number.isFinite(n)) throw new Error(`--${name} must be a positive number`);
 }
+if (minutes > 60) throw new Error('--minutes is at most 60: a soak is bounded');
+if (values.archive !== 'chdb' && values.archive !== 'server') throw new Error('--archive is chdb or server');
+const here = dirname(fileURLToPath(import.meta.url));
+const outFile = values.out || join(here, '..', '..', 'load', 'results', `soak-${values.archive}.json`);
 
-const fdCount = (pid: number): number => readdirSync(`/proc/${pid}/fd`).length;
+/** Open descriptors of `pid` by kind (socket, pipe, anon_inode:[eventfd], or a file's folder). */
+function fdKinds(pid: number, dataDir: string): Record<string, number> {
+  const kinds: Record<string, number> = {};
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    let target: string;
+    try {
+      target = readlinkSync(`/proc/${pid}/fd/${fd}`);
+    } catch {
+      continue; // closed while listing
+    }
+    let kind = target.replace(/\[\d+\]$/, '');
+    if (target.startsWith('/'))
+      kind = dirname(target)
+        .replace(dataDir, 'DATA_DIR')
+        .replace(/\d{4,}/g, 'N');
+    kinds[kind] = (kinds[kind] ?? 0) + 1;
+  }
+  return kinds;
+}
 
-const server = await launch('full', { LOG_LEVEL: 'info' });
+const ch = values.archive === 'server' ? await ClickHouseServer.launch() : undefined;
+const server = await launch('full', { LOG_LEVEL: 'info', ...(ch ? { CLICKHOUSE_URL: ch.url } : {}) });
 const pid = server.child.pid as number;
 const startedAt = Date.now();
 const endAt = startedAt + minutes * 60_000;
@@ -85,35 +119,55 @@ const churner = setInterval(() => {
 }, 1000);
 
 const samples: Sample[] = [];
-const sample = (): void => {
+let fdsAtWarm: Record<string, number> | undefined;
+const sample = async (): Promise<void> => {
   const { rssBytes } = server.stats();
-  samples.push({
+  const metrics = await server.metrics();
+  const mib = (bytes: number): number => +(bytes / 2 ** 20).toFixed(1);
+  const s: Sample = {
     atSec: Math.round((Date.now() - startedAt) / 1000),
-    rssMiB: +(rssBytes / 2 ** 20).toFixed(1),
-    fds: fdCount(pid),
+    rssMiB: mib(rssBytes),
+    heapMiB: mib(metricValue(metrics, 'fieldtrack_nodejs_heap_size_used_bytes')),
+    externalMiB: mib(metricValue(metrics, 'fieldtrack_nodejs_external_memory_bytes')),
+    fds: readdirSync(`/proc/${pid}/fd`).length,
     acked,
-  });
-  const s = samples.at(-1) as Sample;
+  };
+  samples.push(s);
+  if (fdsAtWarm === undefined && s.atSec >= warmupSec) fdsAtWarm = fdKinds(pid, server.dataDir);
   process.stderr.write(
-    `t=${s.atSec}s rss=${s.rssMiB} MiB fds=${s.fds} acked=${acked} errors=${errors} reconnects=${reconnects}\n`,
+    `t=${s.atSec}s rss=${s.rssMiB} MiB heap=${s.heapMiB} MiB external=${s.externalMiB} MiB fds=${s.fds} ` +
+      `acked=${acked} errors=${errors} reconnects=${reconnects}\n`,
   );
 };
-sample();
-const sampler = setInterval(sample, 10_000);
+await sample();
+const sampler = setInterval(() => void sample(), 10_000);
 
 await new Promise((r) => setTimeout(r, endAt - Date.now()));
 clearInterval(pinger);
 clearInterval(churner);
 clearInterval(sampler);
-sample();
+await sample();
+const fdsAtEnd = fdKinds(pid, server.dataDir);
 await Promise.allSettled([...clients.map((c) => c.close()), consoleClient.close()]);
 await server.stop();
+await ch?.destroy();
 
 const warm = samples.filter((s) => s.atSec >= warmupSec);
-const first = warm[0] ?? (samples[0] as Sample);
-const last = samples.at(-1) as Sample;
-const maxWarm = Math.max(...warm.map((s) => s.rssMiB));
+const series = (pick: (s: Sample) => number): Series => warm.map((s) => [s.atSec, pick(s)]);
+const verdicts = {
+  rssMiB: growthVerdict(series((s) => s.rssMiB)),
+  heapMiB: growthVerdict(series((s) => s.heapMiB)),
+  fds: growthVerdict(series((s) => s.fds)),
+};
+const fdGrowth: Record<string, number> = {};
+for (const kind of new Set([...Object.keys(fdsAtWarm ?? {}), ...Object.keys(fdsAtEnd)])) {
+  const d = (fdsAtEnd[kind] ?? 0) - (fdsAtWarm?.[kind] ?? 0);
+  if (d !== 0) fdGrowth[kind] = d;
+}
+const growing = Object.values(verdicts).some((v) => v.growing);
 const report = {
+  when: new Date().toISOString(),
+  archive: values.archive,
   minutes,
   devices,
   hz,
@@ -122,13 +176,15 @@ const report = {
   acked,
   errors,
   reconnects,
-  rssMiB: {
-    atWarm: first.rssMiB,
-    end: last.rssMiB,
-    maxAfterWarm: maxWarm,
-    growthAfterWarm: +(last.rssMiB - first.rssMiB).toFixed(1),
-  },
-  fds: { atWarm: first.fds, end: last.fds, growthAfterWarm: last.fds - first.fds },
+  verdict: errors === 0 && !growing ? 'flat' : errors > 0 ? 'errors' : 'growing',
+  verdicts,
+  fdsAtWarm,
+  fdsAtEnd,
+  fdGrowth,
   samples,
 };
-console.log(JSON.stringify(report, null, 2));
+writeFileSync(outFile, `${JSON.stringify(report, null, 2)}\n`);
+const { samples: _omitted, ...summary } = report;
+console.log(JSON.stringify(summary, null, 2));
+process.stderr.write(`soak: ${report.verdict}; written to ${outFile}\n`);
+process.exit(report.verdict === 'flat' ? 0 : 1);
