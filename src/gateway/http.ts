@@ -20,8 +20,10 @@ export interface HttpCall {
   body?: unknown;
 }
 
-/** What a handler answers: a JSON value, or ready text with its content type. */
-export type HttpAnswer = { status: number; json: unknown } | { status: number; text: string; contentType: string };
+/** What a handler answers: a JSON value, or ready text with its content type, and any extra headers. */
+export type HttpAnswer = ({ status: number; json: unknown } | { status: number; text: string; contentType: string }) & {
+  headers?: Readonly<Record<string, string>>;
+};
 
 export interface RouteOptions {
   /** Roles allowed; omitted for the unauthenticated operations routes. */
@@ -41,6 +43,7 @@ export interface HttpDeps {
 
 const statusLines: Record<number, string> = {
   200: '200 OK',
+  304: '304 Not Modified',
   400: '400 Bad Request',
   401: '401 Unauthorized',
   403: '403 Forbidden',
@@ -170,6 +173,7 @@ function answer(
       if (state.aborted) return;
       res.cork(() => {
         res.writeStatus(statusLine(reply.status));
+        for (const [name, value] of Object.entries(reply.headers ?? {})) res.writeHeader(name, value);
         if ('json' in reply) {
           res.writeHeader('content-type', 'application/json').end(JSON.stringify(reply.json));
         } else {
