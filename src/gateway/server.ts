@@ -11,12 +11,14 @@ import type { Metrics } from '../metrics.js';
 import { CloseCode, ErrorCode } from '../protocol.js';
 import { Admission } from './admission.js';
 import { TokenVerifier } from './auth.js';
+import { defaultConsoleSources, loadConsoleFiles, registerConsoleRoutes } from './console-routes.js';
 import { deviceEndpoint } from './device-endpoint.js';
 import { type HttpDeps, route } from './http.js';
 import { InflightTracker } from './inflight.js';
 import { registerApiRoutes } from './routes.js';
 import { safetyEndpoint } from './safety-endpoint.js';
 import { type Connection, closeConnection, type EndpointDeps, registerSocketEndpoint } from './socket-endpoint.js';
+import type { StaticFiles } from './static-files.js';
 import { loadUws, type TemplatedApp, type Uws, type us_listen_socket, type WebSocket } from './uws.js';
 
 export interface GatewayDeps {
@@ -77,6 +79,19 @@ const TLS_CIPHERS = [
   'ECDHE-RSA-CHACHA20-POLY1305',
 ].join(':');
 
+/**
+ * The safety console's files, read once. Without them (an unbuilt checkout) the node
+ * still serves devices and the API; `/console` then answers 503 saying what is missing.
+ */
+function consoleFiles(log: Logger): StaticFiles | Error {
+  try {
+    return loadConsoleFiles(defaultConsoleSources());
+  } catch (err) {
+    log.warn({ err }, 'safety console unavailable');
+    return err as Error;
+  }
+}
+
 /** Builds the app, registers every route and listens on HOST:PORT. */
 export async function startGateway({ config, log, metrics, tracker }: GatewayDeps): Promise<Gateway> {
   const uws = loadUws();
@@ -106,6 +121,7 @@ export async function startGateway({ config, log, metrics, tracker }: GatewayDep
   registerSocketEndpoint(app, deviceEndpoint(tracker, endpointDeps), endpointDeps);
   registerSocketEndpoint(app, safetyEndpoint(tracker, endpointDeps), endpointDeps);
   registerApiRoutes(app, tracker, httpDeps, config.RETENTION_DAYS);
+  registerConsoleRoutes(app, config, httpDeps, consoleFiles(log));
 
   route(app, 'get', '/healthz', {}, httpDeps, () => ({ status: 200, json: { ok: true } }));
   route(app, 'get', '/readyz', {}, httpDeps, async () => {
