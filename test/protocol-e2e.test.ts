@@ -5,44 +5,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Alert, AlertKind, DevicePush, OrderView, SafetyClient, SafetyPush } from '../src/client/index.js';
+import { Inbox } from './support/inbox.js';
 import { ServerProcess } from './support/server-process.js';
 
 const HOME = { lat: 52.52, lon: 13.405 };
 /** About 1.1 km north of HOME. */
 const AWAY = { lat: 52.53, lon: 13.405 };
-
-/** Collects pushes and lets a test wait for one that matches. */
-class Inbox<T> {
-  readonly items: T[] = [];
-  private waiters: Array<{ match: (item: T) => boolean; resolve: (item: T) => void }> = [];
-  constructor(client: { on(event: 'push', fn: (msg: T) => void): unknown }) {
-    client.on('push', (msg) => {
-      this.items.push(msg);
-      this.waiters = this.waiters.filter((w) => {
-        if (!w.match(msg)) return true;
-        w.resolve(msg);
-        return false;
-      });
-    });
-  }
-  next(match: (item: T) => boolean, timeoutMs = 15_000): Promise<T> {
-    const seen = this.items.find(match);
-    if (seen) return Promise.resolve(seen);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`expected push did not arrive; got ${JSON.stringify(this.items).slice(-1500)}`)),
-        timeoutMs,
-      );
-      this.waiters.push({
-        match,
-        resolve: (item) => {
-          clearTimeout(timer);
-          resolve(item);
-        },
-      });
-    });
-  }
-}
 
 const alertOf =
   (kind: AlertKind, tech: string, pred: (a: Alert) => boolean = () => true) =>
