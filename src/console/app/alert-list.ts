@@ -151,10 +151,11 @@ export class AlertList {
     const esc = escalation(alert, timings, now);
     row.esc.textContent = esc.label;
     row.esc.dataset.tone = esc.tone;
+    // A stable name: ages and countdowns tick every second, and a screen reader would
+    // re-announce a focused row whose name keeps changing (the detail panel has them).
     row.node.setAttribute(
       'aria-label',
-      `${label}, level ${alert.level}, ${alert.state}, technician ${alert.tech}` +
-        `${alert.order ? `, order ${alert.order}` : ''}, raised ${age(now - alert.ts)} ago, escalation ${esc.label}`,
+      `${label}, level ${alert.level}, ${alert.state}, technician ${alert.tech}${alert.order ? `, order ${alert.order}` : ''}`,
     );
   }
 }
