@@ -207,6 +207,7 @@ describe('safety console in Chromium', () => {
     assert.match((await con.page.locator('#status-text').textContent()) ?? '', /^Disconnected/);
     assert.ok(await con.page.locator('#console-view.stale').isVisible(), 'the list is marked stale');
     assert.ok(await con.page.locator('#reconnect').isVisible());
+    assert.ok(await con.page.locator('#resolve').isDisabled(), 'no actions while disconnected');
 
     // While it is away: a new SOS, and another operator acknowledges the first one.
     const other = await device('tech-r2');
@@ -222,6 +223,7 @@ describe('safety console in Chromium', () => {
     await con.row(missed).waitFor({ timeout: 1000 });
     assert.equal(await con.row(first).getAttribute('data-state'), 'acknowledged');
     assert.ok(con.websockets.length > before, 'a new WebSocket was opened');
+    assert.ok(await con.page.locator('#resolve').isEnabled(), 'actions are back once live');
     assert.ok(!(await con.page.locator('#console-view').getAttribute('class'))?.includes('stale'));
   });
 

@@ -19,8 +19,11 @@ export class DetailView {
   private readonly result = byId<HTMLParagraphElement>('action-result');
   private busy = false;
 
-  /** Shows `alert` (or nothing) as of `now` (server time); `scene` adds position facts when loaded. */
-  render(alert: Alert | undefined, timings: Timings, now: number, scene: MapScene | undefined): void {
+  /**
+   * Shows `alert` (or nothing) as of `now` (server time); `scene` adds position facts when
+   * loaded. The buttons work only while `live`: a request cannot reach a closed connection.
+   */
+  render(alert: Alert | undefined, timings: Timings, now: number, scene: MapScene | undefined, live: boolean): void {
     if (alert === undefined) {
       this.title.textContent = 'No alert selected';
       this.state.textContent = '';
@@ -32,8 +35,8 @@ export class DetailView {
     this.title.textContent = `${KIND_LABELS[alert.kind] ?? alert.kind} · ${alert.tech}`;
     this.state.textContent = alert.state;
     this.state.dataset.state = alert.state;
-    this.ack.disabled = this.busy || alert.state !== 'open';
-    this.resolve.disabled = this.busy;
+    this.ack.disabled = this.busy || !live || alert.state !== 'open';
+    this.resolve.disabled = this.busy || !live;
 
     const rows: Array<[string, string]> = [
       ['Raised', `${timeOfDay(alert.ts)} (${age(now - alert.ts)} ago)`],
@@ -58,7 +61,7 @@ export class DetailView {
       rows.push([
         'Nearest online',
         scene.nearby.length === 0
-          ? 'none within 5 km'
+          ? 'none online nearby'
           : scene.nearby
               .slice(0, 2)
               .map((t) => `${t.id} (${formatDistance(t.dist)})`)

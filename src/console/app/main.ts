@@ -188,7 +188,7 @@ class ConsoleApp {
     byId('status').dataset.kind = state.kind;
     byId('reconnect').hidden = state.kind !== 'retrying' || this.link === undefined;
     byId('console-view').classList.toggle('stale', state.kind !== 'live');
-    this.renderRetry();
+    this.renderAll();
     if (state.kind === 'live' && before.kind !== 'live') void this.refreshMap();
   }
 
@@ -218,7 +218,7 @@ class ConsoleApp {
     const alerts = this.board.sorted();
     this.list.render(alerts, this.settings, now);
     const selected = this.list.selected === undefined ? undefined : this.board.get(this.list.selected);
-    this.detail.render(selected, this.settings, now, this.scene);
+    this.detail.render(selected, this.settings, now, this.scene, this.linkState.kind === 'live');
     byId('alert-count').textContent = alerts.length === 0 ? '' : `${alerts.length}`;
     const sos = alerts.filter((a) => a.kind === 'sos' && a.state === 'open').length;
     document.title = `${sos > 0 ? `(${sos} SOS) ` : ''}Safety console · fieldtrack`;
