@@ -123,6 +123,25 @@ describe('safety console in Chromium', () => {
     assert.equal(alert?.detail?.ackedBy, 'op-a');
   });
 
+  it('mutes and unmutes the alarm', async () => {
+    const con = await openConsole();
+    await con.signIn(await token('op-q', 'safety'));
+    await con.waitLive();
+    const mute = con.page.locator('#mute');
+    await mute.click();
+    assert.equal(await mute.textContent(), 'Unmute alarm');
+    const before = await con.beeps();
+    const { d } = await device('tech-q');
+    await con.row(await sos(d, north(10))).waitFor({ timeout: 2000 });
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(await con.beeps(), before, 'muted: no sound');
+    await mute.click();
+    assert.equal(await mute.textContent(), 'Mute alarm');
+    const { d: d2 } = await device('tech-q2');
+    await con.row(await sos(d2, north(12))).waitFor({ timeout: 2000 });
+    await waitUntil(async () => (await con.beeps()) > before, 2000, 'unmuted: the alarm sounds again');
+  });
+
   it('draws the technician, the geofence, the 30-minute track and the nearest technicians', async () => {
     const put = await server.http('PUT', '/v1/orders/o-map', {
       role: 'dispatch',

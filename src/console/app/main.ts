@@ -62,8 +62,9 @@ class ConsoleApp {
     const mute = byId<HTMLButtonElement>('mute');
     mute.addEventListener('click', () => {
       this.alarm.muted = !this.alarm.muted;
-      mute.setAttribute('aria-pressed', String(this.alarm.muted));
-      mute.textContent = this.alarm.muted ? 'Sound off' : 'Sound on';
+      // The label names the action; the amber look says, from across the room, that it is muted.
+      mute.textContent = this.alarm.muted ? 'Unmute alarm' : 'Mute alarm';
+      mute.classList.toggle('muted', this.alarm.muted);
     });
     this.detail.ack.addEventListener('click', () => void this.act('ack'));
     this.detail.resolve.addEventListener('click', () => void this.act('resolve'));
