@@ -19,6 +19,7 @@ import { Metrics } from '../src/metrics.js';
 import type { AlertEventRecord, ArchiveRecord, OrderEventRecord, PingRecord } from '../src/telemetry/archive.js';
 import { SpoolFullError } from '../src/telemetry/archive.js';
 import { archiveOptions, openArchive, openStore } from '../src/telemetry/archive-factory.js';
+import { CHDB_CONNECTION_ARGS } from '../src/telemetry/chdb-store.js';
 import { dayOf } from '../src/telemetry/schema.js';
 import { SpooledArchive, type SpooledArchiveOptions } from '../src/telemetry/spooled-archive.js';
 import { type Store, StoreError } from '../src/telemetry/store.js';
@@ -216,6 +217,24 @@ for (const backend of backends) {
     after(async () => {
       await h.teardown();
     });
+
+    if (backend.name === 'chdb') {
+      // The soak found resident memory and open files climbing under ClickHouse's server
+      // defaults; the store bounds the engine's idle threads and caches at connect.
+      it('runs the embedded engine with the bounded thread pool and caches it asks for', async () => {
+        const config = configFor(h, await newDataDir());
+        const wanted = CHDB_CONNECTION_ARGS.map((arg) => arg.slice(2).split('='));
+        const names = wanted.map(([name]) => `'${name}'`).join(', ');
+        const rows = await withChecker(config, (s) =>
+          s.query(`SELECT name, value FROM system.server_settings WHERE name IN (${names}) ORDER BY name`),
+        );
+        assert.equal(wanted.length, 6);
+        assert.deepEqual(
+          rows,
+          [...wanted].sort(([a], [b]) => String(a).localeCompare(String(b))),
+        );
+      });
+    }
 
     it('round-trips pings, order events and alert events through openArchive', async () => {
       const config = configFor(h, await newDataDir());

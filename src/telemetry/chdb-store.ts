@@ -10,6 +10,27 @@ import { drainPending, Session } from 'chdb';
 import type { TableName } from './schema.js';
 import { type Store, StoreError } from './store.js';
 
+/**
+ * Engine settings given at connect (server configuration, not query settings). ClickHouse's
+ * defaults suit a database server that owns its machine; here the engine shares a process
+ * with the tracker, so what it may keep is bounded:
+ * - idle pool threads: ClickHouse keeps up to 1000, each with its stack, allocator caches
+ *   and three open /proc files; in the soak they showed up as resident memory and open
+ *   files climbing for minutes after a burst of engine work (the node's own heap stayed
+ *   flat). Sixteen are plenty for one writer and occasional track reads.
+ * - caches (marks, primary index, compiled expressions, query conditions): gigabytes by
+ *   default, filled as the archive grows; tens of megabytes serve track reads of the
+ *   retention window here.
+ */
+export const CHDB_CONNECTION_ARGS: readonly string[] = [
+  '--max_thread_pool_free_size=16',
+  `--mark_cache_size=${64 * 2 ** 20}`,
+  `--primary_index_cache_size=${64 * 2 ** 20}`,
+  `--index_mark_cache_size=${16 * 2 ** 20}`,
+  `--compiled_expression_cache_size=${16 * 2 ** 20}`,
+  `--query_condition_cache_size=${16 * 2 ** 20}`,
+];
+
 /** chDB on a local data folder. */
 export class ChdbStore implements Store {
   readonly name = 'chdb';
@@ -19,7 +40,7 @@ export class ChdbStore implements Store {
 
   /** Opens (creating if needed) the chDB data folder `path`. */
   constructor(readonly path: string) {
-    this.session = new Session(path);
+    this.session = new Session(path, { connectionArgs: [...CHDB_CONNECTION_ARGS] });
   }
 
   private track<T>(op: () => Promise<T>, action: string): Promise<T> {
