@@ -9,7 +9,6 @@ import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { Archive } from './archive.js';
-import { ChdbStore } from './chdb-store.js';
 import { ClickHouseStore } from './clickhouse-store.js';
 import { SpooledArchive, type SpooledArchiveOptions } from './spooled-archive.js';
 import type { Store } from './store.js';
@@ -25,6 +24,9 @@ export async function openStore(config: ArchiveConfig): Promise<Store> {
   if (config.CLICKHOUSE_URL) return new ClickHouseStore(config.CLICKHOUSE_URL);
   const path = join(config.DATA_DIR, 'archive');
   await mkdir(path, { recursive: true });
+  // Loaded only here: the engine's library adds about 150 MiB of resident memory to
+  // any process that imports it, which a node archiving to a server should not carry.
+  const { ChdbStore } = await import('./chdb-store.js');
   return new ChdbStore(path);
 }
 
