@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { incidentDeadline } from '../src/actors/incident-actor.js';
 import { nextState, type OrderCommand } from '../src/actors/order-machine.js';
 import {
   deadlineOf,
@@ -19,7 +20,7 @@ import type { OrderRecord } from '../src/actors/records.js';
 import { recover } from '../src/actors/recovery.js';
 import { sosRung } from '../src/actors/sos-ladder.js';
 import { initialExitWatch } from '../src/geofence/index.js';
-import type { OrderState } from '../src/protocol.js';
+import type { Alert, OrderState } from '../src/protocol.js';
 
 const MIN = 60_000;
 
@@ -93,6 +94,29 @@ describe('SOS ladder', () => {
   });
   test('never goes down', () => {
     assert.equal(sosRung(0, false, { level: 3, slaBreached: false }, 0, t).level, 3);
+  });
+
+  describe('when an incident next needs looking at', () => {
+    const sos = (level: number, slaBreached: boolean, state: Alert['state'] = 'open'): Alert => ({
+      id: 'sos-1',
+      kind: 'sos',
+      level,
+      state,
+      tech: 'tech-1',
+      ts: 0,
+      detail: slaBreached ? { slaBreached: true } : {},
+    });
+    const table: Array<[string, Alert, number, number | null]> = [
+      ['on its rung: the next threshold', sos(2, false), 2 * MIN, 5 * MIN],
+      ['on the last rung: never', sos(3, true), 20 * MIN, null],
+      // A slow durable write applied level 3 after the SLA had passed: due now, not never.
+      ['level 3 applied after the SLA passed: now', sos(3, false), 16 * MIN, 16 * MIN],
+      ['two rungs behind: now', sos(1, false), 6 * MIN, 6 * MIN],
+      ['acknowledged: never', sos(2, false, 'acknowledged'), 16 * MIN, null],
+    ];
+    for (const [name, alert, now, due] of table) {
+      test(name, () => assert.equal(incidentDeadline(alert, now, t), due));
+    }
   });
 });
 

@@ -18,10 +18,17 @@ function slaBreached(a: Alert): boolean {
   return a.detail?.slaBreached === true;
 }
 
-/** When the ladder next needs looking at for this incident, or null. */
+/**
+ * When the ladder next needs looking at for this incident, or null. An incident that is
+ * behind its rung (a tick's durable write took so long that the next threshold passed
+ * meanwhile) is due at once: the rung's `next` only names thresholds still ahead, and
+ * waiting for those would leave the missed step unapplied for good.
+ */
 export function incidentDeadline(a: Alert, now: number, t: Parameters<typeof sosRung>[4]): number | null {
   if (a.state !== 'open') return null;
-  return sosRung(a.ts, false, { level: a.level, slaBreached: slaBreached(a) }, now, t).next;
+  const rung = sosRung(a.ts, false, { level: a.level, slaBreached: slaBreached(a) }, now, t);
+  if (rung.level !== a.level || rung.slaBreached !== slaBreached(a)) return now;
+  return rung.next;
 }
 
 /** The incident actor's behaviour, for the registry. */
