@@ -106,7 +106,7 @@ describe('safety console in Chromium', () => {
     assert.deepEqual(status, { t: 'sos_status', incident, state: 'acknowledged' });
     await con.page
       .locator(`#alerts [role="option"][data-id="${incident}"][data-state="acknowledged"]`)
-      .waitFor({ timeout: 2000 });
+      .waitFor({ timeout: 5000 });
     assert.equal(await row.locator('.esc').textContent(), 'stopped');
     assert.match((await con.page.locator('#action-result').textContent()) ?? '', /Acknowledged SOS · tech-a/);
     assert.ok(await con.page.locator('#ack').isDisabled(), 'an acknowledged alert cannot be acknowledged again');
@@ -116,7 +116,7 @@ describe('safety console in Chromium', () => {
     await con.page.locator('#resolve').click();
     const resolved = await pushes.next((m) => m.t === 'sos_status' && m.state === 'resolved', 5000);
     assert.deepEqual(resolved, { t: 'sos_status', incident, state: 'resolved' });
-    await row.waitFor({ state: 'detached', timeout: 2000 });
+    await row.waitFor({ state: 'detached', timeout: 5000 });
     const closed = await server.http('GET', '/v1/alerts?state=resolved', { role: 'safety' });
     const alert = (closed.body as { alerts: Alert[] }).alerts.find((a) => a.id === incident);
     assert.equal(alert?.detail?.note, 'Police on site, technician safe');
@@ -133,13 +133,13 @@ describe('safety console in Chromium', () => {
     assert.equal(await mute.textContent(), 'Unmute alarm');
     const before = await con.beeps();
     const { d } = await device('tech-q');
-    await con.row(await sos(d, north(10))).waitFor({ timeout: 2000 });
+    await con.row(await sos(d, north(10))).waitFor({ timeout: 5000 });
     await new Promise((r) => setTimeout(r, 200));
     assert.equal(await con.beeps(), before, 'muted: no sound');
     await mute.click();
     assert.equal(await mute.textContent(), 'Mute alarm');
     const { d: d2 } = await device('tech-q2');
-    await con.row(await sos(d2, north(12))).waitFor({ timeout: 2000 });
+    await con.row(await sos(d2, north(12))).waitFor({ timeout: 5000 });
     await waitUntil(async () => (await con.beeps()) > before, 2000, 'unmuted: the alarm sounds again');
   });
 
@@ -220,7 +220,7 @@ describe('safety console in Chromium', () => {
     const before = con.websockets.length;
     const { d } = await device('tech-r1');
     const first = await sos(d, north(40));
-    await con.row(first).waitFor({ timeout: 2000 });
+    await con.row(first).waitFor({ timeout: 5000 });
 
     proxy.cut();
     await con.page.locator('#status[data-kind="retrying"]').waitFor({ timeout: 5000 });
@@ -240,7 +240,7 @@ describe('safety console in Chromium', () => {
 
     proxy.restore();
     await con.waitLive(15_000);
-    await con.row(missed).waitFor({ timeout: 1000 });
+    await con.row(missed).waitFor({ timeout: 5000 });
     assert.equal(await con.row(first).getAttribute('data-state'), 'acknowledged');
     assert.ok(con.websockets.length > before, 'a new WebSocket was opened');
     assert.ok(await con.page.locator('#resolve').isEnabled(), 'actions are back once live');
@@ -253,7 +253,7 @@ describe('safety console in Chromium', () => {
     await con.waitLive();
     const { d } = await device('tech-s');
     const incident = await sos(d, north(80), 'fell from ladder');
-    await con.row(incident).waitFor({ timeout: 2000 });
+    await con.row(incident).waitFor({ timeout: 5000 });
 
     assert.equal(await server.stop(), 0);
     await con.page.locator('#status[data-kind="retrying"]').waitFor({ timeout: 5000 });
@@ -265,7 +265,7 @@ describe('safety console in Chromium', () => {
     server = await ServerProcess.start({ dataDir, env: ENV });
     proxy.retarget(server.port);
     await con.waitLive(20_000);
-    await con.row(incident).waitFor({ timeout: 1000 });
+    await con.row(incident).waitFor({ timeout: 5000 });
     assert.equal(await con.row(incident).getAttribute('data-state'), 'open');
   });
 
