@@ -19,8 +19,8 @@ import { type Store, StoreError } from './store.js';
  *   files climbing for minutes after a burst of engine work (the node's own heap stayed
  *   flat). Sixteen are plenty for one writer and occasional track reads.
  * - caches (marks, primary index, compiled expressions, query conditions): gigabytes by
- *   default, filled as the archive grows; tens of megabytes serve track reads of the
- *   retention window here.
+ *   default, filled as the archive grows. Here they are held to tens of megabytes; a
+ *   miss costs a track read a trip to disk, never a wrong answer.
  */
 export const CHDB_CONNECTION_ARGS: readonly string[] = [
   '--max_thread_pool_free_size=16',
