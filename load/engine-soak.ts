@@ -8,13 +8,14 @@
  *
  * `node dist/load/engine-soak.js [--minutes 15] [--rows 300] [--warmup-minutes 10]`
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ChdbStore } from '../src/telemetry/chdb-store.js';
 import { BatchEncoder, createTableStatements, dayOf } from '../src/telemetry/schema.js';
+import { procStats } from './launch.js';
 import { growthVerdict } from './soak-verdict.js';
 
 const { values } = parseArgs({
@@ -39,7 +40,7 @@ interface Sample {
   outdatedParts: number;
 }
 
-const rss = (): number => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1]) / 1024;
+const rss = (): number => procStats(process.pid).rssBytes / 2 ** 20;
 const dir = mkdtempSync(join(tmpdir(), 'fieldtrack-engine-soak-'));
 const store = new ChdbStore(dir);
 for (const sql of createTableStatements()) await store.exec(sql);
