@@ -4,6 +4,8 @@
  * pixel), and a scale bar of a round length. No tiles: the map is drawn from the
  * positions themselves.
  */
+// The server's sphere (geofence/distance.ts has no imports, so it compiles for the browser too).
+import { EARTH_RADIUS_M } from '../../geofence/distance.js';
 
 /** WGS84 degrees. */
 export interface LatLon {
@@ -17,8 +19,6 @@ export interface Point {
   y: number;
 }
 
-/** Mean Earth radius (IUGG), metres. */
-const EARTH_RADIUS_M = 6_371_008.8;
 const RAD = Math.PI / 180;
 
 /** Projects positions into a box; `metresPerPx` is the same along both axes. */
