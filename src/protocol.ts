@@ -43,6 +43,18 @@ export const CloseCode = {
 } as const;
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
 
+/**
+ * MessagePack options of every wire codec (gateway, typed client, browser console): plain
+ * maps with string keys both ways and msgpackr's record and extra-type extensions off, so
+ * clients written from PROTOCOL.md with any MessagePack library read what we send.
+ */
+export const WIRE_MSGPACK_OPTIONS = {
+  useRecords: false,
+  mapsAsObjects: true,
+  moreTypes: false,
+  int64AsType: 'number',
+} as const;
+
 /** Largest frame the server reads, per PROTOCOL.md. */
 export const MAX_FRAME_BYTES = 64 * 1024;
 /** Most points in one `batch` message, per PROTOCOL.md. */

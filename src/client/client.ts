@@ -26,8 +26,9 @@ import type {
   SosMsg,
   StartMsg,
 } from '../protocol.js';
+import { WIRE_MSGPACK_OPTIONS } from '../protocol.js';
 
-const packr = new Packr({ useRecords: false, mapsAsObjects: true });
+const packr = new Packr(WIRE_MSGPACK_OPTIONS);
 
 /** The answer to one request: an `ack` or an `err`. */
 export type Reply = AckReply | ErrReply;

@@ -4,9 +4,9 @@
  * MessagePack library can decode what we send).
  */
 import { Packr } from 'msgpackr';
-import type { ServerMessage } from '../protocol.js';
+import { type ServerMessage, WIRE_MSGPACK_OPTIONS } from '../protocol.js';
 
-const packr = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: false, int64AsType: 'number' });
+const packr = new Packr(WIRE_MSGPACK_OPTIONS);
 
 /** Result of decoding a client frame: a plain object, or why it is not one. */
 export type Decoded = { ok: true; value: Record<string, unknown> } | { ok: false; reason: string };

@@ -4,14 +4,13 @@
  * with the same options as the server's codec, so both ends agree byte for byte.
  */
 
+import { WIRE_MSGPACK_OPTIONS } from '../../protocol.js';
+
 /** The part of msgpackr's browser global the console uses. */
 interface MsgpackrGlobal {
-  Packr: new (options: {
-    useRecords: boolean;
-    mapsAsObjects: boolean;
-    moreTypes: boolean;
-    int64AsType: 'number';
-  }) => { pack(value: unknown): Uint8Array; unpack(data: Uint8Array): unknown };
+  Packr: new (
+    options: typeof WIRE_MSGPACK_OPTIONS,
+  ) => { pack(value: unknown): Uint8Array; unpack(data: Uint8Array): unknown };
 }
 
 /** Encodes client messages and decodes server frames. */
@@ -24,8 +23,7 @@ export interface Codec {
 export function createCodec(): Codec {
   const lib = (globalThis as { msgpackr?: MsgpackrGlobal }).msgpackr;
   if (lib === undefined) throw new Error('the MessagePack library did not load (/console/vendor/msgpackr.js)');
-  // Records off and maps as plain objects: what PROTOCOL.md's plain maps need (as src/gateway/codec.ts).
-  const packr = new lib.Packr({ useRecords: false, mapsAsObjects: true, moreTypes: false, int64AsType: 'number' });
+  const packr = new lib.Packr(WIRE_MSGPACK_OPTIONS);
   return {
     // pack() returns a view of a buffer msgpackr reuses: copy it, WebSocket.send may read it later.
     encode: (msg) => new Uint8Array(packr.pack(msg)),
