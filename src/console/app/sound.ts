@@ -18,11 +18,6 @@ export class Alarm {
     }
   }
 
-  /** True when a sound would actually be heard now. */
-  get ready(): boolean {
-    return this.ctx?.state === 'running' && !this.muted;
-  }
-
   /** Three short high beeps, twice: distinct from anything else in a control room. */
   sos(): void {
     const ctx = this.ctx;
