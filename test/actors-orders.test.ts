@@ -114,9 +114,13 @@ describe('order state machine through the tracker', () => {
     assert.equal(!out.ok && out.code, 'conflict');
   });
 
-  test('unknown orders are not_found', async () => {
+  test('unknown orders are not_found for dispatch, and look like foreign ones to a device', async () => {
+    await put('oB', order('bob'));
     const out = await dev('tech-1', { t: 'depart', seq: 1, order: 'nope' });
-    assert.equal(!out.ok && out.code, 'not_found');
+    const foreign = await dev('tech-1', { t: 'depart', seq: 1, order: 'oB' });
+    assert.equal(!out.ok && out.code, 'forbidden');
+    assert.equal(!foreign.ok && foreign.code, 'forbidden');
+    assert.equal(!out.ok && out.msg.replace('nope', 'X'), !foreign.ok && foreign.msg.replace('oB', 'X'));
     assert.equal((await h.tracker.getOrder('nope')).ok, false);
     const c = await h.tracker.cancelOrder('nope');
     assert.equal(!c.ok && c.code, 'not_found');

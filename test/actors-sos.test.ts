@@ -135,20 +135,67 @@ describe('SOS', () => {
     assert.equal(!again.ok && again.code, 'conflict');
   });
 
-  test('another technician cannot cancel it; unknown incidents are not_found', async () => {
+  test('another technician cannot cancel it, and cannot tell it from an unknown incident', async () => {
     const id = await sos();
-    const out = await h.tracker.onDeviceMessage('tech-2', { t: 'sos_cancel', seq: 2, incident: id });
-    assert.equal(!out.ok && out.code, 'forbidden');
-    const nf = await h.tracker.onDeviceMessage('tech-1', { t: 'sos_cancel', seq: 3, incident: 'a-nope' });
-    assert.equal(!nf.ok && nf.code, 'not_found');
+    const foreign = await h.tracker.onDeviceMessage('tech-2', { t: 'sos_cancel', seq: 2, incident: id });
+    const unknown = await h.tracker.onDeviceMessage('tech-2', { t: 'sos_cancel', seq: 3, incident: 'a-nope' });
+    assert.equal(!foreign.ok && foreign.code, 'forbidden');
+    assert.equal(!unknown.ok && unknown.code, 'forbidden');
+    assert.equal(
+      !foreign.ok && foreign.msg.replace(id, 'X'),
+      !unknown.ok && unknown.msg.replace('a-nope', 'X'),
+      'the same answer for both',
+    );
     assert.equal((await incident(id)).state, 'open');
   });
 
-  test('each SOS is its own incident', async () => {
-    const a = await sos();
-    const b = await sos();
-    assert.notEqual(a, b);
-    assert.equal((await h.tracker.listAlerts('open')).length, 2);
+  test('one unresolved incident per technician: another sos is a press of it', async () => {
+    const first = await sos();
+    await h.advance(10 * SEC);
+    const later = { lat: HERE.lat + 0.001, lon: HERE.lon };
+    const out = ok(
+      await h.tracker.onDeviceMessage('tech-1', { t: 'sos', seq: 2, ts: h.clock.now(), ...later, note: 'still here' }),
+    );
+    assert.equal(out.incident, first);
+    const a = await incident(first);
+    assert.equal(a.detail?.presses, 2);
+    assert.deepEqual(a.detail?.pressNotes, ['still here']);
+    assert.equal(a.detail?.note, 'help', 'the first note is kept');
+    assert.equal(a.lat, later.lat, 'the alert moves to the newest fix');
+    assert.equal(pushesOf(first).at(-1)?.detail?.presses, 2, 'consoles get the change');
+    assert.equal((await h.tracker.listAlerts('open')).length, 1);
+    // The ladder still counts from the first press.
+    await h.advance(50 * SEC);
+    assert.equal((await incident(first)).level, 2);
+    // Another technician's SOS is its own incident.
+    const other = await sos('tech-2');
+    assert.notEqual(other, first);
+    // Once resolved, the next sos opens a new incident.
+    ok(await h.tracker.onDeviceMessage('tech-1', { t: 'sos_cancel', seq: 3, incident: first }));
+    const next = await sos();
+    assert.notEqual(next, first);
+    assert.equal((await incident(next)).detail?.presses, 1);
+  });
+
+  test('a flood of sos stays one bounded incident', async () => {
+    const sent = await Promise.all(
+      Array.from({ length: 300 }, (_, i) =>
+        h.tracker.onDeviceMessage('tech-1', {
+          t: 'sos',
+          seq: i,
+          ts: h.clock.now() - 300 + i,
+          ...HERE,
+          note: 'x'.repeat(1000),
+        }),
+      ),
+    );
+    const ids = new Set(sent.map((o) => ok(o).incident));
+    assert.equal(ids.size, 1, 'every press acked with the one incident');
+    const open = await h.tracker.listAlerts('open');
+    assert.equal(open.length, 1);
+    assert.equal(open[0]?.detail?.presses, 300);
+    assert.equal((open[0]?.detail?.pressNotes as unknown[]).length, 5);
+    assert.ok(JSON.stringify(open[0]).length < 8 * 1024, 'the alert stays small');
   });
 
   test('accepted even when the archive spool is full (journaled, pushed)', async () => {

@@ -4,15 +4,24 @@
  * opening (journaled before the ack), the escalation ladder, the operator's
  * acknowledgement and resolution (the technician gets `sos_status`), and cancellation by
  * the technician (a false alarm: resolved with `detail.cancelled` and `detail.falseAlarm`).
+ *
+ * A technician has at most one unresolved incident: another `sos` meanwhile is a press of
+ * the same incident (`press`). A frightened technician pressing again and again, or a
+ * device flooding `sos`, then grows one bounded alert instead of drowning the safety
+ * center in incidents.
  */
 import type { Alert } from '../protocol.js';
 import type { AckExtras, Outcome, Refusal } from './api.js';
 import type { ActorDeps } from './deps.js';
 import type { IncidentMsg } from './messages.js';
+import { notYours } from './refusals.js';
 import type { ActorSpec, Effects } from './registry.js';
 import { sosRung } from './sos-ladder.js';
 
 const OK: Outcome<AckExtras> = { ok: true, value: {} };
+
+/** Notes of repeated presses kept on the alert (newest last); older ones live in the archive's alert events. */
+export const PRESS_NOTES_KEPT = 5;
 
 function slaBreached(a: Alert): boolean {
   return a.detail?.slaBreached === true;
@@ -49,7 +58,7 @@ export function incidentSpec(deps: ActorDeps): ActorSpec<Alert, IncidentMsg> {
       fx.push(() => msg.reply({ ok: true, value: { incident: id } }));
       return a;
     }
-    const detail: Record<string, unknown> = { deviceTs: msg.ts };
+    const detail: Record<string, unknown> = { deviceTs: msg.ts, presses: 1 };
     if (msg.note !== undefined) detail.note = msg.note;
     const alert: Alert = {
       id,
@@ -69,6 +78,39 @@ export function incidentSpec(deps: ActorDeps): ActorSpec<Alert, IncidentMsg> {
       return undefined;
     }
     fx.push(() => msg.reply({ ok: true, value: { incident: id } }));
+    return out.value;
+  }
+
+  /**
+   * One more `sos` of the incident's technician: counted in `detail.presses`, its fix
+   * becomes the alert's position when it is the newest, its note is kept among the last
+   * few. The ladder is not restarted: the first press set the clock the SLA counts from.
+   */
+  async function press(a: Alert, msg: IncidentMsg & { t: 'press' }, fx: Effects) {
+    if (a.tech !== msg.tech || a.state === 'resolved') {
+      // The tracker opens a new incident instead (it raced a resolve or cancel).
+      return refuse(fx, msg.reply, { ok: false, code: 'conflict', msg: 'incident is resolved' }, a);
+    }
+    const now = clock.now();
+    const out = await apply(
+      a,
+      (cur) => {
+        const detail: Record<string, unknown> = { ...cur.detail };
+        detail.presses = (typeof detail.presses === 'number' ? detail.presses : 1) + 1;
+        detail.lastPressAt = now;
+        const newestTs = typeof detail.lastPressTs === 'number' ? detail.lastPressTs : detail.deviceTs;
+        const newer = typeof newestTs !== 'number' || msg.ts >= newestTs;
+        if (newer) detail.lastPressTs = msg.ts;
+        if (msg.note !== undefined) {
+          const notes = Array.isArray(detail.pressNotes) ? (detail.pressNotes as unknown[]) : [];
+          detail.pressNotes = [...notes, msg.note].slice(-PRESS_NOTES_KEPT);
+        }
+        return newer ? { ...cur, lat: msg.lat, lon: msg.lon, detail } : { ...cur, detail };
+      },
+      'tolerate',
+    );
+    if (!out.ok) return refuse(fx, msg.reply, out, a);
+    fx.push(() => msg.reply({ ok: true, value: { incident: a.id } }));
     return out.value;
   }
 
@@ -133,7 +175,7 @@ export function incidentSpec(deps: ActorDeps): ActorSpec<Alert, IncidentMsg> {
 
   async function cancel(a: Alert, tech: string, fx: Effects, reply: IncidentReply) {
     if (a.tech !== tech) {
-      return refuse(fx, reply, { ok: false, code: 'forbidden', msg: 'incident of another technician' }, a);
+      return refuse(fx, reply, notYours('incident', a.id), a);
     }
     if (a.state === 'resolved') {
       return refuse(fx, reply, { ok: false, code: 'conflict', msg: 'incident is already resolved' }, a);
@@ -160,10 +202,13 @@ export function incidentSpec(deps: ActorDeps): ActorSpec<Alert, IncidentMsg> {
       if (msg.t === 'open') next = await open(id, state, msg, fx);
       else if (msg.t === 'tick') next = await tick(state);
       else if (state === undefined) {
+        // A press of an incident that is gone: the tracker opens a new one on `conflict`.
+        const code = msg.t === 'press' ? 'conflict' : 'not_found';
         const reply = msg.reply;
-        fx.push(() => reply({ ok: false, code: 'not_found', msg: 'no such incident' }));
+        fx.push(() => reply({ ok: false, code, msg: 'no such incident' }));
         return undefined;
-      } else if (msg.t === 'ack') next = await ack(state, msg.operator, fx, msg.reply);
+      } else if (msg.t === 'press') next = await press(state, msg, fx);
+      else if (msg.t === 'ack') next = await ack(state, msg.operator, fx, msg.reply);
       else if (msg.t === 'resolve') next = await resolve(state, msg.operator, msg.note, fx, msg.reply);
       else next = await cancel(state, msg.tech, fx, msg.reply);
       if (next !== undefined) {

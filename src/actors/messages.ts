@@ -51,6 +51,8 @@ export type OrderMsg =
 /** Messages of an SOS incident actor. */
 export type IncidentMsg =
   | { t: 'open'; tech: string; ts: number; lat: number; lon: number; note?: string; reply: Reply<AckExtras> }
+  /** Another `sos` of the technician while this incident is not resolved: one incident, one more press. */
+  | { t: 'press'; tech: string; ts: number; lat: number; lon: number; note?: string; reply: Reply<AckExtras> }
   | { t: 'ack'; operator: string; reply: Reply<AckExtras> }
   | { t: 'resolve'; operator: string; note?: string; reply: Reply<AckExtras> }
   | { t: 'cancel'; tech: string; reply: Reply<AckExtras> }

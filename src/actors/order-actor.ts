@@ -20,6 +20,7 @@ import type { DeviceOrderCommand, OrderMsg } from './messages.js';
 import { nextState } from './order-machine.js';
 import { dueOrderAlerts, KIND_TEXT, nextOrderDeadline, predictLateArrival } from './order-rules.js';
 import { isActiveState, isTerminalState, type OrderRecord } from './records.js';
+import { notYours } from './refusals.js';
 import type { ActorSpec, Effects } from './registry.js';
 import type { OrderEvent } from './store.js';
 
@@ -148,11 +149,8 @@ export function orderSpec(deps: ActorDeps): ActorSpec<OrderRecord, OrderMsg> {
     return next;
   }
 
-  async function device(o: OrderRecord | undefined, msg: OrderMsg & { t: 'device' }, fx: Effects) {
-    if (o === undefined) return refuse(fx, msg.reply, { ok: false, code: 'not_found', msg: 'no such order' }, o);
-    if (o.tech !== msg.tech) {
-      return refuse(fx, msg.reply, { ok: false, code: 'forbidden', msg: 'order assigned to another technician' }, o);
-    }
+  async function device(id: string, o: OrderRecord | undefined, msg: OrderMsg & { t: 'device' }, fx: Effects) {
+    if (o === undefined || o.tech !== msg.tech) return refuse(fx, msg.reply, notYours('order', id), o);
     const to = nextState(o.state, msg.cmd);
     if (to === null) return refuse(fx, msg.reply, conflict(`cannot ${msg.cmd} an order that is ${o.state}`), o);
     const now = clock.now();
@@ -263,7 +261,7 @@ export function orderSpec(deps: ActorDeps): ActorSpec<OrderRecord, OrderMsg> {
           next = await cancel(state, fx, msg.reply);
           break;
         case 'device':
-          next = await device(state, msg, fx);
+          next = await device(id, state, msg, fx);
           break;
         case 'fix':
           next = await fix(state, msg);

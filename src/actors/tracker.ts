@@ -53,6 +53,7 @@ import {
   techView,
 } from './records.js';
 import { recover } from './recovery.js';
+import { notYours } from './refusals.js';
 import { Registry } from './registry.js';
 import { parseRemoteCall } from './remote-calls.js';
 import { Store } from './store.js';
@@ -102,6 +103,7 @@ const ERASE_ARCHIVE_TIMEOUT_MS = 8000;
 const ERASE_BUSY_WAIT_MS = 5000;
 
 const notFound = (msg: string): Refusal => ({ ok: false, code: 'not_found', msg });
+
 const ARCHIVE_DOWN: Refusal = { ok: false, code: 'unavailable', msg: 'the archive cannot be read right now; retry' };
 
 /** The actor-based Tracker; `createTracker` builds one. Exposes `settle` and `crash` for tests. */
@@ -109,6 +111,8 @@ export class ActorTracker implements Tracker {
   private readonly devices = new Map<string, DeviceLink>();
   /** Last position time put in the live-position index per technician, so a repeat costs nothing. */
   private readonly indexed = new Map<string, number>();
+  /** Per technician, the end of the `sos` handling in progress (see oneSosAtATime). */
+  private readonly sosInFlight = new Map<string, Promise<void>>();
   /** Cross-node duties in Redis mode; null in embedded mode. */
   private cluster: ClusterLink | null = null;
   /** Technician take-over in Redis mode; null in embedded mode. */
@@ -382,35 +386,114 @@ export class ActorTracker implements Tracker {
       case 'start':
       case 'complete':
       case 'checkin': {
-        if (!this.orders.records.has(msg.order)) return Promise.resolve(notFound(`no order ${msg.order}`));
+        if (!this.orders.records.has(msg.order)) return Promise.resolve(notYours('order', msg.order));
         const fix =
           msg.t === 'checkin'
             ? { lat: msg.lat, lon: msg.lon, ...(msg.acc !== undefined ? { acc: msg.acc } : {}) }
             : null;
         const ts = msg.t === 'checkin' ? msg.ts : msg.t === 'depart' ? (msg.ts ?? null) : null;
-        return ask(this.orders, msg.order, (reply) => ({ t: 'device' as const, tech, cmd: msg.t, ts, fix, reply }));
-      }
-      case 'sos': {
-        const id = this.board.newId();
-        return ask(this.incidents, id, (reply) => ({
-          t: 'open' as const,
+        const moved = ask<OrderRecord, OrderMsg, AckExtras>(this.orders, msg.order, (reply) => ({
+          t: 'device' as const,
           tech,
-          ts: msg.ts,
-          lat: msg.lat,
-          lon: msg.lon,
-          ...(msg.note !== undefined ? { note: msg.note } : {}),
+          cmd: msg.t,
+          ts,
+          fix,
           reply,
         }));
+        if (msg.t !== 'checkin') return moved;
+        // An accepted check-in's fix is a position like any other (archived, live, nearby).
+        return moved.then(async (out) => {
+          if (out.ok) await this.recordFix(tech, msg);
+          return out;
+        });
       }
+      case 'sos':
+        return this.oneSosAtATime(tech, () => this.sosHere(tech, msg));
       case 'sos_cancel': {
         const a = this.board.get(msg.incident);
-        if (a === undefined || a.kind !== 'sos') return Promise.resolve(notFound(`no incident ${msg.incident}`));
-        if (a.tech !== tech)
-          return Promise.resolve({ ok: false, code: 'forbidden', msg: 'incident of another technician' });
+        if (a === undefined || a.kind !== 'sos' || a.tech !== tech) {
+          return Promise.resolve(notYours('incident', msg.incident));
+        }
         if (a.state === 'resolved')
           return Promise.resolve({ ok: false, code: 'conflict', msg: 'incident is resolved' });
         return ask(this.incidents, msg.incident, (reply) => ({ t: 'cancel' as const, tech, reply }));
       }
+    }
+  }
+
+  /**
+   * Runs `sos` handling of technician `tech` after the previous one has finished, so two
+   * presses in a row cannot both find no open incident and open two.
+   */
+  private oneSosAtATime(tech: string, run: () => Promise<Outcome<AckExtras>>): Promise<Outcome<AckExtras>> {
+    const before = this.sosInFlight.get(tech) ?? Promise.resolve();
+    const result = before.then(run);
+    const settled = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.sosInFlight.set(tech, settled);
+    void settled.then(() => {
+      if (this.sosInFlight.get(tech) === settled) this.sosInFlight.delete(tech);
+    });
+    return result;
+  }
+
+  /** An SOS: a press of the technician's unresolved incident, or a new incident; its fix is a position too. */
+  private async sosHere(tech: string, msg: DeviceMessage & { t: 'sos' }): Promise<Outcome<AckExtras>> {
+    const fixRecorded = this.recordFix(tech, msg);
+    const press = {
+      tech,
+      ts: msg.ts,
+      lat: msg.lat,
+      lon: msg.lon,
+      ...(msg.note !== undefined ? { note: msg.note } : {}),
+    };
+    const open = this.openIncidentOf(tech);
+    let out: Outcome<AckExtras> | null = null;
+    if (open !== null) {
+      out = await ask<Alert, IncidentMsg, AckExtras>(this.incidents, open, (reply) => ({
+        t: 'press' as const,
+        ...press,
+        reply,
+      }));
+      // Resolved or cancelled meanwhile: this press opens a new incident.
+      if (!out.ok && out.code === 'conflict') out = null;
+    }
+    out ??= await ask<Alert, IncidentMsg, AckExtras>(this.incidents, this.board.newId(), (reply) => ({
+      t: 'open' as const,
+      ...press,
+      reply,
+    }));
+    await fixRecorded;
+    return out;
+  }
+
+  /** The id of technician `tech`'s SOS incident that is not resolved, if any. */
+  private openIncidentOf(tech: string): string | null {
+    for (const [id, a] of this.incidents.records) {
+      if (a.tech === tech && a.state !== 'resolved') return id;
+    }
+    return null;
+  }
+
+  /**
+   * Stores a fix that came with a `checkin` or `sos` as the technician's position
+   * (archived, live, nearby), exactly as a ping would be. Never fails the message that
+   * brought it: that message's own effect is already durable; a refused fix is logged.
+   */
+  private async recordFix(tech: string, fix: { ts: number; lat: number; lon: number; acc?: number }): Promise<void> {
+    const ping = { ts: fix.ts, lat: fix.lat, lon: fix.lon, ...(fix.acc !== undefined ? { acc: fix.acc } : {}) };
+    try {
+      const out = await ask<TechRecord, TechMsg, AckExtras>(this.techs, tech, (reply) => ({
+        t: 'ping' as const,
+        fix: ping,
+        reply,
+      }));
+      this.indexPosition(tech, out);
+      if (!out.ok) this.deps.log.warn({ tech, code: out.code }, 'fix of a checkin or sos not stored as a position');
+    } catch (err) {
+      this.deps.log.error({ err, tech }, 'fix of a checkin or sos not stored as a position');
     }
   }
 

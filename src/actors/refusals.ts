@@ -1,0 +1,10 @@
+/** Refusals that several actors and the tracker give in the same words. */
+import type { Refusal } from './api.js';
+
+/**
+ * A device asking about an order or incident that is not its own. Unknown and foreign ids
+ * get the same answer, so a device cannot probe which ids exist.
+ */
+export function notYours(what: 'order' | 'incident', id: string): Refusal {
+  return { ok: false, code: 'forbidden', msg: `${what} ${id} is not assigned to you` };
+}
