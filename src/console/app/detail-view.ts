@@ -46,6 +46,13 @@ export class DetailView {
     if (alert.order !== undefined) rows.push(['Order', alert.order]);
     const detail = alert.detail ?? {};
     if (typeof detail.note === 'string') rows.push(["Technician's note", detail.note]);
+    if (typeof detail.presses === 'number' && detail.presses > 1) {
+      const last = typeof detail.lastPressAt === 'number' ? `, last ${timeOfDay(detail.lastPressAt)}` : '';
+      rows.push(['Pressed', `${detail.presses} times${last}`]);
+    }
+    if (Array.isArray(detail.pressNotes) && detail.pressNotes.length > 0) {
+      rows.push(['Latest notes', detail.pressNotes.filter((n) => typeof n === 'string').join(' / ')]);
+    }
     if (typeof detail.speed === 'number') rows.push(['Implied speed', `${Math.round(detail.speed)} m/s`]);
     if (typeof detail.clearedAt === 'number') rows.push(['Back online', timeOfDay(detail.clearedAt)]);
     if (typeof detail.ackedBy === 'string' && typeof detail.ackedAt === 'number') {
