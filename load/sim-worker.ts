@@ -219,9 +219,15 @@ async function connectAll(): Promise<{ devices: Device[]; consoles: SafetyClient
     });
     const seen = new Set<string>();
     c.on('push', (msg) => {
-      if (msg.t !== 'alert' || msg.alert.kind !== 'sos' || seen.has(msg.alert.id)) return;
-      seen.add(msg.alert.id);
-      const deviceTs = (msg.alert.detail as { deviceTs?: number } | undefined)?.deviceTs;
+      if (msg.t !== 'alert' || msg.alert.kind !== 'sos') return;
+      // A device pressing again while its SOS is open adds a press to the same incident:
+      // each press is its own measurement, timed from its own device time.
+      const detail = (msg.alert.detail ?? {}) as { deviceTs?: number; presses?: number; lastPressTs?: number };
+      const presses = detail.presses ?? 1;
+      const key = `${msg.alert.id}#${presses}`;
+      if (seen.has(key)) return;
+      seen.add(key);
+      const deviceTs = presses > 1 ? detail.lastPressTs : detail.deviceTs;
       if (k === 0) counters.sosSeen++;
       if (measuring && typeof deviceTs === 'number') sosHist.recordValue(Math.max(1, (Date.now() - deviceTs) * 1000));
     });
