@@ -67,8 +67,9 @@ describe('DELETE /v1/technicians/:id', () => {
 
     await eventually(
       () => trackLen(tech),
-      (n) => n === 3,
-      'the pings archived',
+      // Three pings, the check-in's fix and the SOS's fix: every fix is a position.
+      (n) => n === 5,
+      'the fixes archived',
     );
     await eventually(
       () => get('/v1/orders/o-erase/timeline'),
