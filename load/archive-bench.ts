@@ -134,6 +134,19 @@ async function drainRate(
   }
 }
 
+/** The ClickHouse version inside the chdb package, as the engine reports it. */
+async function chdbVersion(): Promise<string> {
+  const { query } = await import('chdb');
+  return query('SELECT version()', 'TabSeparated').trim();
+}
+
+/** The version the ClickHouse server at `url` reports. */
+async function serverVersion(url: string): Promise<string> {
+  const res = await fetch(`${url}/?query=${encodeURIComponent('SELECT version()')}`);
+  if (!res.ok) throw new Error(`SELECT version() answered ${res.status}`);
+  return (await res.text()).trim();
+}
+
 async function bench(store: string, env: Record<string, string>): Promise<Result> {
   const dataDir = await mkdtemp(join(tmpdir(), 'fieldtrack-bench-'));
   try {
@@ -152,10 +165,10 @@ async function main(): Promise<void> {
   }, WATCHDOG_MS);
   watchdog.unref();
 
-  const results: Result[] = [await bench('chdb', {})];
+  const results: Result[] = [await bench(`chdb ${await chdbVersion()}`, {})];
   const server = await ClickHouseServer.launch();
   try {
-    results.push(await bench('clickhouse-server 18.16', { CLICKHOUSE_URL: server.url }));
+    results.push(await bench(`clickhouse-server ${await serverVersion(server.url)}`, { CLICKHOUSE_URL: server.url }));
   } finally {
     await server.destroy();
   }

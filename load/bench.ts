@@ -147,9 +147,9 @@ async function main(): Promise<void> {
   };
   const targets = [
     [
-      `${holdDevices >= 15000 ? '' : '(scaled down) '}15,000 devices held`,
-      `${hold.connected} connected`,
-      hold.connected >= 15000,
+      `${holdDevices >= 15000 ? '' : '(scaled down) '}15,000 devices held through the run`,
+      `${hold.connected} connected, ${hold.held} held to the end`,
+      hold.held >= 15000,
     ],
     [
       '< 8 KB resident per device',
@@ -159,9 +159,14 @@ async function main(): Promise<void> {
     [
       'ack p99 < 25 ms at 15,000 pings/s',
       `${ms(hold.ack.p99)} at ${hold.acksPerSec}/s`,
-      hold.ack.p99 < 25 && hold.acksPerSec >= 15000 * 0.95,
+      hold.ack.count === 0 ? null : hold.ack.p99 < 25 && hold.acksPerSec >= 15000 * 0.95,
     ],
-    ['SOS-to-console p99 < 50 ms', ms(hold.sos.p99), hold.sos.p99 < 50],
+    [
+      'every SOS reaches a console, p99 < 50 ms',
+      `${ms(hold.sos.p99)}, ${hold.sos.seen} of ${hold.sos.sent} seen`,
+      // An empty histogram answers p99 0: without a measured SOS there is no verdict.
+      hold.sos.seen === 0 ? null : hold.sos.seen === hold.sos.sent && hold.sos.p99 < 50,
+    ],
     ['full max throughput >= 0.5 x baseline', ratio.throughput.toFixed(2), ratio.throughput >= 0.5],
   ] as const;
   const md = [
@@ -199,7 +204,7 @@ async function main(): Promise<void> {
     '',
     '| target | measured | met |',
     '|---|---|---|',
-    ...targets.map(([t, m, ok]) => `| ${t} | ${m} | ${ok ? 'yes' : 'no'} |`),
+    ...targets.map(([t, m, ok]) => `| ${t} | ${m} | ${ok === null ? 'not measured' : ok ? 'yes' : 'no'} |`),
     '',
   ].join('\n');
   mkdirSync(OUT, { recursive: true });

@@ -173,8 +173,10 @@ async function verify(scenario: string, ch: ClickHouseServer, load: Load, consol
     sosAcked: load.sosAcked.size,
     sosAckedInArchive: sosIn,
     sosAckedOnConsoles: onConsoles,
+    // Zero acks would make every check below hold trivially: a scenario must have acked both.
     ok:
       load.ackedCount > 0 &&
+      load.sosAcked.size > 0 &&
       inArchive === load.ackedCount &&
       sosIn === load.sosAcked.size &&
       onConsoles === load.sosAcked.size,

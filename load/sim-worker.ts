@@ -41,6 +41,8 @@ export interface WorkerCounters {
   sosSent: number;
   sosSeen: number;
   jobsCompleted: number;
+  /** Devices whose connection stayed open from `go` to `stop` (set at `stop`). */
+  held: number;
 }
 
 /** Final report of a worker: counters plus encoded histograms (µs). */
@@ -58,6 +60,7 @@ const counters: WorkerCounters = {
   sosSent: 0,
   sosSeen: 0,
   jobsCompleted: 0,
+  held: 0,
 };
 const ackHist = latencyHistogram();
 const sosHist = latencyHistogram();
@@ -82,6 +85,8 @@ function failed(err: unknown): void {
 /** A simulated technician: a straight, noisy walk from home towards the customer. */
 class Device {
   readonly id: string;
+  /** The connection closed at some point of the measured run (then it reconnected or not). */
+  dropped = false;
   readonly order: string;
   readonly client: DeviceClient;
   readonly home: [number, number];
@@ -98,6 +103,10 @@ class Device {
     this.id = `t${plan.index}-${i}`;
     this.order = `o${plan.index}-${i}`;
     this.client = new DeviceClient({ url, token, localAddress: plan.localAddress, reconnect: true });
+    // A reconnect hides a drop from `isOpen`: remember any close during the measured run.
+    this.client.on('close', () => {
+      if (measuring && !stopping) this.dropped = true;
+    });
     // Spread over a ~20 km square around a city centre; customer 1-3 km away.
     this.home = [48.8 + Math.random() * 0.2, 2.25 + Math.random() * 0.2];
     const bearing = Math.random() * 2 * Math.PI;
@@ -269,7 +278,11 @@ process.on('message', async (m: { type: string }) => {
         1000 / plan.sosPerSec,
       );
     }
+  } else if (m.type === 'count') {
+    // Answered at once, so the parent reads every worker's counters at one instant.
+    process.send?.({ type: 'count', counters });
   } else if (m.type === 'stop' && world) {
+    counters.held = world.devices.filter((d) => d.client.isOpen && !d.dropped).length;
     measuring = false;
     if (sosTimer) clearInterval(sosTimer);
     for (const d of world.devices) d.end();

@@ -48,6 +48,8 @@ export interface SimResult {
   target: RunningServer['kind'];
   devices: number;
   connected: number;
+  /** Devices whose connection stayed open through the whole measured run. */
+  held: number;
   seconds: number;
   sent: number;
   acks: number;
@@ -105,13 +107,26 @@ export async function runSim(server: RunningServer, o: SimOptions): Promise<SimR
       child,
       counters: undefined as WorkerCounters | undefined,
       result: undefined as WorkerResult | undefined,
+      countWaiters: [] as (() => void)[],
     };
     child.on('message', (m: { type: string; counters?: WorkerCounters; result?: WorkerResult }) => {
       if (m.counters) state.counters = m.counters;
       if (m.result) state.result = m.result;
+      if (m.type === 'count') for (const wake of state.countWaiters.splice(0)) wake();
     });
     return state;
   });
+  /** Asks every worker for its counters now (not the last 1 s progress report) and waits for all. */
+  const countNow = (): Promise<void> =>
+    Promise.all(
+      workers.map(
+        (w) =>
+          new Promise<void>((resolve) => {
+            w.countWaiters.push(resolve);
+            w.child.send({ type: 'count' });
+          }),
+      ),
+    ).then(() => undefined);
   const total = (key: 'connected' | 'sent' | 'acks'): number =>
     workers.reduce((s, w) => s + (w.counters?.[key] ?? 0), 0);
   const errorCount = (): number =>
@@ -152,15 +167,17 @@ export async function runSim(server: RunningServer, o: SimOptions): Promise<SimR
     const connected = total('connected');
     const before = server.stats();
     const metricsBefore = server.kind === 'full' ? await server.metrics() : '';
+    await countNow();
     const acksBefore = total('acks');
     const t0 = Date.now();
     for (const w of workers) w.child.send({ type: 'go' });
     await sleep(o.seconds * 1000);
-    const after = server.stats();
-    const metricsAfter = server.kind === 'full' ? await server.metrics() : '';
-    const elapsed = (Date.now() - t0) / 1000;
-    await sleep(1100);
+    // Acks, CPU and rows are all read at the end of the same window they are divided by.
+    await countNow();
     const acksMeasured = total('acks') - acksBefore;
+    const after = server.stats();
+    const elapsed = (Date.now() - t0) / 1000;
+    const metricsAfter = server.kind === 'full' ? await server.metrics() : '';
     for (const w of workers) w.child.send({ type: 'stop' });
     await waitFor(() => workers.every((w) => w.result !== undefined), 'worker results', 60_000);
     if (o.progress) process.stderr.write('\n');
@@ -172,6 +189,7 @@ export async function runSim(server: RunningServer, o: SimOptions): Promise<SimR
     let sosSent = 0;
     let sosSeen = 0;
     let jobs = 0;
+    let held = 0;
     for (const w of workers) {
       const r = w.result as WorkerResult;
       ackHist.add(hdr.decodeFromCompressedBase64(r.ackHist));
@@ -182,6 +200,7 @@ export async function runSim(server: RunningServer, o: SimOptions): Promise<SimR
       sosSent += r.sosSent;
       sosSeen += r.sosSeen;
       jobs += r.jobsCompleted;
+      held += r.held;
     }
     const rowsDelta =
       server.kind === 'full'
@@ -192,6 +211,7 @@ export async function runSim(server: RunningServer, o: SimOptions): Promise<SimR
       target: server.kind,
       devices: o.devices,
       connected,
+      held,
       seconds: Math.round(elapsed * 10) / 10,
       sent,
       acks,

@@ -179,7 +179,7 @@ const report = {
   acked,
   errors,
   reconnects,
-  verdict: errors === 0 && !growing ? 'flat' : errors > 0 ? 'errors' : 'growing',
+  verdict: acked === 0 ? 'not measured' : errors > 0 ? 'errors' : growing ? 'growing' : 'flat',
   verdicts,
   fdsAtWarm,
   fdsAtEnd,

@@ -25,7 +25,9 @@ test('the simulator runs a few devices with zero errors and every ping acked', {
     assert.ok(r.sent > 0, 'pings were sent');
     assert.equal(r.acks, r.sent, 'every request was acked');
     assert.ok(r.ack.count > 0);
-    assert.ok(r.server.archiveRowsPerSec !== null);
+    assert.ok(r.sos.sent > 0, 'an SOS was sent');
+    assert.equal(r.sos.seen, r.sos.sent, 'every SOS reached the console');
+    assert.ok((r.server.archiveRowsPerSec ?? 0) > 0, 'the archive stored rows during the run');
   } finally {
     await server.stop();
   }

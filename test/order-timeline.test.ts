@@ -5,19 +5,69 @@
  * the route's roles, 404 for an order without archived events, 400 for a malformed id.
  */
 import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
-import { RETAIN_FINISHED_MS } from '../src/actors/tracker.js';
-import type { TimelineEntry } from '../src/protocol.js';
-import { type Harness, harness, ok } from './support/memory-archive.js';
+import { ActorTracker, RETAIN_FINISHED_MS } from '../src/actors/tracker.js';
+import { ManualClock } from '../src/clock.js';
+import { createLogger } from '../src/log.js';
+import { Metrics } from '../src/metrics.js';
+import type { DeviceMessage, TimelineEntry } from '../src/protocol.js';
+import { openSpooledArchive } from '../src/telemetry/archive-factory.js';
+import type { SpooledArchive } from '../src/telemetry/spooled-archive.js';
+import { eventually } from './support/eventually.js';
+import { ok, testConfig } from './support/memory-archive.js';
 import { ServerProcess } from './support/server-process.js';
 
 const CUSTOMER = { lat: 48.8566, lon: 2.3522 };
 const STATES = ['assigned', 'departed', 'arrived', 'in_service', 'completed'];
 
-describe('order timeline from the archive (tracker)', () => {
-  let h: Harness;
+/** A tracker on a manual clock, archiving into the real embedded ClickHouse (chDB). */
+interface ChdbHarness {
+  clock: ManualClock;
+  tracker: ActorTracker;
+  archive: SpooledArchive;
+  advance(ms: number): Promise<void>;
+  dispose(): Promise<void>;
+}
+
+async function chdbHarness(): Promise<ChdbHarness> {
+  const dir = await mkdtemp(join(tmpdir(), 'fieldtrack-timeline-'));
+  const config = testConfig(dir, { ARCHIVE_BATCH_MS: '50' });
+  const log = createLogger('silent');
+  const metrics = new Metrics();
+  const archive = await openSpooledArchive(config, log, metrics);
+  const clock = new ManualClock();
+  const tracker = await ActorTracker.start({
+    config,
+    clock,
+    log,
+    metrics,
+    archive,
+    journal: { positionFlushMs: 1000 },
+  });
+  return {
+    clock,
+    tracker,
+    archive,
+    async advance(ms) {
+      await tracker.settle();
+      clock.advance(ms);
+      await tracker.settle();
+    },
+    async dispose() {
+      await tracker.close();
+      await archive.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+describe('order timeline from the archive (tracker on embedded ClickHouse)', () => {
+  let h: ChdbHarness;
   beforeEach(async () => {
-    h = await harness();
+    h = await chdbHarness();
   });
   afterEach(async () => {
     await h.dispose();
@@ -26,7 +76,7 @@ describe('order timeline from the archive (tracker)', () => {
   test('a completed order keeps its archived timeline after leaving live state', async () => {
     const input = { technician: 'tech-1', ...CUSTOMER, radius: 50, scheduledAt: h.clock.now(), durationMin: 60 };
     ok(await h.tracker.putOrder('o1', input));
-    const dev = (msg: Parameters<Harness['tracker']['onDeviceMessage']>[1]) => h.tracker.onDeviceMessage('tech-1', msg);
+    const dev = (msg: DeviceMessage) => h.tracker.onDeviceMessage('tech-1', msg);
     ok(await dev({ t: 'depart', seq: 1, order: 'o1' }));
     await h.advance(60_000);
     ok(await dev({ t: 'checkin', seq: 2, order: 'o1', ts: h.clock.now(), ...CUSTOMER }));
@@ -36,7 +86,11 @@ describe('order timeline from the archive (tracker)', () => {
     ok(await dev({ t: 'complete', seq: 4, order: 'o1' }));
     const live = ok(await h.tracker.getOrder('o1')).timeline;
 
-    const archived = ok(await h.tracker.getOrderTimeline('o1'));
+    // Read back from ClickHouse once the drainer has inserted all five transitions.
+    const archived = await eventually('five archived transitions', async () => {
+      const out = await h.tracker.getOrderTimeline('o1');
+      return out.ok && out.value.timeline.length === 5 ? out.value : undefined;
+    });
     assert.equal(archived.id, 'o1');
     assert.deepEqual(
       archived.timeline.map((e) => e.state),
