@@ -57,7 +57,7 @@ async function main(): Promise<void> {
       const reply = await d.sos({ ts: Date.now(), lat: 48.85 + i / 10_000, lon: 2.35, note: 'bench' });
       const at = Date.now();
       if (reply.t === 'ack' && typeof reply.incident === 'string') ackedAt.set(reply.incident, at);
-      process.stderr.write(`\rSOS ${i + 1}/${sosCount}`);
+      process.stderr.write(`\rSOS ${i + 1}/${sosCount} `);
       await sleep(gapMs);
     }
     process.stderr.write('\n');
@@ -76,6 +76,8 @@ async function main(): Promise<void> {
     const measured = seen > 0;
     const q = (p: number): number | null => (measured ? hist.getValueAtPercentile(p) - 1 : null);
     const result = {
+      when: new Date().toISOString(),
+      node: process.version,
       sosSent: sosCount,
       sosAcked: ackedAt.size,
       sosShown: seen,
