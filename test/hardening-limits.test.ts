@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
 import { ErrorCode, MAX_BATCH_POINTS } from '../src/protocol.js';
+import { eventually } from './support/eventually.js';
 import { ServerProcess, token } from './support/server-process.js';
 
 interface Attempt {
@@ -50,14 +51,6 @@ async function closeAll(sockets: (WebSocket | undefined)[]): Promise<void> {
   );
 }
 
-async function eventually(check: () => Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 describe('total connection ceiling', () => {
   let server: ServerProcess;
   before(async () => {
@@ -92,8 +85,8 @@ describe('total connection ceiling', () => {
     assert.equal((await reply).t, 'ack');
     await closeAll([first]);
     await eventually(
-      async () => (await attempt(url, await token('lim-e', 'device'))).status === 101,
       'a slot freed by a close',
+      async () => (await attempt(url, await token('lim-e', 'device'))).status === 101,
     );
     await closeAll(open.map((a) => a.ws));
   });
@@ -119,11 +112,11 @@ describe('per-address ceiling', () => {
     assert.equal(c.status, 429);
     assert.equal(JSON.parse(c.body).code, ErrorCode.rateLimited);
     await closeAll([a.ws]);
-    await eventually(async () => {
+    await eventually('a slot freed by a close', async () => {
       const again = await attempt(url, await token('pa-4', 'device'));
       await closeAll([again.ws]);
       return again.status === 101;
-    }, 'a slot freed by a close');
+    });
     await closeAll([b.ws]);
   });
 });
@@ -172,6 +165,17 @@ describe('batch size and id rules', () => {
     const full = await d.request({ t: 'batch', pts: pts.slice(0, MAX_BATCH_POINTS) } as never);
     assert.equal(full.t, 'ack', 'exactly the maximum is accepted');
     await d.close();
+    // The archive holds the accepted batch and not the one point only the refused batch had.
+    const onlyInRefused = now - 10_000 + MAX_BATCH_POINTS;
+    const track = await eventually('the accepted batch archived', async () => {
+      const res = await server.http('GET', `/v1/technicians/tech-batch/track?from=${now - 10_000}&to=${now}`, {
+        role: 'safety',
+      });
+      const points = (res.body as { points?: number[][] }).points ?? [];
+      return points.length >= MAX_BATCH_POINTS ? points : undefined;
+    });
+    assert.equal(track.length, MAX_BATCH_POINTS);
+    assert.ok(!track.some((p) => p[0] === onlyInRefused), 'nothing of the refused batch was archived');
   });
 
   it('refuses order and incident ids that are too long or use other characters', async () => {
