@@ -8,19 +8,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Alert } from '../src/protocol.js';
+import { eventually } from './support/eventually.js';
 import { ServerProcess } from './support/server-process.js';
 
 const HOME = { lat: 52.52, lon: 13.405 };
-
-async function eventually<T>(read: () => Promise<T>, ok: (v: T) => boolean, what: string): Promise<T> {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const v = await read();
-    if (ok(v)) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe('DELETE /v1/technicians/:id', () => {
   let server: ServerProcess;
@@ -66,15 +57,21 @@ describe('DELETE /v1/technicians/:id', () => {
     await safety.close();
 
     await eventually(
-      () => trackLen(tech),
-      // Three pings, the check-in's fix and the SOS's fix: every fix is a position.
-      (n) => n === 5,
       'the fixes archived',
+      // Three pings, the check-in's fix and the SOS's fix: every fix is a position.
+      async () => {
+        const n = await trackLen(tech);
+        return n === 5 ? n : undefined;
+      },
+      60_000,
     );
     await eventually(
-      () => get('/v1/orders/o-erase/timeline'),
-      (r) => r.status === 200 && (r.body as { timeline: unknown[] }).timeline.length === 5,
       'the order archived',
+      async () => {
+        const r = await get('/v1/orders/o-erase/timeline');
+        return r.status === 200 && (r.body as { timeline: unknown[] }).timeline.length === 5 ? r : undefined;
+      },
+      60_000,
     );
     assert.ok((await nearbyIds()).includes(tech));
 
@@ -86,9 +83,12 @@ describe('DELETE /v1/technicians/:id', () => {
 
     await device.close();
     await eventually(
-      () => get(`/v1/technicians/${tech}`),
-      (r) => (r.body as { online?: boolean }).online === false,
       'the device seen offline',
+      async () => {
+        const r = await get(`/v1/technicians/${tech}`);
+        return (r.body as { online?: boolean }).online === false ? r : undefined;
+      },
+      60_000,
     );
     const forbidden = await server.http('DELETE', `/v1/technicians/${tech}`, { role: 'safety' });
     assert.equal(forbidden.status, 403);
@@ -142,9 +142,12 @@ describe('DELETE /v1/technicians/:id', () => {
     assert.equal(sos.t, 'ack');
     await device.close();
     await eventually(
-      () => get(`/v1/technicians/${tech}`),
-      (r) => (r.body as { online?: boolean }).online === false,
       'the device seen offline',
+      async () => {
+        const r = await get(`/v1/technicians/${tech}`);
+        return (r.body as { online?: boolean }).online === false ? r : undefined;
+      },
+      60_000,
     );
     const res = await server.http('DELETE', `/v1/technicians/${tech}`, { role: 'dispatch' });
     assert.equal(res.status, 409);

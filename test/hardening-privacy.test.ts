@@ -5,19 +5,10 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { eventually } from './support/eventually.js';
 import { ServerProcess, token } from './support/server-process.js';
 
 const DAY = 24 * 60 * 60 * 1000;
-
-async function eventually<T>(read: () => Promise<T>, ok: (v: T) => boolean, what: string): Promise<T> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const v = await read();
-    if (ok(v)) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe('privacy', () => {
   let server: ServerProcess;
@@ -91,9 +82,12 @@ describe('privacy', () => {
     await d.close();
     const path = `/v1/technicians/tech-old/track?from=${now - 3 * DAY}&to=${now + 1000}`;
     const res = await eventually(
-      () => server.http('GET', path, { role: 'safety' }),
-      (r) => ((r.body as { points: unknown[] }).points ?? []).length > 0,
       'the recent point in the archive',
+      async () => {
+        const r = await server.http('GET', path, { role: 'safety' });
+        return ((r.body as { points: unknown[] }).points ?? []).length > 0 ? r : undefined;
+      },
+      30_000,
     );
     const points = (res.body as { points: number[][] }).points;
     assert.deepEqual(
