@@ -18,13 +18,11 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { Alert, AlertState } from '../protocol.js';
 import type { AlertFeed } from '../shared/alert-feed.js';
+import type { AlertChange } from './alert-rules.js';
 import type { Outcome, Refusal } from './api.js';
 import { isUnresolved } from './records.js';
 import type { SpoolPolicy, Store } from './store.js';
 import type { WorkCounter } from './work.js';
-
-/** How a change rule answers: a new alert, "nothing to change" (null: idempotent), or a refusal. */
-export type AlertChange = (current: Alert) => Alert | null | Refusal;
 
 function isRefusal(x: Alert | Refusal): x is Refusal {
   return (x as Refusal).ok === false;

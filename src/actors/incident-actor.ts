@@ -11,21 +11,22 @@
  * center in incidents.
  */
 import type { Alert } from '../protocol.js';
+import {
+  type AlertChange,
+  acknowledge,
+  cancelByTechnician,
+  escalate,
+  press as pressRule,
+  resolve as resolveRule,
+  slaBreached,
+} from './alert-rules.js';
 import type { AckExtras, Outcome, Refusal } from './api.js';
 import type { ActorDeps } from './deps.js';
 import type { IncidentMsg } from './messages.js';
-import { notYours } from './refusals.js';
 import type { ActorSpec, Effects } from './registry.js';
 import { sosRung } from './sos-ladder.js';
 
 const OK: Outcome<AckExtras> = { ok: true, value: {} };
-
-/** Notes of repeated presses kept on the alert (newest last); older ones live in the archive's alert events. */
-export const PRESS_NOTES_KEPT = 5;
-
-function slaBreached(a: Alert): boolean {
-  return a.detail?.slaBreached === true;
-}
 
 /**
  * When the ladder next needs looking at for this incident, or null. An incident that is
@@ -40,17 +41,38 @@ export function incidentDeadline(a: Alert, now: number, t: Parameters<typeof sos
   return rung.next;
 }
 
+function isRefusal(x: Alert | Refusal): x is Refusal {
+  return (x as Refusal).ok === false;
+}
+
 /** The incident actor's behaviour, for the registry. */
 export function incidentSpec(deps: ActorDeps): ActorSpec<Alert, IncidentMsg> {
   const { config, clock, board, incidents, pushDevice } = deps;
 
-  /** Applies a change through the board (persisted, pushed); the result is the new state. */
-  async function apply(
+  /**
+   * Applies `rule` to the incident: nothing to change answers OK at once; a refusal is the
+   * answer; a change is persisted and pushed through the board, and `changed` runs (the
+   * technician's `sos_status`) before the answer.
+   */
+  async function decide(
     a: Alert,
-    change: (cur: Alert) => Alert | null | Refusal,
+    rule: AlertChange,
     policy: 'refuse' | 'tolerate',
-  ): Promise<Outcome<Alert>> {
-    return board.change(a.id, change, policy);
+    fx: Effects,
+    reply: IncidentReply,
+    changed?: (next: Alert) => void,
+  ): Promise<Alert> {
+    const next = rule(a);
+    if (next === null) {
+      fx.push(() => reply(OK));
+      return a;
+    }
+    if (isRefusal(next)) return refuse(fx, reply, next, a);
+    const out = await board.change(a.id, rule, policy);
+    if (!out.ok) return refuse(fx, reply, out, a);
+    if (changed !== undefined) fx.push(() => changed(out.value));
+    fx.push(() => reply(OK));
+    return out.value;
   }
 
   async function open(id: string, a: Alert | undefined, msg: IncidentMsg & { t: 'open' }, fx: Effects) {
@@ -81,119 +103,23 @@ export function incidentSpec(deps: ActorDeps): ActorSpec<Alert, IncidentMsg> {
     return out.value;
   }
 
-  /**
-   * One more `sos` of the incident's technician: counted in `detail.presses`, its fix
-   * becomes the alert's position when it is the newest, its note is kept among the last
-   * few. The ladder is not restarted: the first press set the clock the SLA counts from.
-   */
-  async function press(a: Alert, msg: IncidentMsg & { t: 'press' }, fx: Effects) {
-    if (a.tech !== msg.tech || a.state === 'resolved') {
-      // The tracker opens a new incident instead (it raced a resolve or cancel).
-      return refuse(fx, msg.reply, { ok: false, code: 'conflict', msg: 'incident is resolved' }, a);
-    }
-    const now = clock.now();
-    const out = await apply(
-      a,
-      (cur) => {
-        const detail: Record<string, unknown> = { ...cur.detail };
-        detail.presses = (typeof detail.presses === 'number' ? detail.presses : 1) + 1;
-        detail.lastPressAt = now;
-        const newestTs = typeof detail.lastPressTs === 'number' ? detail.lastPressTs : detail.deviceTs;
-        const newer = typeof newestTs !== 'number' || msg.ts >= newestTs;
-        if (newer) detail.lastPressTs = msg.ts;
-        if (msg.note !== undefined) {
-          const notes = Array.isArray(detail.pressNotes) ? (detail.pressNotes as unknown[]) : [];
-          detail.pressNotes = [...notes, msg.note].slice(-PRESS_NOTES_KEPT);
-        }
-        return newer ? { ...cur, lat: msg.lat, lon: msg.lon, detail } : { ...cur, detail };
-      },
-      'tolerate',
-    );
-    if (!out.ok) return refuse(fx, msg.reply, out, a);
-    fx.push(() => msg.reply({ ok: true, value: { incident: a.id } }));
-    return out.value;
+  /** One more `sos` of the incident's technician; a resolved incident answers `conflict`, and the tracker opens a new one. */
+  function press(a: Alert, msg: IncidentMsg & { t: 'press' }, fx: Effects): Promise<Alert> {
+    const reply: IncidentReply = (out) => msg.reply(out.ok ? { ok: true, value: { incident: a.id } } : out);
+    return decide(a, pressRule(msg, clock.now()), 'tolerate', fx, reply);
   }
 
   async function tick(a: Alert | undefined): Promise<Alert | undefined> {
     if (a === undefined || a.state !== 'open') return a;
     const rung = sosRung(a.ts, false, { level: a.level, slaBreached: slaBreached(a) }, clock.now(), config);
-    if (rung.level === a.level && rung.slaBreached === slaBreached(a)) return a;
-    const out = await apply(
-      a,
-      (cur) =>
-        cur.state !== 'open'
-          ? null
-          : {
-              ...cur,
-              level: Math.max(cur.level, rung.level),
-              detail: rung.slaBreached ? { ...cur.detail, slaBreached: true } : cur.detail,
-            },
-      'tolerate',
-    );
+    const rule = escalate(rung);
+    if (rule(a) === null) return a;
+    const out = await board.change(a.id, rule, 'tolerate');
     return out.ok ? out.value : a;
   }
 
-  async function ack(a: Alert, operator: string, fx: Effects, reply: IncidentReply) {
-    if (a.state === 'resolved')
-      return refuse(fx, reply, { ok: false, code: 'conflict', msg: 'incident is resolved' }, a);
-    if (a.state === 'acknowledged') {
-      fx.push(() => reply(OK));
-      return a;
-    }
-    const now = clock.now();
-    const out = await apply(
-      a,
-      (cur) => ({ ...cur, state: 'acknowledged', detail: { ...cur.detail, ackedBy: operator, ackedAt: now } }),
-      'refuse',
-    );
-    if (!out.ok) return refuse(fx, reply, out, a);
-    fx.push(() => pushDevice(a.tech, { t: 'sos_status', incident: a.id, state: 'acknowledged' }));
-    fx.push(() => reply(OK));
-    return out.value;
-  }
-
-  async function resolve(a: Alert, operator: string, note: string | undefined, fx: Effects, reply: IncidentReply) {
-    if (a.state === 'resolved') {
-      fx.push(() => reply(OK));
-      return a;
-    }
-    const now = clock.now();
-    const out = await apply(
-      a,
-      (cur) => ({
-        ...cur,
-        state: 'resolved',
-        detail: { ...cur.detail, resolvedBy: operator, resolvedAt: now, ...(note !== undefined ? { note } : {}) },
-      }),
-      'refuse',
-    );
-    if (!out.ok) return refuse(fx, reply, out, a);
-    fx.push(() => pushDevice(a.tech, { t: 'sos_status', incident: a.id, state: 'resolved' }));
-    fx.push(() => reply(OK));
-    return out.value;
-  }
-
-  async function cancel(a: Alert, tech: string, fx: Effects, reply: IncidentReply) {
-    if (a.tech !== tech) {
-      return refuse(fx, reply, notYours('incident', a.id), a);
-    }
-    if (a.state === 'resolved') {
-      return refuse(fx, reply, { ok: false, code: 'conflict', msg: 'incident is already resolved' }, a);
-    }
-    const now = clock.now();
-    const out = await apply(
-      a,
-      (cur) => ({
-        ...cur,
-        state: 'resolved',
-        detail: { ...cur.detail, cancelled: true, falseAlarm: true, resolvedAt: now },
-      }),
-      'refuse',
-    );
-    if (!out.ok) return refuse(fx, reply, out, a);
-    fx.push(() => reply(OK));
-    return out.value;
-  }
+  const tellTechnician = (state: 'acknowledged' | 'resolved') => (next: Alert) =>
+    pushDevice(next.tech, { t: 'sos_status', incident: next.id, state });
 
   return {
     kind: 'incident',
@@ -208,9 +134,25 @@ export function incidentSpec(deps: ActorDeps): ActorSpec<Alert, IncidentMsg> {
         fx.push(() => reply({ ok: false, code, msg: 'no such incident' }));
         return undefined;
       } else if (msg.t === 'press') next = await press(state, msg, fx);
-      else if (msg.t === 'ack') next = await ack(state, msg.operator, fx, msg.reply);
-      else if (msg.t === 'resolve') next = await resolve(state, msg.operator, msg.note, fx, msg.reply);
-      else next = await cancel(state, msg.tech, fx, msg.reply);
+      else if (msg.t === 'ack')
+        next = await decide(
+          state,
+          acknowledge(msg.operator, clock.now()),
+          'refuse',
+          fx,
+          msg.reply,
+          tellTechnician('acknowledged'),
+        );
+      else if (msg.t === 'resolve')
+        next = await decide(
+          state,
+          resolveRule(msg.operator, msg.note, clock.now()),
+          'refuse',
+          fx,
+          msg.reply,
+          tellTechnician('resolved'),
+        );
+      else next = await decide(state, cancelByTechnician(msg.tech, clock.now()), 'refuse', fx, msg.reply);
       if (next !== undefined) {
         const at = incidentDeadline(next, clock.now(), config);
         fx.push(() => incidents.arm(id, at));

@@ -26,6 +26,7 @@ import type {
 import { memorySharedState, type SharedState } from '../shared/shared-state.js';
 import type { ArchiveEraser, ArchiveQueries, ArchiveWriter } from '../telemetry/archive.js';
 import { AlertBoard } from './alert-board.js';
+import { acknowledge, resolve } from './alert-rules.js';
 import type {
   AckExtras,
   ComponentHealth,
@@ -528,20 +529,8 @@ export class ActorTracker implements Tracker {
       );
     }
     const now = this.deps.clock.now();
-    const out = await this.board.change(
-      a.id,
-      (cur) => {
-        if (msg.t === 'ack') {
-          if (cur.state === 'resolved') return { ok: false, code: 'conflict', msg: 'alert is resolved' };
-          if (cur.state === 'acknowledged') return null;
-          return { ...cur, state: 'acknowledged', detail: { ...cur.detail, ackedBy: operator, ackedAt: now } };
-        }
-        if (cur.state === 'resolved') return null;
-        const note = msg.note !== undefined ? { note: msg.note } : {};
-        return { ...cur, state: 'resolved', detail: { ...cur.detail, resolvedBy: operator, resolvedAt: now, ...note } };
-      },
-      'refuse',
-    );
+    const rule = msg.t === 'ack' ? acknowledge(operator, now) : resolve(operator, msg.note, now);
+    const out = await this.board.change(a.id, rule, 'refuse');
     return out.ok ? { ok: true, value: {} } : out;
   }
 
