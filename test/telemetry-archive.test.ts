@@ -388,6 +388,12 @@ for (const backend of backends) {
           track.map((p) => p[0]),
           batch.map((r) => r.row.ts),
         );
+        // A track page counts each point once, though two copies of it may still be stored.
+        const page = await opened.archive.track('dup', t0, t0 + 500_000, 7);
+        assert.deepEqual(
+          page.map((p) => p[0]),
+          batch.slice(0, 7).map((r) => r.row.ts),
+        );
       } finally {
         await opened.archive.close();
       }

@@ -597,8 +597,8 @@ export class ActorTracker implements Tracker {
     return t === undefined ? notFound(`no technician ${id}`) : { ok: true, value: techView(t, this.devices.has(id)) };
   }
 
-  async getTrack(id: string, from: number, to: number): Promise<Outcome<TrackPoint[]>> {
-    const points = await this.deps.archive.track(id, from, to);
+  async getTrack(id: string, from: number, to: number, limit?: number): Promise<Outcome<TrackPoint[]>> {
+    const points = await this.deps.archive.track(id, from, to, limit);
     // The archive may know a technician this node never saw (another node, a new DATA_DIR).
     if (points.length === 0 && !this.techs.records.has(id)) return notFound(`no technician ${id}`);
     return { ok: true, value: points };
