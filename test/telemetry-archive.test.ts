@@ -640,6 +640,28 @@ for (const backend of backends) {
       }
     });
 
+    it('creates a table again when the store lost it, and retries instead of setting rows aside', async () => {
+      const dataDir = await newDataDir();
+      const config = configFor(h, dataDir);
+      const { archive, metrics } = await openTestArchive(h, config);
+      const t0 = Date.now() - 3_600_000;
+      try {
+        await archive.write([ping('lost-table', t0)]);
+        await waitFor('first row archived', drained(metrics));
+        await withChecker(config, (s) => s.exec('DROP TABLE pings'));
+        await archive.write([ping('lost-table', t0 + 1)]);
+        await waitFor('second row archived', drained(metrics));
+        assert.deepEqual(
+          (await archive.track('lost-table', t0, t0 + 1)).map((p) => p[0]),
+          [t0 + 1],
+        );
+        assert.equal(await counterSum(metrics.deadLetterRows), 0);
+        assert.deepEqual(await filesIn(join(dataDir, 'dead-letter')), []);
+      } finally {
+        await archive.close();
+      }
+    });
+
     it('moves rows the store refuses for good to a dead-letter file, goes on, and replays them once fixed', async () => {
       const dataDir = await newDataDir();
       const config = configFor(h, dataDir);

@@ -662,7 +662,7 @@ export class ActorTracker implements Tracker {
     const tech = this.techs.records.get(id);
     if (tech === undefined && orders.length === 0 && alerts.size === 0) {
       // Maybe only the archive still knows it (an erase that failed there, another node).
-      const archived = await this.deps.archive.track(id, 0, this.deps.clock.now()).catch(() => null);
+      const archived = await this.deps.archive.track(id, 0, this.deps.clock.now(), 1).catch(() => null);
       if (archived === null) return ARCHIVE_DOWN;
       if (archived.length === 0) return notFound(`no technician ${id}`);
     }

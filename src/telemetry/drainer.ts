@@ -206,6 +206,8 @@ export class SpoolDrainer {
     } catch (err) {
       this.failures++;
       this.metrics.insertFailures.inc();
+      // The store may have lost the tables (a new server, UNKNOWN_TABLE): the retry creates them first.
+      this.schemaReady = false;
       // An outage is not drain time: the rate window restarts with the next attempt.
       this.progress = { at: 0, rows: 0, logged: this.progress.logged };
       this.status = { ok: false, error: (err as Error).message };

@@ -74,11 +74,9 @@ export class SpooledArchive implements Archive {
   static async open(store: Store, opts: SpooledArchiveOptions, log: Logger, metrics: Metrics): Promise<SpooledArchive> {
     const now = opts.now ?? Date.now;
     const spool = await Spool.open({ dir: opts.spoolDir, maxBytes: opts.spoolMaxBytes, now });
-    let schemaReady = false;
-    const schema = async (): Promise<void> => {
-      if (!schemaReady) await createSchema(store);
-      schemaReady = true;
-    };
+    // Not cached here: the drainer runs it again after a failed insert, so tables that are
+    // gone (a new server, an operator's DROP) are created again instead of failing forever.
+    const schema = (): Promise<void> => createSchema(store);
     const drainer = new SpoolDrainer(spool, store, schema, log, metrics, {
       batchRows: opts.batchRows,
       batchMs: opts.batchMs,
