@@ -68,7 +68,9 @@ export class DeadLetterFolder {
     const tmp = join(this.dir, `.${name}.tmp`);
     const fh = await open(tmp, 'w');
     try {
-      await fh.writeFile(`${JSON.stringify(full)}\n`);
+      // A record the encoder refused may hold anything the spool decoded, BigInt included,
+      // which JSON.stringify would throw on: that must not stop the drainer either.
+      await fh.writeFile(`${JSON.stringify(full, (_key, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))}\n`);
       await fh.sync();
     } finally {
       await fh.close();
