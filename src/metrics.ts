@@ -110,6 +110,12 @@ export class Metrics {
     help: 'Age of the oldest spooled row not yet archived',
     registers: [this.registry],
   });
+  readonly deadLetterRows = new Counter({
+    name: 'fieldtrack_archive_dead_letter_rows_total',
+    help: 'Rows the archive store refused for good (or that could not be encoded), moved to the dead-letter files, by table',
+    labelNames: ['table'] as const,
+    registers: [this.registry],
+  });
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'fieldtrack_' });

@@ -128,6 +128,8 @@ describe('safety console in Chromium', () => {
     await mute.click();
     assert.equal(await mute.textContent(), 'Unmute alarm');
     const before = await con.beeps();
+    // Far from the map test's customer: an SOS fix is a position, and these technicians stay
+    // online, so near it they would be the map test's nearest technicians.
     const { d } = await device('tech-q');
     // Far from the map test's customer, so these two are not its nearest technicians.
     await con.row(await sos(d, north(20_000))).waitFor({ timeout: 5000 });
@@ -172,6 +174,16 @@ describe('safety console in Chromium', () => {
     );
 
     const con = await openConsole();
+    // Every track answer the page gets, in request order (the page reads one page at a time).
+    const trackAnswers: ({ from: number; points: TrackPoint[]; next?: number } | null)[] = [];
+    con.page.on('response', (res) => {
+      const url = new URL(res.url());
+      if (url.pathname !== '/v1/technicians/tech-m/track') return;
+      const at = trackAnswers.push(null) - 1;
+      void res.json().then((body: { points: TrackPoint[]; next?: number }) => {
+        trackAnswers[at] = { from: Number(url.searchParams.get('from')), ...body };
+      });
+    });
     await con.signIn(await token('op-m', 'safety'));
     await con.waitLive();
     const incident = await sos(d, east(150));
@@ -208,6 +220,33 @@ describe('safety console in Chromium', () => {
     for (const p of [t, c, n1, n2]) assert.ok(p.x > 0 && p.y > 0 && p.x < box[2]! && p.y < box[3]!, 'inside the map');
     const facts = (await con.page.locator('#detail-facts').textContent()) ?? '';
     assert.match(facts, /Nearest online.*tech-n1 \(3\d\d m\)/);
+
+    // The map refreshes every 10 s reading only what is new: each track request starts
+    // right after the newest point the page already has, and no point is sent twice.
+    const newest = Date.now();
+    assert.equal((await d.ping({ ts: newest, ...east(140), acc: 8 })).t, 'ack');
+    await waitUntil(
+      async () => trackAnswers.some((a) => a?.points.some((p) => p[0] === newest)),
+      40_000,
+      'a map refresh fetched the new point',
+    );
+    const answers = trackAnswers.filter((a) => a !== null);
+    assert.ok(answers.length >= 2, `${answers.length} track requests`);
+    assert.ok(answers[0]!.from <= newest - 29 * 60_000, 'the first request reads the whole window');
+    for (let k = 1; k < answers.length; k++) {
+      const last = answers[k - 1]!.points.at(-1)?.[0];
+      if (last === undefined) assert.ok(answers[k]!.from >= answers[k - 1]!.from, `request ${k} goes back`);
+      else assert.equal(answers[k]!.from, last + 1, `request ${k} starts after the newest point held`);
+    }
+    const received = answers.flatMap((a) => a.points.map((p) => p[0]));
+    assert.equal(new Set(received).size, received.length, 'no point was fetched twice');
+    await waitUntil(
+      async () =>
+        ((await map.locator('g[data-role="track"] polyline').getAttribute('points')) ?? '').split(' ').length >=
+        received.length,
+      15_000,
+      'the map draws every point received',
+    );
   });
 
   it('shows when it is cut off, reconnects by itself, and the snapshot brings what it missed', async () => {

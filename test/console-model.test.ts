@@ -1,13 +1,14 @@
 /**
  * The console's pure rules, without a browser: list order, the SOS countdown against the
- * server's ladder, the board's "sound the alarm" decisions, and the map's projection and
- * scale bar.
+ * server's ladder, the board's "sound the alarm" decisions, and the map's projection,
+ * scale bar and bounded track window.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { AlertBoard, age, clock, compareAlerts, escalation, type Timings } from '../src/console/app/model.js';
 import { fitProjection, formatDistance, roundDistance, scaleBar } from '../src/console/app/projection.js';
-import type { Alert } from '../src/protocol.js';
+import { TrackWindow } from '../src/console/app/track-window.js';
+import type { Alert, TrackPoint } from '../src/protocol.js';
 
 const T0 = 1_800_000_000_000;
 const timings: Timings = { sosLevel2Ms: 60_000, sosLevel3Ms: 300_000, sosSlaMs: 900_000 };
@@ -170,6 +171,44 @@ describe('map projection', () => {
     assert.deepEqual(
       [formatDistance(447.4), formatDistance(1000), formatDistance(1234), formatDistance(12_345)],
       ['447 m', '1 km', '1.2 km', '12 km'],
+    );
+  });
+});
+
+describe('track window', () => {
+  const pt = (ts: number): TrackPoint => [ts, 52.5, 13.4, 5, null, null];
+  const WINDOW = 30 * 60_000;
+
+  it('starts at the window, then right after the newest point or at next', () => {
+    const w = new TrackWindow('t', WINDOW, 100);
+    assert.equal(w.fromAt(T0), T0 - WINDOW);
+    w.add({ points: [pt(T0 - 5000), pt(T0 - 4000)], next: T0 - 3999 }, T0 - WINDOW, T0);
+    assert.equal(w.fromAt(T0), T0 - 3999);
+    w.add({ points: [pt(T0 - 3999), pt(T0 - 10)] }, T0 - 3999, T0);
+    assert.equal(w.fromAt(T0), T0 - 9);
+    w.add({ points: [] }, T0 - 9, T0);
+    assert.equal(w.fromAt(T0), T0 - 9, 'nothing new: ask from the same place');
+    assert.deepEqual(
+      w.points.map((p) => p[0]),
+      [T0 - 5000, T0 - 4000, T0 - 3999, T0 - 10],
+    );
+    // Quiet for longer than the window: it restarts at the window's start.
+    assert.equal(w.fromAt(T0 + 2 * WINDOW), T0 + WINDOW);
+  });
+
+  it('keeps the window and at most maxPoints, dropping the oldest, and never a point twice', () => {
+    const w = new TrackWindow('t', WINDOW, 3);
+    w.add({ points: [pt(T0 - WINDOW - 1), pt(T0 - 3), pt(T0 - 2)] }, T0 - WINDOW - 1, T0);
+    assert.deepEqual(
+      w.points.map((p) => p[0]),
+      [T0 - 3, T0 - 2],
+      'older than the window',
+    );
+    w.add({ points: [pt(T0 - 2), pt(T0 - 1), pt(T0)] }, T0 - 2, T0);
+    assert.deepEqual(
+      w.points.map((p) => p[0]),
+      [T0 - 2, T0 - 1, T0],
+      'the oldest beyond maxPoints, and the repeated point once',
     );
   });
 });

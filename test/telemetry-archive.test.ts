@@ -1,13 +1,15 @@
 /**
  * The archive contract, run over both stores (embedded chDB and a real Debian
  * clickhouse-server): round trip, deduplication, an outage mid-stream, kill -9 of a
- * process with acked rows still spooled, the spool's disk budget, and retention.
+ * process with acked rows still spooled, the spool's disk budget, retention, a batch
+ * spanning 150 day partitions, rows the store refuses for good (dead letters, and their
+ * replay by the real `replay-dead-letter` command), and track pages.
  *
  * Every wait polls with a generous timeout; nothing asserts on timing.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -20,7 +22,8 @@ import type { AlertEventRecord, ArchiveRecord, OrderEventRecord, PingRecord } fr
 import { SpoolFullError } from '../src/telemetry/archive.js';
 import { archiveOptions, openArchive, openStore } from '../src/telemetry/archive-factory.js';
 import { CHDB_CONNECTION_ARGS } from '../src/telemetry/chdb-store.js';
-import { dayOf } from '../src/telemetry/schema.js';
+import type { DeadLetter } from '../src/telemetry/dead-letter.js';
+import { createTableStatements, dayOf } from '../src/telemetry/schema.js';
 import { SpooledArchive, type SpooledArchiveOptions } from '../src/telemetry/spooled-archive.js';
 import { type Store, StoreError } from '../src/telemetry/store.js';
 import { ClickHouseServer } from './support/clickhouse-server.js';
@@ -208,6 +211,28 @@ function ping(tech: string, ts: number, extra: Partial<PingRecord> = {}): Archiv
 
 const drained = (m: Metrics) => async () => (await gauge(m.spoolRows)) === 0;
 
+/** Runs the real `replay-dead-letter` command against `dataDir` and the harness's store. */
+async function replayCommand(h: Harness, dataDir: string): Promise<{ code: number | null; out: string }> {
+  const cli = new URL('../src/cli/replay-dead-letter.js', import.meta.url).pathname;
+  const child = spawn(process.execPath, [cli], {
+    env: { PATH: process.env.PATH, TRACKER_INSECURE_DEV: '1', DATA_DIR: dataDir, LOG_LEVEL: 'silent', ...h.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (out += c.toString()));
+  const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+  return { code, out };
+}
+
+/** File names in `dir`, or none when it does not exist. */
+async function filesIn(dir: string): Promise<string[]> {
+  return (await readdir(dir, { withFileTypes: true }).catch(() => []))
+    .filter((e) => e.isFile())
+    .map((e) => e.name)
+    .sort();
+}
+
 for (const backend of backends) {
   describe(`archive on ${backend.name}`, () => {
     let h: Harness;
@@ -362,6 +387,12 @@ for (const backend of backends) {
         assert.deepEqual(
           track.map((p) => p[0]),
           batch.map((r) => r.row.ts),
+        );
+        // A track page counts each point once, though two copies of it may still be stored.
+        const page = await opened.archive.track('dup', t0, t0 + 500_000, 7);
+        assert.deepEqual(
+          page.map((p) => p[0]),
+          batch.slice(0, 7).map((r) => r.row.ts),
         );
       } finally {
         await opened.archive.close();
@@ -580,6 +611,124 @@ for (const backend of backends) {
       } finally {
         await archive.close();
       }
+    });
+
+    // A phone with a wrong clock: one batch whose points are a day apart. An insert block
+    // touching more than 100 partitions is refused by the engine, so inserts go by day.
+    it('archives a batch of 150 points one day apart, and every row after it', async () => {
+      const dataDir = await newDataDir();
+      const config = configFor(h, dataDir, { RETENTION_DAYS: '400' });
+      const { archive, metrics } = await openTestArchive(h, config);
+      const now = Date.now();
+      try {
+        const wrongClock = Array.from({ length: 150 }, (_, i) => ping('wrong-clock', now - (150 - i) * DAY_MS));
+        await archive.write(wrongClock);
+        await archive.write([ping('after', now - 1000)]);
+        await waitFor('spool drained past the 150-day batch', drained(metrics));
+        assert.equal(archive.health().ok, true, archive.health().detail);
+        const track = await archive.track('wrong-clock', now - 151 * DAY_MS, now);
+        assert.deepEqual(
+          track.map((p) => p[0]),
+          wrongClock.map((r) => r.row.ts),
+        );
+        assert.equal((await archive.track('after', now - 2000, now)).length, 1);
+        assert.equal(await counterSum(metrics.insertFailures), 0, 'no insert was refused');
+        assert.equal(await counterSum(metrics.deadLetterRows), 0);
+        assert.deepEqual(await filesIn(join(dataDir, 'dead-letter')), []);
+      } finally {
+        await archive.close();
+      }
+    });
+
+    it('creates a table again when the store lost it, and retries instead of setting rows aside', async () => {
+      const dataDir = await newDataDir();
+      const config = configFor(h, dataDir);
+      const { archive, metrics } = await openTestArchive(h, config);
+      const t0 = Date.now() - 3_600_000;
+      try {
+        await archive.write([ping('lost-table', t0)]);
+        await waitFor('first row archived', drained(metrics));
+        await withChecker(config, (s) => s.exec('DROP TABLE pings'));
+        await archive.write([ping('lost-table', t0 + 1)]);
+        await waitFor('second row archived', drained(metrics));
+        assert.deepEqual(
+          (await archive.track('lost-table', t0, t0 + 1)).map((p) => p[0]),
+          [t0 + 1],
+        );
+        assert.equal(await counterSum(metrics.deadLetterRows), 0);
+        assert.deepEqual(await filesIn(join(dataDir, 'dead-letter')), []);
+      } finally {
+        await archive.close();
+      }
+    });
+
+    it('moves rows the store refuses for good to a dead-letter file, goes on, and replays them once fixed', async () => {
+      const dataDir = await newDataDir();
+      const config = configFor(h, dataDir);
+      const { log, lines } = capturingLogger();
+      const { archive, metrics } = await openTestArchive(h, config, {}, log);
+      const t0 = Date.now() - 3_600_000;
+      const deadDir = join(dataDir, 'dead-letter');
+      const pingsDdl = createTableStatements().find((sql) => sql.includes(' pings '))!;
+      // An operator's mistake the engine enforces: pings.lat made an integer column, so a
+      // fractional latitude is refused by the engine itself, on every retry alike.
+      await withChecker(config, async (s) => {
+        await s.exec('DROP TABLE pings');
+        await s.exec(pingsDdl.replace('lat Float64', 'lat Int32'));
+      });
+      const poison = Array.from({ length: 30 }, (_, i) => ping('poison', t0 + i, { lat: 48.5 }));
+      try {
+        await archive.write([
+          ...poison,
+          {
+            table: 'order_events',
+            row: { order: 'dl-o', tech: 'poison', state: 'assigned', ts: t0, lat: null, lon: null },
+          },
+        ]);
+        await waitFor('spool drained past the refused rows', drained(metrics));
+        // The next batch of the same table and day still lands: the drainer went on.
+        await archive.write([ping('later', t0 + 100, { lat: 48 })]);
+        await waitFor('later batch drained', drained(metrics));
+        assert.equal(archive.health().ok, true, archive.health().detail);
+        assert.equal((await archive.orderEvents('dl-o')).length, 1, 'the rest of the batch landed');
+        assert.equal(await count(config, "SELECT count() FROM pings WHERE tech = 'later'"), 1, 'later rows land');
+        assert.equal(await counterSum(metrics.deadLetterRows), 30);
+
+        const files = await filesIn(deadDir);
+        assert.equal(files.length, 1, String(files));
+        const letter = JSON.parse(await readFile(join(deadDir, files[0]!), 'utf8')) as DeadLetter;
+        assert.equal(letter.table, 'pings');
+        assert.equal(letter.rows, 30);
+        assert.equal(letter.day, dayOf(t0));
+        assert.ok(letter.code !== null && letter.code > 0, `engine error code: ${letter.code}`);
+        assert.deepEqual(letter.records, poison);
+        const logged = lines.filter((l) => /dead-letter folder/.test(String(l.msg)));
+        assert.equal(logged.length, 1);
+        assert.equal(logged[0]!.rows, 30);
+        assert.equal(logged[0]!.file, files[0]);
+      } finally {
+        await archive.close();
+      }
+
+      // Replayed before the cause is fixed: refused again, the file stays.
+      const refused = await replayCommand(h, dataDir);
+      assert.equal(refused.code, 1, refused.out);
+      assert.match(refused.out, /kept .* permanent failure/);
+      assert.equal((await filesIn(deadDir)).length, 1);
+
+      await withChecker(config, async (s) => {
+        await s.exec('DROP TABLE pings');
+        await s.exec(pingsDdl);
+      });
+      const replayed = await replayCommand(h, dataDir);
+      assert.equal(replayed.code, 0, replayed.out);
+      assert.match(replayed.out, /1 of 1 dead-letter files replayed \(30 rows\)/);
+      assert.deepEqual(await filesIn(deadDir), []);
+      assert.equal((await filesIn(join(deadDir, 'replayed'))).length, 1);
+      assert.equal(await count(config, "SELECT count() FROM pings FINAL WHERE tech = 'poison' AND lat = 48.5"), 30);
+      const again = await replayCommand(h, dataDir);
+      assert.equal(again.code, 0, again.out);
+      assert.match(again.out, /no dead letters/);
     });
   });
 }

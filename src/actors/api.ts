@@ -92,7 +92,8 @@ export interface Tracker {
   cancelOrder(id: string): Promise<Outcome<OrderView>>;
   getOrder(id: string): Promise<Outcome<OrderView>>;
   getTechnician(id: string): Promise<Outcome<TechnicianView>>;
-  getTrack(id: string, from: number, to: number): Promise<Outcome<TrackPoint[]>>;
+  /** Archived points of `id` in [from, to], in time order; the first `limit` when given. */
+  getTrack(id: string, from: number, to: number, limit?: number): Promise<Outcome<TrackPoint[]>>;
   /**
    * The order's timeline from the archive, so it outlives the order's 24 h in live state;
    * `not_found` when the archive holds no event of it.

@@ -586,8 +586,8 @@ export class ActorTracker implements Tracker {
     return t === undefined ? notFound(`no technician ${id}`) : { ok: true, value: techView(t, this.devices.has(id)) };
   }
 
-  async getTrack(id: string, from: number, to: number): Promise<Outcome<TrackPoint[]>> {
-    const points = await this.deps.archive.track(id, from, to);
+  async getTrack(id: string, from: number, to: number, limit?: number): Promise<Outcome<TrackPoint[]>> {
+    const points = await this.deps.archive.track(id, from, to, limit);
     // The archive may know a technician this node never saw (another node, a new DATA_DIR).
     if (points.length === 0 && !this.techs.records.has(id)) return notFound(`no technician ${id}`);
     return { ok: true, value: points };
@@ -651,7 +651,7 @@ export class ActorTracker implements Tracker {
     const tech = this.techs.records.get(id);
     if (tech === undefined && orders.length === 0 && alerts.size === 0) {
       // Maybe only the archive still knows it (an erase that failed there, another node).
-      const archived = await this.deps.archive.track(id, 0, this.deps.clock.now()).catch(() => null);
+      const archived = await this.deps.archive.track(id, 0, this.deps.clock.now(), 1).catch(() => null);
       if (archived === null) return ARCHIVE_DOWN;
       if (archived.length === 0) return notFound(`no technician ${id}`);
     }

@@ -13,6 +13,9 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 /** Default and largest radius of `GET /v1/nearby`, metres. */
 export const NEARBY_DEFAULT_RADIUS_M = 5000;
 export const NEARBY_MAX_RADIUS_M = 100_000;
+/** Default and largest page of `GET /v1/technicians/:id/track`, points (PROTOCOL.md, "Track pages"). */
+export const TRACK_PAGE_DEFAULT = 5000;
+export const TRACK_PAGE_MAX = 10_000;
 
 function fromOutcome<T>(outcome: Outcome<T>): HttpAnswer {
   if (outcome.ok) return { status: 200, json: outcome.value };
@@ -85,11 +88,22 @@ export function registerApiRoutes(app: TemplatedApp, tracker: Tracker, deps: Htt
       return errorAnswer(ErrorCode.badRequest, 'from and to must be times in ms since the epoch');
     }
     if (from > to) return errorAnswer(ErrorCode.badRequest, 'from must not be after to');
+    const limit = numberParam(call.query, 'limit') ?? TRACK_PAGE_DEFAULT;
+    if (!Number.isSafeInteger(limit) || limit < 1 || limit > TRACK_PAGE_MAX) {
+      return errorAnswer(ErrorCode.badRequest, `limit must be a whole number in [1, ${TRACK_PAGE_MAX}]`);
+    }
     // Nothing older than the retention window is served, even if its partition is not dropped yet.
     const oldest = now - retentionDays * DAY_MS;
     if (to < oldest) return { status: 200, json: { id, points: [] } };
-    const track = await tracker.getTrack(id, Math.max(from, oldest), to);
-    return track.ok ? { status: 200, json: { id, points: track.value } } : fromOutcome(track);
+    // One point more than the page tells whether more remain. A technician has one point
+    // per millisecond, so the next page starts right after the last one: no point is
+    // skipped or repeated at the border.
+    const track = await tracker.getTrack(id, Math.max(from, oldest), to, limit + 1);
+    if (!track.ok) return fromOutcome(track);
+    const points = track.value;
+    if (points.length <= limit) return { status: 200, json: { id, points } };
+    const page = points.slice(0, limit);
+    return { status: 200, json: { id, points: page, next: page[limit - 1]![0] + 1 } };
   });
 
   route(app, 'get', '/v1/alerts', { roles: readers }, deps, async (call) => {

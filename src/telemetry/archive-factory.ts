@@ -1,7 +1,8 @@
 /**
  * Picks the archive store from the configuration: a ClickHouse server when
  * `CLICKHOUSE_URL` is set, else embedded chDB in `${DATA_DIR}/archive`. Either way writes
- * go through the spool in `${DATA_DIR}/spool`.
+ * go through the spool in `${DATA_DIR}/spool`, and rows the store refuses for good go to
+ * `${DATA_DIR}/dead-letter`.
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -10,6 +11,7 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { Archive } from './archive.js';
 import { ClickHouseStore } from './clickhouse-store.js';
+import { DEAD_LETTER_DIR } from './dead-letter.js';
 import { SpooledArchive, type SpooledArchiveOptions } from './spooled-archive.js';
 import type { Store } from './store.js';
 
@@ -39,6 +41,7 @@ export async function openArchive(config: ArchiveConfig, log: Logger, metrics: M
 export function archiveOptions(config: ArchiveConfig): SpooledArchiveOptions {
   return {
     spoolDir: join(config.DATA_DIR, 'spool'),
+    deadLetterDir: join(config.DATA_DIR, DEAD_LETTER_DIR),
     spoolMaxBytes: config.SPOOL_MAX_BYTES,
     batchRows: config.ARCHIVE_BATCH_ROWS,
     batchMs: config.ARCHIVE_BATCH_MS,

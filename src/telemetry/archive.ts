@@ -72,8 +72,12 @@ export interface ArchiveWriter {
 }
 
 export interface ArchiveQueries {
-  /** Archived points of `tech` with from <= ts <= to, in time order, each `ts` once. */
-  track(tech: string, from: number, to: number): Promise<TrackPoint[]>;
+  /**
+   * Archived points of `tech` with from <= ts <= to, in time order, each `ts` once; only
+   * the first `limit` of them when a limit is given (track pages ask one more than they
+   * answer, to know whether more remain).
+   */
+  track(tech: string, from: number, to: number, limit?: number): Promise<TrackPoint[]>;
   /** Archived transitions of `order` in time order. */
   orderEvents(order: string): Promise<OrderEventRecord[]>;
 }

@@ -4,16 +4,23 @@
  * oldest row has waited `batchMs`), saves the checkpoint after each batch that landed and
  * retries with backoff while the store is down. Never one insert per ping.
  *
- * A batch that fails is retried whole, including tables that may already have landed:
- * ReplacingMergeTree and the FINAL reads make that harmless, which keeps this loop simple.
+ * A batch is inserted as one body per table and day partition (see `BatchEncoder`). A
+ * failure is classified (store-failure.ts): a transient one retries the parts of the batch
+ * that have not landed yet, with backoff; a permanent one (the engine refused those rows,
+ * which no retry can change) moves that part to the dead-letter folder and the loop goes
+ * on. After a crash a batch is inserted again from its start: ReplacingMergeTree and the
+ * FINAL reads make that harmless, which keeps this loop simple.
  */
 
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics.js';
-import { BatchEncoder, type EncodedBatch } from './schema.js';
+import type { ArchiveRecord } from './archive.js';
+import type { DeadLetterFolder } from './dead-letter.js';
+import { BatchEncoder, type EncodedBatch, type EncodedRows } from './schema.js';
 import type { Spool, SpoolBatch } from './spool.js';
 import type { Store } from './store.js';
+import { classifyStoreFailure } from './store-failure.js';
 
 /** Records encoded between two yields to the event loop: about a millisecond of work. */
 const ENCODE_SLICE = 500;
@@ -32,10 +39,19 @@ async function encodeInSlices(batch: SpoolBatch): Promise<EncodedBatch> {
   return encoder.finish();
 }
 
+/** A batch being inserted: its encoded parts and which of them are done (landed or dead-lettered). */
+interface BatchWork {
+  encoded: EncodedBatch;
+  done: boolean[];
+  rejectedDone: boolean;
+}
+
 /** Tuning of the drainer; the defaults come from the configuration. */
 export interface DrainerOptions {
   batchRows: number;
   batchMs: number;
+  /** Where rows the store refuses for good are written. */
+  deadLetters: DeadLetterFolder;
   /** First retry delay after a failed insert; doubles up to `maxBackoffMs`. */
   minBackoffMs?: number;
   maxBackoffMs?: number;
@@ -123,7 +139,9 @@ export class SpoolDrainer {
     while (!this.shouldExit()) {
       const batch = await this.nextBatch();
       if (!batch) continue;
-      while (!(await this.insert(batch))) {
+      const encoded = await encodeInSlices(batch);
+      const work: BatchWork = { encoded, done: encoded.tables.map(() => false), rejectedDone: false };
+      while (!(await this.insert(batch, work))) {
         if (this.shouldExit()) return;
         await this.sleep(this.backoff(), Number.POSITIVE_INFINITY);
         if (this.shouldExit()) return;
@@ -155,28 +173,41 @@ export class SpoolDrainer {
     return batch;
   }
 
-  /** Inserts one batch and commits it; false when it must be retried. */
-  private async insert(batch: SpoolBatch): Promise<boolean> {
+  /** Inserts what is left of one batch and commits it; false when it must be retried. */
+  private async insert(batch: SpoolBatch, work: BatchWork): Promise<boolean> {
     // The rate window opens when work starts, so the first batch's own time counts.
     if (this.progress.at === 0) this.progress.at = this.opts.now();
-    const { tables, rejected } = await encodeInSlices(batch);
-    for (const r of rejected) {
-      // Retrying cannot fix these; keeping them would block the spool forever.
-      this.log.error({ table: r.record.table, reason: r.reason }, 'archive: dropping a record that cannot be encoded');
-    }
+    const { tables, rejected } = work.encoded;
     try {
+      if (!work.rejectedDone) {
+        // Retrying cannot fix these; keeping them would block the spool forever.
+        await this.setAsideUnencodable(rejected);
+        work.rejectedDone = true;
+      }
       if (!this.schemaReady) {
         await this.schema();
         this.schemaReady = true;
       }
-      for (const t of tables) {
+      for (let i = 0; i < tables.length; i++) {
+        if (work.done[i]) continue;
+        const t = tables[i]!;
         const stopTimer = this.metrics.insertLatency.startTimer();
-        await this.store.insert(t.table, t.columns, t.body);
-        stopTimer();
+        try {
+          await this.store.insert(t.table, t.columns, t.body);
+          this.metrics.rowsArchived.inc({ table: t.table }, t.rows);
+        } catch (err) {
+          if (classifyStoreFailure(err).kind === 'transient') throw err;
+          await this.setAsideRefused(t, err);
+        } finally {
+          stopTimer();
+        }
+        work.done[i] = true;
       }
     } catch (err) {
       this.failures++;
       this.metrics.insertFailures.inc();
+      // The store may have lost the tables (a new server, UNKNOWN_TABLE): the retry creates them first.
+      this.schemaReady = false;
       // An outage is not drain time: the rate window restarts with the next attempt.
       this.progress = { at: 0, rows: 0, logged: this.progress.logged };
       this.status = { ok: false, error: (err as Error).message };
@@ -189,7 +220,6 @@ export class SpoolDrainer {
       }
       return false;
     }
-    for (const t of tables) this.metrics.rowsArchived.inc({ table: t.table }, t.rows);
     try {
       await this.spool.commit(batch);
     } catch (err) {
@@ -208,6 +238,53 @@ export class SpoolDrainer {
     this.updateGauges();
     this.logProgress(batch.rows);
     return true;
+  }
+
+  /** Moves rows the store refused for good to the dead-letter folder, with a log line and the metric. */
+  private async setAsideRefused(t: EncodedRows, err: unknown): Promise<void> {
+    const { code } = classifyStoreFailure(err);
+    const reason = (err as Error).message;
+    const file = await this.opts.deadLetters.add({
+      at: this.opts.now(),
+      store: this.store.name,
+      table: t.table,
+      day: t.day,
+      code,
+      reason,
+      records: t.records,
+    });
+    this.metrics.deadLetterRows.inc({ table: t.table }, t.rows);
+    this.log.error(
+      { table: t.table, day: t.day, rows: t.rows, code, reason, file, dir: this.opts.deadLetters.dir },
+      'archive: the store refused rows for a reason retrying cannot fix; moved them to the dead-letter folder (replay with npm run replay-dead-letter)',
+    );
+  }
+
+  /** Moves records that could not be encoded to the dead-letter folder, one file per table. */
+  private async setAsideUnencodable(rejected: EncodedBatch['rejected']): Promise<void> {
+    const byTable = new Map<string, { records: ArchiveRecord[]; reason: string }>();
+    for (const r of rejected) {
+      const table = String(r.record.table);
+      const group = byTable.get(table) ?? { records: [], reason: r.reason };
+      group.records.push(r.record);
+      byTable.set(table, group);
+    }
+    for (const [table, group] of byTable) {
+      const file = await this.opts.deadLetters.add({
+        at: this.opts.now(),
+        store: 'encoder',
+        table,
+        day: null,
+        code: null,
+        reason: group.reason,
+        records: group.records,
+      });
+      this.metrics.deadLetterRows.inc({ table }, group.records.length);
+      this.log.error(
+        { table, rows: group.records.length, reason: group.reason, file, dir: this.opts.deadLetters.dir },
+        'archive: records that cannot be encoded moved to the dead-letter folder',
+      );
+    }
   }
 
   /** While a backlog larger than one batch drains, logs rows left and rows/s every few seconds. */

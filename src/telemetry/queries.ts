@@ -12,14 +12,22 @@ import type { Store } from './store.js';
 const num = (v: unknown): number => Number(v);
 const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
 
-/** Archived points of `tech` with from <= ts <= to, in time order, each ts once. */
-export async function queryTrack(store: Store, tech: string, from: number, to: number): Promise<TrackPoint[]> {
-  if (to < from) return [];
+/** Archived points of `tech` with from <= ts <= to, in time order, each ts once; the first `limit` when given. */
+export async function queryTrack(
+  store: Store,
+  tech: string,
+  from: number,
+  to: number,
+  limit?: number,
+): Promise<TrackPoint[]> {
+  if (to < from || limit === 0) return [];
+  // LIMIT applies after FINAL has collapsed duplicates, so a page never counts a point twice.
+  const bound = limit === undefined ? '' : ` LIMIT ${sqlInt(limit)}`;
   const rows = await store.query(
     `SELECT ts, lat, lon, acc, spd, hdg FROM pings FINAL
      WHERE tech = ${sqlString(tech)} AND day >= ${sqlString(dayOf(from))} AND day <= ${sqlString(dayOf(to))}
        AND ts >= ${sqlInt(from)} AND ts <= ${sqlInt(to)}
-     ORDER BY ts`,
+     ORDER BY ts${bound}`,
   );
   return rows.map((r) => [num(r[0]), num(r[1]), num(r[2]), numOrNull(r[3]), numOrNull(r[4]), numOrNull(r[5])]);
 }

@@ -169,31 +169,49 @@ const TSV_ESCAPES: Record<string, string> = {
   '\f': '\\f',
 };
 
-/** Rows of one table encoded as TabSeparated, ready for an insert. */
+/**
+ * Rows of one table and one day encoded as TabSeparated, ready for an insert. One insert
+ * never spans day partitions: an engine refuses an insert block that touches more than
+ * `max_partitions_per_insert_block` (100) partitions, and a phone with a wrong clock can
+ * send points that many days apart in one batch.
+ */
 export interface EncodedRows {
   table: TableName;
+  /** The day partition ('YYYY-MM-DD') every row of this body belongs to. */
+  day: string;
   columns: string[];
   rows: number;
   body: Buffer;
+  /** The records behind `body`, kept for the dead-letter file if the store refuses them for good. */
+  records: ArchiveRecord[];
 }
 
-/** The encoded rows by table, and the records that could not be encoded (a bug upstream). */
+/** The encoded rows by table and day, and the records that could not be encoded (a bug upstream). */
 export interface EncodedBatch {
   tables: EncodedRows[];
   rejected: { record: ArchiveRecord; reason: string }[];
 }
 
+interface Chunk {
+  lines: string[];
+  records: ArchiveRecord[];
+}
+
 /**
- * Splits records by table and encodes each table's rows as one TabSeparated body, one
- * record at a time so that a caller can yield to the event loop between slices of a large
- * batch. A record that cannot be encoded is set aside rather than thrown: one bad row must
- * not stop the spool from draining forever.
+ * Splits records by table and day partition and encodes each group's rows as one
+ * TabSeparated body, one record at a time so that a caller can yield to the event loop
+ * between slices of a large batch. A record that cannot be encoded is set aside rather
+ * than thrown: one bad row must not stop the spool from draining forever.
  */
 export class BatchEncoder {
-  private readonly lines: Record<TableName, string[]> = { pings: [], order_events: [], alert_events: [] };
+  private readonly chunks: Record<TableName, Map<string, Chunk>> = {
+    pings: new Map(),
+    order_events: new Map(),
+    alert_events: new Map(),
+  };
   private readonly rejected: EncodedBatch['rejected'] = [];
 
-  /** Encodes one record into its table's body. */
+  /** Encodes one record into the body of its table and day. */
   add(rec: ArchiveRecord): void {
     const def = DEFS[rec.table] as TableDef<typeof rec.row> | undefined;
     if (!def) {
@@ -206,20 +224,38 @@ export class BatchEncoder {
         const c = def.columns[i]!;
         line += (i === 0 ? '' : '\t') + tsvField(c.get(rec.row), c.kind);
       }
-      this.lines[rec.table].push(line);
+      // Every table's `day` column is the day of its `ts`, checked just above.
+      const day = dayOf(rec.row.ts);
+      const chunks = this.chunks[rec.table];
+      let chunk = chunks.get(day);
+      if (chunk === undefined) {
+        chunk = { lines: [], records: [] };
+        chunks.set(day, chunk);
+      }
+      chunk.lines.push(line);
+      chunk.records.push(rec);
     } catch (err) {
       this.rejected.push({ record: rec, reason: (err as Error).message });
     }
   }
 
-  /** The bodies of every table that got rows, and the records set aside. */
+  /** The bodies of every table and day that got rows (tables in `TABLES` order, days ascending), and the records set aside. */
   finish(): EncodedBatch {
-    const tables = TABLES.filter((t) => this.lines[t].length > 0).map((table) => ({
-      table,
-      columns: columnsOf(table),
-      rows: this.lines[table].length,
-      body: Buffer.from(`${this.lines[table].join('\n')}\n`),
-    }));
+    const tables: EncodedRows[] = [];
+    for (const table of TABLES) {
+      const days = [...this.chunks[table].keys()].sort();
+      for (const day of days) {
+        const chunk = this.chunks[table].get(day)!;
+        tables.push({
+          table,
+          day,
+          columns: columnsOf(table),
+          rows: chunk.lines.length,
+          body: Buffer.from(`${chunk.lines.join('\n')}\n`),
+          records: chunk.records,
+        });
+      }
+    }
     return { tables, rejected: this.rejected };
   }
 }

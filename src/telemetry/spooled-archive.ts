@@ -10,6 +10,7 @@ import type { ComponentHealth } from '../actors/api.js';
 import type { Metrics } from '../metrics.js';
 import type { TrackPoint } from '../protocol.js';
 import { type Archive, type ArchiveRecord, type OrderEventRecord, SpoolFullError } from './archive.js';
+import { DeadLetterFolder } from './dead-letter.js';
 import { SpoolDrainer } from './drainer.js';
 import { eraseTechnicianRows, queryOrderEvents, queryTrack } from './queries.js';
 import { RetentionJob } from './retention.js';
@@ -26,6 +27,8 @@ const SCHEMA_WAIT_MS = 5000;
 /** Settings of a spooled archive, normally taken from the configuration. */
 export interface SpooledArchiveOptions {
   spoolDir: string;
+  /** Where rows the store refuses for good are written (`${DATA_DIR}/dead-letter`). */
+  deadLetterDir: string;
   spoolMaxBytes: number;
   batchRows: number;
   batchMs: number;
@@ -71,14 +74,13 @@ export class SpooledArchive implements Archive {
   static async open(store: Store, opts: SpooledArchiveOptions, log: Logger, metrics: Metrics): Promise<SpooledArchive> {
     const now = opts.now ?? Date.now;
     const spool = await Spool.open({ dir: opts.spoolDir, maxBytes: opts.spoolMaxBytes, now });
-    let schemaReady = false;
-    const schema = async (): Promise<void> => {
-      if (!schemaReady) await createSchema(store);
-      schemaReady = true;
-    };
+    // Not cached here: the drainer runs it again after a failed insert, so tables that are
+    // gone (a new server, an operator's DROP) are created again instead of failing forever.
+    const schema = (): Promise<void> => createSchema(store);
     const drainer = new SpoolDrainer(spool, store, schema, log, metrics, {
       batchRows: opts.batchRows,
       batchMs: opts.batchMs,
+      deadLetters: new DeadLetterFolder(opts.deadLetterDir),
       now,
       ...(opts.progressEveryMs === undefined ? {} : { progressEveryMs: opts.progressEveryMs }),
     });
@@ -130,8 +132,8 @@ export class SpooledArchive implements Archive {
     this.drainer.notify();
   }
 
-  track(tech: string, from: number, to: number): Promise<TrackPoint[]> {
-    return queryTrack(this.store, tech, from, to);
+  track(tech: string, from: number, to: number, limit?: number): Promise<TrackPoint[]> {
+    return queryTrack(this.store, tech, from, to, limit);
   }
 
   orderEvents(order: string): Promise<OrderEventRecord[]> {

@@ -48,12 +48,13 @@ export class MemoryArchive implements ArchiveWriter, ArchiveQueries, ArchiveEras
     }
   }
 
-  async track(tech: string, from: number, to: number): Promise<TrackPoint[]> {
+  async track(tech: string, from: number, to: number, limit = Number.POSITIVE_INFINITY): Promise<TrackPoint[]> {
     const seen = new Set<number>();
     return this.pings
       .filter((p) => p.tech === tech && p.ts >= from && p.ts <= to)
       .sort((a, b) => a.ts - b.ts)
       .filter((p) => !seen.has(p.ts) && seen.add(p.ts) !== undefined)
+      .slice(0, limit)
       .map((p) => [p.ts, p.lat, p.lon, p.acc, p.spd, p.hdg]);
   }
 

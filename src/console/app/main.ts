@@ -12,8 +12,9 @@ import { DetailView } from './detail-view.js';
 import { byId } from './dom.js';
 import { drawMap } from './map-view.js';
 import { AlertBoard, type BoardChange, type ConsoleSettings, KIND_LABELS, type Timings } from './model.js';
-import { loadScene, type MapScene } from './scene.js';
+import { loadScene, type MapScene, trackWindowFor } from './scene.js';
 import { Alarm } from './sound.js';
+import type { TrackWindow } from './track-window.js';
 import { type Codec, createCodec } from './wire.js';
 
 /** sessionStorage only: the token dies with the tab and is never written to disk by us. */
@@ -45,6 +46,8 @@ class ConsoleApp {
   private session = 0;
   private scene: MapScene | undefined;
   private sceneRequest = 0;
+  /** The selected technician's recent track, kept between map refreshes. */
+  private track: TrackWindow | undefined;
   private ticker: ReturnType<typeof setInterval> | undefined;
   private mapTimer: ReturnType<typeof setInterval> | undefined;
 
@@ -243,7 +246,8 @@ class ConsoleApp {
       this.drawScene();
       return;
     }
-    const scene = await loadScene(this.api, alert, this.now());
+    this.track = trackWindowFor(alert, this.track);
+    const scene = await loadScene(this.api, alert, this.now(), this.track);
     if (request !== this.sceneRequest) return;
     this.scene = scene;
     this.drawScene();

@@ -1,15 +1,24 @@
 /**
  * Gathers what the map shows for one alert from the node's HTTP API: the technician's
- * live position and the last 30 minutes of its archived track, the customer's geofence
+ * live position and the last 30 minutes of its archived track (kept between refreshes in
+ * a `TrackWindow`, so each refresh reads only new points), the customer's geofence
  * (the alert's order, or the technician's active order for an SOS, which names none),
  * and the nearest online technicians around it.
  */
-import type { Alert, NearbyTechnician, OrderView, TechnicianView, TrackPoint } from '../../protocol.js';
+import type { Alert, NearbyTechnician, OrderView, TechnicianView } from '../../protocol.js';
 import type { Api } from './api.js';
 import type { LatLon } from './projection.js';
+import { refreshTrack, TrackWindow } from './track-window.js';
 
 /** How far back the track goes. */
 export const TRACK_WINDOW_MS = 30 * 60 * 1000;
+/** Track points kept in memory at most (one technician; a point per second is 1800). */
+export const TRACK_MAX_POINTS = 20_000;
+
+/** The track window for `alert`'s technician: `current` when it is that technician's, else a new one. */
+export function trackWindowFor(alert: Alert, current: TrackWindow | undefined): TrackWindow {
+  return current?.tech === alert.tech ? current : new TrackWindow(alert.tech, TRACK_WINDOW_MS, TRACK_MAX_POINTS);
+}
 /** Nearby technicians drawn at most. */
 const NEARBY_SHOWN = 5;
 
@@ -29,16 +38,17 @@ export interface MapScene {
 
 const enc = encodeURIComponent;
 
-/** Loads the scene of `alert` at `now` (server time). Never throws: failures end up in `problems`. */
-export async function loadScene(api: Api, alert: Alert, now: number): Promise<MapScene> {
+/**
+ * Loads the scene of `alert` at `now` (server time), reading into `track` (the window of
+ * `alert`'s technician, see `trackWindowFor`) only the points it does not hold yet. Never
+ * throws: failures end up in `problems`.
+ */
+export async function loadScene(api: Api, alert: Alert, now: number, track: TrackWindow): Promise<MapScene> {
   const problems: string[] = [];
   const path = `/v1/technicians/${enc(alert.tech)}`;
+  // `to` a minute ahead: the console's estimate of server time may be off by a little.
   const to = Math.round(now) + 60_000;
-  const [techRes, trackRes] = await Promise.all([
-    api.get<TechnicianView>(path),
-    // `to` a minute ahead: the console's estimate of server time may be off by a little.
-    api.get<{ points: TrackPoint[] }>(`${path}/track?from=${to - 60_000 - TRACK_WINDOW_MS}&to=${to}`),
-  ]);
+  const [techRes, trackRes] = await Promise.all([api.get<TechnicianView>(path), refreshTrack(api, track, now, to)]);
 
   const alertPos = alert.lat !== undefined && alert.lon !== undefined ? { lat: alert.lat, lon: alert.lon } : undefined;
   let tech: MapScene['tech'];
@@ -52,7 +62,6 @@ export async function loadScene(api: Api, alert: Alert, now: number): Promise<Ma
     if (alertPos) tech = { ...alertPos, online: techRes.ok && techRes.value.online, live: false };
   }
 
-  const track = trackRes.ok ? trackRes.value.points.map(([, lat, lon]) => ({ lat, lon })) : [];
   if (!trackRes.ok) problems.push(`track: ${trackRes.msg}`);
 
   const orderId = alert.order ?? (techRes.ok ? techRes.value.activeOrder : undefined);
@@ -78,7 +87,8 @@ export async function loadScene(api: Api, alert: Alert, now: number): Promise<Ma
   if (nearbyRes?.ok) nearby = nearbyRes.value.technicians.filter((t) => t.id !== alert.tech).slice(0, NEARBY_SHOWN);
   else if (nearbyRes) problems.push(`nearby: ${nearbyRes.msg}`);
 
-  const scene: MapScene = { techId: alert.tech, track, nearby, problems };
+  const line = track.points.map(([, lat, lon]) => ({ lat, lon }));
+  const scene: MapScene = { techId: alert.tech, track: line, nearby, problems };
   if (tech) scene.tech = tech;
   if (alertPos) scene.alertPos = alertPos;
   if (fence) scene.fence = fence;
