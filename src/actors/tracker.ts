@@ -346,17 +346,8 @@ export class ActorTracker implements Tracker {
   onDeviceMessage(tech: string, msg: DeviceMessage): Promise<Outcome<AckExtras>> {
     switch (msg.t) {
       case 'ping':
-        return ask<TechRecord, TechMsg, AckExtras>(this.techs, tech, (reply) => ({
-          t: 'ping' as const,
-          fix: msg,
-          reply,
-        })).then((out) => this.indexPosition(tech, out));
       case 'batch':
-        return ask<TechRecord, TechMsg, AckExtras>(this.techs, tech, (reply) => ({
-          t: 'batch' as const,
-          pts: msg.pts,
-          reply,
-        })).then((out) => this.indexPosition(tech, out));
+        return this.positionsHere(tech, msg);
       case 'depart':
       case 'start':
       case 'complete':
@@ -377,12 +368,25 @@ export class ActorTracker implements Tracker {
     }
   }
 
+  /** A `ping` or `batch` for the technician actor; an accepted newest fix goes to the nearby index. */
+  private positionsHere(tech: string, msg: DeviceMessage & { t: 'ping' | 'batch' }): Promise<Outcome<AckExtras>> {
+    const asked =
+      msg.t === 'ping'
+        ? ask<TechRecord, TechMsg, AckExtras>(this.techs, tech, (reply) => ({ t: 'ping' as const, fix: msg, reply }))
+        : ask<TechRecord, TechMsg, AckExtras>(this.techs, tech, (reply) => ({
+            t: 'batch' as const,
+            pts: msg.pts,
+            reply,
+          }));
+    return asked.then((out) => this.indexPosition(tech, out));
+  }
+
   /** A device message handled with what this node holds. */
   private onDeviceMessageHere(tech: string, msg: DeviceMessage): Promise<Outcome<AckExtras>> {
     switch (msg.t) {
       case 'ping':
       case 'batch':
-        return this.onDeviceMessage(tech, msg);
+        return this.positionsHere(tech, msg);
       case 'depart':
       case 'start':
       case 'complete':
