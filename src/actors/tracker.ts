@@ -138,7 +138,10 @@ export class ActorTracker implements Tracker {
   static async start(deps: TrackerDeps): Promise<ActorTracker> {
     const { config, clock, log, metrics, archive } = deps;
     const startedAt = clock.now();
-    const { journal, records } = await Journal.open(config.DATA_DIR, clock, log, deps.journal);
+    const { journal, records } = await Journal.open(config.DATA_DIR, clock, log, {
+      reserveBytes: config.JOURNAL_RESERVE_BYTES,
+      ...deps.journal,
+    });
     const work = new WorkCounter();
     const store = new Store(archive, journal, log);
     const shared = deps.shared ?? memorySharedState(clock);
