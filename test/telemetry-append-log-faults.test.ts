@@ -8,11 +8,12 @@
  * disk cannot be told to fail one fsync), through the log's `openFile` option.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, open, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { AppendLog, LogClosedError, type LogFile, type OpenFile } from '../src/telemetry/append-log.js';
+import { AppendLog, LogClosedError } from '../src/telemetry/append-log.js';
+import { FlakyDisk } from './support/flaky-disk.js';
 
 const dirs: string[] = [];
 async function freshDir(): Promise<string> {
@@ -23,47 +24,6 @@ async function freshDir(): Promise<string> {
 after(async () => {
   for (const d of dirs) await rm(d, { recursive: true, force: true });
 });
-
-/** Real files whose next `failSyncs` datasyncs fail with EIO; every operation is recorded. */
-class FlakyDisk {
-  failSyncs = 0;
-  readonly ops: string[] = [];
-
-  readonly openFile: OpenFile = async (path, flags) => {
-    const fh = await open(path, flags);
-    const name = basename(path);
-    const record = (op: string): void => {
-      this.ops.push(`${op} ${name}`);
-    };
-    const file: LogFile = {
-      read: (buf, off, len, pos) => fh.read(buf, off, len, pos),
-      write: async (buf, off, len, pos) => {
-        record('write');
-        return fh.write(buf, off, len, pos);
-      },
-      datasync: async () => {
-        if (this.failSyncs > 0) {
-          this.failSyncs--;
-          record('datasync-failed');
-          throw Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' });
-        }
-        record('datasync');
-        await fh.datasync();
-      },
-      sync: async () => {
-        record('sync');
-        await fh.sync();
-      },
-      truncate: async (len) => {
-        record(`truncate(${len})`);
-        await fh.truncate(len);
-      },
-      stat: () => fh.stat(),
-      close: () => fh.close(),
-    };
-    return file;
-  };
-}
 
 async function texts(log: AppendLog): Promise<string[]> {
   const out: string[] = [];
