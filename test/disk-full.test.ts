@@ -1,7 +1,7 @@
 /**
  * The real server with DATA_DIR on a real 64 MiB tmpfs filled to the last byte:
- * - pings and an order transition are refused with `unavailable` (never `internal`) and
- *   are not there after a restart;
+ * - pings, an order transition, an order upsert and an erasure are refused with
+ *   `unavailable` (never `internal`) and are not there after a restart;
  * - an SOS, its presses and an operator's ack are acked (the journal's reserve gives them
  *   space) and the SOS survives a kill -9 and a restart on the still full disk;
  * - once the filler is deleted, `/readyz` returns to 200 and writes are acked again.
@@ -72,6 +72,9 @@ describe('a node whose disk is full (real tmpfs)', () => {
         return { t: reply.t, code: reply.code, ts };
       };
       assert.equal((await ping()).t, 'ack');
+      const idle = await first.device('tech-idle');
+      assert.equal((await idle.ping({ ts: Date.now(), ...HOME, acc: 5 })).t, 'ack');
+      await idle.close();
       assert.equal((await readiness(first)).status, 200);
 
       const filler = await fs.fill();
@@ -123,8 +126,11 @@ describe('a node whose disk is full (real tmpfs)', () => {
       assert.equal(full.status, 503);
       assert.ok(full.body.down.includes('journal'), JSON.stringify(full.body));
       assert.match(full.body.components.journal?.detail ?? '', /disk full/);
-      // Still refused while the reserve is partly given away.
+      // Still refused while the reserve is partly given away, and so is an erasure.
       assert.equal((await device.depart('full-1')).code, 'unavailable');
+      const erase = await first.http('DELETE', '/v1/technicians/tech-idle', { role: 'dispatch' });
+      assert.equal(erase.status, 503, erase.text);
+      assert.equal((erase.body as { code: string }).code, 'unavailable');
       assert.equal(
         first.logs.filter((l) => l.level >= 50 && l.msg === 'message handler failed').length,
         0,

@@ -311,6 +311,8 @@ export class Journal {
    */
   async erase(keys: Array<{ kind: 'o' | 'a' | 'p'; id: string }>): Promise<void> {
     if (keys.length === 0) return;
+    // Not a safety write: the space the reserve gave away stays for those.
+    if (!this.reserve.whole) throw new JournalFullError(this.reserve.held, this.reserve.target);
     const recs: Uint8Array[] = [];
     // Forgetting and appending in one synchronous step: a compaction snapshot taken in
     // between cannot keep a record whose tombstone went into a segment it trims.
