@@ -275,15 +275,18 @@ export class Journal {
     if (this.cancelProbe !== null || this.closed) return;
     this.cancelProbe = this.clock.setTimer(this.clock.now() + this.probeMs, () => {
       this.cancelProbe = null;
-      this.probe().catch((err: Error) => this.logger.error({ err }, 'journal: probe failed'));
+      this.probe()
+        .catch((err: Error) => this.logger.error({ err }, 'journal: probe failed'))
+        .finally(() => {
+          if (this.failure !== null || !this.reserve.whole) this.armProbe();
+        });
     });
   }
 
   /** Takes the reserve back if it can, then (if still failed) tries a no-op write. */
   private async probe(): Promise<void> {
     if (this.closed) return;
-    const wasWhole = this.reserve.whole;
-    if (!wasWhole && (await this.reserve.refill())) {
+    if (!this.reserve.whole && (await this.reserve.refill())) {
       this.logger.info({ bytes: this.reserve.target }, 'journal: disk reserve restored, bulk writes accepted again');
     }
     if (this.failure !== null && this.reserve.whole) {
@@ -292,7 +295,6 @@ export class Journal {
         (err: Error) => this.failed(err),
       );
     }
-    if (this.failure !== null || !this.reserve.whole) this.armProbe();
   }
 
   /**
