@@ -2,8 +2,9 @@
  * The real server with DATA_DIR on a real 64 MiB tmpfs filled to the last byte:
  * - pings, an order transition, an order upsert and an erasure are refused with
  *   `unavailable` (never `internal`) and are not there after a restart;
- * - an SOS, its presses and an operator's ack are acked (the journal's reserve gives them
- *   space) and the SOS survives a kill -9 and a restart on the still full disk;
+ * - an SOS, its presses, an operator's ack and another SOS with its `sos_cancel` are acked
+ *   (the journal's reserve gives them space) and survive a kill -9 and a restart on the
+ *   still full disk;
  * - once the filler is deleted, `/readyz` returns to 200 and writes are acked again.
  * Needs root (mount); fails with a clear message otherwise.
  */
@@ -121,6 +122,13 @@ describe('a node whose disk is full (real tmpfs)', () => {
       const ack = await safety.ack(incident);
       assert.equal(ack.t, 'ack', JSON.stringify(ack));
       await safety.close();
+      // A false alarm of another technician: its SOS and its cancellation are acked too.
+      const other = await first.device('tech-full-2');
+      const falseAlarm = await other.sos({ ts: Date.now(), ...HOME });
+      assert.equal(falseAlarm.t, 'ack', JSON.stringify(falseAlarm));
+      const cancel = await other.sosCancel(String(falseAlarm.incident));
+      assert.equal(cancel.t, 'ack', JSON.stringify(cancel));
+      await other.close();
 
       const full = await readiness(first);
       assert.equal(full.status, 503);
@@ -146,6 +154,10 @@ describe('a node whose disk is full (real tmpfs)', () => {
       assert.equal(restored[0]!.id, incident);
       assert.equal(restored[0]!.state, 'acknowledged');
       assert.equal(restored[0]!.detail?.presses, presses);
+      const cancelled = await sosAlerts(second, 'tech-full-2');
+      assert.equal(cancelled.length, 1);
+      assert.equal(cancelled[0]!.state, 'resolved');
+      assert.equal(cancelled[0]!.detail?.cancelled, true);
       assert.equal(await orderState(second, 'full-1'), 'assigned', 'the refused transition is not there');
       assert.equal((await second.http('GET', '/v1/orders/full-2', { role: 'dispatch' })).status, 404);
       assert.equal((await readiness(second)).status, 503, 'still full after the restart');
