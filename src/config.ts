@@ -180,6 +180,11 @@ export const VARIABLES = {
     'Disk budget of the archive spool; past it new data is refused.',
   ),
   RETENTION_DAYS: v(30, int(1, 36_500), 'Archived days kept; older day partitions are dropped.'),
+  JOURNAL_RESERVE_BYTES: v(
+    4 * 1024 * 1024,
+    int(0, 1 << 30),
+    'Disk space held in DATA_DIR for safety writes (SOS, alerts, acks) when the disk is full; 0: none.',
+  ),
 } as const;
 
 type Vars = typeof VARIABLES;

@@ -14,17 +14,28 @@
  *   technician per `positionFlushMs` (default 5 s), written without anyone waiting. A
  *   crash loses at most that much position staleness, never an acked change.
  *
- * Compaction keeps a map of the latest record of every key, updated when a record is
- * handed to the log (not when it is committed by an actor), so a snapshot taken right
- * after `rotate` can never miss a record that lives only in a segment about to be trimmed.
+ * State changes only after a durable append: `put` updates the map of the latest record of
+ * every key once the fsync that covers the record succeeded, so a write the disk refused
+ * (not acked) can never come back through a later compaction. Compaction holds new puts
+ * back while it waits for the ones in flight, snapshots the map and hands the snapshot to
+ * the log, then lets them go: every put lands either in the snapshot or after it.
+ *
+ * Disk faults (README, "When the disk is full"):
+ * - A failed write makes `/readyz` report the journal down; the next successful write
+ *   clears that. A probe every `probeMs` writes a tiny no-op record while nothing else
+ *   does, so readiness comes back when space does even on an idle node.
+ * - Safety writes (`lane` 'safety': alerts, SOS) may use the reserve (disk-reserve.ts):
+ *   refused for lack of space, they give back part of it and retry. Bulk writes are refused
+ *   with `JournalFullError` while the reserve is not whole, so they never eat into it.
  */
 import { join } from 'node:path';
 import { Packr } from 'msgpackr';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { Alert } from '../protocol.js';
-import { AppendLog } from '../telemetry/append-log.js';
+import { AppendLog, type LogPosition, type OpenFile } from '../telemetry/append-log.js';
 import type { ComponentHealth } from './api.js';
+import { DiskReserve, isOutOfSpace } from './disk-reserve.js';
 import type { LivePosition, OrderRecord } from './records.js';
 
 /** One journal record: the whole state of an order, an alert, or a technician's last position. */
@@ -44,6 +55,23 @@ interface Tombstone {
   key: string;
 }
 
+/** On disk only: written by the probe to learn whether the journal takes writes again; replay skips it. */
+interface Probe {
+  k: 'n';
+}
+
+/** Which writes may use the disk reserve: safety writes may, bulk writes may not. */
+export type Lane = 'safety' | 'bulk';
+
+/** A bulk write refused because the disk is full (the reserve is partly given back to safety writes). */
+export class JournalFullError extends Error {
+  readonly code = 'ENOSPC';
+  constructor(held: number, target: number) {
+    super(`disk full: ${held} of ${target} reserved bytes left for safety writes; other writes are refused`);
+    this.name = 'JournalFullError';
+  }
+}
+
 /** Tuning of the journal; defaults suit production. */
 export interface JournalOptions {
   /** Longest a technician's last position waits before it is journaled. */
@@ -52,9 +80,23 @@ export interface JournalOptions {
   compactBytes?: number;
   /** Segment size of the underlying AppendLog. */
   segmentBytes?: number;
+  /** Bytes held back for safety writes (`JOURNAL_RESERVE_BYTES`); 0: no reserve. */
+  reserveBytes?: number;
+  /** How often a journal that failed or gave back part of its reserve checks whether space is back. */
+  probeMs?: number;
+  /** How segment files are opened; tests inject failing files. */
+  openFile?: OpenFile;
 }
 
+/** Name of the reserve file in DATA_DIR. */
+export const RESERVE_FILE = 'journal-reserve';
+/** Default of `reserveBytes`. */
+export const DEFAULT_RESERVE_BYTES = 4 * 1024 * 1024;
+/** Least given back from the reserve per retry of a safety write: a few filesystem blocks. */
+const RELEASE_STEP = 16 * 1024;
+
 const packr = new Packr({ useRecords: false });
+const PROBE = packr.pack({ k: 'n' } satisfies Probe);
 
 function keyOf(rec: JournalRecord): string {
   switch (rec.k) {
@@ -75,17 +117,28 @@ export class Journal {
   private compacting: Promise<void> | null = null;
   /** Size right after the last compaction: a big live state must not trigger compaction after every write. */
   private compactedBytes = 0;
+  /** The last write failure, until a write succeeds again. */
   private failure: Error | null = null;
   private closed = false;
+  /** Puts handed to the log and not yet settled: compaction waits for them. */
+  private readonly inflight = new Set<Promise<unknown>>();
+  /** Puts in flight per key, and the keys dropped (forget, erase) while one was: it must not bring them back. */
+  private readonly inflightKeys = new Map<string, number>();
+  private readonly droppedInFlight = new Set<string>();
+  /** Set while compaction snapshots: puts wait for it. */
+  private barrier: Promise<void> | null = null;
+  private cancelProbe: (() => void) | null = null;
   /** Told about every record once it is durable here (multi-node: mirrored to Redis). */
   onDurable: ((rec: JournalRecord) => void) | null = null;
 
   private constructor(
     private readonly log: AppendLog,
+    private readonly reserve: DiskReserve,
     private readonly clock: Clock,
     private readonly logger: Logger,
     private readonly positionFlushMs: number,
     private readonly compactBytes: number,
+    private readonly probeMs: number,
   ) {}
 
   /** Opens the journal under `dataDir`, replays it and compacts it; returns it with the replayed state. */
@@ -98,34 +151,150 @@ export class Journal {
     const log = await AppendLog.open({
       dir: join(dataDir, 'journal'),
       ...(opts.segmentBytes !== undefined ? { segmentBytes: opts.segmentBytes } : {}),
+      ...(opts.openFile !== undefined ? { openFile: opts.openFile } : {}),
     });
+    const reserve = await DiskReserve.open(join(dataDir, RESERVE_FILE), opts.reserveBytes ?? DEFAULT_RESERVE_BYTES);
     const journal = new Journal(
       log,
+      reserve,
       clock,
       logger,
       opts.positionFlushMs ?? 5000,
       opts.compactBytes ?? 64 * 1024 * 1024,
+      opts.probeMs ?? 2000,
     );
     for await (const entry of log.read()) {
-      const rec = packr.unpack(entry.record) as JournalRecord | Tombstone;
+      const rec = packr.unpack(entry.record) as JournalRecord | Tombstone | Probe;
       if (rec.k === 'd') journal.latest.delete(rec.key);
-      else journal.latest.set(keyOf(rec), rec);
+      else if (rec.k !== 'n') journal.latest.set(keyOf(rec), rec);
     }
-    await journal.compact();
+    if (!reserve.whole) {
+      logger.error({ held: reserve.held, target: reserve.target }, 'journal: disk full at start, refusing bulk writes');
+      journal.armProbe();
+    } else {
+      // Compaction needs room for a copy of the live state; on a full disk the node starts
+      // without it (the old segments stay) rather than not at all.
+      await journal.compact().catch((err: Error) => logger.error({ err }, 'journal: compaction at start failed'));
+    }
     return { journal, records: [...journal.latest.values()] };
   }
 
-  /** Persists a record; resolves once it is fsynced. */
-  async put(rec: JournalRecord): Promise<void> {
-    this.latest.set(keyOf(rec), rec);
-    try {
-      await this.log.append(packr.pack(rec));
-    } catch (err) {
-      this.failure = err as Error;
-      throw err;
-    }
+  /**
+   * Persists a record; resolves once it is fsynced, and only then is it part of the
+   * journal's state. A bulk write is refused (`JournalFullError`) while the reserve is not
+   * whole; a safety write refused for lack of space retries with space from the reserve.
+   */
+  async put(rec: JournalRecord, lane: Lane = 'bulk'): Promise<void> {
+    while (this.barrier !== null) await this.barrier;
+    if (lane === 'bulk' && !this.reserve.whole) throw new JournalFullError(this.reserve.held, this.reserve.target);
+    const key = keyOf(rec);
+    const bytes = packr.pack(rec);
+    this.inflightKeys.set(key, (this.inflightKeys.get(key) ?? 0) + 1);
+    const done = this.appendWithReserve(bytes, lane).then(
+      () => {
+        if (!this.droppedInFlight.has(key)) this.latest.set(key, rec);
+        this.settleKey(key);
+        this.succeeded();
+      },
+      (err: Error) => {
+        this.settleKey(key);
+        this.failed(err);
+        throw err;
+      },
+    );
+    this.inflight.add(done);
+    const forget = (): void => {
+      this.inflight.delete(done);
+    };
+    done.then(forget, forget);
+    await done;
     this.onDurable?.(rec);
     this.maybeCompact();
+  }
+
+  /** Whether bulk writes are accepted: false while the reserve is partly given to safety writes. */
+  get acceptsBulk(): boolean {
+    return this.reserve.whole;
+  }
+
+  private settleKey(key: string): void {
+    const n = (this.inflightKeys.get(key) ?? 1) - 1;
+    if (n > 0) {
+      this.inflightKeys.set(key, n);
+      return;
+    }
+    this.inflightKeys.delete(key);
+    this.droppedInFlight.delete(key);
+  }
+
+  /** Removes `key` from the live state, also from a put of it still in flight. */
+  private drop(key: string): void {
+    this.latest.delete(key);
+    if (this.inflightKeys.has(key)) this.droppedInFlight.add(key);
+  }
+
+  /**
+   * Appends; a safety write refused for lack of space gives back part of the reserve and
+   * tries again, until it lands or the reserve is used up.
+   */
+  private async appendWithReserve(bytes: Uint8Array, lane: Lane): Promise<void> {
+    for (;;) {
+      try {
+        await this.log.append(bytes);
+        return;
+      } catch (err) {
+        if (lane !== 'safety' || !isOutOfSpace(err)) throw err;
+        const freed = await this.reserve.release(Math.max(RELEASE_STEP, 2 * bytes.length));
+        if (freed === 0) throw err;
+        this.logger.warn(
+          { freed, held: this.reserve.held, target: this.reserve.target },
+          'journal: disk full, reserve space given to a safety write',
+        );
+        this.armProbe();
+      }
+    }
+  }
+
+  /** A write landed: the journal takes writes again. */
+  private succeeded(): void {
+    if (this.failure === null) return;
+    this.logger.info({ previous: this.failure.message }, 'journal: writes succeed again');
+    this.failure = null;
+  }
+
+  /** A write failed: reported by `/readyz` until a write succeeds; the probe watches for recovery. */
+  private failed(err: Error): void {
+    if (err instanceof JournalFullError) return;
+    if (this.failure === null) this.logger.error({ err }, 'journal: write failed');
+    this.failure = err;
+    this.armProbe();
+  }
+
+  /** Looks again in `probeMs` whether space is back, while the journal is failed or its reserve is not whole. */
+  private armProbe(): void {
+    if (this.cancelProbe !== null || this.closed) return;
+    this.cancelProbe = this.clock.setTimer(this.clock.now() + this.probeMs, () => {
+      this.cancelProbe = null;
+      this.probe()
+        .catch((err: Error) => this.logger.error({ err }, 'journal: probe failed'))
+        .finally(() => {
+          if (this.failure !== null || !this.reserve.whole) this.armProbe();
+        });
+    });
+  }
+
+  /** Takes the reserve back if it can, then (if still failed) tries a no-op write. */
+  private async probe(): Promise<void> {
+    if (this.closed) return;
+    if (!this.reserve.whole && (await this.reserve.refill())) {
+      this.logger.info({ bytes: this.reserve.target }, 'journal: disk reserve restored, bulk writes accepted again');
+    }
+    if (this.failure !== null && this.reserve.whole) {
+      await this.log.append(PROBE).then(
+        () => this.succeeded(),
+        (err: Error) => this.failed(err),
+      );
+    }
   }
 
   /**
@@ -134,7 +303,7 @@ export class Journal {
    * drops it again after a restart.
    */
   forget(kind: 'o' | 'a', id: string): void {
-    this.latest.delete(`${kind}:${id}`);
+    this.drop(`${kind}:${id}`);
   }
 
   /**
@@ -144,21 +313,24 @@ export class Journal {
    */
   async erase(keys: Array<{ kind: 'o' | 'a' | 'p'; id: string }>): Promise<void> {
     if (keys.length === 0) return;
+    // Not a safety write: the space the reserve gave away stays for those.
+    if (!this.reserve.whole) throw new JournalFullError(this.reserve.held, this.reserve.target);
     const recs: Uint8Array[] = [];
     // Forgetting and appending in one synchronous step: a compaction snapshot taken in
     // between cannot keep a record whose tombstone went into a segment it trims.
     for (const { kind, id } of keys) {
       const key = `${kind}:${id}`;
-      this.latest.delete(key);
+      this.drop(key);
       this.dirtyPositions.delete(key);
       recs.push(packr.pack({ k: 'd', key } satisfies Tombstone));
     }
     try {
       await this.log.appendMany(recs);
     } catch (err) {
-      this.failure = err as Error;
+      this.failed(err as Error);
       throw err;
     }
+    this.succeeded();
     await this.compacting?.catch(() => undefined);
     await this.compact();
   }
@@ -176,12 +348,20 @@ export class Journal {
     }
   }
 
-  /** Writes every position noted since the last flush. */
+  /**
+   * Writes every position noted since the last flush. Positions are bulk: while the disk
+   * is full they wait (still dirty) for the next flush instead of using the reserve.
+   */
   async flushPositions(): Promise<void> {
     if (this.dirtyPositions.size === 0) return;
+    if (!this.reserve.whole) {
+      this.rearmFlush();
+      return;
+    }
     const recs: Uint8Array[] = [];
     const written: JournalRecord[] = [];
-    for (const key of this.dirtyPositions) {
+    const keys = [...this.dirtyPositions];
+    for (const key of keys) {
       const rec = this.latest.get(key);
       if (rec !== undefined) {
         recs.push(packr.pack(rec));
@@ -190,41 +370,88 @@ export class Journal {
     }
     this.dirtyPositions.clear();
     if (recs.length === 0) return;
-    await this.log.appendMany(recs);
+    try {
+      await this.log.appendMany(recs);
+    } catch (err) {
+      // Still the newest known positions: written by a later flush, or by the next compaction.
+      for (const key of keys) if (this.latest.has(key)) this.dirtyPositions.add(key);
+      this.failed(err as Error);
+      this.rearmFlush();
+      return;
+    }
+    this.succeeded();
     if (this.onDurable !== null) for (const rec of written) this.onDurable(rec);
     this.maybeCompact();
   }
 
-  /** Rewrites the latest record of every key into a fresh segment and drops the older ones. */
+  private rearmFlush(): void {
+    if (this.cancelFlush !== null || this.closed) return;
+    this.cancelFlush = this.clock.setTimer(this.clock.now() + this.positionFlushMs, () => {
+      this.cancelFlush = null;
+      this.flushPositions().catch((err: Error) => this.logger.error({ err }, 'journal: position flush failed'));
+    });
+  }
+
+  /**
+   * Rewrites the latest record of every key into a fresh segment and drops the older ones.
+   * New puts wait while the puts in flight settle and the snapshot is handed to the log:
+   * a put in flight would otherwise be durable in the new segment, missing from the
+   * snapshot, and then overwritten by the snapshot's older record of its key.
+   */
   compact(): Promise<void> {
-    if (this.compacting === null) {
-      this.compacting = (async () => {
-        try {
-          const start = await this.log.rotate();
-          // Captured synchronously right after rotate: everything older is in this snapshot.
-          const recs = [...this.latest.values()].map((r) => packr.pack(r));
-          if (recs.length > 0) await this.log.appendMany(recs);
-          await this.log.trimBefore(start);
-          this.compactedBytes = this.log.diskBytes;
-        } finally {
-          this.compacting = null;
-        }
-      })();
-    }
+    this.compacting ??= this.runCompaction().finally(() => {
+      this.compacting = null;
+    });
     return this.compacting;
+  }
+
+  private async runCompaction(): Promise<void> {
+    const { start, snapshot } = await this.snapshotBehindBarrier();
+    if (snapshot !== null) {
+      try {
+        await snapshot;
+      } catch (err) {
+        this.failed(err as Error);
+        throw err;
+      }
+      this.succeeded();
+    }
+    await this.log.trimBefore(start);
+    this.compactedBytes = this.log.diskBytes;
+  }
+
+  /** Starts a new segment and hands it the live state, with new puts held back meanwhile. */
+  private async snapshotBehindBarrier(): Promise<{ start: LogPosition; snapshot: Promise<unknown> | null }> {
+    let open!: () => void;
+    this.barrier = new Promise<void>((r) => {
+      open = r;
+    });
+    try {
+      await Promise.allSettled([...this.inflight]);
+      const start = await this.log.rotate();
+      // Every put handed over before the barrier is settled and applied: `latest` is
+      // exactly what is durable, and everything before `start` is in it.
+      const recs = [...this.latest.values()].map((r) => packr.pack(r));
+      return { start, snapshot: recs.length > 0 ? this.log.appendMany(recs) : null };
+    } finally {
+      this.barrier = null;
+      open();
+    }
   }
 
   private maybeCompact(): void {
     const limit = Math.max(this.compactBytes, 2 * this.compactedBytes);
-    if (this.compacting === null && !this.closed && this.log.diskBytes > limit) {
+    if (this.compacting === null && !this.closed && this.reserve.whole && this.log.diskBytes > limit) {
       this.compact().catch((err: Error) => this.logger.error({ err }, 'journal: compaction failed'));
     }
   }
 
-  /** For `/readyz`: the journal accepts writes. */
+  /** For `/readyz`: the journal accepts writes, all of them (its reserve is whole). */
   health(): ComponentHealth {
     if (this.closed) return { ok: false, detail: 'closed' };
-    if (this.failure !== null) return { ok: false, detail: this.failure.message };
+    if (this.failure !== null) return { ok: false, detail: `write failed: ${this.failure.message}` };
+    if (!this.reserve.whole)
+      return { ok: false, detail: new JournalFullError(this.reserve.held, this.reserve.target).message };
     return { ok: true, detail: `${this.log.diskBytes} bytes` };
   }
 
@@ -241,7 +468,10 @@ export class Journal {
     await this.flushPositions().catch((err: Error) => this.logger.error({ err }, 'journal: final flush failed'));
     await this.compacting?.catch(() => undefined);
     this.closed = true;
+    this.cancelProbe?.();
+    this.cancelProbe = null;
     await this.log.close();
+    await this.reserve.close();
   }
 
   /** Stops without flushing anything, as a crash would; for recovery tests. */
@@ -249,6 +479,9 @@ export class Journal {
     this.cancelFlush?.();
     this.cancelFlush = null;
     this.closed = true;
+    this.cancelProbe?.();
+    this.cancelProbe = null;
     await this.log.close().catch(() => undefined);
+    await this.reserve.close().catch(() => undefined);
   }
 }

@@ -21,6 +21,7 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { Outcome } from './api.js';
 import type { Tick } from './messages.js';
+import { StorageUnavailableError } from './store.js';
 import type { WorkCounter } from './work.js';
 
 /** Post-commit effects of one message, run in order once the new state is committed. */
@@ -233,7 +234,8 @@ export class Registry<S, M extends { t: string }> {
           { err, actor: spec.kind, msgType: msg?.t },
           'actor crashed; restarting from its last committed state',
         );
-        if (msg !== undefined) spec.replyCrash(msg, INTERNAL);
+        // A change the disk could not store has a protocol answer: retry later.
+        if (msg !== undefined) spec.replyCrash(msg, err instanceof StorageUnavailableError ? err.refusal : INTERNAL);
         // A crashed tick must not lose the deadline it was handling: look again shortly
         // (not at once, so a handler that keeps failing cannot spin).
         this.arm(id, this.clock.now() + CRASH_RETRY_MS);

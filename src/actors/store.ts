@@ -8,12 +8,23 @@
  * or a technician in danger initiates (a deadline alert, an escalation, an SOS) is never
  * held back by a full archive: it is journaled and pushed, and only its archive row is
  * lost (logged). Safety first: no SOS is refused because analytics storage is full.
+ *
+ * Full or failing disk (README, "When the disk is full"): the same two lanes. Client data
+ * (pings, order creation and transitions: policy 'refuse') is bulk: refused with
+ * `unavailable` (never `internal`) when the archive or the journal cannot store it, and
+ * refused before anything is written while the journal's disk reserve is partly given
+ * away. Alerts (raised, escalated, acknowledged, resolved, cancelled) and the order marks
+ * that go with server-raised alerts (policy 'tolerate') are safety writes: an archive that
+ * cannot store them loses only the row, and the journal stores them with its reserve.
+ * When even that fails, a change whose caller expects a refusal gets one; the others
+ * throw `StorageUnavailableError`, which the registry answers as `unavailable`.
  */
 import type { Logger } from '../log.js';
 import type { Alert, OrderState } from '../protocol.js';
+import { LogClosedError } from '../telemetry/append-log.js';
 import { type ArchiveRecord, type ArchiveWriter, type PingRecord, SpoolFullError } from '../telemetry/archive.js';
 import type { Refusal } from './api.js';
-import type { Journal } from './journal.js';
+import { type Journal, JournalFullError, type JournalRecord, type Lane } from './journal.js';
 import type { OrderRecord } from './records.js';
 
 /** What to do when the archive spool is full: refuse the change, or go on without the archive row. */
@@ -25,6 +36,33 @@ export const SPOOL_FULL: Refusal = {
   code: 'unavailable',
   msg: 'the node cannot store data right now; retry later',
 };
+
+/** The refusal sent when the disk cannot store a change (full or failing). */
+export const NOT_STORED: Refusal = {
+  ok: false,
+  code: 'unavailable',
+  msg: 'the node cannot store data right now (disk full or failing); retry later',
+};
+
+/**
+ * Thrown for a change that could not be stored and whose caller has no refusal to give
+ * (a deadline, an escalation, an SOS): the registry answers a waiting client with
+ * `refusal` instead of `internal`, and retries a deadline shortly.
+ */
+export class StorageUnavailableError extends Error {
+  readonly refusal: Refusal = NOT_STORED;
+  constructor(cause: Error) {
+    super(`change not stored: ${cause.message}`, { cause });
+    this.name = 'StorageUnavailableError';
+  }
+}
+
+/** Errors of the disk itself (no space, I/O error, a log closed by an earlier failure), as opposed to bugs. */
+export function isStorageFailure(err: unknown): boolean {
+  if (err instanceof JournalFullError || err instanceof LogClosedError) return true;
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  return typeof code === 'string' && /^E[A-Z]+$/.test(code);
+}
 
 /** One order event for the archive: the order's state at `ts`, with the position if known. */
 export interface OrderEvent {
@@ -42,16 +80,20 @@ export class Store {
     private readonly log: Logger,
   ) {}
 
-  /** Archives accepted pings; a refusal when the spool is full. Pings are not journaled (see journal.ts). */
+  /** Archives accepted pings; a refusal when the spool or the disk is full. Pings are not journaled (see journal.ts). */
   async savePings(rows: PingRecord[]): Promise<Refusal | null> {
+    if (!this.journal.acceptsBulk) return NOT_STORED;
     return this.archiveRows(
       rows.map((row) => ({ table: 'pings', row })),
       'refuse',
+      'bulk',
     );
   }
 
   /** Persists an order's new state (and its archive event, when given); resolves after both fsyncs. */
   async saveOrder(rec: OrderRecord, event: OrderEvent | null, policy: SpoolPolicy): Promise<Refusal | null> {
+    const lane: Lane = policy === 'tolerate' ? 'safety' : 'bulk';
+    if (lane === 'bulk' && !this.journal.acceptsBulk) return NOT_STORED;
     if (event !== null) {
       const refused = await this.archiveRows(
         [
@@ -68,11 +110,13 @@ export class Store {
           },
         ],
         policy,
+        lane,
       );
       if (refused !== null) return refused;
     }
-    await this.journal.put({ k: 'o', o: rec });
-    return null;
+    // A journal refusal after the archive row landed leaves that row behind: the archive
+    // then shows an event the live state never took (only when the disk fills in between).
+    return this.journalPut({ k: 'o', o: rec }, lane, policy);
   }
 
   /** Persists an alert change that happened at `at`; resolves after both fsyncs. */
@@ -97,20 +141,37 @@ export class Store {
         },
       ],
       policy,
+      'safety',
     );
     if (refused !== null) return refused;
-    await this.journal.put({ k: 'a', a: alert });
-    return null;
+    return this.journalPut({ k: 'a', a: alert }, 'safety', policy);
   }
 
-  private async archiveRows(records: ArchiveRecord[], policy: SpoolPolicy): Promise<Refusal | null> {
+  private async journalPut(rec: JournalRecord, lane: Lane, policy: SpoolPolicy): Promise<Refusal | null> {
+    try {
+      await this.journal.put(rec, lane);
+      return null;
+    } catch (err) {
+      if (!isStorageFailure(err)) throw err;
+      if (policy === 'refuse') return NOT_STORED;
+      throw new StorageUnavailableError(err as Error);
+    }
+  }
+
+  private async archiveRows(records: ArchiveRecord[], policy: SpoolPolicy, lane: Lane): Promise<Refusal | null> {
     try {
       await this.archive.write(records);
       return null;
     } catch (err) {
-      if (!(err instanceof SpoolFullError)) throw err;
-      if (policy === 'refuse') return SPOOL_FULL;
-      this.log.error({ table: records[0]?.table }, 'archive spool full: change kept in the journal, archive row lost');
+      const table = records[0]?.table;
+      if (err instanceof SpoolFullError) {
+        if (policy === 'refuse') return SPOOL_FULL;
+        this.log.error({ table }, 'archive spool full: change kept in the journal, archive row lost');
+        return null;
+      }
+      if (!isStorageFailure(err)) throw err;
+      if (lane === 'bulk') return NOT_STORED;
+      this.log.error({ err, table }, 'archive cannot store: safety change kept in the journal, archive row lost');
       return null;
     }
   }

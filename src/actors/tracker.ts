@@ -57,7 +57,7 @@ import { recover } from './recovery.js';
 import { notYours } from './refusals.js';
 import { Registry } from './registry.js';
 import { parseRemoteCall } from './remote-calls.js';
-import { Store } from './store.js';
+import { isStorageFailure, NOT_STORED, Store } from './store.js';
 import { Takeover } from './takeover.js';
 import { technicianSpec } from './technician-actor.js';
 import { WorkCounter } from './work.js';
@@ -139,7 +139,10 @@ export class ActorTracker implements Tracker {
   static async start(deps: TrackerDeps): Promise<ActorTracker> {
     const { config, clock, log, metrics, archive } = deps;
     const startedAt = clock.now();
-    const { journal, records } = await Journal.open(config.DATA_DIR, clock, log, deps.journal);
+    const { journal, records } = await Journal.open(config.DATA_DIR, clock, log, {
+      reserveBytes: config.JOURNAL_RESERVE_BYTES,
+      ...deps.journal,
+    });
     const work = new WorkCounter();
     const store = new Store(archive, journal, log);
     const shared = deps.shared ?? memorySharedState(clock);
@@ -675,11 +678,20 @@ export class ActorTracker implements Tracker {
     }
     this.indexed.delete(id);
     await this.shared.nearby.erase(id);
-    await this.journal.erase([
-      { kind: 'p', id },
-      ...orders.map((o) => ({ kind: 'o' as const, id: o.id })),
-      ...[...alerts.keys()].map((a) => ({ kind: 'a' as const, id: a })),
-    ]);
+    try {
+      await this.journal.erase([
+        { kind: 'p', id },
+        ...orders.map((o) => ({ kind: 'o' as const, id: o.id })),
+        ...[...alerts.keys()].map((a) => ({ kind: 'a' as const, id: a })),
+      ]);
+    } catch (err) {
+      if (!isStorageFailure(err)) throw err;
+      this.deps.log.warn({ err, tech: id }, 'erase: the journal cannot store the erasure');
+      return {
+        ...NOT_STORED,
+        msg: 'the node cannot store the erasure right now (disk full or failing); retry the erase',
+      };
+    }
     if (this.shared.mirror !== null) {
       await this.shared.mirror.eraseTech(id);
       await this.takeover?.drop(id);

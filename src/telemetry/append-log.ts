@@ -12,7 +12,7 @@
  * mid-write); `open` truncates it at the last whole frame. Earlier segments were fsynced
  * before the next one was created, so damage there is reported as corruption, not cut.
  */
-import { constants, type FileHandle, mkdir, open, readdir, stat, unlink } from 'node:fs/promises';
+import { constants, mkdir, open, readdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 
@@ -29,11 +29,30 @@ export interface LogEntry {
   record: Buffer;
 }
 
+/**
+ * The file operations the log uses on a segment: a subset of `LogFile`, so that tests
+ * can hand in files whose fsync fails (there is no portable way to make a real disk do that).
+ */
+export interface LogFile {
+  read(buffer: Buffer, offset: number, length: number, position: number): Promise<{ bytesRead: number }>;
+  write(buffer: Buffer, offset: number, length: number, position: number): Promise<{ bytesWritten: number }>;
+  datasync(): Promise<void>;
+  sync(): Promise<void>;
+  truncate(len: number): Promise<void>;
+  stat(): Promise<{ size: number }>;
+  close(): Promise<void>;
+}
+
+/** Opens a segment file; `flags` as for `fs.promises.open`. */
+export type OpenFile = (path: string, flags: string) => Promise<LogFile>;
+
 /** Where the log lives and how large a segment grows before a new one is started. */
 export interface AppendLogOptions {
   dir: string;
   /** A segment is closed once it reaches this size (default 64 MiB); one batch never spans two segments. */
   segmentBytes?: number;
+  /** How segment files are opened (default: `fs.promises.open`); tests inject failing files here. */
+  openFile?: OpenFile;
 }
 
 /** Thrown by `read` when a frame inside an already closed segment fails its check. */
@@ -91,7 +110,7 @@ interface Group {
 }
 
 /** Scans a segment from the start; returns where the whole frames end. */
-async function scanValidEnd(fh: FileHandle, size: number): Promise<number> {
+async function scanValidEnd(fh: LogFile, size: number): Promise<number> {
   let end = 0;
   for await (const f of framesOf(fh, 0, size)) {
     if (!f.ok) break;
@@ -103,7 +122,7 @@ async function scanValidEnd(fh: FileHandle, size: number): Promise<number> {
 type ScannedFrame = { ok: true; at: number; next: number; record: Buffer } | { ok: false; at: number; reason: string };
 
 /** Yields the frames of `fh` between `from` and `limit`, stopping at the first bad one. */
-async function* framesOf(fh: FileHandle, from: number, limit: number): AsyncGenerator<ScannedFrame> {
+async function* framesOf(fh: LogFile, from: number, limit: number): AsyncGenerator<ScannedFrame> {
   let buf = Buffer.alloc(0);
   let bufStart = from; // file offset of buf[0]
   let at = from;
@@ -177,24 +196,26 @@ export class AppendLog {
     private readonly dir: string,
     private readonly segmentBytes: number,
     private segment: number,
-    private fh: FileHandle,
+    private fh: LogFile,
     /** End of the durable data in the current segment. */
     private offset: number,
+    private readonly openFile: OpenFile,
   ) {}
 
   /** Opens (creating if needed) the log in `opts.dir`, cutting a torn tail off the last segment. */
   static async open(opts: AppendLogOptions): Promise<AppendLog> {
     const segmentBytes = opts.segmentBytes ?? 64 * 1024 * 1024;
     if (!(segmentBytes > HEADER)) throw new RangeError(`segmentBytes must be more than ${HEADER}, got ${segmentBytes}`);
+    const openFile = opts.openFile ?? open;
     await mkdir(opts.dir, { recursive: true });
     const numbers = await AppendLog.listSegments(opts.dir);
     const last = numbers.at(-1);
     if (last === undefined) {
-      const fh = await open(join(opts.dir, segmentName(1)), 'wx+');
+      const fh = await openFile(join(opts.dir, segmentName(1)), 'wx+');
       await syncDir(opts.dir);
-      return new AppendLog(opts.dir, segmentBytes, 1, fh, 0);
+      return new AppendLog(opts.dir, segmentBytes, 1, fh, 0, openFile);
     }
-    const fh = await open(join(opts.dir, segmentName(last)), 'r+');
+    const fh = await openFile(join(opts.dir, segmentName(last)), 'r+');
     try {
       const { size } = await fh.stat();
       const end = await scanValidEnd(fh, size);
@@ -203,7 +224,7 @@ export class AppendLog {
         await fh.truncate(end);
         await fh.sync();
       }
-      const log = new AppendLog(opts.dir, segmentBytes, last, fh, end);
+      const log = new AppendLog(opts.dir, segmentBytes, last, fh, end, openFile);
       for (const n of numbers.slice(0, -1)) log.sealed.set(n, (await stat(join(opts.dir, segmentName(n)))).size);
       return log;
     } catch (err) {
@@ -289,8 +310,10 @@ export class AppendLog {
         await this.fh.datasync();
         this.syncCount++;
       } catch (err) {
-        this.fail(batch, err as Error);
+        // Rolled back before anyone hears of the failure: a caller that retries at once
+        // appends behind whole frames, or is told the log is no longer writable.
         await this.rollback(err as Error);
+        this.fail(batch, err as Error);
         if (this.failure) {
           this.fail(this.pending.splice(0), this.failure);
           return;
@@ -316,12 +339,16 @@ export class AppendLog {
 
   /**
    * After a failed write or fsync the file content past `offset` is unknown. Cutting it
-   * back keeps later appends readable; if even that fails, the log refuses further appends
-   * rather than acknowledge records that may sit behind garbage.
+   * back keeps later appends readable. The cut is fsynced too: otherwise a crash could
+   * bring back the refused frames' length on disk, and with it whatever the failed write
+   * left there (a whole refused frame would replay as if it had been acknowledged). If the
+   * cut or its fsync fails, the log refuses further appends rather than acknowledge
+   * records that may sit behind garbage.
    */
   private async rollback(err: Error): Promise<void> {
     try {
       await this.fh.truncate(this.offset);
+      await this.fh.datasync();
     } catch (truncErr) {
       this.failure = new Error(`write failed (${err.message}) and rollback failed (${(truncErr as Error).message})`);
     }
@@ -329,7 +356,7 @@ export class AppendLog {
 
   private async startSegment(): Promise<void> {
     const next = this.segment + 1;
-    const fh = await open(join(this.dir, segmentName(next)), 'wx+');
+    const fh = await this.openFile(join(this.dir, segmentName(next)), 'wx+');
     await syncDir(this.dir);
     await this.fh.close();
     this.sealed.set(this.segment, this.offset);
@@ -349,9 +376,9 @@ export class AppendLog {
       if (from && n < from.segment) continue;
       const start = from && n === from.segment ? from.offset : 0;
       const file = join(this.dir, segmentName(n));
-      let fh: FileHandle;
+      let fh: LogFile;
       try {
-        fh = await open(file, 'r');
+        fh = await this.openFile(file, 'r');
       } catch (err) {
         // trimBefore may delete a segment between listing and opening: it was meant to go.
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;

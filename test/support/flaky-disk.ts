@@ -1,0 +1,52 @@
+/**
+ * Real segment files whose fsync can be made to fail on demand, for the AppendLog's
+ * `openFile` option: a real disk cannot be told to fail one fsync. Every write, sync and
+ * truncate is recorded, so a test can check what was made durable in which order.
+ */
+import { open } from 'node:fs/promises';
+import { basename } from 'node:path';
+import type { LogFile, OpenFile } from '../../src/telemetry/append-log.js';
+
+/** Real files whose next `failSyncs` datasyncs fail with EIO; every operation is recorded. */
+export class FlakyDisk {
+  failSyncs = 0;
+  readonly ops: string[] = [];
+  /** Called when a file is opened, before the open returns (to act in the middle of a rotation). */
+  onOpen: ((name: string, flags: string) => void) | null = null;
+
+  readonly openFile: OpenFile = async (path, flags) => {
+    const fh = await open(path, flags);
+    const name = basename(path);
+    this.onOpen?.(name, flags);
+    const record = (op: string): void => {
+      this.ops.push(`${op} ${name}`);
+    };
+    const file: LogFile = {
+      read: (buf, off, len, pos) => fh.read(buf, off, len, pos),
+      write: async (buf, off, len, pos) => {
+        record('write');
+        return fh.write(buf, off, len, pos);
+      },
+      datasync: async () => {
+        if (this.failSyncs > 0) {
+          this.failSyncs--;
+          record('datasync-failed');
+          throw Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' });
+        }
+        record('datasync');
+        await fh.datasync();
+      },
+      sync: async () => {
+        record('sync');
+        await fh.sync();
+      },
+      truncate: async (len) => {
+        record(`truncate(${len})`);
+        await fh.truncate(len);
+      },
+      stat: () => fh.stat(),
+      close: () => fh.close(),
+    };
+    return file;
+  };
+}
