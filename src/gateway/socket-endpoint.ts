@@ -12,6 +12,7 @@ import type { Metrics } from '../metrics.js';
 import { CloseCode, ErrorCode, MAX_FRAME_BYTES, type Role, type ServerMessage } from '../protocol.js';
 import type { Admission } from './admission.js';
 import { extractToken, type Principal, type TokenVerifier } from './auth.js';
+import { closeCodeLabel } from './close-label.js';
 import { decodeFrame, encodeMessage, encodeShared } from './codec.js';
 import { writeHttpError } from './http.js';
 import type { InflightTracker } from './inflight.js';
@@ -268,7 +269,7 @@ export function registerSocketEndpoint<M extends { t: string; seq: number }>(
       deps.admission?.release(conn.remote);
       metrics.connections.dec({ endpoint });
       const reason = conn.closeReason ?? (Buffer.from(message).toString() || 'closed by client');
-      metrics.connectionsClosed.inc({ endpoint, reason: String(code) });
+      metrics.connectionsClosed.inc({ endpoint, reason: closeCodeLabel(code) });
       log.info(
         {
           endpoint,
