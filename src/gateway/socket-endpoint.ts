@@ -167,6 +167,11 @@ export function registerSocketEndpoint<M extends { t: string; seq: number }>(
       refuse(ws, deps, seq, ErrorCode.rateLimited, `more than ${config.RATE_LIMIT_PER_SEC} messages per second`);
       return;
     }
+    if (validated.outOfWindow !== undefined) {
+      // A refusal for the window is always a ping's (other types keep the message): a bounded label.
+      const type = validated.ok ? validated.value.t : 'ping';
+      metrics.fixesOutsideWindow.inc({ type }, validated.outOfWindow);
+    }
     if (!validated.ok) {
       metrics.messages.inc({ endpoint, type: 'invalid' });
       refuse(ws, deps, validated.seq, ErrorCode.badRequest, validated.msg);
