@@ -40,6 +40,11 @@ export const CloseCode = {
   slowConsumer: 4002,
   /** The same technician connected again; this older connection is closed. */
   replaced: 4003,
+  /**
+   * This safety operator (token `sub`) already holds SAFETY_MAX_CONNECTIONS_PER_OPERATOR
+   * consoles on this node: close one of them before reconnecting; retrying at once fails again.
+   */
+  operatorConnectionLimit: 4004,
 } as const;
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
 
