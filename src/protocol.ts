@@ -200,6 +200,12 @@ export interface ErrReply {
   seq: number | null;
   code: ErrorCode;
   msg: string;
+  /**
+   * Extension (README): with `rate_limited`, how long to wait before sending again. A
+   * refused `ping` or `batch` was not stored: the device keeps its fixes and sends them in
+   * a later `batch`.
+   */
+  retryMs?: number;
   [extra: string]: unknown;
 }
 export interface NoticePush {

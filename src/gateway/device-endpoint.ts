@@ -20,6 +20,7 @@ export function deviceEndpoint(tracker: Tracker, deps: EndpointDeps): EndpointBe
     roles: [Role.device],
     // The window moves with the clock: taken per message, it is cheap (one cached day string).
     validate: (frame, now) => validateDeviceMessage(frame, timeWindow(now, deps.config.RETENTION_DAYS)),
+    pointsOf: (msg) => (msg.t === 'batch' ? msg.pts.length : 0),
     // Device messages carry no technician id: every one acts as the token's subject.
     handle: (principal, msg) => tracker.onDeviceMessage(principal.sub, msg),
     attach(ws) {
