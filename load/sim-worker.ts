@@ -41,7 +41,7 @@ export interface WorkerCounters {
   sosSent: number;
   sosSeen: number;
   jobsCompleted: number;
-  /** `rate_limited` answers honoured: the device waited retryMs and sent the fixes (or the SOS) again. */
+  /** `rate_limited` (or, for fixes, `unavailable`) answers honoured: the device waited retryMs and sent again. */
   rateLimited: number;
 }
 

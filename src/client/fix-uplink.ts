@@ -1,7 +1,8 @@
 /**
  * Sends a device's fixes the way PROTOCOL.md asks a device under load to: each fix as a
- * `ping` while the server takes them, and when it answers `rate_limited` the refused fix
- * and every later one wait `retryMs`, then go out together in `batch`es. A fix leaves the
+ * `ping` while the server takes them, and when it answers `rate_limited` (or
+ * `unavailable`) the refused fix and every later one wait `retryMs` (1 s when none is
+ * given), then go out together in `batch`es. A fix leaves the
  * queue only when an `ack` (or an error that retrying cannot fix) answered it, so nothing
  * the server did not acknowledge is dropped; a connection that closes meanwhile keeps the
  * queue until it is open again.
@@ -34,8 +35,12 @@ function toPoint(f: Fix): BatchPoint {
   return p;
 }
 
-function isRateLimited(reply: Reply): reply is Reply & { t: 'err'; retryMs?: number } {
-  return reply.t === 'err' && reply.code === ErrorCode.rateLimited;
+/**
+ * An answer that asks to send again later: `rate_limited` (with `retryMs`), or
+ * `unavailable` (the node cannot store data right now; nothing was stored).
+ */
+function isRetryLater(reply: Reply): reply is Reply & { t: 'err'; retryMs?: number } {
+  return reply.t === 'err' && (reply.code === ErrorCode.rateLimited || reply.code === ErrorCode.unavailable);
 }
 
 /** A device's outgoing fixes, honouring the server's `retryMs`. */
@@ -45,7 +50,7 @@ export class FixUplink {
   private timer: NodeJS.Timeout | undefined;
   private flushing = false;
   private stopped = false;
-  /** `rate_limited` answers received (pings and batches), for tools that report them. */
+  /** `rate_limited` or `unavailable` answers received (pings and batches), for tools that report them. */
   rateLimited = 0;
   private readonly onOpen = (): void => this.schedule();
 
@@ -72,7 +77,7 @@ export class FixUplink {
     }
     return this.client.ping(fix).then(
       (reply) => {
-        if (!isRateLimited(reply)) return reply;
+        if (!isRetryLater(reply)) return reply;
         this.hold(reply.retryMs);
         return this.enqueue([toPoint(fix)]).then((replies) => replies[0] as Reply);
       },
@@ -137,7 +142,7 @@ export class FixUplink {
           this.queue.unshift(...chunk);
           return;
         }
-        if (isRateLimited(reply)) {
+        if (isRetryLater(reply)) {
           this.queue.unshift(...chunk);
           this.hold(reply.retryMs);
           continue;
