@@ -6,7 +6,7 @@
  * per-process open-file limit and the sockets' CPU is spread over the cores.
  */
 import * as hdr from 'hdr-histogram-js';
-import { ConnectionClosedError, DeviceClient, type Reply, SafetyClient } from '../src/client/index.js';
+import { ConnectionClosedError, DeviceClient, FixUplink, type Reply, SafetyClient } from '../src/client/index.js';
 import { latencyHistogram, mint } from './launch.js';
 
 /** What one worker is asked to simulate. */
@@ -43,6 +43,8 @@ export interface WorkerCounters {
   jobsCompleted: number;
   /** Devices whose connection stayed open from `go` to `stop` (set at `stop`). */
   held: number;
+  /** `rate_limited` (or, for fixes, `unavailable`) answers honoured: the device waited retryMs and sent again. */
+  rateLimited: number;
 }
 
 /** Final report of a worker: counters plus encoded histograms (µs). */
@@ -61,6 +63,7 @@ const counters: WorkerCounters = {
   sosSeen: 0,
   jobsCompleted: 0,
   held: 0,
+  rateLimited: 0,
 };
 const ackHist = latencyHistogram();
 const sosHist = latencyHistogram();
@@ -89,6 +92,8 @@ class Device {
   dropped = false;
   readonly order: string;
   readonly client: DeviceClient;
+  /** Pings through the client's uplink: a `rate_limited` ping waits retryMs and goes out in a batch. */
+  readonly uplink: FixUplink;
   readonly home: [number, number];
   readonly customer: [number, number];
   readonly job: boolean;
@@ -107,6 +112,7 @@ class Device {
     this.client.on('close', () => {
       if (measuring && !stopping) this.dropped = true;
     });
+    this.uplink = new FixUplink(this.client);
     // Spread over a ~20 km square around a city centre; customer 1-3 km away.
     this.home = [48.8 + Math.random() * 0.2, 2.25 + Math.random() * 0.2];
     const bearing = Math.random() * 2 * Math.PI;
@@ -130,7 +136,7 @@ class Device {
     const [lat, lon] = this.position(this.job ? progress : progress * 0.2);
     const t0 = process.hrtime.bigint();
     counters.sent++;
-    this.client.ping({ ts: Date.now(), lat, lon, acc: 8, spd: 9, hdg: 90, bat: 80 }).then((reply) => {
+    this.uplink.send({ ts: Date.now(), lat, lon, acc: 8, spd: 9, hdg: 90, bat: 80 }).then((reply) => {
       if (tally(reply)) {
         counters.acks++;
         if (measuring) ackHist.recordValue(Number((process.hrtime.bigint() - t0) / 1000n) || 1);
@@ -179,7 +185,16 @@ class Device {
   sos(): void {
     const [lat, lon] = this.position(0.5);
     counters.sosSent++;
-    this.client.sos({ ts: Date.now(), lat, lon, note: 'bench' }).then(tally, failed);
+    this.pressSos(Date.now(), lat, lon, 3).then(tally, failed);
+  }
+
+  /** Sends an SOS; a `rate_limited` answer is honoured: wait retryMs, then press again (a few times at most). */
+  private async pressSos(ts: number, lat: number, lon: number, retries: number): Promise<Reply> {
+    const reply = await this.client.sos({ ts, lat, lon, note: 'bench' });
+    if (reply.t !== 'err' || reply.code !== 'rate_limited' || retries === 0 || stopping) return reply;
+    counters.rateLimited++;
+    await new Promise((r) => setTimeout(r, typeof reply.retryMs === 'number' ? reply.retryMs : 1000));
+    return this.pressSos(ts, lat, lon, retries - 1);
   }
 
   end(): void {
@@ -289,8 +304,12 @@ process.on('message', async (m: { type: string }) => {
     stopping = true;
     // Let in-flight requests drain before closing, so every sent ping can be acked.
     const deadline = Date.now() + 10_000;
-    while (Date.now() < deadline && world.devices.some((d) => d.client.inFlight > 0))
+    while (Date.now() < deadline && world.devices.some((d) => d.client.inFlight > 0 || d.uplink.pending > 0))
       await new Promise((r) => setTimeout(r, 50));
+    for (const d of world.devices) {
+      d.uplink.stop();
+      counters.rateLimited += d.uplink.rateLimited;
+    }
     await Promise.all([...world.devices.map((d) => d.client.close()), ...world.consoles.map((c) => c.close())]);
     clearInterval(progress);
     const result: WorkerResult = {

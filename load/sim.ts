@@ -58,6 +58,8 @@ export interface SimResult {
   sos: Quantiles & { sent: number; seen: number };
   errors: Record<string, number>;
   jobsCompleted: number;
+  /** `rate_limited` answers the devices honoured (waited retryMs, sent again); not errors. */
+  rateLimited: number;
   server: {
     cpuSecPer1000Pings: number;
     cpuUtilisation: number;
@@ -190,6 +192,7 @@ export async function runSim(server: RunningServer, o: SimOptions): Promise<SimR
     let sosSeen = 0;
     let jobs = 0;
     let held = 0;
+    let rateLimited = 0;
     for (const w of workers) {
       const r = w.result as WorkerResult;
       ackHist.add(hdr.decodeFromCompressedBase64(r.ackHist));
@@ -201,6 +204,7 @@ export async function runSim(server: RunningServer, o: SimOptions): Promise<SimR
       sosSeen += r.sosSeen;
       jobs += r.jobsCompleted;
       held += r.held;
+      rateLimited += r.rateLimited;
     }
     const rowsDelta =
       server.kind === 'full'
@@ -220,6 +224,7 @@ export async function runSim(server: RunningServer, o: SimOptions): Promise<SimR
       sos: { ...quantiles(sosHist), sent: sosSent, seen: sosSeen },
       errors,
       jobsCompleted: jobs,
+      rateLimited,
       server: {
         cpuSecPer1000Pings: acksMeasured > 0 ? ((after.cpuSec - before.cpuSec) / acksMeasured) * 1000 : 0,
         cpuUtilisation: (after.cpuSec - before.cpuSec) / elapsed,

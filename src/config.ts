@@ -6,6 +6,8 @@
  * operator fixes a deployment in one round instead of one crash per variable.
  */
 
+import { MAX_BATCH_POINTS } from './protocol.js';
+
 /** A well-known secret used only when `TRACKER_INSECURE_DEV=1`: tokens are forgeable by anyone. */
 export const INSECURE_DEV_SECRET = 'fieldtrack-insecure-development-secret-do-not-use';
 
@@ -184,6 +186,26 @@ export const VARIABLES = {
     4 * 1024 * 1024,
     int(0, 1 << 30),
     'Disk space held in DATA_DIR for safety writes (SOS, alerts, acks) when the disk is full; 0: none.',
+  ),
+  TOKEN_MAX_LIFETIME_SEC: v(
+    30 * 24 * 3600,
+    int(60, 10 * 365 * 24 * 3600),
+    'Longest a token may live: exp at most this many seconds after iat (after now when it has no iat); longer-lived tokens get 401.',
+  ),
+  BATCH_POINTS_PER_SEC: v(
+    1000,
+    num(1, 1e7),
+    'batch points per second one connection may send on average; past it a batch gets rate_limited with retryMs.',
+  ),
+  BATCH_POINTS_BURST: v(
+    10_000,
+    int(MAX_BATCH_POINTS, 1e8),
+    `batch points one connection may send at once before BATCH_POINTS_PER_SEC applies (at least ${MAX_BATCH_POINTS}, one full batch).`,
+  ),
+  SAFETY_MAX_CONNECTIONS_PER_OPERATOR: v(
+    5,
+    int(1, 100_000),
+    'Console connections one safety token sub may hold on this node; the next is closed with 4004.',
   ),
 } as const;
 

@@ -57,6 +57,12 @@ export class Metrics {
     labelNames: ['route', 'status'] as const,
     registers: [this.registry],
   });
+  readonly fixesOutsideWindow = new Counter({
+    name: 'fieldtrack_fixes_outside_window_total',
+    help: 'Fixes whose ts was outside the time window (ping refused, batch point left out, checkin/sos/depart ts replaced), by message type',
+    labelNames: ['type'] as const,
+    registers: [this.registry],
+  });
 
   // actors
   readonly alerts = new Counter({

@@ -40,6 +40,11 @@ export const CloseCode = {
   slowConsumer: 4002,
   /** The same technician connected again; this older connection is closed. */
   replaced: 4003,
+  /**
+   * This safety operator (token `sub`) already holds SAFETY_MAX_CONNECTIONS_PER_OPERATOR
+   * consoles on this node: close one of them before reconnecting; retrying at once fails again.
+   */
+  operatorConnectionLimit: 4004,
 } as const;
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
 
@@ -195,6 +200,12 @@ export interface ErrReply {
   seq: number | null;
   code: ErrorCode;
   msg: string;
+  /**
+   * Extension (README): with `rate_limited`, how long to wait before sending again. A
+   * refused `ping` or `batch` was not stored: the device keeps its fixes and sends them in
+   * a later `batch`.
+   */
+  retryMs?: number;
   [extra: string]: unknown;
 }
 export interface NoticePush {

@@ -10,10 +10,12 @@ import { Packr } from 'msgpackr';
 import WebSocket from 'ws';
 import { decodeFrame } from '../src/gateway/codec.js';
 import { validateDeviceMessage, validateOrderInput, validateSafetyMessage } from '../src/gateway/messages.js';
+import { timeWindow } from '../src/gateway/time-window.js';
 import { ServerProcess, token } from './support/server-process.js';
 
 const packr = new Packr({ useRecords: false });
 const now = Date.UTC(2026, 0, 1);
+const window = timeWindow(now, 30);
 
 /** Values a hostile client would put in a field: wrong types, non-finite, huge, nested. */
 const hostile: fc.Arbitrary<unknown> = fc.oneof(
@@ -57,7 +59,7 @@ function stillValid(type: string, field: string, v: unknown): boolean {
   const decoded = decodeFrame(packr.pack({ ...valid()[type], [field]: v }));
   if (!decoded.ok) return false;
   return deviceTypes.includes(type)
-    ? validateDeviceMessage(decoded.value, now).ok
+    ? validateDeviceMessage(decoded.value, window).ok
     : validateSafetyMessage(decoded.value).ok;
 }
 
@@ -79,7 +81,7 @@ const mutated = fc
 describe('decoder and validators under random input (property-based)', () => {
   it('every valid template passes, so the mutation properties below test something', () => {
     for (const [type, msg] of Object.entries(valid())) {
-      const r = deviceTypes.includes(type) ? validateDeviceMessage(msg, now) : validateSafetyMessage(msg);
+      const r = deviceTypes.includes(type) ? validateDeviceMessage(msg, window) : validateSafetyMessage(msg);
       assert.ok(r.ok, `${type} template must be valid`);
     }
   });
@@ -112,7 +114,7 @@ describe('decoder and validators under random input (property-based)', () => {
           const d2 = decodeFrame(flipped);
           if (d2.ok) {
             // Whatever decodes must still go through validation without throwing.
-            validateDeviceMessage(d2.value, now);
+            validateDeviceMessage(d2.value, window);
             validateSafetyMessage(d2.value);
           }
         },
@@ -148,13 +150,13 @@ describe('decoder and validators under random input (property-based)', () => {
     const depth = 100_000;
     const frame = Buffer.concat([Buffer.from([0x81, 0xa1, 0x74]), Buffer.alloc(depth, 0x91), Buffer.from([0x01])]);
     const d = decodeFrame(frame);
-    if (d.ok) assert.equal(validateDeviceMessage(d.value, now).ok, false);
+    if (d.ok) assert.equal(validateDeviceMessage(d.value, window).ok, false);
   });
 
   it('every validator refuses a message with one hostile field, with a message and the seq', () => {
     fc.assert(
       fc.property(mutated, ({ type, frame }) => {
-        const r = deviceTypes.includes(type) ? validateDeviceMessage(frame, now) : validateSafetyMessage(frame);
+        const r = deviceTypes.includes(type) ? validateDeviceMessage(frame, window) : validateSafetyMessage(frame);
         assert.equal(r.ok, false);
         if (!r.ok) {
           assert.equal(r.seq, 1);
@@ -168,7 +170,7 @@ describe('decoder and validators under random input (property-based)', () => {
   it('random objects are refused, echoing seq only when it is a valid one', () => {
     fc.assert(
       fc.property(fc.dictionary(fc.string({ maxLength: 8 }), fc.anything({ maxDepth: 3 })), (frame) => {
-        for (const r of [validateDeviceMessage(frame, now), validateSafetyMessage(frame)]) {
+        for (const r of [validateDeviceMessage(frame, window), validateSafetyMessage(frame)]) {
           assert.equal(r.ok, false, `accepted ${JSON.stringify(frame)}`);
           if (!r.ok) {
             const seq = frame.seq;
@@ -193,7 +195,7 @@ describe('decoder and validators under random input (property-based)', () => {
           fc.constant(null),
         ),
         (type, seq) => {
-          const r = validateDeviceMessage({ ...valid()[type], seq }, now);
+          const r = validateDeviceMessage({ ...valid()[type], seq }, window);
           assert.equal(r.ok, false);
           assert.equal(r.ok ? undefined : r.seq, null);
         },

@@ -60,7 +60,7 @@ function deps(limit: number): EndpointDeps {
     config,
     log: createLogger('silent'),
     metrics: new Metrics(),
-    verifier: new TokenVerifier(config.jwtSecret),
+    verifier: new TokenVerifier(config.jwtSecret, config.TOKEN_MAX_LIFETIME_SEC),
     inflight: new InflightTracker(),
     connections: new Set(),
     isShuttingDown: () => false,

@@ -2,8 +2,10 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { decodeFrame, encodeMessage } from '../src/gateway/codec.js';
 import { validateDeviceMessage, validateOrderInput, validateSafetyMessage } from '../src/gateway/messages.js';
+import { timeWindow } from '../src/gateway/time-window.js';
 
 const NOW = Date.UTC(2026, 10, 26, 12);
+const WINDOW = timeWindow(NOW, 30);
 
 type Case = [name: string, frame: Record<string, unknown>, expected: RegExp | 'ok'];
 
@@ -50,7 +52,6 @@ const deviceCases: Case[] = [
     },
     /pts\.1: lat/,
   ],
-  ['batch point in future', { t: 'batch', seq: 2, pts: [[NOW + 400_000, 1, 2]] }, /pts\.0: ts/],
   ['batch too many', { t: 'batch', seq: 2, pts: Array.from({ length: 1001 }, () => [NOW, 1, 2]) }, /pts/],
   ['depart', { t: 'depart', seq: 3, order: 'o-1' }, 'ok'],
   ['depart with ts', { t: 'depart', seq: 3, order: 'o-1', ts: NOW }, 'ok'],
@@ -74,7 +75,7 @@ const deviceCases: Case[] = [
 describe('device message validation', () => {
   for (const [name, frame, expected] of deviceCases) {
     it(name, () => {
-      const result = validateDeviceMessage(frame, NOW);
+      const result = validateDeviceMessage(frame, WINDOW);
       if (expected === 'ok') assert.ok(result.ok, result.ok ? '' : result.msg);
       else {
         assert.equal(result.ok, false);
@@ -84,14 +85,29 @@ describe('device message validation', () => {
   }
 
   it('echoes a valid seq on refusal and null when seq itself is bad', () => {
-    const refused = validateDeviceMessage({ t: 'ping', seq: 42, lat: 0 }, NOW);
+    const refused = validateDeviceMessage({ t: 'ping', seq: 42, lat: 0 }, WINDOW);
     assert.equal(!refused.ok && refused.seq, 42);
-    const noSeq = validateDeviceMessage({ t: 'ping', seq: 'x' }, NOW);
+    const noSeq = validateDeviceMessage({ t: 'ping', seq: 'x' }, WINDOW);
     assert.equal(!noSeq.ok && noSeq.seq, null);
   });
 
+  it('leaves batch points outside the time window out, and counts them', () => {
+    const pts = [
+      [NOW, 1, 2],
+      [NOW + 400_000, 1, 2],
+      [NOW - 31 * 86_400_000, 1, 2],
+    ];
+    const result = validateDeviceMessage({ t: 'batch', seq: 2, pts }, WINDOW);
+    assert.ok(result.ok);
+    assert.deepEqual(result.value, { t: 'batch', seq: 2, pts: [[NOW, 1, 2]] });
+    assert.equal(result.outOfWindow, 2);
+  });
+
   it('keeps only protocol fields', () => {
-    const result = validateDeviceMessage({ t: 'ping', seq: 1, ts: NOW, lat: 1, lon: 2, extra: 'x'.repeat(100) }, NOW);
+    const result = validateDeviceMessage(
+      { t: 'ping', seq: 1, ts: NOW, lat: 1, lon: 2, extra: 'x'.repeat(100) },
+      WINDOW,
+    );
     assert.ok(result.ok);
     assert.deepEqual(result.value, { t: 'ping', seq: 1, ts: NOW, lat: 1, lon: 2 });
   });

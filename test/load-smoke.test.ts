@@ -32,3 +32,26 @@ test('the simulator runs a few devices with zero errors and every ping acked', {
     await server.stop();
   }
 });
+
+test('the simulator honours retryMs: rate-limited pings arrive later, none is lost', { timeout: 120_000 }, async () => {
+  // One message per second per device against 10 pings per second: most pings are refused
+  // with rate_limited, and each device's uplink resends them in batches after retryMs.
+  const server = await launch('full', { RATE_LIMIT_PER_SEC: '1', RATE_LIMIT_BURST: '1' });
+  try {
+    const r = await runSim(server, {
+      devices: 2,
+      pingHz: 10,
+      seconds: 3,
+      jobShare: 0,
+      sosPerSec: 0,
+      consoles: 0,
+      processes: 1,
+    });
+    assert.equal(r.connected, 2);
+    assert.ok(r.rateLimited > 0, 'the server refused some pings with rate_limited');
+    assert.deepEqual(r.errors, {});
+    assert.equal(r.acks, r.sent, 'every fix was acked, as a ping or in a batch');
+  } finally {
+    await server.stop();
+  }
+});

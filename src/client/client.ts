@@ -30,6 +30,15 @@ import { WIRE_MSGPACK_OPTIONS } from '../protocol.js';
 
 const packr = new Packr(WIRE_MSGPACK_OPTIONS);
 
+/**
+ * Drops keys whose value is undefined: msgpackr would encode them as an extension type,
+ * which the server refuses like every other extension.
+ */
+function withoutUndefined<T extends object>(msg: T): T {
+  for (const k of Object.keys(msg) as (keyof T)[]) if (msg[k] === undefined) delete msg[k];
+  return msg;
+}
+
 /** The answer to one request: an `ack` or an `err`. */
 export type Reply = AckReply | ErrReply;
 
@@ -139,7 +148,7 @@ abstract class BaseClient<Out extends { seq: number }, Push> extends EventEmitte
       this.pending.set(seq, resolve);
       this.failures.set(seq, reject);
       try {
-        this.sendRaw(packr.pack({ ...msg, seq }));
+        this.sendRaw(packr.pack(withoutUndefined({ ...msg, seq })));
       } catch (err) {
         this.pending.delete(seq);
         this.failures.delete(seq);

@@ -17,7 +17,11 @@ export interface Principal {
 
 /** Why a request was refused: 401 for the token itself, 403 for a valid token of the wrong role. */
 export type AuthFailure =
-  | { status: 401; reason: 'missing' | 'malformed' | 'expired' | 'bad_signature' | 'invalid_claims'; msg: string }
+  | {
+      status: 401;
+      reason: 'missing' | 'malformed' | 'expired' | 'bad_signature' | 'invalid_claims' | 'lifetime_too_long';
+      msg: string;
+    }
   | { status: 403; reason: 'wrong_role'; msg: string };
 
 export type AuthResult = { ok: true; principal: Principal } | ({ ok: false } & AuthFailure);
@@ -33,11 +37,17 @@ export function extractToken(authorization: string, query: string): string | und
   return token ?? undefined;
 }
 
-/** Verifies tokens signed with one HS256 secret. */
+/**
+ * Verifies tokens signed with one HS256 secret. A token may live at most `maxLifetimeSec`:
+ * a leaked token whose `exp` is years ahead would otherwise never stop working.
+ */
 export class TokenVerifier {
   private readonly key: Uint8Array;
 
-  constructor(secret: string) {
+  constructor(
+    secret: string,
+    private readonly maxLifetimeSec: number,
+  ) {
     this.key = new TextEncoder().encode(secret);
   }
 
@@ -53,7 +63,9 @@ export class TokenVerifier {
     } catch (err) {
       return { ok: false, status: 401, ...classify(err) };
     }
-    const { sub, role, exp } = payload;
+    const { sub, role, exp, iat } = payload;
+    const lifetime = this.lifetimeProblem(exp as number, iat);
+    if (lifetime !== null) return { ok: false, status: 401, reason: 'lifetime_too_long', msg: lifetime };
     if (typeof sub !== 'string' || !isValidId(sub)) {
       return { ok: false, status: 401, reason: 'invalid_claims', msg: 'claim sub must be an id' };
     }
@@ -64,6 +76,18 @@ export class TokenVerifier {
       return { ok: false, status: 403, reason: 'wrong_role', msg: `role ${role} may not use this endpoint` };
     }
     return { ok: true, principal: { sub, role: role as Role, expiresAt: (exp as number) * 1000 } };
+  }
+
+  /**
+   * Why the token lives too long, or null. Its life counts from `iat`, or from now when
+   * it has none; an `iat` in the future counts as now, so it cannot stretch the limit.
+   */
+  private lifetimeProblem(exp: number, iat: unknown): string | null {
+    const now = Date.now() / 1000;
+    const from = typeof iat === 'number' ? Math.min(iat, now) : now;
+    if (exp - from <= this.maxLifetimeSec) return null;
+    const since = typeof iat === 'number' ? 'after its iat' : 'from now (it has no iat)';
+    return `token lifetime too long: exp is more than ${this.maxLifetimeSec} s ${since}`;
   }
 }
 

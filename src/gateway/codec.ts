@@ -1,10 +1,12 @@
 /**
  * MessagePack framing. One map per binary frame, plain maps with string keys both ways
  * (msgpackr's record extension is off, so clients written from PROTOCOL.md with any
- * MessagePack library can decode what we send).
+ * MessagePack library can decode what we send). Frames using any extension type, the
+ * record extension included, are refused before they are decoded.
  */
 import { Packr } from 'msgpackr';
 import { type ServerMessage, WIRE_MSGPACK_OPTIONS } from '../protocol.js';
+import { findForbiddenType } from './msgpack-scan.js';
 
 const packr = new Packr(WIRE_MSGPACK_OPTIONS);
 
@@ -13,6 +15,9 @@ export type Decoded = { ok: true; value: Record<string, unknown> } | { ok: false
 
 /** Decodes one frame; never throws. Anything but exactly one map is refused. */
 export function decodeFrame(frame: Uint8Array): Decoded {
+  // msgpackr would decode its record extension into a plain object even with records off.
+  const forbidden = findForbiddenType(frame);
+  if (forbidden !== null) return { ok: false, reason: `frame is not accepted: ${forbidden}` };
   let value: unknown;
   try {
     value = packr.unpack(frame);

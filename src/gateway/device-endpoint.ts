@@ -9,6 +9,7 @@ import {
   type EndpointDeps,
   sendMessage,
 } from './socket-endpoint.js';
+import { timeWindow } from './time-window.js';
 import type { WebSocket } from './uws.js';
 
 /** The device endpoint's behaviour: one live connection per technician; a newer one replaces the older (4003). */
@@ -17,7 +18,9 @@ export function deviceEndpoint(tracker: Tracker, deps: EndpointDeps): EndpointBe
   return {
     path: '/v1/device',
     roles: [Role.device],
-    validate: validateDeviceMessage,
+    // The window moves with the clock: taken per message, it is cheap (one cached day string).
+    validate: (frame, now) => validateDeviceMessage(frame, timeWindow(now, deps.config.RETENTION_DAYS)),
+    pointsOf: (msg) => (msg.t === 'batch' ? msg.pts.length : 0),
     // Device messages carry no technician id: every one acts as the token's subject.
     handle: (principal, msg) => tracker.onDeviceMessage(principal.sub, msg),
     attach(ws) {

@@ -9,10 +9,10 @@ import {
   type BatchPoint,
   type DeviceMessage,
   MAX_BATCH_POINTS,
-  MAX_FUTURE_MS,
   type OrderInput,
   type SafetyMessage,
 } from '../protocol.js';
+import { outsideWindow, type TimeWindow } from './time-window.js';
 
 /** Ids of orders, technicians, alerts and incidents: short, URL- and log-safe. */
 export const ID_PATTERN = '^[A-Za-z0-9._:@-]{1,128}$';
@@ -81,8 +81,11 @@ export interface Invalid {
   ok: false;
   seq: number | null;
   msg: string;
+  /** Fixes whose `ts` was outside the time window (for the metric). */
+  outOfWindow?: number;
 }
-export type Validated<M> = { ok: true; value: M } | Invalid;
+/** A valid message; `outOfWindow` counts fixes whose `ts` was outside the time window (dropped or replaced). */
+export type Validated<M> = { ok: true; value: M; outOfWindow?: number } | Invalid;
 
 /** The `seq` of a decoded frame if it is valid, else null (then answers carry `seq: null`). */
 export function seqOf(frame: Record<string, unknown>): number | null {
@@ -114,12 +117,9 @@ function checkFrame<S extends Record<string, TSchema>>(
   return { ok: true, value: frame as Static<S[keyof S]> };
 }
 
-const futureLimit = (now: number) => now + MAX_FUTURE_MS;
-
-function checkPoint(p: number[], now: number): string | null {
+function checkPoint(p: number[]): string | null {
   const [ts, lat, lon, acc, spd, hdg] = p as [number, number, number, number?, number?, number?];
   if (!Number.isSafeInteger(ts) || ts < 0) return 'ts must be a non-negative integer';
-  if (ts > futureLimit(now)) return 'ts is more than 5 minutes in the future';
   if (!(lat >= -90 && lat <= 90)) return 'lat must be in [-90, 90]';
   if (!(lon >= -180 && lon <= 180)) return 'lon must be in [-180, 180]';
   if (acc !== undefined && !(acc >= 0 && Number.isFinite(acc))) return 'acc must be a non-negative number';
@@ -129,18 +129,20 @@ function checkPoint(p: number[], now: number): string | null {
 }
 
 /**
- * Validates a decoded `/v1/device` frame against its schema and the protocol's rules
- * that depend on the clock (no point more than 5 minutes in the future), and rebuilds it
- * from its known fields.
+ * Validates a decoded `/v1/device` frame against its schema and the time window (no fix
+ * older than the archive keeps or more than 5 minutes ahead), and rebuilds it from its
+ * known fields. Outside the window (README, protocol decisions): a `ping` is refused, a
+ * `batch` point is left out (and so out of the ack's `n`), a `checkin` or `sos` is taken
+ * with the server's time instead (an SOS is never refused), a `depart` without its `ts`.
  */
-export function validateDeviceMessage(frame: Record<string, unknown>, now: number): Validated<DeviceMessage> {
+export function validateDeviceMessage(frame: Record<string, unknown>, window: TimeWindow): Validated<DeviceMessage> {
   const checked = checkFrame(deviceChecks, frame, '/v1/device');
   if (!checked.ok) return checked;
   const m = checked.value;
-  const future = (ts: number | undefined) => ts !== undefined && ts > futureLimit(now);
   switch (m.t) {
-    case 'ping':
-      if (future(m.ts)) return { ok: false, seq: m.seq, msg: 'field ts: more than 5 minutes in the future' };
+    case 'ping': {
+      const outside = outsideWindow(m.ts, window);
+      if (outside !== null) return { ok: false, seq: m.seq, msg: `field ts: ${outside}`, outOfWindow: 1 };
       return {
         ok: true,
         value: pickDefined({
@@ -155,28 +157,58 @@ export function validateDeviceMessage(frame: Record<string, unknown>, now: numbe
           bat: m.bat,
         }),
       };
+    }
     case 'batch': {
       for (let i = 0; i < m.pts.length; i++) {
-        const problem = checkPoint(m.pts[i] as number[], now);
+        const problem = checkPoint(m.pts[i] as number[]);
         if (problem) return { ok: false, seq: m.seq, msg: `field pts.${i}: ${problem}` };
       }
-      return { ok: true, value: { t: m.t, seq: m.seq, pts: m.pts as BatchPoint[] } };
+      const pts = (m.pts as BatchPoint[]).filter((p) => outsideWindow(p[0], window) === null);
+      const outOfWindow = m.pts.length - pts.length;
+      return { ok: true, value: { t: m.t, seq: m.seq, pts }, ...(outOfWindow > 0 ? { outOfWindow } : {}) };
     }
-    case 'depart':
-      if (future(m.ts)) return { ok: false, seq: m.seq, msg: 'field ts: more than 5 minutes in the future' };
-      return { ok: true, value: pickDefined({ t: m.t, seq: m.seq, order: m.order, ts: m.ts }) };
-    case 'checkin':
-      if (future(m.ts)) return { ok: false, seq: m.seq, msg: 'field ts: more than 5 minutes in the future' };
+    case 'depart': {
+      const drop = m.ts !== undefined && outsideWindow(m.ts, window) !== null;
       return {
         ok: true,
-        value: pickDefined({ t: m.t, seq: m.seq, order: m.order, ts: m.ts, lat: m.lat, lon: m.lon, acc: m.acc }),
+        value: pickDefined({ t: m.t, seq: m.seq, order: m.order, ts: drop ? undefined : m.ts }),
+        ...(drop ? { outOfWindow: 1 } : {}),
       };
+    }
+    case 'checkin': {
+      const replace = outsideWindow(m.ts, window) !== null;
+      return {
+        ok: true,
+        value: pickDefined({
+          t: m.t,
+          seq: m.seq,
+          order: m.order,
+          ts: replace ? window.now : m.ts,
+          lat: m.lat,
+          lon: m.lon,
+          acc: m.acc,
+        }),
+        ...(replace ? { outOfWindow: 1 } : {}),
+      };
+    }
     case 'start':
     case 'complete':
       return { ok: true, value: { t: m.t, seq: m.seq, order: m.order } };
-    case 'sos':
-      if (future(m.ts)) return { ok: false, seq: m.seq, msg: 'field ts: more than 5 minutes in the future' };
-      return { ok: true, value: pickDefined({ t: m.t, seq: m.seq, ts: m.ts, lat: m.lat, lon: m.lon, note: m.note }) };
+    case 'sos': {
+      const replace = outsideWindow(m.ts, window) !== null;
+      return {
+        ok: true,
+        value: pickDefined({
+          t: m.t,
+          seq: m.seq,
+          ts: replace ? window.now : m.ts,
+          lat: m.lat,
+          lon: m.lon,
+          note: m.note,
+        }),
+        ...(replace ? { outOfWindow: 1 } : {}),
+      };
+    }
     case 'sos_cancel':
       return { ok: true, value: { t: m.t, seq: m.seq, incident: m.incident } };
   }

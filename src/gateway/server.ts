@@ -96,7 +96,7 @@ function consoleFiles(log: Logger): StaticFiles | Error {
 export async function startGateway({ config, log, metrics, tracker }: GatewayDeps): Promise<Gateway> {
   const uws = loadUws();
   const app = createApp(uws, config);
-  const verifier = new TokenVerifier(config.jwtSecret);
+  const verifier = new TokenVerifier(config.jwtSecret, config.TOKEN_MAX_LIFETIME_SEC);
   const inflight = new InflightTracker();
   const connections = new Set<WebSocket<Connection>>();
   let shuttingDown = false;

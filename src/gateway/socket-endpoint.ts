@@ -12,6 +12,7 @@ import type { Metrics } from '../metrics.js';
 import { CloseCode, ErrorCode, MAX_FRAME_BYTES, type Role, type ServerMessage } from '../protocol.js';
 import type { Admission } from './admission.js';
 import { extractToken, type Principal, type TokenVerifier } from './auth.js';
+import { closeCodeLabel } from './close-label.js';
 import { decodeFrame, encodeMessage, encodeShared } from './codec.js';
 import { writeHttpError } from './http.js';
 import type { InflightTracker } from './inflight.js';
@@ -27,6 +28,8 @@ export interface Connection {
   readonly remote: string;
   readonly openedAt: number;
   readonly limiter: RateLimiter;
+  /** `batch` points budget; made on the first message that spends points. */
+  points?: RateLimiter;
   /** Undecodable frames in a row. */
   garbageInARow: number;
   messages: number;
@@ -46,6 +49,8 @@ export interface EndpointBehaviour<M extends { t: string; seq: number }> {
   readonly path: '/v1/device' | '/v1/safety';
   readonly roles: readonly Role[];
   validate(frame: Record<string, unknown>, now: number): Validated<M>;
+  /** Points a valid message spends from the connection's point budget (BATCH_POINTS_*); absent means none. */
+  pointsOf?(msg: M): number;
   handle(principal: Principal, msg: M): Promise<Outcome<AckExtras>>;
   /** After the upgrade: attaches the connection to the behaviour; returns how to detach it on close. */
   attach(ws: WebSocket<Connection>): () => void;
@@ -163,8 +168,15 @@ export function registerSocketEndpoint<M extends { t: string; seq: number }>(
         return;
       }
       const seq = validated.ok ? validated.value.seq : validated.seq;
-      refuse(ws, deps, seq, ErrorCode.rateLimited, `more than ${config.RATE_LIMIT_PER_SEC} messages per second`);
+      refuse(ws, deps, seq, ErrorCode.rateLimited, `more than ${config.RATE_LIMIT_PER_SEC} messages per second`, {
+        retryMs: conn.limiter.retryMs(now),
+      });
       return;
+    }
+    if (validated.outOfWindow !== undefined) {
+      // A refusal for the window is always a ping's (other types keep the message): a bounded label.
+      const type = validated.ok ? validated.value.t : 'ping';
+      metrics.fixesOutsideWindow.inc({ type }, validated.outOfWindow);
     }
     if (!validated.ok) {
       metrics.messages.inc({ endpoint, type: 'invalid' });
@@ -172,6 +184,22 @@ export function registerSocketEndpoint<M extends { t: string; seq: number }>(
       return;
     }
     const msg = validated.value;
+    const points = behaviour.pointsOf?.(msg) ?? 0;
+    if (points > 0) {
+      conn.points ??= new RateLimiter(config.BATCH_POINTS_PER_SEC, config.BATCH_POINTS_BURST, now);
+      if (!conn.points.take(now, points)) {
+        // Refused whole and at once: the device keeps these points and sends them after retryMs.
+        refuse(
+          ws,
+          deps,
+          msg.seq,
+          ErrorCode.rateLimited,
+          `more than ${config.BATCH_POINTS_PER_SEC} batch points per second`,
+          { retryMs: conn.points.retryMs(now, points) },
+        );
+        return;
+      }
+    }
     metrics.messages.inc({ endpoint, type: msg.t });
     const stopTimer = metrics.ackLatency.startTimer({ type: msg.t });
     const done = behaviour
@@ -268,7 +296,7 @@ export function registerSocketEndpoint<M extends { t: string; seq: number }>(
       deps.admission?.release(conn.remote);
       metrics.connections.dec({ endpoint });
       const reason = conn.closeReason ?? (Buffer.from(message).toString() || 'closed by client');
-      metrics.connectionsClosed.inc({ endpoint, reason: String(code) });
+      metrics.connectionsClosed.inc({ endpoint, reason: closeCodeLabel(code) });
       log.info(
         {
           endpoint,
