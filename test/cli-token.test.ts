@@ -21,6 +21,18 @@ describe('token command', () => {
     assert.ok(ttl > 100 && ttl <= 120, `ttl ${ttl}`);
   });
 
+  it('stamps iat, and refuses a ttl longer than TOKEN_MAX_LIFETIME_SEC', async () => {
+    const out = run(['device', 'tech-7', '600'], { TRACKER_JWT_SECRET: TEST_SECRET });
+    const { payload } = await jwtVerify(out.stdout.trim(), new TextEncoder().encode(TEST_SECRET));
+    assert.equal((payload.exp ?? 0) - (payload.iat ?? 0), 600);
+    const tooLong = run(['device', 'tech-7', '7200'], {
+      TRACKER_JWT_SECRET: TEST_SECRET,
+      TOKEN_MAX_LIFETIME_SEC: '3600',
+    });
+    assert.equal(tooLong.status, 2);
+    assert.match(tooLong.stderr, /longer than TOKEN_MAX_LIFETIME_SEC \(3600 s\)/);
+  });
+
   it('refuses a bad role or a missing secret', () => {
     assert.equal(run(['admin', 'x'], { TRACKER_JWT_SECRET: TEST_SECRET }).status, 2);
     const noSecret = run(['device', 'tech-1'], {});

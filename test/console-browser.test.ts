@@ -339,6 +339,21 @@ describe('safety console in Chromium', () => {
     assert.equal(opened, 1);
   });
 
+  it('says so, and stops retrying, when the operator already has the most consoles open (4004)', async () => {
+    const others = await Promise.all(Array.from({ length: 5 }, () => server.safety('op-many')));
+    try {
+      const con = await openConsole();
+      await con.signIn(await token('op-many', 'safety'));
+      await con.page.locator('#signin-view:not([hidden])').waitFor({ timeout: 8000 });
+      assert.match((await con.page.locator('#signin-error').textContent()) ?? '', /too many consoles open/);
+      const opened = con.websockets.length;
+      await new Promise((r) => setTimeout(r, 1500));
+      assert.equal(con.websockets.length, opened, 'no reconnect loop against the cap');
+    } finally {
+      await Promise.all(others.map((o) => o.close()));
+    }
+  });
+
   it('is usable at 1280x720: no overflow, readable contrast, visible focus, every control on Tab', async () => {
     const con = await openConsole();
     await con.signIn(await token('op-k', 'safety'));

@@ -72,6 +72,30 @@ describe('message rate limit with retryMs', () => {
     await d.close();
   });
 
+  it('never refuses an SOS or an operator ack for rate, even with the budget spent', async () => {
+    const d = await server.device('tech-pb-sos');
+    const pings = await Promise.all(Array.from({ length: 5 }, (_, i) => d.ping({ ts: Date.now() + i, ...HOME })));
+    assert.ok(
+      pings.some((r) => r.t === 'err' && r.code === 'rate_limited'),
+      'the budget is spent',
+    );
+    const sos = await d.sos({ ts: Date.now(), ...HOME, note: 'after a burst of pings' });
+    assert.equal(sos.t, 'ack', JSON.stringify(sos));
+    const operator = await server.safety('op-pb');
+    // Past the burst of 3: every one is answered on its merits (not_found), none rate_limited.
+    const many = await Promise.all(
+      Array.from({ length: 6 }, () => operator.request({ t: 'ack', id: 'no-such-alert' })),
+    );
+    assert.deepEqual(
+      many.map((r) => (r.t === 'err' ? r.code : r.t)),
+      many.map(() => 'not_found'),
+    );
+    const ack = await operator.request({ t: 'ack', id: String(sos.incident) });
+    assert.equal(ack.t, 'ack', JSON.stringify(ack));
+    await operator.close();
+    await d.close();
+  });
+
   it('the typed client carries rate-limited pings into a later batch: every fix arrives', async () => {
     const d = await server.device('tech-pb2');
     const uplink = new FixUplink(d);

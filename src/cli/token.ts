@@ -16,19 +16,26 @@ async function main(): Promise<void> {
     process.stderr.write(`usage: npm run token -- <${roles.join('|')}> <sub> [ttl-seconds]\n`);
     process.exit(2);
   }
-  let secret: string;
+  let config: ReturnType<typeof loadConfig>;
   try {
-    secret = loadConfig().jwtSecret;
+    config = loadConfig();
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     process.stderr.write(`${err.message}\n`);
     process.exit(2);
   }
+  if (Number(ttl) > config.TOKEN_MAX_LIFETIME_SEC) {
+    // The node would answer 401 to it: say so now rather than hand out a useless token.
+    process.stderr.write(`ttl ${ttl} s is longer than TOKEN_MAX_LIFETIME_SEC (${config.TOKEN_MAX_LIFETIME_SEC} s)\n`);
+    process.exit(2);
+  }
+  const now = Math.floor(Date.now() / 1000);
   const token = await new SignJWT({ role })
     .setProtectedHeader({ alg: 'HS256' })
     .setSubject(sub)
-    .setExpirationTime(Math.floor(Date.now() / 1000) + Number(ttl))
-    .sign(new TextEncoder().encode(secret));
+    .setIssuedAt(now)
+    .setExpirationTime(now + Number(ttl))
+    .sign(new TextEncoder().encode(config.jwtSecret));
   process.stdout.write(`${token}\n`);
 }
 

@@ -71,6 +71,9 @@ export interface EndpointDeps {
   admission?: Admission;
 }
 
+/** Message types the per-connection message rate limit lets through even past its budget. */
+const NEVER_RATE_LIMITED: ReadonlySet<string> = new Set(['sos', 'sos_cancel', 'ack', 'resolve']);
+
 /** Closes `ws` from the server side with `code` and a short reason; safe to call twice. */
 export function closeConnection(ws: WebSocket<Connection>, code: CloseCode, reason: string): void {
   const conn = ws.getUserData();
@@ -162,7 +165,11 @@ export function registerSocketEndpoint<M extends { t: string; seq: number }>(
     }
     conn.garbageInARow = 0;
     const validated = behaviour.validate(decoded.value, now);
-    if (!allowed) {
+    // A distress call or an operator's answer to one is never refused for rate: it passes
+    // even past the budget. It still counts as refused in a row, so a device flooding SOS
+    // is disconnected below rather than answered forever.
+    const critical = validated.ok && NEVER_RATE_LIMITED.has(validated.value.t);
+    if (!allowed && (!critical || conn.limiter.refusedInARow >= config.RATE_LIMIT_DISCONNECT_AFTER)) {
       if (conn.limiter.refusedInARow >= config.RATE_LIMIT_DISCONNECT_AFTER) {
         closeConnection(ws, CloseCode.policyViolation, 'sustained rate limit abuse');
         return;

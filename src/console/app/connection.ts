@@ -132,6 +132,11 @@ export class SafetyLink {
       this.giveUp('Your token expired. Sign in again with a new safety token.');
       return;
     }
+    if (code === CloseCode.operatorConnectionLimit) {
+      // Retrying cannot help until one of this operator's other consoles is closed.
+      this.giveUp(`This operator has too many consoles open (${reason}). Close one, then sign in again.`);
+      return;
+    }
     if (!opened) {
       const verdict = await this.options.checkToken();
       if (this.stopped) return;
