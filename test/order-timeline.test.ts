@@ -139,13 +139,14 @@ describe('GET /v1/orders/:id/timeline', () => {
     assert.equal((await d.complete('o-tl')).t, 'ack');
     await d.close();
 
-    const deadline = Date.now() + 60_000;
-    let res = await server.http('GET', '/v1/orders/o-tl/timeline', { role: 'safety' });
-    while ((res.status !== 200 || (res.body as { timeline: unknown[] }).timeline.length < 5) && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 100));
-      res = await server.http('GET', '/v1/orders/o-tl/timeline', { role: 'safety' });
-    }
-    assert.equal(res.status, 200, res.text);
+    const res = await eventually(
+      'five archived transitions',
+      async () => {
+        const r = await server.http('GET', '/v1/orders/o-tl/timeline', { role: 'safety' });
+        return r.status === 200 && (r.body as { timeline: unknown[] }).timeline.length >= 5 ? r : undefined;
+      },
+      60_000,
+    );
     const body = res.body as { id: string; timeline: TimelineEntry[] };
     assert.equal(body.id, 'o-tl');
     assert.deepEqual(
