@@ -32,9 +32,9 @@ import { join } from 'node:path';
 import { Packr } from 'msgpackr';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
+import type { ComponentHealth } from '../outcome.js';
 import type { Alert } from '../protocol.js';
 import { AppendLog, type LogPosition, type OpenFile } from '../telemetry/append-log.js';
-import type { ComponentHealth } from './api.js';
 import { DiskReserve, isOutOfSpace } from './disk-reserve.js';
 import type { LivePosition, OrderRecord } from './records.js';
 

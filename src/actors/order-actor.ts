@@ -13,8 +13,8 @@
  * completed one, `conflict`.
  */
 import { checkinVerdict, type Fence, initialExitWatch, makeFence, onDwellTimer, onFix } from '../geofence/index.js';
+import type { AckExtras, Outcome, Refusal } from '../outcome.js';
 import type { Alert, AlertKind, OrderInput, OrderView } from '../protocol.js';
-import type { AckExtras, Outcome, Refusal } from './api.js';
 import type { ActorDeps } from './deps.js';
 import type { DeviceOrderCommand, OrderMsg } from './messages.js';
 import { nextState } from './order-machine.js';

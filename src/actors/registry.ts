@@ -19,7 +19,7 @@ import { type ActorSystemRef, dispatch, type Ref, spawn, stop } from 'nact';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import type { Outcome } from './api.js';
+import type { Outcome } from '../outcome.js';
 import type { Tick } from './messages.js';
 import { StorageUnavailableError } from './store.js';
 import type { WorkCounter } from './work.js';

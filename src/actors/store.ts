@@ -20,10 +20,10 @@
  * throw `StorageUnavailableError`, which the registry answers as `unavailable`.
  */
 import type { Logger } from '../log.js';
+import type { Refusal } from '../outcome.js';
 import type { Alert, OrderState } from '../protocol.js';
 import { LogClosedError } from '../telemetry/append-log.js';
 import { type ArchiveRecord, type ArchiveWriter, type PingRecord, SpoolFullError } from '../telemetry/archive.js';
-import type { Refusal } from './api.js';
 import { type Journal, JournalFullError, type JournalRecord, type Lane } from './journal.js';
 import type { OrderRecord } from './records.js';
 

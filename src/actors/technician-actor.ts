@@ -13,9 +13,10 @@
  * - Only live, accurate fixes are forwarded to orders (geofence and late-arrival
  *   prediction); late points and batches never raise alerts.
  */
+
+import type { AckExtras, Outcome } from '../outcome.js';
 import type { Alert } from '../protocol.js';
 import type { PingRecord } from '../telemetry/archive.js';
-import type { AckExtras, Outcome } from './api.js';
 import { type ActorDeps, accurate } from './deps.js';
 import type { IncomingFix, TechMsg } from './messages.js';
 import { impliedSpeed } from './order-rules.js';

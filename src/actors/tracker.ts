@@ -11,6 +11,7 @@ import type { Clock } from '../clock.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
+import type { AckExtras, ComponentHealth, Outcome, Refusal } from '../outcome.js';
 import type {
   Alert,
   AlertState,
@@ -27,17 +28,7 @@ import { memorySharedState, type SharedState } from '../shared/shared-state.js';
 import type { ArchiveEraser, ArchiveQueries, ArchiveWriter } from '../telemetry/archive.js';
 import { AlertBoard } from './alert-board.js';
 import { acknowledge, resolve } from './alert-rules.js';
-import type {
-  AckExtras,
-  ComponentHealth,
-  DeviceLink,
-  OrderTimeline,
-  Outcome,
-  Refusal,
-  SafetyLink,
-  TechnicianErased,
-  Tracker,
-} from './api.js';
+import type { DeviceLink, OrderTimeline, SafetyLink, TechnicianErased, Tracker } from './api.js';
 import { ClusterLink } from './cluster-link.js';
 import { ConsoleFanout } from './console-fanout.js';
 import type { ActorDeps } from './deps.js';

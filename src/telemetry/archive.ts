@@ -3,7 +3,7 @@
  * rows are in the local spool) and the read queries. Implementations live beside this
  * file; `openArchive` (archive-factory.ts) picks embedded chDB or a ClickHouse server.
  */
-import type { ComponentHealth } from '../actors/api.js';
+import type { ComponentHealth } from '../outcome.js';
 import type { AlertKind, AlertState, OrderState, TrackPoint } from '../protocol.js';
 
 /** One accepted position fix. Missing optional values are null. */
