@@ -8,8 +8,8 @@ import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import type { DevicePush } from '../protocol.js';
 import type { AlertBoard } from './alert-board.js';
-import type { Journal } from './journal.js';
 import type { IncidentMsg, OrderMsg, TechMsg } from './messages.js';
+import type { LiveJournal } from './records.js';
 import type { Store } from './store.js';
 
 /** The thresholds the actors read from Config. */
@@ -43,7 +43,7 @@ export interface ActorDeps {
   log: Logger;
   store: Store;
   board: AlertBoard;
-  journal: Journal;
+  journal: LiveJournal;
   /** Pushes to the technician's phone if one is attached; dropped otherwise. */
   pushDevice(tech: string, msg: DevicePush): void;
   techs: Mailer<TechMsg>;

@@ -22,10 +22,10 @@
 import type { Logger } from '../log.js';
 import type { Refusal } from '../outcome.js';
 import type { Alert, OrderState } from '../protocol.js';
-import { LogClosedError } from '../telemetry/append-log.js';
+import { LogClosedError } from '../storage/append-log.js';
+import { JournalFullError, type Lane } from '../storage/journal.js';
 import { type ArchiveRecord, type ArchiveWriter, type PingRecord, SpoolFullError } from '../telemetry/archive.js';
-import { type Journal, JournalFullError, type JournalRecord, type Lane } from './journal.js';
-import type { OrderRecord } from './records.js';
+import type { LiveJournal, LiveRecord, OrderRecord } from './records.js';
 
 /** What to do when the archive spool is full: refuse the change, or go on without the archive row. */
 export type SpoolPolicy = 'refuse' | 'tolerate';
@@ -76,11 +76,11 @@ export interface OrderEvent {
 export class Store {
   constructor(
     private readonly archive: ArchiveWriter,
-    private readonly journal: Journal,
+    private readonly journal: LiveJournal,
     private readonly log: Logger,
   ) {}
 
-  /** Archives accepted pings; a refusal when the spool or the disk is full. Pings are not journaled (see journal.ts). */
+  /** Archives accepted pings; a refusal when the spool or the disk is full. Pings are not journaled (see storage/journal.ts). */
   async savePings(rows: PingRecord[]): Promise<Refusal | null> {
     if (!this.journal.acceptsBulk) return NOT_STORED;
     return this.archiveRows(
@@ -147,7 +147,7 @@ export class Store {
     return this.journalPut({ k: 'a', a: alert }, 'safety', policy);
   }
 
-  private async journalPut(rec: JournalRecord, lane: Lane, policy: SpoolPolicy): Promise<Refusal | null> {
+  private async journalPut(rec: LiveRecord, lane: Lane, policy: SpoolPolicy): Promise<Refusal | null> {
     try {
       await this.journal.put(rec, lane);
       return null;

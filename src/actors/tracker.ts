@@ -25,6 +25,7 @@ import type {
   TrackPoint,
 } from '../protocol.js';
 import { memorySharedState, type SharedState } from '../shared/shared-state.js';
+import { Journal, type JournalOptions } from '../storage/journal.js';
 import type { ArchiveEraser, ArchiveQueries, ArchiveWriter } from '../telemetry/archive.js';
 import { AlertBoard } from './alert-board.js';
 import { acknowledge, resolve } from './alert-rules.js';
@@ -33,13 +34,14 @@ import { ClusterLink } from './cluster-link.js';
 import { ConsoleFanout } from './console-fanout.js';
 import type { ActorDeps } from './deps.js';
 import { incidentSpec } from './incident-actor.js';
-import { Journal, type JournalOptions } from './journal.js';
 import { type IncidentMsg, type OrderMsg, type Reply, type TechMsg, TICK } from './messages.js';
 import { orderSpec, orderView } from './order-actor.js';
 import {
   activeOrderOf,
   isTerminalState,
   isUnresolved,
+  type LiveJournal,
+  type LiveKinds,
   type OrderRecord,
   type TechRecord,
   techView,
@@ -115,7 +117,7 @@ export class ActorTracker implements Tracker {
   private constructor(
     private readonly system: ActorSystemRef,
     private readonly deps: TrackerDeps,
-    private readonly journal: Journal,
+    private readonly journal: LiveJournal,
     private readonly board: AlertBoard,
     private readonly fanout: ConsoleFanout,
     private readonly shared: SharedState,
@@ -130,7 +132,7 @@ export class ActorTracker implements Tracker {
   static async start(deps: TrackerDeps): Promise<ActorTracker> {
     const { config, clock, log, metrics, archive } = deps;
     const startedAt = clock.now();
-    const { journal, records } = await Journal.open(config.DATA_DIR, clock, log, {
+    const { journal, records } = await Journal.open<LiveKinds>(config.DATA_DIR, clock, log, {
       reserveBytes: config.JOURNAL_RESERVE_BYTES,
       ...deps.journal,
     });
