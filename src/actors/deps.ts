@@ -1,5 +1,5 @@
 /**
- * What every actor of the node shares: configuration, time, the durable store, the alert
+ * What every actor of the node shares: configuration, time, persistence (archive + journal), the alert
  * board, the journal (for last positions), the device links, and how to reach the other
  * actors. Actors talk to each other only by sending messages through these `send`s.
  */
@@ -9,8 +9,8 @@ import type { Logger } from '../log.js';
 import type { DevicePush } from '../protocol.js';
 import type { AlertBoard } from './alert-board.js';
 import type { IncidentMsg, OrderMsg, TechMsg } from './messages.js';
+import type { Persistence } from './persistence.js';
 import type { LiveJournal } from './records.js';
-import type { Store } from './store.js';
 
 /** The thresholds the actors read from Config. */
 export type ActorConfig = Pick<
@@ -41,7 +41,7 @@ export interface ActorDeps {
   config: ActorConfig;
   clock: Clock;
   log: Logger;
-  store: Store;
+  persistence: Persistence;
   board: AlertBoard;
   journal: LiveJournal;
   /** Pushes to the technician's phone if one is attached; dropped otherwise. */

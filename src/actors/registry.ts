@@ -21,7 +21,7 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { Outcome } from '../outcome.js';
 import type { Tick } from './messages.js';
-import { StorageUnavailableError } from './store.js';
+import { StorageUnavailableError } from './persistence.js';
 import type { WorkCounter } from './work.js';
 
 /** Post-commit effects of one message, run in order once the new state is committed. */

@@ -56,7 +56,7 @@ function pingRow(tech: string, ts: number, lat: number, lon: number, f: Partial<
 
 /** The technician actor's behaviour, for the registry. */
 export function technicianSpec(deps: ActorDeps): ActorSpec<TechRecord, TechMsg> {
-  const { config, clock, store, board, journal, techs, orders, log } = deps;
+  const { config, clock, persistence, board, journal, techs, orders, log } = deps;
 
   /** Alert work nobody waits for: a failure (journal I/O) is logged, never an unhandled rejection. */
   function background(p: Promise<unknown>, what: string): void {
@@ -134,7 +134,7 @@ export function technicianSpec(deps: ActorDeps): ActorSpec<TechRecord, TechMsg> 
       fx.push(() => reply(OK_EMPTY));
       return rec;
     }
-    const refused = await store.savePings([pingRow(rec.id, fix.ts, fix.lat, fix.lon, fix)]);
+    const refused = await persistence.savePings([pingRow(rec.id, fix.ts, fix.lat, fix.lon, fix)]);
     if (refused !== null) {
       fx.push(() => reply(refused));
       return rec;
@@ -170,7 +170,7 @@ export function technicianSpec(deps: ActorDeps): ActorSpec<TechRecord, TechMsg> 
       }
     }
     if (rows.length > 0) {
-      const refused = await store.savePings(rows);
+      const refused = await persistence.savePings(rows);
       if (refused !== null) {
         fx.push(() => pts.reply(refused));
         return rec;

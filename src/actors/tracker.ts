@@ -1,7 +1,7 @@
 /**
  * The `Tracker` of the gateway port, built on nact actors: one actor per technician,
  * per order and per open SOS incident, supervised by a `Registry` per kind, sharing an
- * alert board, a durable store (archive + journal) and the device links.
+ * alert board, persistence (archive + journal) and the device links.
  *
  * The tracker itself holds no behaviour state: it routes each request to the right actor
  * (or to the board for non-SOS alert acks) and answers queries from committed records.
@@ -36,6 +36,7 @@ import type { ActorDeps } from './deps.js';
 import { incidentSpec } from './incident-actor.js';
 import { type IncidentMsg, type OrderMsg, type Reply, type TechMsg, TICK } from './messages.js';
 import { orderSpec, orderView } from './order-actor.js';
+import { isStorageFailure, NOT_STORED, Persistence } from './persistence.js';
 import {
   activeOrderOf,
   isTerminalState,
@@ -50,7 +51,6 @@ import { recover } from './recovery.js';
 import { notYours } from './refusals.js';
 import { Registry } from './registry.js';
 import { parseRemoteCall } from './remote-calls.js';
-import { isStorageFailure, NOT_STORED, Store } from './store.js';
 import { Takeover } from './takeover.js';
 import { technicianSpec } from './technician-actor.js';
 import { WorkCounter } from './work.js';
@@ -137,9 +137,9 @@ export class ActorTracker implements Tracker {
       ...deps.journal,
     });
     const work = new WorkCounter();
-    const store = new Store(archive, journal, log);
+    const persistence = new Persistence(archive, journal, log);
     const shared = deps.shared ?? memorySharedState(clock);
-    const board = new AlertBoard(store, clock, metrics, log, work, shared.feed);
+    const board = new AlertBoard(persistence, clock, metrics, log, work, shared.feed);
     const fanout = new ConsoleFanout(shared.feed, log);
     const system = start();
     let tracker: ActorTracker | undefined;
@@ -147,7 +147,7 @@ export class ActorTracker implements Tracker {
       config,
       clock,
       log,
-      store,
+      persistence,
       board,
       journal,
       pushDevice: (tech, msg) => tracker?.pushDevice(tech, msg),

@@ -1,5 +1,5 @@
 /**
- * Durable writes of behaviour changes: the archive row (through ArchiveWriter, fsynced in
+ * The actors' persistence: durable writes of behaviour changes, the archive row (through ArchiveWriter, fsynced in
  * its spool) and then the journal record. The archive goes first because it is the one
  * that can refuse (SpoolFullError): a refused change must leave nothing behind.
  *
@@ -73,7 +73,7 @@ export interface OrderEvent {
 }
 
 /** Archive-then-journal writer shared by the actors. */
-export class Store {
+export class Persistence {
   constructor(
     private readonly archive: ArchiveWriter,
     private readonly journal: LiveJournal,
