@@ -29,7 +29,7 @@ export interface StateMirror {
   /** Technicians with at least one open order. */
   busy(): Promise<string[]>;
   /**
-   * Erases everything mirrored of `tech` (issue 7): its orders, last position, busy mark
+   * Erases everything mirrored of `tech` (its data erased on request): its orders, last position, busy mark
    * and the order-to-technician index entries of its orders. Waits for earlier writes
    * first so none of them lands after the erase; rejects when Redis cannot be reached.
    */

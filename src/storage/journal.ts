@@ -56,7 +56,7 @@ export type JournalRecord<K extends JournalKinds> =
   | { k: 'p'; id: string; pos: K['position']; quietSince: number };
 
 /**
- * On disk only: "key `key` no longer exists" (a technician erased, issue 7). Replay drops
+ * On disk only: "key `key` no longer exists" (a technician's data erased on request). Replay drops
  * the key when it meets one, so an erased record cannot come back after a restart even
  * if the compaction that removes its older records had not finished. Never in `latest`:
  * once the older segments are trimmed there is nothing left for it to hide.
@@ -318,7 +318,7 @@ export class Journal<K extends JournalKinds> {
   }
 
   /**
-   * Erases records for good (a technician's data, issue 7): tombstones are fsynced before
+   * Erases records for good (a technician's data, on request): tombstones are fsynced before
    * this resolves, then a compaction rewrites the journal without the erased records and
    * deletes the segments that still held them. Keys are `o:<order>`, `a:<alert>`, `p:<tech>`.
    */

@@ -85,7 +85,7 @@ export interface ArchiveQueries {
 export interface ArchiveEraser {
   /**
    * Deletes every archived row of technician `tech` (pings, order and alert events;
-   * privacy, issue 7) and resolves once the deletion is applied, so reads no longer see
+   * privacy: erased on request) and resolves once the deletion is applied, so reads no longer see
    * them. Spooled rows are drained first; the caller stops new rows of `tech` before.
    * Rejects when that cannot finish within `timeoutMs`; it can be retried.
    */
