@@ -81,8 +81,9 @@ export interface Tracker {
   getOrderTimeline(id: string): Promise<Outcome<OrderTimeline>>;
   /**
    * Erases technician `id` (privacy: a technician's data is removed on request): live
-   * state, journal, shared state and the archive. `conflict` while its device is connected, an order of it is open or an alert
-   * of it is unresolved; `not_found` when neither live state nor the archive knows it.
+   * state, journal, shared state and the archive. `conflict` while its device is
+   * connected, an order of it is open or an alert of it is unresolved; `not_found` when
+   * neither live state nor the archive knows it.
    */
   eraseTechnician(id: string): Promise<Outcome<TechnicianErased>>;
   listAlerts(state?: AlertState): Promise<Alert[]>;
