@@ -1,7 +1,7 @@
 /**
- * What every actor of the node shares: configuration, time, persistence (archive + journal), the alert
- * board, the journal (for last positions), the device links, and how to reach the other
- * actors. Actors talk to each other only by sending messages through these `send`s.
+ * What every actor of the node shares: configuration, time, persistence (archive +
+ * journal), the alert board, the journal (for last positions), the device links, and how
+ * to reach the other actors. Actors talk to each other only by sending messages through these `send`s.
  */
 import type { Clock } from '../clock.js';
 import type { Config } from '../config.js';

@@ -1,6 +1,6 @@
 /**
- * The actors' persistence: durable writes of behaviour changes, the archive row (through ArchiveWriter, fsynced in
- * its spool) and then the journal record. The archive goes first because it is the one
+ * The actors' persistence: durable writes of behaviour changes, the archive row (through
+ * ArchiveWriter, fsynced in its spool) and then the journal record. The archive goes first because it is the one
  * that can refuse (SpoolFullError): a refused change must leave nothing behind.
  *
  * Spool-full policy (README): a change a client asked for (a ping, an order transition, an
