@@ -1,5 +1,5 @@
 /**
- * The order timeline from the archive (issue 4): `getOrderTimeline` answers from
+ * The order timeline from the archive, so it outlives live state: `getOrderTimeline` answers from
  * order_events with every transition in time order, and still answers once the finished
  * order has left live state (24 h, then `GET /v1/orders/:id` is 404). On the real server:
  * the route's roles, 404 for an order without archived events, 400 for a malformed id.

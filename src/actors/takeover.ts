@@ -25,8 +25,8 @@ import type { StateMirror } from '../shared/state-mirror.js';
 import type { AlertBoard } from './alert-board.js';
 import { type ClusterLink, LEASE_RENEW_MS } from './cluster-link.js';
 import type { ConsoleFanout } from './console-fanout.js';
-import type { JournalRecord } from './journal.js';
 import { type IncidentMsg, type OrderMsg, type TechMsg, TICK } from './messages.js';
+import type { LiveRecord as JournalRecord } from './records.js';
 import {
   activeOrderOf,
   isTerminalState,

@@ -1,7 +1,7 @@
 /**
  * The `Tracker` of the gateway port, built on nact actors: one actor per technician,
  * per order and per open SOS incident, supervised by a `Registry` per kind, sharing an
- * alert board, a durable store (archive + journal) and the device links.
+ * alert board, persistence (archive + journal) and the device links.
  *
  * The tracker itself holds no behaviour state: it routes each request to the right actor
  * (or to the board for non-SOS alert acks) and answers queries from committed records.
@@ -11,6 +11,7 @@ import type { Clock } from '../clock.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
+import type { AckExtras, ComponentHealth, Outcome, Refusal } from '../outcome.js';
 import type {
   Alert,
   AlertState,
@@ -24,31 +25,24 @@ import type {
   TrackPoint,
 } from '../protocol.js';
 import { memorySharedState, type SharedState } from '../shared/shared-state.js';
+import { Journal, type JournalOptions } from '../storage/journal.js';
 import type { ArchiveEraser, ArchiveQueries, ArchiveWriter } from '../telemetry/archive.js';
 import { AlertBoard } from './alert-board.js';
 import { acknowledge, resolve } from './alert-rules.js';
-import type {
-  AckExtras,
-  ComponentHealth,
-  DeviceLink,
-  OrderTimeline,
-  Outcome,
-  Refusal,
-  SafetyLink,
-  TechnicianErased,
-  Tracker,
-} from './api.js';
+import type { DeviceLink, OrderTimeline, SafetyLink, TechnicianErased, Tracker } from './api.js';
 import { ClusterLink } from './cluster-link.js';
 import { ConsoleFanout } from './console-fanout.js';
 import type { ActorDeps } from './deps.js';
 import { incidentSpec } from './incident-actor.js';
-import { Journal, type JournalOptions } from './journal.js';
 import { type IncidentMsg, type OrderMsg, type Reply, type TechMsg, TICK } from './messages.js';
 import { orderSpec, orderView } from './order-actor.js';
+import { isStorageFailure, NOT_STORED, Persistence } from './persistence.js';
 import {
   activeOrderOf,
   isTerminalState,
   isUnresolved,
+  type LiveJournal,
+  type LiveKinds,
   type OrderRecord,
   type TechRecord,
   techView,
@@ -57,7 +51,6 @@ import { recover } from './recovery.js';
 import { notYours } from './refusals.js';
 import { Registry } from './registry.js';
 import { parseRemoteCall } from './remote-calls.js';
-import { isStorageFailure, NOT_STORED, Store } from './store.js';
 import { Takeover } from './takeover.js';
 import { technicianSpec } from './technician-actor.js';
 import { WorkCounter } from './work.js';
@@ -124,7 +117,7 @@ export class ActorTracker implements Tracker {
   private constructor(
     private readonly system: ActorSystemRef,
     private readonly deps: TrackerDeps,
-    private readonly journal: Journal,
+    private readonly journal: LiveJournal,
     private readonly board: AlertBoard,
     private readonly fanout: ConsoleFanout,
     private readonly shared: SharedState,
@@ -139,14 +132,14 @@ export class ActorTracker implements Tracker {
   static async start(deps: TrackerDeps): Promise<ActorTracker> {
     const { config, clock, log, metrics, archive } = deps;
     const startedAt = clock.now();
-    const { journal, records } = await Journal.open(config.DATA_DIR, clock, log, {
+    const { journal, records } = await Journal.open<LiveKinds>(config.DATA_DIR, clock, log, {
       reserveBytes: config.JOURNAL_RESERVE_BYTES,
       ...deps.journal,
     });
     const work = new WorkCounter();
-    const store = new Store(archive, journal, log);
+    const persistence = new Persistence(archive, journal, log);
     const shared = deps.shared ?? memorySharedState(clock);
-    const board = new AlertBoard(store, clock, metrics, log, work, shared.feed);
+    const board = new AlertBoard(persistence, clock, metrics, log, work, shared.feed);
     const fanout = new ConsoleFanout(shared.feed, log);
     const system = start();
     let tracker: ActorTracker | undefined;
@@ -154,7 +147,7 @@ export class ActorTracker implements Tracker {
       config,
       clock,
       log,
-      store,
+      persistence,
       board,
       journal,
       pushDevice: (tech, msg) => tracker?.pushDevice(tech, msg),

@@ -3,7 +3,8 @@
  * operations endpoints. Each route validates its input and forwards plain values to the
  * `Tracker`; status codes follow the protocol's error codes.
  */
-import type { Outcome, Tracker } from '../actors/api.js';
+import type { Tracker } from '../actors/api.js';
+import type { Outcome } from '../outcome.js';
 import { type AlertState, AlertStates, ErrorCode, Role } from '../protocol.js';
 import { errorAnswer, type HttpAnswer, type HttpDeps, route } from './http.js';
 import { isValidId, validateOrderInput } from './messages.js';

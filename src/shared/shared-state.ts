@@ -4,9 +4,9 @@
  * (no `REDIS_URL`) gets the in-process twins, so one code path serves both modes.
  */
 import { Redis } from 'ioredis';
-import type { ComponentHealth } from '../actors/api.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
+import type { ComponentHealth } from '../outcome.js';
 import type { AlertFeed } from './alert-feed.js';
 import { MemoryAlertFeed } from './alert-feed-memory.js';
 import { RedisAlertFeed } from './alert-feed-redis.js';

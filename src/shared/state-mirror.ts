@@ -29,9 +29,10 @@ export interface StateMirror {
   /** Technicians with at least one open order. */
   busy(): Promise<string[]>;
   /**
-   * Erases everything mirrored of `tech` (issue 7): its orders, last position, busy mark
-   * and the order-to-technician index entries of its orders. Waits for earlier writes
-   * first so none of them lands after the erase; rejects when Redis cannot be reached.
+   * Erases everything mirrored of `tech` (its data erased on request): its orders, last
+   * position, busy mark and the order-to-technician index entries of its orders. Waits for
+   * earlier writes first so none of them lands after the erase; rejects when Redis cannot
+   * be reached.
    */
   eraseTech(tech: string): Promise<void>;
   /** Resolves once every write issued so far is stored (or failed). */
