@@ -4,8 +4,8 @@
  * cannot set headers). Failures say why in protocol terms but never echo the token.
  */
 import { errors, jwtVerify } from 'jose';
+import { isValidId } from '../protocol/checks.js';
 import { Role } from '../protocol.js';
-import { isValidId } from './messages.js';
 
 /** A verified caller. */
 export interface Principal {
