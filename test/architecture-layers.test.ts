@@ -17,6 +17,7 @@ const SRC = fileURLToPath(new URL('../../src/', import.meta.url));
 /** Layers, lowest first. A file's layer is that of its top folder under src/, or of its own name at the top. */
 const BASE = 0;
 const FOLDER_LAYERS: Record<string, number> = {
+  protocol: BASE, // limits, schemas and compiled checks of the wire protocol
   geofence: 1, // pure geometry
   storage: 2, // append-only log, checkpoints, journal, disk reserve
   telemetry: 3, // the archive
@@ -47,6 +48,7 @@ const BROWSER_ONLY_FOLDERS = new Set(['console', 'client']);
 const BROWSER_SAFE: Record<string, string> = {
   'protocol.ts': 'the wire protocol',
   'outcome.ts': 'answers in protocol terms',
+  'protocol/limits.ts': 'the protocol limits (plain constants)',
   // One sphere for the server's distances and the console's map projection; distance.ts
   // imports nothing, so it compiles for the browser as it is.
   'geofence/distance.ts': "the server's Earth radius",
