@@ -8,6 +8,9 @@
  */
 import { type ActorSystemRef, start, stop } from 'nact';
 import type { Clock } from '../clock.js';
+import { ClusterLink } from '../cluster/cluster-link.js';
+import { parseRemoteCall } from '../cluster/remote-calls.js';
+import { Takeover } from '../cluster/takeover.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
@@ -38,7 +41,6 @@ import type {
   TechnicianErased,
   Tracker,
 } from './api.js';
-import { ClusterLink } from './cluster-link.js';
 import { ConsoleFanout } from './console-fanout.js';
 import type { ActorDeps } from './deps.js';
 import { incidentSpec } from './incident-actor.js';
@@ -56,9 +58,7 @@ import {
 import { recover } from './recovery.js';
 import { notYours } from './refusals.js';
 import { Registry } from './registry.js';
-import { parseRemoteCall } from './remote-calls.js';
 import { isStorageFailure, NOT_STORED, Store } from './store.js';
-import { Takeover } from './takeover.js';
 import { technicianSpec } from './technician-actor.js';
 import { WorkCounter } from './work.js';
 

@@ -16,11 +16,12 @@
  *
  * Everything arriving on the bus crosses a network, so it is validated before use.
  */
+
+import type { Outcome } from '../actors/api.js';
 import type { Logger } from '../log.js';
 import type { DevicePush } from '../protocol.js';
 import type { Leases } from '../shared/leases.js';
 import type { BusMessage, NodeBus } from '../shared/node-bus.js';
-import type { Outcome } from './api.js';
 
 /** How long a technician lease lives without renewal: a dead node's devices move after this. */
 export const LEASE_TTL_MS = 10_000;

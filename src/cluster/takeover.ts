@@ -18,15 +18,11 @@
  *
  * Deadlines fire only on the lease holder: each registry's `gate` asks `holds`.
  */
-import type { Logger } from '../log.js';
-import type { Alert } from '../protocol.js';
-import type { SharedState } from '../shared/shared-state.js';
-import type { StateMirror } from '../shared/state-mirror.js';
-import type { AlertBoard } from './alert-board.js';
-import { type ClusterLink, LEASE_RENEW_MS } from './cluster-link.js';
-import type { ConsoleFanout } from './console-fanout.js';
-import type { JournalRecord } from './journal.js';
-import { type IncidentMsg, type OrderMsg, type TechMsg, TICK } from './messages.js';
+
+import type { AlertBoard } from '../actors/alert-board.js';
+import type { ConsoleFanout } from '../actors/console-fanout.js';
+import type { JournalRecord } from '../actors/journal.js';
+import { type IncidentMsg, type OrderMsg, type TechMsg, TICK } from '../actors/messages.js';
 import {
   activeOrderOf,
   isTerminalState,
@@ -34,9 +30,14 @@ import {
   type LivePosition,
   type OrderRecord,
   type TechRecord,
-} from './records.js';
-import { recover } from './recovery.js';
-import type { Registry } from './registry.js';
+} from '../actors/records.js';
+import { recover } from '../actors/recovery.js';
+import type { Registry } from '../actors/registry.js';
+import type { Logger } from '../log.js';
+import type { Alert } from '../protocol.js';
+import type { SharedState } from '../shared/shared-state.js';
+import type { StateMirror } from '../shared/state-mirror.js';
+import { type ClusterLink, LEASE_RENEW_MS } from './cluster-link.js';
 
 /** What the takeover works on: this node's registries, board and shared state. */
 export interface TakeoverDeps {
