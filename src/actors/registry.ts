@@ -247,3 +247,12 @@ export class Registry<S, M extends { t: string }> {
     return live;
   }
 }
+
+/** Sends a request carrying a resolver to the actor of `id`: one dispatch, no nact query timeout. */
+export function ask<S, M extends { t: string }, T>(
+  reg: Registry<S, M>,
+  id: string,
+  make: (reply: (out: Outcome<T>) => void) => NoInfer<M>,
+): Promise<Outcome<T>> {
+  return new Promise((resolve) => reg.send(id, make(resolve)));
+}

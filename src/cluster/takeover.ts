@@ -18,44 +18,24 @@
  *
  * Deadlines fire only on the lease holder: each registry's `gate` asks `holds`.
  */
-
-import type { AlertBoard } from '../actors/alert-board.js';
-import type { ConsoleFanout } from '../actors/console-fanout.js';
 import type { JournalRecord } from '../actors/journal.js';
-import { type IncidentMsg, type OrderMsg, type TechMsg, TICK } from '../actors/messages.js';
-import {
-  activeOrderOf,
-  isTerminalState,
-  isUnresolved,
-  type LivePosition,
-  type OrderRecord,
-  type TechRecord,
-} from '../actors/records.js';
+import type { LocalTracker } from '../actors/local-tracker.js';
+import { isTerminalState, isUnresolved, type LivePosition, type OrderRecord } from '../actors/records.js';
 import { recover } from '../actors/recovery.js';
-import type { Registry } from '../actors/registry.js';
 import type { Logger } from '../log.js';
-import type { Alert } from '../protocol.js';
 import type { SharedState } from '../shared/shared-state.js';
 import type { StateMirror } from '../shared/state-mirror.js';
 import { type ClusterLink, LEASE_RENEW_MS } from './cluster-link.js';
 
-/** What the takeover works on: this node's registries, board and shared state. */
+/** What the takeover works on: this node's local tracker and the shared state. */
 export interface TakeoverDeps {
   cluster: ClusterLink;
   mirror: StateMirror;
   shared: SharedState;
-  board: AlertBoard;
-  fanout: ConsoleFanout;
-  techs: Registry<TechRecord, TechMsg>;
-  orders: Registry<OrderRecord, OrderMsg>;
-  incidents: Registry<Alert, IncidentMsg>;
+  local: LocalTracker;
   log: Logger;
-  /** Whether a device of `tech` is connected to this node. */
-  attached(tech: string): boolean;
   now(): number;
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** An order record read back from Redis, if it has the shape this build writes. */
 function orderRecord(x: unknown, tech: string): OrderRecord | null {
@@ -130,22 +110,18 @@ export class Takeover {
   /** Drops technician `tech`'s actors and state from this node; see the module comment. */
   async drop(tech: string): Promise<void> {
     this.adopted.delete(tech);
-    const { orders, incidents, board, techs, mirror } = this.d;
-    for (const [id, o] of [...orders.records]) if (o.tech === tech) await retry(() => orders.replace(id, undefined));
-    for (const [id, a] of [...incidents.records])
-      if (a.tech === tech) await retry(() => incidents.replace(id, undefined));
-    for (const a of board.list()) if (a.tech === tech) await retry(() => board.evict(a.id));
-    await retry(() => techs.replace(tech, undefined));
-    await Promise.all([board.flushFeed(), mirror.flush()]);
+    const { local, mirror } = this.d;
+    await local.evict(tech);
+    await Promise.all([local.flushFeed(), mirror.flush()]);
   }
 
   private async load(tech: string): Promise<boolean> {
-    const { cluster, mirror, shared, board, techs, orders, incidents, log } = this.d;
+    const { cluster, mirror, shared, local, log } = this.d;
     if (!(await cluster.own(tech))) return false;
     if (this.adopted.has(tech)) return true;
     const startedAt = this.d.now();
     // What this node wrote itself must be in Redis before Redis's copy replaces it here.
-    await Promise.all([board.flushFeed(), mirror.flush()]);
+    await Promise.all([local.flushFeed(), mirror.flush()]);
     const [mirrored, snap] = await Promise.all([mirror.load(tech), shared.feed.snapshot()]);
     const recs: JournalRecord[] = [];
     for (const x of mirrored.orders) {
@@ -157,25 +133,8 @@ export class Takeover {
     if (p !== null) recs.push({ k: 'p', id: tech, pos: p.pos, quietSince: p.quietSince });
     const state = recover(recs, startedAt);
 
-    for (const [id, o] of state.orders) await retry(() => orders.replace(id, o));
-    for (const a of state.alerts) {
-      await retry(() => board.evict(a.id));
-      board.load([a]);
-    }
-    for (const a of state.incidents) await retry(() => incidents.replace(a.id, a));
-    const local = techs.records.get(tech);
-    let rec = state.techs.get(tech) ?? local;
-    if (rec !== undefined && local?.pos && (rec.pos === null || local.pos.ts > rec.pos.ts)) {
-      // Pings this node accepted while waiting for the lease are newer than Redis's copy.
-      rec = { ...rec, pos: local.pos, recent: local.recent };
-    }
-    if (rec !== undefined) await retry(() => techs.replace(tech, rec));
+    await local.adopt(tech, state);
     this.adopted.add(tech);
-
-    // Everything with a deadline looks at it now, here.
-    for (const [id] of state.orders) orders.send(id, TICK);
-    for (const a of state.incidents) incidents.send(a.id, TICK);
-    if (rec !== undefined && activeOrderOf(rec) !== undefined) techs.send(tech, TICK);
     log.info(
       { tech, orders: state.orders.size, alerts: state.alerts.length, ms: this.d.now() - startedAt },
       'technician taken over',
@@ -187,13 +146,13 @@ export class Takeover {
     if (this.sweeping) return;
     this.sweeping = true;
     try {
-      const { cluster, mirror, fanout, board, orders, log, shared } = this.d;
+      const { cluster, mirror, local, log, shared } = this.d;
       // Right after Redis comes back, give every node two renewals to re-take its own
       // leases before treating their technicians as orphans.
       const up = shared.readyForMs();
       if (up === null || up < 2 * LEASE_RENEW_MS) return;
       const busy = new Set(await mirror.busy());
-      for (const a of fanout.list()) if (isUnresolved(a)) busy.add(a.tech);
+      for (const a of local.seenAlerts()) if (isUnresolved(a)) busy.add(a.tech);
       const orphans: string[] = [];
       await Promise.all(
         [...busy].map(async (tech) => {
@@ -207,11 +166,7 @@ export class Takeover {
       }
       // Idle technicians held here: release them.
       for (const tech of cluster.heldTechs()) {
-        if (busy.has(tech) || this.d.attached(tech) || this.adopting.has(tech)) continue;
-        let open = false;
-        for (const o of orders.records.values()) if (o.tech === tech && !isTerminalState(o.state)) open = true;
-        for (const a of board.list()) if (a.tech === tech && isUnresolved(a)) open = true;
-        if (open) continue;
+        if (busy.has(tech) || local.attached(tech) || this.adopting.has(tech) || local.hasOpenWork(tech)) continue;
         await this.drop(tech);
         await cluster.release(tech);
       }
@@ -221,9 +176,4 @@ export class Takeover {
       this.sweeping = false;
     }
   }
-}
-
-/** Retries `op` (refused while an actor is busy) every 10 ms until it succeeds. */
-async function retry(op: () => boolean): Promise<void> {
-  for (let i = 0; !op(); i++) await sleep(i < 100 ? 10 : 100);
 }
