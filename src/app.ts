@@ -39,7 +39,7 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
   } else {
     tracker = await createTracker({ ...base, shared: memorySharedState(clock) });
   }
-  const gateway = await startGateway({ config, log, metrics, tracker });
+  const gateway = await startGateway({ config, clock, log, metrics, tracker });
   return {
     port: gateway.port,
     async shutdown() {

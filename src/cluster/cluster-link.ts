@@ -18,6 +18,7 @@
  */
 
 import type { Outcome } from '../actors/api.js';
+import { type CancelTimer, type Clock, every } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { DevicePush } from '../protocol.js';
 import type { Leases } from '../shared/leases.js';
@@ -68,13 +69,14 @@ export class ClusterLink {
   private readonly held = new Map<string, number>();
   private readonly pending = new Map<string, (out: Outcome<unknown>) => void>();
   private counter = 0;
-  private renewTimer: NodeJS.Timeout | null = null;
+  private stopRenewal: CancelTimer | null = null;
 
   constructor(
     private readonly bus: NodeBus,
     private readonly leases: Leases,
     private readonly local: LocalNode,
     private readonly log: Logger,
+    private readonly clock: Clock,
   ) {}
 
   /** This node's id. */
@@ -85,13 +87,12 @@ export class ClusterLink {
   /** Starts the inbox and the lease renewal. */
   start(): void {
     this.bus.listen((m) => this.onMessage(m));
-    this.renewTimer = setInterval(() => this.renew(), LEASE_RENEW_MS);
-    this.renewTimer.unref();
+    this.stopRenewal = every(this.clock, LEASE_RENEW_MS, () => this.renew());
   }
 
   /** Takes (or renews) technician `tech`'s lease for this node; false if another node holds it. */
   async own(tech: string): Promise<boolean> {
-    const at = Date.now();
+    const at = this.clock.now();
     const ok = await this.leases.acquire(techLease(tech), this.nodeId, LEASE_TTL_MS).catch((err: Error) => {
       // Repeats every claim retry while Redis is down; the outage itself is logged once.
       this.log.debug({ err: err.message, tech }, 'technician lease: could not reach redis');
@@ -137,12 +138,12 @@ export class ClusterLink {
   forward<T>(node: string, op: string, args: Record<string, unknown>): Promise<Outcome<T>> {
     const req = `${this.nodeId}:${(this.counter++).toString(36)}`;
     return new Promise((resolve) => {
-      const timer = setTimeout(() => {
+      const cancel = this.clock.setTimer(this.clock.now() + REMOTE_TIMEOUT_MS, () => {
         this.pending.delete(req);
         resolve({ ok: false, code: 'unavailable', msg: 'the node running this alert did not answer; retry' });
-      }, REMOTE_TIMEOUT_MS);
+      });
       this.pending.set(req, (out) => {
-        clearTimeout(timer);
+        cancel();
         this.pending.delete(req);
         resolve(out as Outcome<T>);
       });
@@ -158,8 +159,8 @@ export class ClusterLink {
 
   /** Stops renewing and releases the leases this node holds (graceful hand-over). */
   async close(): Promise<void> {
-    if (this.renewTimer !== null) clearInterval(this.renewTimer);
-    this.renewTimer = null;
+    this.stopRenewal?.();
+    this.stopRenewal = null;
     await Promise.all(
       [...this.held.keys()].map((t) => this.leases.release(techLease(t), this.nodeId).catch(() => false)),
     );
@@ -170,13 +171,13 @@ export class ClusterLink {
 
   /** Stops renewing without releasing anything (a crash, for tests). */
   abandon(): void {
-    if (this.renewTimer !== null) clearInterval(this.renewTimer);
-    this.renewTimer = null;
+    this.stopRenewal?.();
+    this.stopRenewal = null;
   }
 
   private renew(): void {
     for (const tech of this.held.keys()) {
-      const at = Date.now();
+      const at = this.clock.now();
       // Acquire rather than renew: after an outage longer than the TTL the key is gone,
       // and the lease is still ours unless another node took it meanwhile.
       this.leases

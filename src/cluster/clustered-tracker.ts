@@ -27,6 +27,7 @@ import type { LocalTracker } from '../actors/local-tracker.js';
 import { isTerminalState } from '../actors/records.js';
 import { notFound } from '../actors/refusals.js';
 import { ActorTracker, type TrackerDeps } from '../actors/tracker.js';
+import { type Clock, sleep } from '../clock.js';
 import type { Logger } from '../log.js';
 import type {
   Alert,
@@ -60,7 +61,7 @@ export class ClusteredTracker implements Tracker {
     shared: SharedState,
     private readonly mirror: StateMirror,
     log: Logger,
-    now: () => number,
+    private readonly clock: Clock,
   ) {
     const { bus, leases } = shared;
     if (bus === null) throw new Error('a clustered tracker needs a node bus');
@@ -73,9 +74,10 @@ export class ClusteredTracker implements Tracker {
         drop: (tech) => this.takeover.drop(tech),
       },
       log,
+      clock,
     );
     this.cluster = cluster;
-    this.takeover = new Takeover({ cluster, mirror, shared, local, log, now });
+    this.takeover = new Takeover({ cluster, mirror, shared, local, log, clock });
     local.join({
       holds: (tech) => cluster.holds(tech),
       pushElsewhere: (tech, msg) => void cluster.pushRemote(tech, msg),
@@ -104,7 +106,7 @@ export class ClusteredTracker implements Tracker {
     const { mirror } = deps.shared;
     if (deps.shared.bus === null || mirror === null) throw new Error('a clustered tracker needs shared state in Redis');
     const local = await ActorTracker.start(deps, { fromJournal: false });
-    const tracker = new ClusteredTracker(local, deps.shared, mirror, deps.log, () => deps.clock.now());
+    const tracker = new ClusteredTracker(local, deps.shared, mirror, deps.log, deps.clock);
     tracker.cluster.start();
     tracker.takeover.start();
     return tracker;
@@ -120,7 +122,7 @@ export class ClusteredTracker implements Tracker {
       if (await takeover.adopt(tech)) return;
       const owner = await cluster.owner(tech);
       if (owner !== null && owner !== cluster.nodeId) cluster.requestRelease(owner, tech);
-      await new Promise((r) => setTimeout(r, CLAIM_RETRY_MS));
+      await sleep(this.clock, CLAIM_RETRY_MS);
     }
   }
 

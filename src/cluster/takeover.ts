@@ -22,6 +22,7 @@ import type { JournalRecord } from '../actors/journal.js';
 import type { LocalTracker } from '../actors/local-tracker.js';
 import { isTerminalState, isUnresolved, type LivePosition, type OrderRecord } from '../actors/records.js';
 import { recover } from '../actors/recovery.js';
+import { type CancelTimer, type Clock, every } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { SharedState } from '../shared/shared-state.js';
 import type { StateMirror } from '../shared/state-mirror.js';
@@ -34,7 +35,7 @@ export interface TakeoverDeps {
   shared: SharedState;
   local: LocalTracker;
   log: Logger;
-  now(): number;
+  clock: Clock;
 }
 
 /** An order record read back from Redis, if it has the shape this build writes. */
@@ -69,21 +70,20 @@ export class Takeover {
   /** Technicians whose state this node loaded under its lease. */
   private readonly adopted = new Set<string>();
   private readonly adopting = new Map<string, Promise<boolean>>();
-  private timer: NodeJS.Timeout | null = null;
+  private stopSweeper: CancelTimer | null = null;
   private sweeping = false;
 
   constructor(private readonly d: TakeoverDeps) {}
 
   /** Starts the sweeper. */
   start(): void {
-    this.timer = setInterval(() => void this.sweep(), LEASE_RENEW_MS);
-    this.timer.unref();
+    this.stopSweeper = every(this.d.clock, LEASE_RENEW_MS, () => void this.sweep());
   }
 
   /** Stops the sweeper. */
   stop(): void {
-    if (this.timer !== null) clearInterval(this.timer);
-    this.timer = null;
+    this.stopSweeper?.();
+    this.stopSweeper = null;
   }
 
   /** Whether this node runs technician `tech` now (lease held and state loaded). */
@@ -119,7 +119,7 @@ export class Takeover {
     const { cluster, mirror, shared, local, log } = this.d;
     if (!(await cluster.own(tech))) return false;
     if (this.adopted.has(tech)) return true;
-    const startedAt = this.d.now();
+    const startedAt = this.d.clock.now();
     // What this node wrote itself must be in Redis before Redis's copy replaces it here.
     await Promise.all([local.flushFeed(), mirror.flush()]);
     const [mirrored, snap] = await Promise.all([mirror.load(tech), shared.feed.snapshot()]);
@@ -136,7 +136,7 @@ export class Takeover {
     await local.adopt(tech, state);
     this.adopted.add(tech);
     log.info(
-      { tech, orders: state.orders.size, alerts: state.alerts.length, ms: this.d.now() - startedAt },
+      { tech, orders: state.orders.size, alerts: state.alerts.length, ms: this.d.clock.now() - startedAt },
       'technician taken over',
     );
     return true;

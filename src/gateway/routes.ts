@@ -81,7 +81,7 @@ export function registerApiRoutes(app: TemplatedApp, tracker: Tracker, deps: Htt
   route(app, 'get', '/v1/technicians/:id/track', { roles: readers, params: 1 }, deps, async (call) => {
     const id = call.params[0]!;
     if (!isValidId(id)) return badId('technician');
-    const now = Date.now();
+    const now = deps.clock.now();
     const to = numberParam(call.query, 'to') ?? now;
     const from = numberParam(call.query, 'from') ?? to - DAY_MS;
     if (!Number.isSafeInteger(from) || !Number.isSafeInteger(to) || from < 0) {
