@@ -82,15 +82,10 @@ export async function eraseTechnician(d: EraseDeps, id: string): Promise<Outcome
     if (archived.length === 0) return notFound(`no technician ${id}`);
   }
 
-  const deadline = Date.now() + ERASE_BUSY_WAIT_MS;
-  const removed = await untilFree(deadline, () => d.techs.forget(id));
-  for (const o of orders) if (removed) await untilFree(deadline, () => d.orders.forget(o.id));
-  for (const a of alerts.values()) {
-    if (!(await untilFree(deadline, () => d.board.get(a.id) === undefined || d.board.forget(a.id)))) return BUSY;
-    await untilFree(deadline, () => d.incidents.forget(a.id));
-    d.fanout.forget(a.id);
-  }
-  if (!removed || orders.some((o) => d.orders.records.has(o.id))) return BUSY;
+  // Each removal is a message after those already sent to the actor: a busy actor
+  // finishes its message first. One that takes too long makes the erase answer "retry".
+  const removed = await withDeadline(d.clock, ERASE_BUSY_WAIT_MS, removeLive(d, id, orders, alerts));
+  if (removed !== true) return BUSY;
   d.forgetIntake(id);
   await d.nearby.erase(id);
   try {
@@ -131,14 +126,30 @@ export async function eraseTechnician(d: EraseDeps, id: string): Promise<Outcome
   return { ok: true, value };
 }
 
-/**
- * Retries `op` (a removal refused while a message is in flight) until it succeeds or
- * `deadline` (wall clock) passes; whether it succeeded.
- */
-async function untilFree(deadline: number, op: () => boolean): Promise<boolean> {
-  for (let i = 0; !op(); i++) {
-    if (Date.now() > deadline) return false;
-    await new Promise((r) => setTimeout(r, i < 50 ? 10 : 100));
+/** Removes the technician's live records: its actor, orders and alerts; false if an alert could not go. */
+async function removeLive(
+  d: EraseDeps,
+  id: string,
+  orders: OrderRecord[],
+  alerts: Map<string, Alert>,
+): Promise<boolean> {
+  await d.techs.forget(id);
+  for (const o of orders) await d.orders.forget(o.id);
+  for (const a of alerts.values()) {
+    if (d.board.get(a.id) !== undefined && !(await d.board.forget(a.id))) return false;
+    await d.incidents.forget(a.id);
+    d.fanout.forget(a.id);
   }
   return true;
+}
+
+/** What `work` resolves with, or `null` if `ms` passes on `clock` first. */
+function withDeadline<T>(clock: Clock, ms: number, work: Promise<T>): Promise<T | null> {
+  return new Promise((resolve) => {
+    const cancel = clock.setTimer(clock.now() + ms, () => resolve(null));
+    void work.then((value) => {
+      cancel();
+      resolve(value);
+    });
+  });
 }

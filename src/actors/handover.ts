@@ -24,19 +24,19 @@ export interface HandoverDeps {
  */
 export async function adopt(d: HandoverDeps, tech: string, state: RecoveredState): Promise<void> {
   const { board, techs, orders, incidents } = d;
-  for (const [id, o] of state.orders) await retry(() => orders.replace(id, o));
+  for (const [id, o] of state.orders) await orders.replace(id, o);
   for (const a of state.alerts) {
-    await retry(() => board.evict(a.id));
+    await board.evict(a.id);
     board.load([a]);
   }
-  for (const a of state.incidents) await retry(() => incidents.replace(a.id, a));
+  for (const a of state.incidents) await incidents.replace(a.id, a);
   const local = techs.records.get(tech);
   let rec = state.techs.get(tech) ?? local;
   if (rec !== undefined && local?.pos && (rec.pos === null || local.pos.ts > rec.pos.ts)) {
     // Pings this node accepted while waiting for the lease are newer than the shared copy.
     rec = { ...rec, pos: local.pos, recent: local.recent };
   }
-  if (rec !== undefined) await retry(() => techs.replace(tech, rec));
+  if (rec !== undefined) await techs.replace(tech, rec);
 
   for (const [id] of state.orders) orders.send(id, TICK);
   for (const a of state.incidents) incidents.send(a.id, TICK);
@@ -46,14 +46,8 @@ export async function adopt(d: HandoverDeps, tech: string, state: RecoveredState
 /** Drops technician `tech`'s actors, orders, incidents and alerts from this node. */
 export async function evict(d: HandoverDeps, tech: string): Promise<void> {
   const { board, techs, orders, incidents } = d;
-  for (const [id, o] of [...orders.records]) if (o.tech === tech) await retry(() => orders.replace(id, undefined));
-  for (const [id, a] of [...incidents.records])
-    if (a.tech === tech) await retry(() => incidents.replace(id, undefined));
-  for (const a of board.list()) if (a.tech === tech) await retry(() => board.evict(a.id));
-  await retry(() => techs.replace(tech, undefined));
-}
-
-/** Retries `op` (refused while an actor is busy) every 10 ms until it succeeds. */
-async function retry(op: () => boolean): Promise<void> {
-  for (let i = 0; !op(); i++) await new Promise((r) => setTimeout(r, i < 100 ? 10 : 100));
+  for (const [id, o] of [...orders.records]) if (o.tech === tech) await orders.replace(id, undefined);
+  for (const [id, a] of [...incidents.records]) if (a.tech === tech) await incidents.replace(id, undefined);
+  for (const a of board.list()) if (a.tech === tech) await board.evict(a.id);
+  await techs.replace(tech, undefined);
 }

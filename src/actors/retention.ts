@@ -54,14 +54,20 @@ export class Retention {
   private run(): void {
     const { clock, journal, board, fanout, orders, incidents } = this.d;
     const cutoff = clock.now() - RETAIN_FINISHED_MS;
+    // Decided again when the removal runs, after the messages already sent to the order.
+    const old = (o: OrderRecord): boolean => isTerminalState(o.state) && (o.timeline.at(-1)?.ts ?? 0) < cutoff;
     for (const [id, o] of orders.records) {
-      if (!isTerminalState(o.state) || (o.timeline.at(-1)?.ts ?? 0) >= cutoff) continue;
-      if (orders.forget(id)) journal.forget('o', id);
+      if (!old(o)) continue;
+      void orders.forget(id, (now) => !old(now)).then((gone) => gone && journal.forget('o', id));
     }
     for (const a of board.list('resolved')) {
-      if (resolvedAt(a) >= cutoff || !board.forget(a.id)) continue;
-      incidents.forget(a.id);
-      journal.forget('a', a.id);
+      if (resolvedAt(a) >= cutoff) continue;
+      void board.forget(a.id).then(async (gone) => {
+        if (!gone) return;
+        await incidents.forget(a.id);
+        journal.forget('a', a.id);
+        fanout.forget(a.id);
+      });
     }
     for (const a of fanout.list('resolved')) {
       if (resolvedAt(a) < cutoff && board.get(a.id) === undefined) fanout.forget(a.id);
