@@ -30,13 +30,19 @@ export async function adopt(d: HandoverDeps, tech: string, state: RecoveredState
     board.load([a]);
   }
   for (const a of state.incidents) await incidents.replace(a.id, a);
-  const local = techs.records.get(tech);
-  let rec = state.techs.get(tech) ?? local;
-  if (rec !== undefined && local?.pos && (rec.pos === null || local.pos.ts > rec.pos.ts)) {
-    // Pings this node accepted while waiting for the lease are newer than the shared copy.
-    rec = { ...rec, pos: local.pos, recent: local.recent };
-  }
-  if (rec !== undefined) await techs.replace(tech, rec);
+  const loaded = state.techs.get(tech);
+  let rec: TechRecord | undefined;
+  // Merged when the replacement runs, after the pings already sent to the technician.
+  await techs.replace(tech, {
+    from: (local) => {
+      rec = loaded ?? local;
+      if (rec !== undefined && local?.pos && (rec.pos === null || local.pos.ts > rec.pos.ts)) {
+        // Pings this node accepted while waiting for the lease are newer than the shared copy.
+        rec = { ...rec, pos: local.pos, recent: local.recent };
+      }
+      return rec;
+    },
+  });
 
   for (const [id] of state.orders) orders.send(id, TICK);
   for (const a of state.incidents) incidents.send(a.id, TICK);

@@ -43,13 +43,16 @@ export interface ActorSpec<S, M extends { t: string }> {
   passivable(state: S | undefined): boolean;
 }
 
+/** A new state, or how to make it from the committed one when the replacement runs. */
+export type Replacement<S> = S | undefined | { from: (current: S | undefined) => S | undefined };
+
 /**
  * The registry's own message: replace the committed state with `rec` (undefined: drop it
  * and stop the actor) unless `keep` says the state it finds must stay.
  */
 interface Retire<S> {
   t: '$retire';
-  rec: S | undefined;
+  rec: Replacement<S>;
   keep?: (current: S) => boolean;
   done: (replaced: boolean) => void;
 }
@@ -174,14 +177,14 @@ export class Registry<S, M extends { t: string }> {
    * drops it (`rec` undefined), after the messages already sent to it; later messages see
    * the new state. Its timer is cancelled: the caller wakes it if it has deadlines.
    */
-  async replace(id: string, rec: S | undefined): Promise<void> {
+  async replace(id: string, rec: Replacement<S>): Promise<void> {
     await this.retire(id, rec);
   }
 
   /** See `forget` and `replace`: done at once for an actor not in memory, else as a message in its mailbox. */
-  private retire(id: string, rec: S | undefined, keep?: (current: S) => boolean): Promise<boolean> {
+  private retire(id: string, rec: Replacement<S>, keep?: (current: S) => boolean): Promise<boolean> {
     const l = this.live.get(id);
-    if (l === undefined || this.stopped) return Promise.resolve(this.swap(id, rec, keep));
+    if (l === undefined || this.stopped) return Promise.resolve(this.swap(id, rec, keep) !== null);
     return new Promise((resolve) => {
       const done = (replaced: boolean): void => {
         if (this.retiring.delete(done)) resolve(replaced);
@@ -194,13 +197,14 @@ export class Registry<S, M extends { t: string }> {
   }
 
   /** Commits `rec` as the state of `id` (or drops it) and cancels its timer; false when `keep` kept it. */
-  private swap(id: string, rec: S | undefined, keep?: (current: S) => boolean): boolean {
+  private swap(id: string, replacement: Replacement<S>, keep?: (current: S) => boolean): S | undefined | null {
     const cur = this.records.get(id);
-    if (keep !== undefined && cur !== undefined && keep(cur)) return false;
+    if (keep !== undefined && cur !== undefined && keep(cur)) return null;
+    const rec = isDerived(replacement) ? replacement.from(cur) : replacement;
     this.arm(id, null);
     if (rec === undefined) this.records.delete(id);
     else this.records.set(id, rec);
-    return true;
+    return rec;
   }
 
   /** Stops every actor and timer; records stay. */
@@ -242,17 +246,17 @@ export class Registry<S, M extends { t: string }> {
     const handler = async (state: S | undefined, msg: M | Retire<S>): Promise<S | undefined> => {
       if (msg.t === '$retire') {
         const retire = msg as Retire<S>;
-        const replaced = this.swap(id, retire.rec, retire.keep);
+        const next = this.swap(id, retire.rec, retire.keep);
         live.busy--;
         work.end();
         // Dropped and nothing else queued: the actor stops; a later message spawns a fresh one.
-        if (replaced && retire.rec === undefined && live.busy === 0 && this.live.get(id) === live) {
+        if (next === undefined && live.busy === 0 && this.live.get(id) === live) {
           stop(live.ref);
           this.live.delete(id);
           this.metrics.activeActors.set({ kind: spec.kind }, this.live.size);
         }
-        retire.done(replaced);
-        return replaced ? retire.rec : state;
+        retire.done(next !== null);
+        return next === null ? state : next;
       }
       const fx: Effects = [];
       try {
@@ -288,6 +292,10 @@ export class Registry<S, M extends { t: string }> {
     this.metrics.activeActors.set({ kind: spec.kind }, this.live.size);
     return live;
   }
+}
+
+function isDerived<S>(r: Replacement<S>): r is { from: (current: S | undefined) => S | undefined } {
+  return typeof r === 'object' && r !== null && typeof (r as { from?: unknown }).from === 'function';
 }
 
 /** Sends a request carrying a resolver to the actor of `id`: one dispatch, no nact query timeout. */
