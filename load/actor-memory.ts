@@ -9,12 +9,12 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ComponentHealth } from '../src/actors/api.js';
 import { ActorTracker } from '../src/actors/index.js';
 import { ManualClock } from '../src/clock.js';
 import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/log.js';
 import { Metrics } from '../src/metrics.js';
+import type { ComponentHealth } from '../src/outcome.js';
 import type { TrackPoint } from '../src/protocol.js';
 import { memorySharedState } from '../src/shared/shared-state.js';
 import type { ArchiveRecord, OrderEventRecord } from '../src/telemetry/archive.js';

@@ -19,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
 import { DeviceClient, SafetyClient } from '../src/client/index.js';
+import { NOTE_MAX_LENGTH } from '../src/protocol.js';
 import { ClickHouseServer } from '../test/support/clickhouse-server.js';
 import { RedisServer } from '../test/support/redis-server.js';
 import { ServerProcess, token } from '../test/support/server-process.js';
@@ -251,13 +252,13 @@ async function redisOutage(ch: ClickHouseServer): Promise<Result> {
 
 /**
  * Alert traffic big enough to fill a stalled console's socket buffers: `devices` extra
- * technicians each raise an SOS with a 1000-character note and cancel it, over and over
+ * technicians each raise an SOS with a note of the longest length (1000 characters) and cancel it, over and over
  * (two alert changes of about 1.2 KB per round). A few dozen real SOS alarms fit in the
  * operating system's buffers, so without this the stalled console is never dropped.
  * Its SOS alarms are cancelled, so they are not part of the counts `verify` checks.
  */
 async function alertFlood(url: string, devices: number, until: number): Promise<number> {
-  const note = 'x'.repeat(1000);
+  const note = 'x'.repeat(NOTE_MAX_LENGTH);
   let rounds = 0;
   await Promise.all(
     Array.from({ length: devices }, async (_, i) => {

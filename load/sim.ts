@@ -159,10 +159,15 @@ export async function runSim(server: RunningServer, o: SimOptions): Promise<SimR
     );
     for (const w of workers) w.child.send({ type: 'connect' });
     const connecting = setInterval(() => show('connecting'), 1000);
-    const timeout = sleep(300_000).then(() => {
-      throw new Error('simulator: devices did not connect within 5 minutes');
+    // Cleared once connected: a pending 5-minute timer would keep the caller's process alive.
+    let connectTimer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      connectTimer = setTimeout(
+        () => reject(new Error('simulator: devices did not connect within 5 minutes')),
+        300_000,
+      );
     });
-    await Promise.race([Promise.all(connectedMessages), timeout]);
+    await Promise.race([Promise.all(connectedMessages), timeout]).finally(() => clearTimeout(connectTimer));
     clearInterval(connecting);
     await sleep(1000);
     const rssConnected = server.stats().rssBytes;

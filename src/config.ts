@@ -6,7 +6,7 @@
  * operator fixes a deployment in one round instead of one crash per variable.
  */
 
-import { MAX_BATCH_POINTS } from './protocol.js';
+import { MAX_BATCH_POINTS, MAX_RADIUS_M } from './protocol.js';
 
 /** A well-known secret used only when `TRACKER_INSECURE_DEV=1`: tokens are forgeable by anyone. */
 export const INSECURE_DEV_SECRET = 'fieldtrack-insecure-development-secret-do-not-use';
@@ -144,7 +144,7 @@ export const VARIABLES = {
   SHUTDOWN_TIMEOUT_MS: v(10_000, int(100, 600_000), 'Longest a graceful shutdown may take before the process exits.'),
   MAX_HTTP_BODY_BYTES: v(64 * 1024, int(1024, 16 << 20), 'Largest HTTP request body accepted.'),
 
-  GEOFENCE_RADIUS_M: v(50, num(1, 100_000), 'Check-in radius around the customer when an order gives none.'),
+  GEOFENCE_RADIUS_M: v(50, num(1, MAX_RADIUS_M), 'Check-in radius around the customer when an order gives none.'),
   MAX_ACCURACY_M: v(
     200,
     num(1, 100_000),

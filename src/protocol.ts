@@ -1,8 +1,15 @@
 /**
  * Wire protocol v1 (../shared/PROTOCOL.md) as TypeScript: message shapes, error codes,
- * close codes, order states and alert kinds. Codes are data (`as const`) with their types
- * derived from them, so the gateway, the actors and the typed client share one truth.
+ * close codes, order states, alert kinds and limits. Codes are data (`as const`) with their
+ * types derived from them; message types are derived from the TypeBox schemas in
+ * `protocol/schemas.ts` (`Static<typeof ...>`), which the server validates with, so a type
+ * cannot drift from its check. Only types come from TypeBox here (`import type`, erased):
+ * the browser console imports this module and must not load TypeBox.
  */
+import type { Static } from '@sinclair/typebox';
+import type * as S from './protocol/schemas.js';
+
+export * from './protocol/limits.js';
 
 /** Error codes of `{t:"err"}` answers and of HTTP error bodies. */
 export const ErrorCode = {
@@ -60,13 +67,6 @@ export const WIRE_MSGPACK_OPTIONS = {
   int64AsType: 'number',
 } as const;
 
-/** Largest frame the server reads, per PROTOCOL.md. */
-export const MAX_FRAME_BYTES = 64 * 1024;
-/** Most points in one `batch` message, per PROTOCOL.md. */
-export const MAX_BATCH_POINTS = 1000;
-/** How far in the future a point's `ts` may be before it is refused, per PROTOCOL.md. */
-export const MAX_FUTURE_MS = 5 * 60 * 1000;
-
 /** Token roles and the endpoint each may use. */
 export const Role = { device: 'device', safety: 'safety', dispatch: 'dispatch' } as const;
 export type Role = (typeof Role)[keyof typeof Role];
@@ -89,205 +89,53 @@ export const AlertStates = ['open', 'acknowledged', 'resolved'] as const;
 export type AlertState = (typeof AlertStates)[number];
 
 /** An alert as consoles and HTTP clients see it. */
-export interface Alert {
-  id: string;
-  kind: AlertKind;
-  level: number;
-  state: AlertState;
-  tech: string;
-  order?: string;
-  lat?: number;
-  lon?: number;
-  /** When the alert was raised (ms). */
-  ts: number;
-  detail?: Record<string, unknown>;
-}
+export type Alert = Static<typeof S.AlertSchema>;
 
 // ---- client -> server, /v1/device ----
 
-export interface PingMsg {
-  t: 'ping';
-  seq: number;
-  ts: number;
-  lat: number;
-  lon: number;
-  acc?: number;
-  spd?: number;
-  hdg?: number;
-  bat?: number;
-}
+export type PingMsg = Static<typeof S.PingSchema>;
 /** `[ts, lat, lon, acc?, spd?, hdg?]` */
-export type BatchPoint = [number, number, number, number?, number?, number?];
-export interface BatchMsg {
-  t: 'batch';
-  seq: number;
-  pts: BatchPoint[];
-}
-export interface DepartMsg {
-  t: 'depart';
-  seq: number;
-  order: string;
-  ts?: number;
-}
-export interface CheckinMsg {
-  t: 'checkin';
-  seq: number;
-  order: string;
-  ts: number;
-  lat: number;
-  lon: number;
-  acc?: number;
-}
-export interface StartMsg {
-  t: 'start';
-  seq: number;
-  order: string;
-}
-export interface CompleteMsg {
-  t: 'complete';
-  seq: number;
-  order: string;
-}
-export interface SosMsg {
-  t: 'sos';
-  seq: number;
-  ts: number;
-  lat: number;
-  lon: number;
-  note?: string;
-}
-export interface SosCancelMsg {
-  t: 'sos_cancel';
-  seq: number;
-  incident: string;
-}
-export type DeviceMessage =
-  | PingMsg
-  | BatchMsg
-  | DepartMsg
-  | CheckinMsg
-  | StartMsg
-  | CompleteMsg
-  | SosMsg
-  | SosCancelMsg;
+export type BatchPoint = Static<typeof S.BatchPointSchema>;
+export type BatchMsg = Static<typeof S.BatchSchema>;
+export type DepartMsg = Static<typeof S.DepartSchema>;
+export type CheckinMsg = Static<typeof S.CheckinSchema>;
+export type StartMsg = Static<typeof S.StartSchema>;
+export type CompleteMsg = Static<typeof S.CompleteSchema>;
+export type SosMsg = Static<typeof S.SosSchema>;
+export type SosCancelMsg = Static<typeof S.SosCancelSchema>;
+export type DeviceMessage = Static<(typeof S.DeviceMessageSchemas)[keyof typeof S.DeviceMessageSchemas]>;
 export type DeviceMessageType = DeviceMessage['t'];
 
 // ---- client -> server, /v1/safety ----
 
-export interface AckAlertMsg {
-  t: 'ack';
-  seq: number;
-  id: string;
-}
-export interface ResolveAlertMsg {
-  t: 'resolve';
-  seq: number;
-  id: string;
-  note?: string;
-}
-export type SafetyMessage = AckAlertMsg | ResolveAlertMsg;
+export type AckAlertMsg = Static<typeof S.AckAlertSchema>;
+export type ResolveAlertMsg = Static<typeof S.ResolveAlertSchema>;
+export type SafetyMessage = Static<(typeof S.SafetyMessageSchemas)[keyof typeof S.SafetyMessageSchemas]>;
 export type SafetyMessageType = SafetyMessage['t'];
 
 // ---- server -> client ----
 
-export interface AckReply {
-  t: 'ack';
-  seq: number;
-  [extra: string]: unknown;
-}
-export interface ErrReply {
-  t: 'err';
-  seq: number | null;
-  code: ErrorCode;
-  msg: string;
-  /**
-   * Extension (README): with `rate_limited`, how long to wait before sending again. A
-   * refused `ping` or `batch` was not stored: the device keeps its fixes and sends them in
-   * a later `batch`.
-   */
-  retryMs?: number;
-  [extra: string]: unknown;
-}
-export interface NoticePush {
-  t: 'notice';
-  kind: AlertKind;
-  order?: string;
-  msg: string;
-}
-export interface SosStatusPush {
-  t: 'sos_status';
-  incident: string;
-  state: 'acknowledged' | 'resolved';
-}
-export interface SnapshotPush {
-  t: 'snapshot';
-  alerts: Alert[];
-}
-export interface AlertPush {
-  t: 'alert';
-  alert: Alert;
-}
+/** An `ack`; its extras (`n`, `dist`, `incident`, ...) depend on the message acked. */
+export type AckReply = Static<typeof S.AckReplySchema> & { [extra: string]: unknown };
+/** An `err`; `retryMs` (extension) comes with `rate_limited`. */
+export type ErrReply = Static<typeof S.ErrReplySchema> & { [extra: string]: unknown };
+export type NoticePush = Static<typeof S.NoticePushSchema>;
+export type SosStatusPush = Static<typeof S.SosStatusPushSchema>;
+export type SnapshotPush = Static<typeof S.SnapshotPushSchema>;
+export type AlertPush = Static<typeof S.AlertPushSchema>;
 export type DevicePush = NoticePush | SosStatusPush;
 export type SafetyPush = SnapshotPush | AlertPush;
 export type ServerMessage = AckReply | ErrReply | DevicePush | SafetyPush;
 
 // ---- HTTP bodies ----
 
-/** Body of `PUT /v1/orders/:id`. */
-export interface OrderInput {
-  technician: string;
-  lat: number;
-  lon: number;
-  radius?: number;
-  scheduledAt: number;
-  durationMin: number;
-  /**
-   * Extension (README): an optional check-in polygon, a ring of `[lon, lat]` pairs
-   * (GeoJSON order). When present it replaces the circle for the check-in verdict.
-   */
-  polygon?: Array<[number, number]>;
-}
-
-export interface TimelineEntry {
-  state: OrderState;
-  ts: number;
-  lat?: number;
-  lon?: number;
-}
-
+/** Body of `PUT /v1/orders/:id`; `polygon` is an extension (README). */
+export type OrderInput = Static<typeof S.OrderInputSchema>;
+export type TimelineEntry = Static<typeof S.TimelineEntrySchema>;
 /** Answer of `GET /v1/orders/:id` and `PUT`/`DELETE`. */
-export interface OrderView {
-  id: string;
-  technician: string;
-  state: OrderState;
-  scheduledAt: number;
-  durationMin: number;
-  lat: number;
-  lon: number;
-  radius: number;
-  polygon?: Array<[number, number]>;
-  timeline: TimelineEntry[];
-}
-
+export type OrderView = Static<typeof S.OrderViewSchema>;
 /** Answer of `GET /v1/technicians/:id`. */
-export interface TechnicianView {
-  id: string;
-  lat?: number;
-  lon?: number;
-  ts?: number;
-  acc?: number;
-  spd?: number;
-  activeOrder?: string;
-  online: boolean;
-}
-
+export type TechnicianView = Static<typeof S.TechnicianViewSchema>;
 /** One point of `GET /v1/technicians/:id/track`: `[ts, lat, lon, acc, spd, hdg]`, missing values null. */
-export type TrackPoint = [number, number, number, number | null, number | null, number | null];
-
-export interface NearbyTechnician {
-  id: string;
-  lat: number;
-  lon: number;
-  ts: number;
-  dist: number;
-}
+export type TrackPoint = Static<typeof S.TrackPointSchema>;
+export type NearbyTechnician = Static<typeof S.NearbyTechnicianSchema>;

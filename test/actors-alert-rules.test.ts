@@ -13,7 +13,7 @@ import {
   press,
   resolve,
 } from '../src/actors/alert-rules.js';
-import type { Refusal } from '../src/actors/api.js';
+import type { Refusal } from '../src/outcome.js';
 import type { Alert, AlertState } from '../src/protocol.js';
 
 const NOW = 1_800_000_000_000;

@@ -8,11 +8,12 @@ import assert from 'node:assert/strict';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { Journal, JournalFullError, type JournalRecord, RESERVE_FILE } from '../src/actors/journal.js';
-import { isStorageFailure } from '../src/actors/store.js';
+import { isStorageFailure } from '../src/actors/persistence.js';
+import type { LiveKinds, LiveRecord } from '../src/actors/records.js';
 import { ManualClock } from '../src/clock.js';
 import { createLogger } from '../src/log.js';
 import type { Alert } from '../src/protocol.js';
+import { Journal, JournalFullError, RESERVE_FILE } from '../src/storage/journal.js';
 import { eventually } from './support/eventually.js';
 import { Tmpfs } from './support/tmpfs.js';
 
@@ -20,13 +21,13 @@ const log = createLogger('silent');
 const RESERVE = 256 * 1024;
 const PROBE_MS = 2000;
 
-function alert(id: string, note: string): JournalRecord {
+function alert(id: string, note: string): LiveRecord {
   const a: Alert = { id, kind: 'sos', level: 1, state: 'open', tech: 't-1', ts: 1_000, detail: { note } };
   return { k: 'a', a };
 }
 
 async function replayed(dir: string): Promise<Map<string, string>> {
-  const { journal, records } = await Journal.open(dir, new ManualClock(), log, { reserveBytes: RESERVE });
+  const { journal, records } = await Journal.open<LiveKinds>(dir, new ManualClock(), log, { reserveBytes: RESERVE });
   await journal.close();
   const out = new Map<string, string>();
   for (const r of records) if (r.k === 'a') out.set(r.a.id, String(r.a.detail?.note));
@@ -44,7 +45,7 @@ describe('journal on a full disk (real tmpfs)', () => {
   it('refuses bulk writes, stores safety writes from the reserve, and recovers when space returns', async () => {
     const dir = join(fs.dir, 'data');
     const clock = new ManualClock();
-    const { journal } = await Journal.open(dir, clock, log, { reserveBytes: RESERVE, probeMs: PROBE_MS });
+    const { journal } = await Journal.open<LiveKinds>(dir, clock, log, { reserveBytes: RESERVE, probeMs: PROBE_MS });
     const reservePath = join(dir, RESERVE_FILE);
     assert.equal((await stat(reservePath)).size, RESERVE);
     await journal.put(alert('before', 'x'));
@@ -99,7 +100,10 @@ describe('journal on a full disk (real tmpfs)', () => {
 
   it('starts on a full disk, refusing bulk writes until the reserve is back', async () => {
     const dir = join(fs.dir, 'data-2');
-    const first = await Journal.open(dir, new ManualClock(), log, { reserveBytes: RESERVE, probeMs: PROBE_MS });
+    const first = await Journal.open<LiveKinds>(dir, new ManualClock(), log, {
+      reserveBytes: RESERVE,
+      probeMs: PROBE_MS,
+    });
     await first.journal.put(alert('kept', 'x'));
     await first.journal.close();
     // The reserve file is what a full disk at start takes away: drop it, then fill.
@@ -108,7 +112,10 @@ describe('journal on a full disk (real tmpfs)', () => {
     const filler2 = await fs.fill('filler-2');
 
     const clock = new ManualClock();
-    const { journal, records } = await Journal.open(dir, clock, log, { reserveBytes: RESERVE, probeMs: PROBE_MS });
+    const { journal, records } = await Journal.open<LiveKinds>(dir, clock, log, {
+      reserveBytes: RESERVE,
+      probeMs: PROBE_MS,
+    });
     assert.deepEqual(
       records.map((r) => (r.k === 'a' ? r.a.id : r.k)),
       ['kept'],

@@ -11,10 +11,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { Journal, type JournalRecord } from '../src/actors/journal.js';
+import type { LiveKinds, LiveRecord } from '../src/actors/records.js';
 import { ManualClock } from '../src/clock.js';
 import { createLogger } from '../src/log.js';
 import type { Alert } from '../src/protocol.js';
+import { Journal } from '../src/storage/journal.js';
 import { eventually } from './support/eventually.js';
 import { FlakyDisk } from './support/flaky-disk.js';
 
@@ -30,14 +31,14 @@ after(async () => {
 
 const log = createLogger('silent');
 
-function alert(id: string, level: number): JournalRecord {
+function alert(id: string, level: number): LiveRecord {
   const a: Alert = { id, kind: 'sos', level, state: 'open', tech: 't-1', ts: 1_000, detail: {} };
   return { k: 'a', a };
 }
 
 /** Alert levels by id, as a fresh start of the journal in `dir` replays them. */
 async function replayed(dir: string): Promise<Record<string, number>> {
-  const { journal, records } = await Journal.open(dir, new ManualClock(), log, { reserveBytes: 0 });
+  const { journal, records } = await Journal.open<LiveKinds>(dir, new ManualClock(), log, { reserveBytes: 0 });
   await journal.close();
   const out: Record<string, number> = {};
   for (const r of records) if (r.k === 'a') out[r.a.id] = r.a.level;
@@ -48,7 +49,10 @@ describe('journal under write failures', () => {
   it('never makes a refused write state: not through compaction, not after a restart', async () => {
     const dir = await freshDir();
     const disk = new FlakyDisk();
-    const { journal } = await Journal.open(dir, new ManualClock(), log, { reserveBytes: 0, openFile: disk.openFile });
+    const { journal } = await Journal.open<LiveKinds>(dir, new ManualClock(), log, {
+      reserveBytes: 0,
+      openFile: disk.openFile,
+    });
     await journal.put(alert('a-1', 1));
 
     disk.failSyncs = 1;
@@ -64,7 +68,10 @@ describe('journal under write failures', () => {
   it('reports the failure until the next write succeeds', async () => {
     const dir = await freshDir();
     const disk = new FlakyDisk();
-    const { journal } = await Journal.open(dir, new ManualClock(), log, { reserveBytes: 0, openFile: disk.openFile });
+    const { journal } = await Journal.open<LiveKinds>(dir, new ManualClock(), log, {
+      reserveBytes: 0,
+      openFile: disk.openFile,
+    });
     assert.equal(journal.health().ok, true);
     disk.failSyncs = 1;
     await assert.rejects(journal.put(alert('a-1', 1)), /EIO/);
@@ -81,7 +88,7 @@ describe('journal under write failures', () => {
     const dir = await freshDir();
     const disk = new FlakyDisk();
     const clock = new ManualClock();
-    const { journal } = await Journal.open(dir, clock, log, {
+    const { journal } = await Journal.open<LiveKinds>(dir, clock, log, {
       reserveBytes: 0,
       probeMs: 2000,
       openFile: disk.openFile,
@@ -104,7 +111,10 @@ describe('journal under write failures', () => {
   it('keeps a put that arrives in the middle of a compaction, with its newest value', async () => {
     const dir = await freshDir();
     const disk = new FlakyDisk();
-    const { journal } = await Journal.open(dir, new ManualClock(), log, { reserveBytes: 0, openFile: disk.openFile });
+    const { journal } = await Journal.open<LiveKinds>(dir, new ManualClock(), log, {
+      reserveBytes: 0,
+      openFile: disk.openFile,
+    });
     await journal.put(alert('a-1', 1));
     await journal.put(alert('a-2', 1));
 

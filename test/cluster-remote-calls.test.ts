@@ -10,7 +10,18 @@ describe('remote calls from peer nodes', () => {
       operator: 'op',
       msg: { t: 'ack', seq: 3, id: 'a-1' },
     });
-    const input = { technician: 't1', lat: 1, lon: 2, scheduledAt: 3, durationMin: 30, polygon: [[2, 1]] };
+    const input = {
+      technician: 't1',
+      lat: 1,
+      lon: 2,
+      scheduledAt: 3,
+      durationMin: 30,
+      polygon: [
+        [2, 1],
+        [2.001, 1],
+        [2, 1.001],
+      ],
+    };
     assert.deepEqual(parseRemoteCall('putOrder', { id: 'o1', input }), { op: 'putOrder', id: 'o1', input });
     assert.deepEqual(parseRemoteCall('getTechnician', { id: 't1' }), { op: 'getTechnician', id: 't1' });
   });

@@ -14,7 +14,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Alert, DeviceClient, DevicePush, TrackPoint } from '../src/client/index.js';
 import { type Browser, launchChromium } from './support/chromium.js';
-import { ConsolePage, waitUntil } from './support/console-page.js';
+import { ConsolePage } from './support/console-page.js';
+import { eventually } from './support/eventually.js';
 import { Inbox } from './support/inbox.js';
 import { ServerProcess, token } from './support/server-process.js';
 import { TcpProxy } from './support/tcp-proxy.js';
@@ -86,7 +87,7 @@ describe('safety console in Chromium', () => {
     assert.equal(await row.locator('.badge').textContent(), 'SOS');
     assert.equal(await row.locator('.tech').textContent(), 'tech-a');
     assert.match((await row.locator('.esc').textContent()) ?? '', /^level 2 in (1:00|0:5\d)$/);
-    await waitUntil(async () => (await con.beeps()) > 0, 3000, 'the alarm never sounded');
+    await eventually('the alarm never sounded', async () => (await con.beeps()) > 0, 3000);
     assert.match((await con.page.locator('#announcer').textContent()) ?? '', /SOS from tech-a/);
     assert.match(await con.page.title(), /^\(1 SOS\) /);
 
@@ -139,7 +140,7 @@ describe('safety console in Chromium', () => {
     assert.equal(await mute.textContent(), 'Mute alarm');
     const { d: d2 } = await device('tech-q2');
     await con.row(await sos(d2, north(20_002))).waitFor({ timeout: 5000 });
-    await waitUntil(async () => (await con.beeps()) > before, 2000, 'unmuted: the alarm sounds again');
+    await eventually('unmuted: the alarm sounds again', async () => (await con.beeps()) > before, 2000);
   });
 
   it('draws the technician, the geofence, the 30-minute track and the nearest technicians', async () => {
@@ -164,13 +165,13 @@ describe('safety console in Chromium', () => {
     const far = await device('tech-n2');
     await far.d.ping({ ts: now, ...north(-900), acc: 5 });
     // The archive takes up to ARCHIVE_BATCH_MS: wait until the track is readable.
-    await waitUntil(
+    await eventually(
+      'the track never reached the archive',
       async () => {
         const res = await server.http('GET', '/v1/technicians/tech-m/track', { role: 'safety' });
         return ((res.body as { points?: TrackPoint[] }).points ?? []).length >= 26;
       },
       10_000,
-      'the track never reached the archive',
     );
 
     const con = await openConsole();
@@ -225,10 +226,10 @@ describe('safety console in Chromium', () => {
     // right after the newest point the page already has, and no point is sent twice.
     const newest = Date.now();
     assert.equal((await d.ping({ ts: newest, ...east(140), acc: 8 })).t, 'ack');
-    await waitUntil(
+    await eventually(
+      'a map refresh fetched the new point',
       async () => trackAnswers.some((a) => a?.points.some((p) => p[0] === newest)),
       40_000,
-      'a map refresh fetched the new point',
     );
     const answers = trackAnswers.filter((a) => a !== null);
     assert.ok(answers.length >= 2, `${answers.length} track requests`);
@@ -240,12 +241,12 @@ describe('safety console in Chromium', () => {
     }
     const received = answers.flatMap((a) => a.points.map((p) => p[0]));
     assert.equal(new Set(received).size, received.length, 'no point was fetched twice');
-    await waitUntil(
+    await eventually(
+      'the map draws every point received',
       async () =>
         ((await map.locator('g[data-role="track"] polyline').getAttribute('points')) ?? '').split(' ').length >=
         received.length,
       15_000,
-      'the map draws every point received',
     );
   });
 
@@ -316,7 +317,7 @@ describe('safety console in Chromium', () => {
     ];
     for (const [bad, reason] of cases) {
       await con.signIn(bad);
-      await waitUntil(async () => reason.test((await error.textContent()) ?? ''), 5000, `error ${reason}`);
+      await eventually(`error ${reason}`, async () => reason.test((await error.textContent()) ?? ''), 5000);
       assert.ok(await con.page.locator('#console-view').isHidden());
       assert.equal(await con.page.evaluate(() => sessionStorage.length), 0, 'a refused token is not kept');
       await error.evaluate((el) => {
@@ -344,8 +345,9 @@ describe('safety console in Chromium', () => {
     try {
       const con = await openConsole();
       await con.signIn(await token('op-many', 'safety'));
-      await con.page.locator('#signin-view:not([hidden])').waitFor({ timeout: 8000 });
-      assert.match((await con.page.locator('#signin-error').textContent()) ?? '', /too many consoles open/);
+      // The sign-in view never hides before the refusal: wait for the reason itself.
+      await con.page.locator('#signin-error', { hasText: /too many consoles open/ }).waitFor({ timeout: 8000 });
+      assert.ok(await con.page.locator('#signin-view:not([hidden])').isVisible());
       const opened = con.websockets.length;
       await new Promise((r) => setTimeout(r, 1500));
       assert.equal(con.websockets.length, opened, 'no reconnect loop against the cap');

@@ -12,7 +12,8 @@ import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Alert, DeviceClient, SafetyPush } from '../src/client/index.js';
 import { type Browser, launchChromium } from './support/chromium.js';
-import { ConsolePage, waitUntil } from './support/console-page.js';
+import { ConsolePage } from './support/console-page.js';
+import { eventually } from './support/eventually.js';
 import { Inbox } from './support/inbox.js';
 import { ServerProcess, token } from './support/server-process.js';
 
@@ -155,13 +156,13 @@ describe('console screenshot', () => {
       raised('implausible_move', 'tech-1003'),
     ]);
     await watcher.close();
-    await waitUntil(
+    await eventually(
+      'the track never reached the archive',
       async () => {
         const res = await server.http('GET', '/v1/technicians/tech-1042/track', { role: 'safety' });
         return ((res.body as { points?: unknown[] }).points ?? []).length >= 43;
       },
       10_000,
-      'the track never reached the archive',
     );
 
     const con = await ConsolePage.open(browser.context, server.httpUrl);
@@ -191,7 +192,7 @@ describe('console screenshot', () => {
           throw e;
         });
     }
-    await waitUntil(async () => (await map.locator('g[data-role="nearby"]').count()) === 4, 5000, 'four colleagues');
+    await eventually('four colleagues', async () => (await map.locator('g[data-role="nearby"]').count()) === 4, 5000);
     const rows = await con.page
       .locator('#alerts [role="option"]')
       .evaluateAll((lis) => lis.map((li) => li.getAttribute('data-kind')));

@@ -1,5 +1,5 @@
 /**
- * Erasing a technician through the Tracker (privacy, issue 7), on the actors harness:
+ * Erasing a technician's data through the Tracker (privacy), on the actors harness:
  * refusals (device connected, an open order) change nothing; an erase removes the live
  * record, finished orders, resolved alerts and archived rows of that technician only,
  * and a crash + restart on the same DATA_DIR (journal replay) does not bring them back,

@@ -1,5 +1,5 @@
 /**
- * Erasing one technician's data (privacy, issue 7) on the real server: after pings, a
+ * Erasing one technician's data on request (privacy) on the real server: after pings, a
  * completed order and a resolved SOS, `DELETE /v1/technicians/:id` removes the live
  * record, the nearby entry, the finished order and alert, and every archived row, and a
  * kill -9 + restart on the same DATA_DIR does not bring any of it back. Refusals: the

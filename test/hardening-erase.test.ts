@@ -16,6 +16,7 @@ import type { ArchiveRecord } from '../src/telemetry/archive.js';
 import { archiveOptions, openStore } from '../src/telemetry/archive-factory.js';
 import { SpooledArchive } from '../src/telemetry/spooled-archive.js';
 import { ClickHouseServer } from './support/clickhouse-server.js';
+import { eventually } from './support/eventually.js';
 
 const dirs: string[] = [];
 after(async () => {
@@ -70,11 +71,11 @@ for (const kind of ['chdb', 'clickhouse-server'] as const) {
         const archive = await SpooledArchive.open(store, archiveOptions(config), createLogger('silent'), new Metrics());
         const now = Date.now();
         await archive.write([...recordsOf('tech-gone', now, 50), ...recordsOf('tech-kept', now, 50)]);
-        const deadline = Date.now() + 60_000;
-        while ((await archive.track('tech-kept', 0, now)).length < 50) {
-          if (Date.now() > deadline) throw new Error('rows did not reach the archive');
-          await new Promise((r) => setTimeout(r, 50));
-        }
+        await eventually(
+          'rows in the archive',
+          async () => (await archive.track('tech-kept', 0, now)).length >= 50,
+          60_000,
+        );
         // More rows of the technician, still in the spool when the erase starts.
         await archive.write(recordsOf('tech-gone', now + 1000, 20));
         await archive.eraseTechnician('tech-gone');

@@ -6,28 +6,19 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Alert, OrderView, SafetyPush } from '../src/client/index.js';
+import { eventually } from './support/eventually.js';
 import { ServerProcess } from './support/server-process.js';
 
 const HOME = { lat: 45.46, lon: 9.19 };
 
-function waitForAlert(pushes: SafetyPush[], match: (a: Alert) => boolean, timeoutMs = 15_000): Promise<Alert> {
-  const deadline = Date.now() + timeoutMs;
-  return new Promise((resolve, reject) => {
-    const poll = setInterval(() => {
-      for (const m of pushes) {
-        const alerts = m.t === 'snapshot' ? m.alerts : [m.alert];
-        const found = alerts.find(match);
-        if (found) {
-          clearInterval(poll);
-          resolve(found);
-          return;
-        }
-      }
-      if (Date.now() > deadline) {
-        clearInterval(poll);
-        reject(new Error('alert did not arrive'));
-      }
-    }, 20);
+/** The first alert matching `match` among what the console was sent (snapshots and pushes). */
+function waitForAlert(pushes: SafetyPush[], match: (a: Alert) => boolean): Promise<Alert> {
+  return eventually('the alert on the console', () => {
+    for (const m of pushes) {
+      const found = (m.t === 'snapshot' ? m.alerts : [m.alert]).find(match);
+      if (found) return found;
+    }
+    return undefined;
   });
 }
 

@@ -27,23 +27,10 @@ import { createTableStatements, dayOf } from '../src/telemetry/schema.js';
 import { SpooledArchive, type SpooledArchiveOptions } from '../src/telemetry/spooled-archive.js';
 import { type Store, StoreError } from '../src/telemetry/store.js';
 import { ClickHouseServer } from './support/clickhouse-server.js';
+import { eventually } from './support/eventually.js';
 
 const DAY_MS = 86_400_000;
 const silent = createLogger('silent');
-
-/** Polls `check` until it returns true; throws with `what` after `timeoutMs`. */
-async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      if (await check()) return;
-    } catch {
-      // The store may be restarting; keep polling until the deadline.
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 async function gauge(g: Gauge): Promise<number> {
   return (await g.get()).values[0]?.value ?? 0;
@@ -313,7 +300,7 @@ for (const backend of backends) {
         await archive.write(orders.map((row): ArchiveRecord => ({ table: 'order_events', row })));
         await archive.write(alerts.map((row): ArchiveRecord => ({ table: 'alert_events', row })));
 
-        await waitFor('pings archived', async () => (await archive.track(tech, t0, t0 + 10)).length === 3);
+        await eventually('pings archived', async () => (await archive.track(tech, t0, t0 + 10)).length === 3);
         const sorted = [...pings].sort((a, b) => a.ts - b.ts);
         assert.deepEqual(
           await archive.track(tech, t0, t0 + 10),
@@ -322,9 +309,9 @@ for (const backend of backends) {
         assert.deepEqual(await archive.track(tech, t0 + 1, t0 + 1), [[t0 + 1, 0.000001, -179.999999, 1e-7, 0, 0]]);
         assert.deepEqual(await archive.track('nobody', t0, t0 + 10), []);
 
-        await waitFor('order events archived', async () => (await archive.orderEvents('o-1')).length === 2);
+        await eventually('order events archived', async () => (await archive.orderEvents('o-1')).length === 2);
         assert.deepEqual(await archive.orderEvents('o-1'), [orders[1], orders[0]]);
-        await waitFor(
+        await eventually(
           'alert events archived',
           async () => (await count(config, 'SELECT count() FROM alert_events')) === 2,
         );
@@ -349,7 +336,7 @@ for (const backend of backends) {
           })),
           alerts,
         );
-        await waitFor('spool drained', drained(metrics));
+        await eventually('spool drained', drained(metrics));
         assert.equal(await counterSum(metrics.rowsArchived), 4 + 3 + 2);
         const health = archive.health();
         assert.equal(health.ok, true, health.detail);
@@ -367,9 +354,9 @@ for (const backend of backends) {
       try {
         // The same points twice, as a device replaying its offline backlog would send them.
         await opened.archive.write(batch);
-        await waitFor('first copy archived', drained(opened.metrics));
+        await eventually('first copy archived', drained(opened.metrics));
         await opened.archive.write(batch);
-        await waitFor('second copy archived', drained(opened.metrics));
+        await eventually('second copy archived', drained(opened.metrics));
         assert.equal(await counterSum(opened.metrics.rowsArchived), 1000, 'both copies were inserted');
       } finally {
         await opened.archive.close();
@@ -378,7 +365,7 @@ for (const backend of backends) {
       await writeFile(join(dataDir, 'spool', 'archived-upto.json'), JSON.stringify({ segment: 0, offset: 0 }));
       opened = await openTestArchive(h, config);
       try {
-        await waitFor('replayed spool archived', drained(opened.metrics));
+        await eventually('replayed spool archived', drained(opened.metrics));
         assert.equal(await counterSum(opened.metrics.rowsArchived), 1000, 'the whole spool was replayed');
         assert.equal(await count(config, "SELECT count() FROM pings FINAL WHERE tech = 'dup'"), 500);
         assert.equal(await count(config, "SELECT uniqExact(ts) FROM pings FINAL WHERE tech = 'dup'"), 500);
@@ -413,18 +400,18 @@ for (const backend of backends) {
         }
       })();
       try {
-        await waitFor('some rows archived', async () => (await counterSum(metrics.rowsArchived)) > 0);
+        await eventually('some rows archived', async () => (await counterSum(metrics.rowsArchived)) > 0);
         await h.down();
-        await waitFor('health reports the outage', () => !archive.health().ok);
+        await eventually('health reports the outage', () => !archive.health().ok);
         assert.match(archive.health().detail ?? '', /unreachable/);
         const ackedAtOutage = acked;
-        await waitFor('writes acked during the outage', () => acked >= ackedAtOutage + 400);
+        await eventually('writes acked during the outage', () => acked >= ackedAtOutage + 400);
         assert.ok((await gauge(metrics.spoolRows)) > 0, 'rows wait in the spool');
         await h.up();
-        await waitFor('store reachable again', () => archive.health().ok);
+        await eventually('store reachable again', () => archive.health().ok);
         stop = true;
         await writer;
-        await waitFor('spool drained', drained(metrics));
+        await eventually('spool drained', drained(metrics));
         assert.ok((await counterSum(metrics.insertFailures)) > 0, 'inserts failed during the outage');
         assert.equal(await count(config, "SELECT count() FROM pings FINAL WHERE tech = 'outage'"), acked);
         assert.equal(await count(config, "SELECT uniqExact(ts) FROM pings WHERE tech = 'outage'"), acked);
@@ -450,8 +437,8 @@ for (const backend of backends) {
         await archive.write(Array.from({ length: 50 }, (_, i) => ping('late-start', t0 + i)));
         assert.equal(await gauge(metrics.spoolRows), 50, 'acked into the spool');
         await h.up();
-        await waitFor('spool drained', drained(metrics));
-        await waitFor('healthy', () => archive.health().ok);
+        await eventually('spool drained', drained(metrics));
+        await eventually('healthy', () => archive.health().ok);
         assert.equal((await archive.track('late-start', t0, t0 + 50)).length, 50);
       } finally {
         await h.up();
@@ -513,7 +500,7 @@ for (const backend of backends) {
 
       const { archive, metrics } = await openTestArchive(h, config);
       try {
-        await waitFor('spooled rows drained after restart', drained(metrics));
+        await eventually('spooled rows drained after restart', drained(metrics));
         const stored = new Set((await archive.track('crash', t0, t0 + 1_000_000)).map((p) => p[0]));
         const missing = acked.filter((ts) => !stored.has(ts));
         assert.deepEqual(missing, [], 'every acked ping is archived');
@@ -557,8 +544,8 @@ for (const backend of backends) {
         assert.equal(lines.filter((l) => /spool over budget/.test(String(l.msg))).length, 1, 'logged once');
 
         await h.up();
-        await waitFor('spool drained', drained(metrics));
-        await waitFor('healthy again', () => archive.health().ok);
+        await eventually('spool drained', drained(metrics));
+        await eventually('healthy again', () => archive.health().ok);
         assert.ok((await gauge(metrics.spoolBytes)) < budget / 2, 'drained segments were deleted');
         const progress = lines.filter((l) => l.msg === 'archive: draining spool backlog');
         assert.ok(progress.length > 0, 'backlog progress was logged');
@@ -566,7 +553,7 @@ for (const backend of backends) {
         assert.ok(lines.some((l) => l.msg === 'archive: spool backlog drained'));
         await archive.write(Array.from({ length: 200 }, (_, j) => ping('budget', t0 + acked + j)));
         acked += 200;
-        await waitFor('last write drained', drained(metrics));
+        await eventually('last write drained', drained(metrics));
         assert.equal(await count(config, "SELECT count() FROM pings FINAL WHERE tech = 'budget'"), acked);
       } finally {
         await h.up();
@@ -588,7 +575,7 @@ for (const backend of backends) {
             row: { order: 'ret-o', tech: 'ret', state: 'assigned', ts: old, lat: null, lon: null },
           },
         ]);
-        await waitFor('rows archived', drained(metrics));
+        await eventually('rows archived', drained(metrics));
         assert.equal((await archive.track('ret', old - 1, now)).length, 3);
         const partitions = async (table: string): Promise<string[]> =>
           withChecker(config, async (s) =>
@@ -624,7 +611,7 @@ for (const backend of backends) {
         const wrongClock = Array.from({ length: 150 }, (_, i) => ping('wrong-clock', now - (150 - i) * DAY_MS));
         await archive.write(wrongClock);
         await archive.write([ping('after', now - 1000)]);
-        await waitFor('spool drained past the 150-day batch', drained(metrics));
+        await eventually('spool drained past the 150-day batch', drained(metrics));
         assert.equal(archive.health().ok, true, archive.health().detail);
         const track = await archive.track('wrong-clock', now - 151 * DAY_MS, now);
         assert.deepEqual(
@@ -647,10 +634,10 @@ for (const backend of backends) {
       const t0 = Date.now() - 3_600_000;
       try {
         await archive.write([ping('lost-table', t0)]);
-        await waitFor('first row archived', drained(metrics));
+        await eventually('first row archived', drained(metrics));
         await withChecker(config, (s) => s.exec('DROP TABLE pings'));
         await archive.write([ping('lost-table', t0 + 1)]);
-        await waitFor('second row archived', drained(metrics));
+        await eventually('second row archived', drained(metrics));
         assert.deepEqual(
           (await archive.track('lost-table', t0, t0 + 1)).map((p) => p[0]),
           [t0 + 1],
@@ -685,10 +672,10 @@ for (const backend of backends) {
             row: { order: 'dl-o', tech: 'poison', state: 'assigned', ts: t0, lat: null, lon: null },
           },
         ]);
-        await waitFor('spool drained past the refused rows', drained(metrics));
+        await eventually('spool drained past the refused rows', drained(metrics));
         // The next batch of the same table and day still lands: the drainer went on.
         await archive.write([ping('later', t0 + 100, { lat: 48 })]);
-        await waitFor('later batch drained', drained(metrics));
+        await eventually('later batch drained', drained(metrics));
         assert.equal(archive.health().ok, true, archive.health().detail);
         assert.equal((await archive.orderEvents('dl-o')).length, 1, 'the rest of the batch landed');
         assert.equal(await count(config, "SELECT count() FROM pings WHERE tech = 'later'"), 1, 'later rows land');

@@ -16,12 +16,12 @@ import { randomBytes } from 'node:crypto';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
+import type { Outcome, Refusal } from '../outcome.js';
 import type { Alert, AlertState } from '../protocol.js';
 import type { AlertFeed } from '../shared/alert-feed.js';
 import type { AlertChange } from './alert-rules.js';
-import type { Outcome, Refusal } from './api.js';
+import type { Persistence, SpoolPolicy } from './persistence.js';
 import { isUnresolved } from './records.js';
-import type { SpoolPolicy, Store } from './store.js';
 import type { WorkCounter } from './work.js';
 
 function isRefusal(x: Alert | Refusal): x is Refusal {
@@ -40,7 +40,7 @@ export class AlertBoard {
   private unresolved = 0;
 
   constructor(
-    private readonly store: Store,
+    private readonly persistence: Persistence,
     private readonly clock: Clock,
     private readonly metrics: Metrics,
     private readonly log: Logger,
@@ -65,7 +65,7 @@ export class AlertBoard {
     return this.serial(alert.id, async () => {
       const existing = this.alerts.get(alert.id);
       if (existing !== undefined) return { ok: true, value: existing };
-      const refused = await this.store.saveAlert(alert, alert.ts, policy);
+      const refused = await this.persistence.saveAlert(alert, alert.ts, policy);
       if (refused !== null) return refused;
       this.metrics.alerts.inc({ kind: alert.kind });
       this.commit(alert);
@@ -81,7 +81,7 @@ export class AlertBoard {
       const next = change(current);
       if (next === null) return { ok: true, value: current };
       if (isRefusal(next)) return next;
-      const refused = await this.store.saveAlert(next, this.clock.now(), policy);
+      const refused = await this.persistence.saveAlert(next, this.clock.now(), policy);
       if (refused !== null) return refused;
       this.commit(next);
       return { ok: true, value: next };

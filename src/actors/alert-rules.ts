@@ -6,8 +6,9 @@
  * an acknowledgement or a resolution means the same thing, with the same refusals, for
  * every alert.
  */
+
+import type { Refusal } from '../outcome.js';
 import type { Alert } from '../protocol.js';
-import type { Refusal } from './api.js';
 import { notYours } from './refusals.js';
 import type { SosRung } from './sos-ladder.js';
 

@@ -4,12 +4,12 @@
  * and talk back to a connected client only through the narrow `DeviceLink` and
  * `SafetyLink`. Neither side imports the other's internals.
  */
+import type { AckExtras, ComponentHealth, Outcome } from '../outcome.js';
 import type {
   Alert,
   AlertState,
   DeviceMessage,
   DevicePush,
-  ErrorCode,
   NearbyTechnician,
   OrderInput,
   OrderView,
@@ -19,20 +19,6 @@ import type {
   TimelineEntry,
   TrackPoint,
 } from '../protocol.js';
-
-/** Fields added to an `ack` (for example `dist`, `n`, `incident`). */
-export type AckExtras = Record<string, unknown>;
-
-/** A refusal in protocol terms; `extras` go into the `err` frame or HTTP body beside code and msg. */
-export interface Refusal {
-  ok: false;
-  code: ErrorCode;
-  msg: string;
-  extras?: Record<string, unknown>;
-}
-
-/** What a behaviour call answers: a value, or a refusal that changed nothing. */
-export type Outcome<T> = { ok: true; value: T } | Refusal;
 
 /** A connected technician's phone, as the behaviour sees it. */
 export interface DeviceLink {
@@ -65,12 +51,6 @@ export interface OrderTimeline {
   timeline: TimelineEntry[];
 }
 
-/** Health of one dependency, for `/readyz`. */
-export interface ComponentHealth {
-  ok: boolean;
-  detail?: string;
-}
-
 /** The behaviour behind the gateway: everything a client can ask of the server. */
 export interface Tracker {
   /** A device of technician `tech` connected (its token's `sub`). */
@@ -100,9 +80,10 @@ export interface Tracker {
    */
   getOrderTimeline(id: string): Promise<Outcome<OrderTimeline>>;
   /**
-   * Erases technician `id` (privacy, issue 7): live state, journal, shared state and the
-   * archive. `conflict` while its device is connected, an order of it is open or an alert
-   * of it is unresolved; `not_found` when neither live state nor the archive knows it.
+   * Erases technician `id` (privacy: a technician's data is removed on request): live
+   * state, journal, shared state and the archive. `conflict` while its device is
+   * connected, an order of it is open or an alert of it is unresolved; `not_found` when
+   * neither live state nor the archive knows it.
    */
   eraseTechnician(id: string): Promise<Outcome<TechnicianErased>>;
   listAlerts(state?: AlertState): Promise<Alert[]>;

@@ -1,16 +1,16 @@
 /**
- * What every actor of the node shares: configuration, time, the durable store, the alert
- * board, the journal (for last positions), the device links, and how to reach the other
- * actors. Actors talk to each other only by sending messages through these `send`s.
+ * What every actor of the node shares: configuration, time, persistence (archive +
+ * journal), the alert board, the journal (for last positions), the device links, and how
+ * to reach the other actors. Actors talk to each other only by sending messages through these `send`s.
  */
 import type { Clock } from '../clock.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import type { DevicePush } from '../protocol.js';
 import type { AlertBoard } from './alert-board.js';
-import type { Journal } from './journal.js';
 import type { IncidentMsg, OrderMsg, TechMsg } from './messages.js';
-import type { Store } from './store.js';
+import type { Persistence } from './persistence.js';
+import type { LiveJournal } from './records.js';
 
 /** The thresholds the actors read from Config. */
 export type ActorConfig = Pick<
@@ -41,9 +41,9 @@ export interface ActorDeps {
   config: ActorConfig;
   clock: Clock;
   log: Logger;
-  store: Store;
+  persistence: Persistence;
   board: AlertBoard;
-  journal: Journal;
+  journal: LiveJournal;
   /** Pushes to the technician's phone if one is attached; dropped otherwise. */
   pushDevice(tech: string, msg: DevicePush): void;
   techs: Mailer<TechMsg>;

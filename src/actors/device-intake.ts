@@ -5,10 +5,10 @@
  * live-position index. A fix that comes with a `checkin` or an `sos` is a position too.
  */
 import type { Logger } from '../log.js';
+import type { AckExtras, Outcome } from '../outcome.js';
 import type { Alert, DeviceMessage } from '../protocol.js';
 import type { NearbyIndex } from '../shared/nearby-index.js';
 import type { AlertBoard } from './alert-board.js';
-import type { AckExtras, Outcome } from './api.js';
 import type { IncidentMsg, OrderMsg, TechMsg } from './messages.js';
 import type { OrderRecord, TechRecord } from './records.js';
 import { notYours } from './refusals.js';

@@ -6,18 +6,18 @@
  */
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
+import type { Outcome } from '../outcome.js';
 import type { Alert } from '../protocol.js';
 import type { NearbyIndex } from '../shared/nearby-index.js';
 import type { ArchiveEraser, ArchiveQueries } from '../telemetry/archive.js';
 import type { AlertBoard } from './alert-board.js';
-import type { Outcome, TechnicianErased } from './api.js';
+import type { TechnicianErased } from './api.js';
 import type { ConsoleFanout } from './console-fanout.js';
-import type { Journal } from './journal.js';
 import type { IncidentMsg, OrderMsg, TechMsg } from './messages.js';
-import { isTerminalState, isUnresolved, type OrderRecord, type TechRecord } from './records.js';
+import { isStorageFailure, NOT_STORED } from './persistence.js';
+import { isTerminalState, isUnresolved, type LiveJournal, type OrderRecord, type TechRecord } from './records.js';
 import { ARCHIVE_DOWN, notFound } from './refusals.js';
 import type { Registry } from './registry.js';
-import { isStorageFailure, NOT_STORED } from './store.js';
 
 /**
  * Longest an erase waits for the archive (spool drain and delete mutations). Below the
@@ -34,7 +34,7 @@ export interface EraseDeps {
   clock: Clock;
   log: Logger;
   archive: ArchiveQueries & Partial<ArchiveEraser>;
-  journal: Journal;
+  journal: LiveJournal;
   board: AlertBoard;
   fanout: ConsoleFanout;
   nearby: NearbyIndex;

@@ -10,6 +10,8 @@
  * device flooding `sos`, then grows one bounded alert instead of drowning the safety
  * center in incidents.
  */
+
+import type { AckExtras, Outcome, Refusal } from '../outcome.js';
 import type { Alert } from '../protocol.js';
 import {
   type AlertChange,
@@ -20,7 +22,6 @@ import {
   resolve as resolveRule,
   slaBreached,
 } from './alert-rules.js';
-import type { AckExtras, Outcome, Refusal } from './api.js';
 import type { ActorDeps } from './deps.js';
 import type { IncidentMsg } from './messages.js';
 import type { ActorSpec, Effects } from './registry.js';

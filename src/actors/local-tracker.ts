@@ -6,7 +6,7 @@
  */
 import type { Alert, DevicePush } from '../protocol.js';
 import type { DeviceLink, Tracker } from './api.js';
-import type { JournalRecord } from './journal.js';
+import type { LiveRecord } from './records.js';
 import type { RecoveredState } from './recovery.js';
 
 /** What the cluster plugs into a local tracker (`join`). */
@@ -16,7 +16,7 @@ export interface ClusterHooks {
   /** Pushes to `tech`'s device, which is not attached here, wherever it is. */
   pushElsewhere(tech: string, msg: DevicePush): void;
   /** A record became durable in the journal (copied to shared storage for the next owner). */
-  durable(rec: JournalRecord): void;
+  durable(rec: LiveRecord): void;
   /** Technician `tech` was erased here: erase what other nodes could load of it. */
   erased(tech: string): Promise<void>;
   /** Called by `close` once the actors stopped and the alert feed is flushed, before shared state closes. */

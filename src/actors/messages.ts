@@ -4,8 +4,9 @@
  * timeout per message: the ping path stays one dispatch and one promise. Replies are sent
  * by the registry only after the actor committed its new state.
  */
+
+import type { AckExtras, Outcome } from '../outcome.js';
 import type { BatchPoint, OrderInput, OrderState, OrderView, PingMsg } from '../protocol.js';
-import type { AckExtras, Outcome } from './api.js';
 
 /** Answers a request; called exactly once per request. */
 export type Reply<T> = (outcome: Outcome<T>) => void;

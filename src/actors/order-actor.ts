@@ -13,16 +13,16 @@
  * completed one, `conflict`.
  */
 import { checkinVerdict, type Fence, initialExitWatch, makeFence, onDwellTimer, onFix } from '../geofence/index.js';
+import type { AckExtras, Outcome, Refusal } from '../outcome.js';
 import type { Alert, AlertKind, OrderInput, OrderView } from '../protocol.js';
-import type { AckExtras, Outcome, Refusal } from './api.js';
 import type { ActorDeps } from './deps.js';
 import type { DeviceOrderCommand, OrderMsg } from './messages.js';
 import { nextState } from './order-machine.js';
 import { dueOrderAlerts, KIND_TEXT, nextOrderDeadline, predictLateArrival } from './order-rules.js';
+import type { OrderEvent } from './persistence.js';
 import { isActiveState, isTerminalState, type OrderRecord } from './records.js';
 import { notYours } from './refusals.js';
 import type { ActorSpec, Effects } from './registry.js';
-import type { OrderEvent } from './store.js';
 
 /** `GET /v1/orders/:id` from a record. */
 export function orderView(o: OrderRecord): OrderView {
@@ -45,7 +45,7 @@ const conflict = (msg: string): Refusal => ({ ok: false, code: 'conflict', msg }
 
 /** The order actor's behaviour, for the registry. */
 export function orderSpec(deps: ActorDeps): ActorSpec<OrderRecord, OrderMsg> {
-  const { config, clock, store, board, techs, orders, pushDevice } = deps;
+  const { config, clock, persistence, board, techs, orders, pushDevice } = deps;
   // Fences are derived data: rebuilt from the record when missing, never persisted.
   const fences = new WeakMap<OrderRecord, Fence>();
   // The technician's last accurate fix seen by each order, to place start/complete on the map.
@@ -121,7 +121,7 @@ export function orderSpec(deps: ActorDeps): ActorSpec<OrderRecord, OrderMsg> {
     } catch (err) {
       return refuse(fx, reply, { ok: false, code: 'bad_request', msg: `bad polygon: ${(err as Error).message}` }, o);
     }
-    const refused = await store.saveOrder(next, { state: next.state, ts: now }, 'refuse');
+    const refused = await persistence.saveOrder(next, { state: next.state, ts: now }, 'refuse');
     if (refused !== null) return refuse(fx, reply, refused, o);
     tellTech(next, fx, o?.tech);
     fx.push(() => reply({ ok: true, value: orderView(next) }));
@@ -143,7 +143,7 @@ export function orderSpec(deps: ActorDeps): ActorSpec<OrderRecord, OrderMsg> {
       watch: initialExitWatch,
       dwellAt: null,
     };
-    const refused = await store.saveOrder(next, entry, 'refuse');
+    const refused = await persistence.saveOrder(next, entry, 'refuse');
     if (refused !== null) return refused;
     tellTech(next, fx);
     return next;
@@ -216,14 +216,14 @@ export function orderSpec(deps: ActorDeps): ActorSpec<OrderRecord, OrderMsg> {
     if (late === null) return o;
     const next: OrderRecord = { ...o, fired: [...o.fired, 'late_arrival'] };
     await raise(next, 'late_arrival', { predicted: true, eta: late.eta, dist: late.dist, scheduledAt: o.scheduledAt });
-    await store.saveOrder(next, null, 'tolerate');
+    await persistence.saveOrder(next, null, 'tolerate');
     return next;
   }
 
   /** geofence_exit fired: raise it and journal the watch, so a restart cannot fire it again for this exit. */
   async function exitFired(o: OrderRecord, at: { lat: number; lon: number }): Promise<void> {
     await raise(o, 'geofence_exit', { fence: { lat: o.lat, lon: o.lon, radius: o.radius }, lat: at.lat, lon: at.lon });
-    await store.saveOrder(o, null, 'tolerate');
+    await persistence.saveOrder(o, null, 'tolerate');
   }
 
   async function tick(o: OrderRecord | undefined, fx: Effects): Promise<OrderRecord | undefined> {
@@ -245,7 +245,7 @@ export function orderSpec(deps: ActorDeps): ActorSpec<OrderRecord, OrderMsg> {
       next = { ...next, watch: step.watch, dwellAt: step.dwellDeadline };
       if (step.fire) await exitFired(next, lastFix.get(o.id) ?? { lat: o.lat, lon: o.lon });
     }
-    if (due.length > 0) await store.saveOrder(next, null, 'tolerate');
+    if (due.length > 0) await persistence.saveOrder(next, null, 'tolerate');
     return next;
   }
 

@@ -8,6 +8,7 @@
  */
 import type { ExitWatch } from '../geofence/index.js';
 import type { Alert, AlertKind, OrderState, TechnicianView, TimelineEntry } from '../protocol.js';
+import type { Journal, JournalRecord } from '../storage/journal.js';
 
 /** A technician's live position: the newest accepted fix. Missing optional values are null. */
 export interface LivePosition {
@@ -66,6 +67,19 @@ export interface OrderRecord {
   /** When the exit watch's dwell rule must be re-checked; null when no exit is pending. */
   readonly dwellAt: number | null;
 }
+
+/** What the live-state journal persists: storage/journal.ts is generic over it and reads only ids. */
+export interface LiveKinds {
+  order: OrderRecord;
+  alert: Alert;
+  position: LivePosition;
+}
+
+/** One record of the live-state journal. */
+export type LiveRecord = JournalRecord<LiveKinds>;
+
+/** The node's live-state journal. */
+export type LiveJournal = Journal<LiveKinds>;
 
 /** An empty order list shared by every technician without orders (most of them), to save memory. */
 export const NO_ORDERS: readonly OrderLink[] = Object.freeze([]);

@@ -12,9 +12,8 @@
  * before the crash stays.
  */
 import type { Alert } from '../protocol.js';
-import type { JournalRecord } from './journal.js';
 import { DEADLINE_KINDS, type DeadlineKind } from './order-rules.js';
-import { isTerminalState, newTechRecord, type OrderRecord, type TechRecord } from './records.js';
+import { isTerminalState, type LiveRecord, newTechRecord, type OrderRecord, type TechRecord } from './records.js';
 
 /** What the registries and the board start from. */
 export interface RecoveredState {
@@ -26,7 +25,7 @@ export interface RecoveredState {
 }
 
 /** Turns replayed journal records into starting state, as seen at `startedAt`. */
-export function recover(records: Iterable<JournalRecord>, startedAt: number): RecoveredState {
+export function recover(records: Iterable<LiveRecord>, startedAt: number): RecoveredState {
   const orders = new Map<string, OrderRecord>();
   const techs = new Map<string, TechRecord>();
   const alerts: Alert[] = [];

@@ -1,5 +1,5 @@
 /** Refusals that several actors and the tracker give in the same words. */
-import type { Refusal } from './api.js';
+import type { Refusal } from '../outcome.js';
 
 /**
  * A device asking about an order or incident that is not its own. Unknown and foreign ids

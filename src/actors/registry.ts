@@ -23,9 +23,9 @@ import { type ActorSystemRef, dispatch, type Ref, spawn, stop } from 'nact';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import type { Outcome } from './api.js';
+import type { Outcome } from '../outcome.js';
 import type { Tick } from './messages.js';
-import { StorageUnavailableError } from './store.js';
+import { StorageUnavailableError } from './persistence.js';
 import type { WorkCounter } from './work.js';
 
 /** Post-commit effects of one message, run in order once the new state is committed. */

@@ -8,9 +8,8 @@ import type { CancelTimer, Clock } from '../clock.js';
 import type { Alert } from '../protocol.js';
 import type { AlertBoard } from './alert-board.js';
 import type { ConsoleFanout } from './console-fanout.js';
-import type { Journal } from './journal.js';
 import type { IncidentMsg, OrderMsg } from './messages.js';
-import { isTerminalState, type OrderRecord } from './records.js';
+import { isTerminalState, type LiveJournal, type OrderRecord } from './records.js';
 import type { Registry } from './registry.js';
 
 /** How long finished orders and resolved alerts stay in live state. */
@@ -21,7 +20,7 @@ const RETENTION_EVERY_MS = 60 * 60 * 1000;
 /** What retention forgets from. */
 export interface RetentionDeps {
   clock: Clock;
-  journal: Journal;
+  journal: LiveJournal;
   board: AlertBoard;
   fanout: ConsoleFanout;
   orders: Registry<OrderRecord, OrderMsg>;

@@ -13,9 +13,10 @@
  * - Only live, accurate fixes are forwarded to orders (geofence and late-arrival
  *   prediction); late points and batches never raise alerts.
  */
+
+import type { AckExtras, Outcome } from '../outcome.js';
 import type { Alert } from '../protocol.js';
 import type { PingRecord } from '../telemetry/archive.js';
-import type { AckExtras, Outcome } from './api.js';
 import { type ActorDeps, accurate } from './deps.js';
 import type { IncomingFix, TechMsg } from './messages.js';
 import { impliedSpeed } from './order-rules.js';
@@ -55,7 +56,7 @@ function pingRow(tech: string, ts: number, lat: number, lon: number, f: Partial<
 
 /** The technician actor's behaviour, for the registry. */
 export function technicianSpec(deps: ActorDeps): ActorSpec<TechRecord, TechMsg> {
-  const { config, clock, store, board, journal, techs, orders, log } = deps;
+  const { config, clock, persistence, board, journal, techs, orders, log } = deps;
 
   /** Alert work nobody waits for: a failure (journal I/O) is logged, never an unhandled rejection. */
   function background(p: Promise<unknown>, what: string): void {
@@ -133,7 +134,7 @@ export function technicianSpec(deps: ActorDeps): ActorSpec<TechRecord, TechMsg> 
       fx.push(() => reply(OK_EMPTY));
       return rec;
     }
-    const refused = await store.savePings([pingRow(rec.id, fix.ts, fix.lat, fix.lon, fix)]);
+    const refused = await persistence.savePings([pingRow(rec.id, fix.ts, fix.lat, fix.lon, fix)]);
     if (refused !== null) {
       fx.push(() => reply(refused));
       return rec;
@@ -169,7 +170,7 @@ export function technicianSpec(deps: ActorDeps): ActorSpec<TechRecord, TechMsg> 
       }
     }
     if (rows.length > 0) {
-      const refused = await store.savePings(rows);
+      const refused = await persistence.savePings(rows);
       if (refused !== null) {
         fx.push(() => pts.reply(refused));
         return rec;

@@ -1,7 +1,7 @@
 /**
  * The `Tracker` of the gateway port on one node, built on nact actors: one actor per
  * technician, per order and per open SOS incident, supervised by a `Registry` per kind,
- * sharing an alert board, a durable store (archive + journal) and the device links.
+ * sharing an alert board, persistence (archive + journal) and the device links.
  *
  * The tracker itself holds no behaviour state: it routes each request to the right actor
  * (device messages through device-intake.ts, non-SOS alert acks to the board) and answers
@@ -14,6 +14,7 @@ import type { Clock } from '../clock.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
+import type { AckExtras, ComponentHealth, Outcome } from '../outcome.js';
 import type {
   Alert,
   AlertState,
@@ -27,32 +28,27 @@ import type {
   TrackPoint,
 } from '../protocol.js';
 import type { SharedState } from '../shared/shared-state.js';
+import { Journal, type JournalOptions } from '../storage/journal.js';
 import type { ArchiveEraser, ArchiveQueries, ArchiveWriter } from '../telemetry/archive.js';
 import { AlertBoard } from './alert-board.js';
 import { acknowledge, resolve } from './alert-rules.js';
-import type {
-  AckExtras,
-  ComponentHealth,
-  DeviceLink,
-  OrderTimeline,
-  Outcome,
-  SafetyLink,
-  TechnicianErased,
-} from './api.js';
+import type { DeviceLink, OrderTimeline, SafetyLink, TechnicianErased } from './api.js';
 import { ConsoleFanout } from './console-fanout.js';
 import type { ActorDeps } from './deps.js';
 import { DeviceIntake } from './device-intake.js';
 import { eraseTechnician } from './erase.js';
 import { adopt, evict, type HandoverDeps } from './handover.js';
 import { incidentSpec } from './incident-actor.js';
-import { Journal, type JournalOptions } from './journal.js';
 import type { ClusterHooks, LocalTracker } from './local-tracker.js';
 import { type IncidentMsg, type OrderMsg, type TechMsg, TICK } from './messages.js';
 import { orderSpec, orderView } from './order-actor.js';
+import { Persistence } from './persistence.js';
 import {
   activeOrderOf,
   isTerminalState,
   isUnresolved,
+  type LiveJournal,
+  type LiveKinds,
   type OrderRecord,
   type TechRecord,
   techView,
@@ -61,7 +57,6 @@ import { type RecoveredState, recover } from './recovery.js';
 import { ARCHIVE_DOWN, notFound } from './refusals.js';
 import { ask, Registry } from './registry.js';
 import { Retention } from './retention.js';
-import { Store } from './store.js';
 import { technicianSpec } from './technician-actor.js';
 import { WorkCounter } from './work.js';
 
@@ -111,7 +106,7 @@ export class ActorTracker implements LocalTracker {
   private constructor(
     private readonly system: ActorSystemRef,
     private readonly deps: TrackerDeps,
-    private readonly journal: Journal,
+    private readonly journal: LiveJournal,
     private readonly board: AlertBoard,
     private readonly fanout: ConsoleFanout,
     private readonly work: WorkCounter,
@@ -137,13 +132,13 @@ export class ActorTracker implements LocalTracker {
   static async start(deps: TrackerDeps, opts: StartOptions = { fromJournal: true }): Promise<ActorTracker> {
     const { config, clock, log, metrics, archive, shared } = deps;
     const startedAt = clock.now();
-    const { journal, records } = await Journal.open(config.DATA_DIR, clock, log, {
+    const { journal, records } = await Journal.open<LiveKinds>(config.DATA_DIR, clock, log, {
       reserveBytes: config.JOURNAL_RESERVE_BYTES,
       ...deps.journal,
     });
     const work = new WorkCounter();
-    const store = new Store(archive, journal, log);
-    const board = new AlertBoard(store, clock, metrics, log, work, shared.feed);
+    const persistence = new Persistence(archive, journal, log);
+    const board = new AlertBoard(persistence, clock, metrics, log, work, shared.feed);
     const fanout = new ConsoleFanout(shared.feed, log);
     const system = start();
     let tracker: ActorTracker | undefined;
@@ -151,7 +146,7 @@ export class ActorTracker implements LocalTracker {
       config,
       clock,
       log,
-      store,
+      persistence,
       board,
       journal,
       pushDevice: (tech, msg) => tracker?.pushDevice(tech, msg),

@@ -6,7 +6,7 @@
  */
 import { SignJWT } from 'jose';
 import { ConfigError, loadConfig } from '../config.js';
-import { isValidId } from '../gateway/messages.js';
+import { isValidId } from '../protocol/checks.js';
 import { Role } from '../protocol.js';
 
 async function main(): Promise<void> {

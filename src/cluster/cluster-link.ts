@@ -17,10 +17,11 @@
  * Everything arriving on the bus crosses a network, so it is validated before use.
  */
 
-import type { Outcome } from '../actors/api.js';
 import { type CancelTimer, type Clock, every } from '../clock.js';
 import type { Logger } from '../log.js';
+import type { Outcome } from '../outcome.js';
 import type { DevicePush } from '../protocol.js';
+import { parseBusMessage } from '../shared/bus-schemas.js';
 import type { Leases } from '../shared/leases.js';
 import type { BusMessage, NodeBus } from '../shared/node-bus.js';
 
@@ -44,23 +45,6 @@ export interface LocalNode {
   push(tech: string, msg: DevicePush): void;
   /** Drops this node's actors of `tech` (lease lost or handed over); resolves once their writes are out. */
   drop(tech: string): Promise<void>;
-}
-
-const isStr = (x: unknown): x is string => typeof x === 'string' && x.length > 0 && x.length <= 256;
-
-/** Checks a forwarded device push is one of the two kinds a device accepts. */
-function devicePush(x: unknown): DevicePush | null {
-  if (typeof x !== 'object' || x === null) return null;
-  const t = (x as { t?: unknown }).t;
-  return t === 'sos_status' || t === 'notice' ? (x as DevicePush) : null;
-}
-
-/** Checks a forwarded answer is an Outcome (its value is checked by the caller's types only: it comes from a peer node). */
-function outcome(x: unknown): Outcome<unknown> | null {
-  if (typeof x !== 'object' || x === null) return null;
-  const o = x as Record<string, unknown>;
-  if (o.ok === true) return 'value' in o ? (o as Outcome<unknown>) : null;
-  return o.ok === false && isStr(o.code) && typeof o.msg === 'string' ? (o as unknown as Outcome<unknown>) : null;
 }
 
 /** See the module comment. One per node in Redis mode. */
@@ -198,13 +182,15 @@ export class ClusterLink {
     }
   }
 
-  private onMessage(m: BusMessage): void {
+  private onMessage(raw: BusMessage): void {
+    // Checked against the bus schemas (src/shared/bus-schemas.ts): it crossed a network.
+    const m = parseBusMessage(raw);
+    if (m === null) {
+      this.log.warn({ t: raw.t }, 'node bus: unknown or malformed message dropped');
+      return;
+    }
     switch (m.t) {
       case 'call': {
-        if (!isStr(m.req) || !isStr(m.from) || !isStr(m.op)) {
-          this.log.warn({ t: m.t }, 'node bus: malformed request dropped');
-          return;
-        }
         const { req, from } = m;
         void this.local
           .call(m.op, m.args)
@@ -213,11 +199,10 @@ export class ClusterLink {
         return;
       }
       case 'release': {
-        if (!isStr(m.tech)) return;
         const tech = m.tech;
         if (!this.held.has(tech)) return;
         this.held.delete(tech);
-        const to = isStr(m.from) ? m.from : null;
+        const to = m.from ?? null;
         void this.local
           .drop(tech)
           .catch((err: Error) => this.log.error({ err, tech }, 'hand-over: dropping actors failed'))
@@ -229,18 +214,12 @@ export class ClusterLink {
           .then(() => this.log.info({ tech, to }, 'technician handed over'));
         return;
       }
-      case 'reply': {
-        const out = outcome(m.out);
-        if (isStr(m.req) && out !== null) this.pending.get(m.req)?.(out);
+      case 'reply':
+        this.pending.get(m.req)?.(m.out as Outcome<unknown>);
         return;
-      }
-      case 'push': {
-        const msg = devicePush(m.msg);
-        if (isStr(m.tech) && msg !== null) this.local.push(m.tech, msg);
+      case 'push':
+        this.local.push(m.tech, m.msg as DevicePush);
         return;
-      }
-      default:
-        this.log.warn({ t: m.t }, 'node bus: unknown message dropped');
     }
   }
 }

@@ -13,22 +13,14 @@
  *
  * Everything else (device messages, consoles, queries, erasure) is the local tracker's.
  */
-import type {
-  AckExtras,
-  ComponentHealth,
-  DeviceLink,
-  OrderTimeline,
-  Outcome,
-  SafetyLink,
-  TechnicianErased,
-  Tracker,
-} from '../actors/api.js';
+import type { DeviceLink, OrderTimeline, SafetyLink, TechnicianErased, Tracker } from '../actors/api.js';
 import type { LocalTracker } from '../actors/local-tracker.js';
 import { isTerminalState } from '../actors/records.js';
 import { notFound } from '../actors/refusals.js';
 import { ActorTracker, type TrackerDeps } from '../actors/tracker.js';
 import { type Clock, sleep } from '../clock.js';
 import type { Logger } from '../log.js';
+import type { AckExtras, ComponentHealth, Outcome } from '../outcome.js';
 import type {
   Alert,
   AlertState,

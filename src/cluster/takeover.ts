@@ -18,9 +18,9 @@
  *
  * Deadlines fire only on the lease holder: each registry's `gate` asks `holds`.
  */
-import type { JournalRecord } from '../actors/journal.js';
+
 import type { LocalTracker } from '../actors/local-tracker.js';
-import { isTerminalState, isUnresolved, type LivePosition, type OrderRecord } from '../actors/records.js';
+import { isTerminalState, isUnresolved, type LiveRecord } from '../actors/records.js';
 import { recover } from '../actors/recovery.js';
 import { type CancelTimer, type Clock, every } from '../clock.js';
 import type { Logger } from '../log.js';
@@ -36,33 +36,6 @@ export interface TakeoverDeps {
   local: LocalTracker;
   log: Logger;
   clock: Clock;
-}
-
-/** An order record read back from Redis, if it has the shape this build writes. */
-function orderRecord(x: unknown, tech: string): OrderRecord | null {
-  if (typeof x !== 'object' || x === null) return null;
-  const o = x as Partial<OrderRecord>;
-  const ok =
-    typeof o.id === 'string' &&
-    o.tech === tech &&
-    typeof o.state === 'string' &&
-    Array.isArray(o.timeline) &&
-    Array.isArray(o.fired) &&
-    typeof o.lat === 'number' &&
-    typeof o.lon === 'number' &&
-    typeof o.scheduledAt === 'number' &&
-    typeof o.watch === 'object';
-  return ok ? (o as OrderRecord) : null;
-}
-
-/** A position record read back from Redis, if well formed. */
-function positionRecord(x: unknown): { pos: LivePosition; quietSince: number } | null {
-  if (typeof x !== 'object' || x === null) return null;
-  const p = x as { pos?: Partial<LivePosition>; quietSince?: unknown };
-  const pos = p.pos;
-  if (pos === undefined || typeof pos !== 'object' || pos === null) return null;
-  if (typeof pos.ts !== 'number' || typeof pos.lat !== 'number' || typeof pos.lon !== 'number') return null;
-  return { pos: pos as LivePosition, quietSince: typeof p.quietSince === 'number' ? p.quietSince : 0 };
 }
 
 /** See the module comment. One per node in Redis mode. */
@@ -123,13 +96,13 @@ export class Takeover {
     // What this node wrote itself must be in Redis before Redis's copy replaces it here.
     await Promise.all([local.flushFeed(), mirror.flush()]);
     const [mirrored, snap] = await Promise.all([mirror.load(tech), shared.feed.snapshot()]);
-    const recs: JournalRecord[] = [];
-    for (const x of mirrored.orders) {
-      const o = orderRecord(x, tech);
-      if (o !== null && !isTerminalState(o.state)) recs.push({ k: 'o', o });
+    const recs: LiveRecord[] = [];
+    // The mirror checked each record's shape against its schema when it read it back.
+    for (const o of mirrored.orders) {
+      if (o.tech === tech && !isTerminalState(o.state)) recs.push({ k: 'o', o });
     }
     for (const a of snap.alerts) if (a.tech === tech && isUnresolved(a)) recs.push({ k: 'a', a });
-    const p = positionRecord(mirrored.position);
+    const p = mirrored.position;
     if (p !== null) recs.push({ k: 'p', id: tech, pos: p.pos, quietSince: p.quietSince });
     const state = recover(recs, startedAt);
 

@@ -5,8 +5,8 @@
  */
 import { errors, jwtVerify } from 'jose';
 import { type Clock, systemClock } from '../clock.js';
+import { isValidId } from '../protocol/checks.js';
 import { Role } from '../protocol.js';
-import { isValidId } from './messages.js';
 
 /** A verified caller. */
 export interface Principal {

@@ -1,80 +1,21 @@
 /**
- * Field-by-field validation of every client message and HTTP body, with one TypeBox
- * schema beside each message type (compiled once). A validated message is rebuilt from
- * its known fields only, so nothing a client adds beyond the protocol reaches the actors.
+ * Validation of every client message and HTTP body with the protocol's compiled schemas
+ * (`../protocol/checks.ts`), plus the time window of fixes. A validated message is rebuilt
+ * from its known fields only, so nothing a client adds beyond the protocol reaches the actors.
  */
-import { type Static, type TSchema, Type } from '@sinclair/typebox';
-import { type TypeCheck, TypeCompiler } from '@sinclair/typebox/compiler';
+import type { Static, TSchema } from '@sinclair/typebox';
+import type { TypeCheck } from '@sinclair/typebox/compiler';
 import {
-  type BatchPoint,
-  type DeviceMessage,
-  MAX_BATCH_POINTS,
-  type OrderInput,
-  type SafetyMessage,
-} from '../protocol.js';
+  batchPointProblem,
+  type Compiled,
+  checkValue,
+  deviceChecks,
+  firstError,
+  orderInputCheck,
+  safetyChecks,
+} from '../protocol/checks.js';
+import type { DeviceMessage, OrderInput, SafetyMessage } from '../protocol.js';
 import { outsideWindow, type TimeWindow } from './time-window.js';
-
-/** Ids of orders, technicians, alerts and incidents: short, URL- and log-safe. */
-export const ID_PATTERN = '^[A-Za-z0-9._:@-]{1,128}$';
-const idRegex = new RegExp(ID_PATTERN);
-
-const Id = Type.String({ pattern: ID_PATTERN, description: 'an id of 1-128 letters, digits or ._:@-' });
-const Seq = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
-const Ts = Type.Integer({ minimum: 0, maximum: 8.64e15 });
-const Lat = Type.Number({ minimum: -90, maximum: 90 });
-const Lon = Type.Number({ minimum: -180, maximum: 180 });
-const Accuracy = Type.Number({ minimum: 0, maximum: 1e7 });
-const Speed = Type.Number({ minimum: 0, maximum: 1e5 });
-const Heading = Type.Number({ minimum: 0, maximum: 360 });
-const Battery = Type.Number({ minimum: 0, maximum: 100 });
-
-const msg = <T extends string, P extends Record<string, TSchema>>(t: T, props: P) =>
-  Type.Object({ t: Type.Literal(t), seq: Seq, ...props });
-
-const deviceSchemas = {
-  ping: msg('ping', {
-    ts: Ts,
-    lat: Lat,
-    lon: Lon,
-    acc: Type.Optional(Accuracy),
-    spd: Type.Optional(Speed),
-    hdg: Type.Optional(Heading),
-    bat: Type.Optional(Battery),
-  }),
-  batch: msg('batch', {
-    pts: Type.Array(Type.Array(Type.Number(), { minItems: 3, maxItems: 6 }), { maxItems: MAX_BATCH_POINTS }),
-  }),
-  depart: msg('depart', { order: Id, ts: Type.Optional(Ts) }),
-  checkin: msg('checkin', { order: Id, ts: Ts, lat: Lat, lon: Lon, acc: Type.Optional(Accuracy) }),
-  start: msg('start', { order: Id }),
-  complete: msg('complete', { order: Id }),
-  sos: msg('sos', { ts: Ts, lat: Lat, lon: Lon, note: Type.Optional(Type.String({ maxLength: 1000 })) }),
-  sos_cancel: msg('sos_cancel', { incident: Id }),
-};
-
-const safetySchemas = {
-  ack: msg('ack', { id: Id }),
-  resolve: msg('resolve', { id: Id, note: Type.Optional(Type.String({ maxLength: 1000 })) }),
-};
-
-/** Body of `PUT /v1/orders/:id`. */
-export const OrderInputSchema = Type.Object({
-  technician: Id,
-  lat: Lat,
-  lon: Lon,
-  radius: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 100_000 })),
-  scheduledAt: Ts,
-  durationMin: Type.Number({ exclusiveMinimum: 0, maximum: 7 * 24 * 60 }),
-  polygon: Type.Optional(Type.Array(Type.Tuple([Lon, Lat]), { minItems: 3, maxItems: 1000 })),
-});
-
-type Compiled<S extends Record<string, TSchema>> = { [K in keyof S]: TypeCheck<S[K]> };
-const compile = <S extends Record<string, TSchema>>(schemas: S): Compiled<S> =>
-  Object.fromEntries(Object.entries(schemas).map(([k, s]) => [k, TypeCompiler.Compile(s)])) as Compiled<S>;
-
-const deviceChecks = compile(deviceSchemas);
-const safetyChecks = compile(safetySchemas);
-const orderInputCheck = TypeCompiler.Compile(OrderInputSchema);
 
 /** A message that failed validation; `seq` is echoed when it was itself valid. */
 export interface Invalid {
@@ -93,13 +34,6 @@ export function seqOf(frame: Record<string, unknown>): number | null {
   return typeof seq === 'number' && Number.isSafeInteger(seq) && seq >= 0 ? seq : null;
 }
 
-function firstError(check: TypeCheck<TSchema>, value: unknown): string {
-  const error = check.Errors(value).First();
-  if (!error) return 'invalid message';
-  const field = error.path.replace(/^\//, '').replaceAll('/', '.');
-  return field === '' ? error.message : `field ${field}: ${error.message}`;
-}
-
 function checkFrame<S extends Record<string, TSchema>>(
   checks: Compiled<S>,
   frame: Record<string, unknown>,
@@ -115,17 +49,6 @@ function checkFrame<S extends Record<string, TSchema>>(
   const check = checks[t as keyof S] as TypeCheck<TSchema>;
   if (!check.Check(frame)) return { ok: false, seq, msg: firstError(check, frame) };
   return { ok: true, value: frame as Static<S[keyof S]> };
-}
-
-function checkPoint(p: number[]): string | null {
-  const [ts, lat, lon, acc, spd, hdg] = p as [number, number, number, number?, number?, number?];
-  if (!Number.isSafeInteger(ts) || ts < 0) return 'ts must be a non-negative integer';
-  if (!(lat >= -90 && lat <= 90)) return 'lat must be in [-90, 90]';
-  if (!(lon >= -180 && lon <= 180)) return 'lon must be in [-180, 180]';
-  if (acc !== undefined && !(acc >= 0 && Number.isFinite(acc))) return 'acc must be a non-negative number';
-  if (spd !== undefined && !(spd >= 0 && Number.isFinite(spd))) return 'spd must be a non-negative number';
-  if (hdg !== undefined && !(hdg >= 0 && hdg <= 360)) return 'hdg must be in [0, 360]';
-  return null;
 }
 
 /**
@@ -160,10 +83,10 @@ export function validateDeviceMessage(frame: Record<string, unknown>, window: Ti
     }
     case 'batch': {
       for (let i = 0; i < m.pts.length; i++) {
-        const problem = checkPoint(m.pts[i] as number[]);
+        const problem = batchPointProblem(m.pts[i]!);
         if (problem) return { ok: false, seq: m.seq, msg: `field pts.${i}: ${problem}` };
       }
-      const pts = (m.pts as BatchPoint[]).filter((p) => outsideWindow(p[0], window) === null);
+      const pts = m.pts.filter((p) => outsideWindow(p[0], window) === null);
       const outOfWindow = m.pts.length - pts.length;
       return { ok: true, value: { t: m.t, seq: m.seq, pts }, ...(outOfWindow > 0 ? { outOfWindow } : {}) };
     }
@@ -229,8 +152,9 @@ export function validateSafetyMessage(frame: Record<string, unknown>): Validated
 
 /** Validates the JSON body of `PUT /v1/orders/:id`. */
 export function validateOrderInput(body: unknown): { ok: true; value: OrderInput } | { ok: false; msg: string } {
-  if (!orderInputCheck.Check(body)) return { ok: false, msg: firstError(orderInputCheck, body) };
-  const b = body;
+  const checked = checkValue(orderInputCheck, body);
+  if (!checked.ok) return checked;
+  const b = checked.value;
   return {
     ok: true,
     value: pickDefined({
@@ -243,11 +167,6 @@ export function validateOrderInput(body: unknown): { ok: true; value: OrderInput
       polygon: b.polygon?.map(([lon, lat]) => [lon, lat] as [number, number]),
     }),
   };
-}
-
-/** True when `id` is a valid order/technician/alert id (for ids taken from URLs). */
-export function isValidId(id: string): boolean {
-  return idRegex.test(id);
 }
 
 /** Drops keys whose value is undefined, so optional fields are absent rather than undefined. */

@@ -6,11 +6,11 @@
  * read is dropped (4002) instead of growing server memory or stalling anyone else.
  */
 
-import type { AckExtras, Outcome } from '../actors/api.js';
 import type { CancelTimer, Clock } from '../clock.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
+import type { AckExtras, Outcome } from '../outcome.js';
 import { CloseCode, ErrorCode, MAX_FRAME_BYTES, type Role, type ServerMessage } from '../protocol.js';
 import type { Admission } from './admission.js';
 import { extractToken, type Principal, type TokenVerifier } from './auth.js';

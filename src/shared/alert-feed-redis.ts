@@ -8,6 +8,7 @@
 import { Redis } from 'ioredis';
 import type { Alert } from '../protocol.js';
 import type { AlertFeed, FeedEntry, FeedSnapshot } from './alert-feed.js';
+import { type OnCorrupt, readRecord, storedAlertCheck } from './record-schemas.js';
 
 /** Appends to the stream and updates the open-alert hash atomically; returns the new id. */
 const APPEND = `
@@ -27,17 +28,8 @@ export interface RedisAlertFeedOptions {
   readonly blockMs?: number;
   /** Told about backend errors a tail recovered from (logging hook). */
   readonly onError?: (err: Error) => void;
-}
-
-/** Parses one stored alert; a malformed entry is reported and skipped rather than crashing a tail. */
-function decode(raw: string | undefined): Alert | null {
-  if (raw === undefined) return null;
-  try {
-    const a = JSON.parse(raw) as Alert;
-    return typeof a === 'object' && a !== null && typeof a.id === 'string' ? a : null;
-  } catch {
-    return null;
-  }
+  /** Told about a stored alert that fails the alert schema; it is skipped (logging hook). */
+  readonly onCorrupt?: OnCorrupt;
 }
 
 /** See the module comment. */
@@ -83,7 +75,7 @@ export class RedisAlertFeed implements AlertFeed {
     const hash = (hashReply?.[1] ?? {}) as Record<string, string>;
     const last = (lastReply?.[1] ?? []) as [string, string[]][];
     const alerts = Object.values(hash)
-      .map(decode)
+      .map((raw) => readRecord(storedAlertCheck, raw, 'alert feed open alerts', this.opts.onCorrupt))
       .filter((a): a is Alert => a !== null);
     return { alerts, position: last[0]?.[0] ?? '0-0' };
   }
@@ -104,7 +96,9 @@ export class RedisAlertFeed implements AlertFeed {
           for (const [, entries] of res ?? []) {
             for (const [id, fields] of entries) {
               last = id;
-              const alert = decode(fields[fields.indexOf('a') + 1]);
+              // A malformed entry is reported and skipped rather than crashing the tail.
+              const raw = fields[fields.indexOf('a') + 1];
+              const alert = readRecord(storedAlertCheck, raw ?? '', 'alert feed stream', this.opts.onCorrupt);
               if (alert !== null) onEntry({ position: id, alert });
             }
           }

@@ -11,6 +11,7 @@ import { roundMeters } from '../geofence/fence.js';
 import type { NearbyTechnician } from '../protocol.js';
 import type { NearbyIndex } from './nearby-index.js';
 import { nearestFirst } from './nearby-index-memory.js';
+import { nearbyFixCheck, type OnCorrupt } from './record-schemas.js';
 
 /** See the module comment. */
 export class RedisNearbyIndex implements NearbyIndex {
@@ -19,11 +20,15 @@ export class RedisNearbyIndex implements NearbyIndex {
   private readonly fixKey: string;
   private readonly inFlight = new Set<Promise<unknown>>();
 
-  /** `prefix` namespaces the keys; `onError` hears about failed fire-and-forget writes. */
+  /**
+   * `prefix` namespaces the keys; `onError` hears about failed fire-and-forget writes,
+   * `onCorrupt` about a stored fix that fails its schema (that technician is left out).
+   */
   constructor(
     url: string,
     prefix: string,
     private readonly onError?: (err: Error) => void,
+    private readonly onCorrupt?: OnCorrupt,
   ) {
     this.redis = new Redis(url, { enableAutoPipelining: true });
     this.redis.on('error', (err: Error) => onError?.(err));
@@ -68,9 +73,15 @@ export class RedisNearbyIndex implements NearbyIndex {
     const fixes = await this.redis.hmget(this.fixKey, ...ids);
     const out: NearbyTechnician[] = [];
     ids.forEach((id, i) => {
-      const parts = fixes[i]?.split(',').map(Number);
-      if (parts === undefined || parts.length !== 3 || parts.some((n) => !Number.isFinite(n))) return;
-      const [pLat, pLon, ts] = parts as [number, number, number];
+      const raw = fixes[i];
+      // In the GEO set but without a fix: erased or removed meanwhile.
+      if (raw === null || raw === undefined) return;
+      const parts = raw.split(',').map(Number);
+      if (!nearbyFixCheck.Check(parts)) {
+        this.onCorrupt?.('nearby index fix', 'not three numbers lat,lon,ts in range');
+        return;
+      }
+      const [pLat, pLon, ts] = parts;
       const dist = distanceMeters(lat, lon, pLat, pLon);
       if (dist <= radius) out.push({ id, lat: pLat, lon: pLon, ts, dist: roundMeters(dist) });
     });

@@ -12,8 +12,8 @@ export interface NearbyIndex {
   /** Drops `id` (it went offline), so searches only find online technicians. Fire-and-forget. */
   remove(id: string): void;
   /**
-   * Drops `id` and resolves once the index no longer holds it (erasing a technician, issue
-   * 7): unlike `remove`, the caller answers only after every node's search misses it.
+   * Drops `id` and resolves once the index no longer holds it (erasing a technician's data
+   * on request): unlike `remove`, the caller answers only after every node's search misses it.
    */
   erase(id: string): Promise<void>;
   /** Technicians within `radius` metres of (lat, lon), nearest first (ties by id). */

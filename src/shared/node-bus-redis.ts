@@ -7,24 +7,14 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Redis } from 'ioredis';
+import { busEnvelopeCheck } from './bus-schemas.js';
 import type { BusMessage, NodeBus } from './node-bus.js';
+import { type OnCorrupt, readRecord } from './record-schemas.js';
 
 /** Messages kept per inbox: a node that is alive reads them within milliseconds. */
 const INBOX_MAXLEN = 10_000;
 /** An inbox nobody posted to for this long belongs to a dead node. */
 const INBOX_TTL_S = 3600;
-
-/** Parses one inbox entry; anything that is not a JSON object with a string `t` is dropped. */
-function decode(raw: string | undefined): BusMessage | null {
-  if (raw === undefined) return null;
-  try {
-    const m = JSON.parse(raw) as unknown;
-    if (typeof m !== 'object' || m === null || Array.isArray(m)) return null;
-    return typeof (m as { t?: unknown }).t === 'string' ? (m as BusMessage) : null;
-  } catch {
-    return null;
-  }
-}
 
 /** A new node id: readable in logs, unique per process lifetime. */
 export function newNodeId(): string {
@@ -43,6 +33,8 @@ export class RedisNodeBus implements NodeBus {
     private readonly prefix: string,
     readonly nodeId: string,
     private readonly onError?: (err: Error) => void,
+    /** Told about an inbox entry that is not a bus envelope (a JSON object with a short string `t`); it is dropped. */
+    private readonly onCorrupt?: OnCorrupt,
   ) {
     // Posts of one tick go out as one pipeline; while Redis is down they wait in ioredis's
     // offline queue and go out on reconnect.
@@ -81,7 +73,13 @@ export class RedisNodeBus implements NodeBus {
           for (const [, entries] of res ?? []) {
             for (const [id, fields] of entries) {
               last = id;
-              const msg = decode(fields[fields.indexOf('m') + 1]);
+              const raw = fields[fields.indexOf('m') + 1];
+              const msg = readRecord(
+                busEnvelopeCheck,
+                raw ?? '',
+                'node bus inbox',
+                this.onCorrupt,
+              ) as BusMessage | null;
               if (msg === null) continue;
               try {
                 onMessage(msg);

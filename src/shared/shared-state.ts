@@ -4,9 +4,9 @@
  * (no `REDIS_URL`) gets the in-process twins, so one code path serves both modes.
  */
 import { Redis } from 'ioredis';
-import type { ComponentHealth } from '../actors/api.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
+import type { ComponentHealth } from '../outcome.js';
 import type { AlertFeed } from './alert-feed.js';
 import { MemoryAlertFeed } from './alert-feed-memory.js';
 import { RedisAlertFeed } from './alert-feed-redis.js';
@@ -79,6 +79,10 @@ export function redisSharedState(url: string, prefix: string, log: Logger): Shar
     reported = true;
     log.warn({ err: err.message }, 'redis: shared state unreachable; serving local devices, catching up later');
   };
+  // A record that fails its schema is refused: say so every time (each is a separate fault).
+  const onCorrupt = (where: string, problem: string): void => {
+    log.warn({ where, problem }, 'redis: corrupt record refused');
+  };
   const probe = new Redis(url, { maxRetriesPerRequest: 1 });
   probe.on('error', onError);
   let readyAt = 0;
@@ -87,11 +91,11 @@ export function redisSharedState(url: string, prefix: string, log: Logger): Shar
     if (reported) log.info('redis: shared state reachable again');
     reported = false;
   });
-  const feed = new RedisAlertFeed({ url, prefix, maxLen: FEED_MAXLEN, onError });
-  const nearby = new RedisNearbyIndex(url, prefix, onError);
+  const feed = new RedisAlertFeed({ url, prefix, maxLen: FEED_MAXLEN, onError, onCorrupt });
+  const nearby = new RedisNearbyIndex(url, prefix, onError, onCorrupt);
   const leases = new RedisLeases(url, prefix, onError);
-  const bus = new RedisNodeBus(url, prefix, nodeId, onError);
-  const mirror = new RedisStateMirror(url, prefix, onError);
+  const bus = new RedisNodeBus(url, prefix, nodeId, onError, onCorrupt);
+  const mirror = new RedisStateMirror(url, prefix, onError, onCorrupt);
   return {
     nodeId,
     feed,

@@ -1,36 +1,45 @@
 /**
  * In-process state mirror, shared by the nodes of one process (tests that run several
  * nodes on one manual clock). Same rules as the Redis mirror: open orders per technician,
- * the last position, the busy set and the order-to-technician index; values are copied
- * through JSON, as Redis stores them.
+ * the last position, the busy set and the order-to-technician index; values are kept as
+ * JSON text and read back through the same checks as the Redis mirror's.
  */
+import {
+  type MirroredOrder,
+  mirroredOrderCheck,
+  mirroredPositionCheck,
+  type OnCorrupt,
+  readRecord,
+} from './record-schemas.js';
 import type { MirroredTech, StateMirror } from './state-mirror.js';
-
-const copy = (value: unknown): unknown => JSON.parse(JSON.stringify(value)) as unknown;
 
 /** See the module comment. */
 export class MemoryStateMirror implements StateMirror {
-  private readonly orders = new Map<string, Map<string, unknown>>();
-  private readonly positions = new Map<string, unknown>();
+  private readonly orders = new Map<string, Map<string, string>>();
+  private readonly positions = new Map<string, string>();
   private readonly orderTech = new Map<string, string>();
 
+  constructor(private readonly onCorrupt?: OnCorrupt) {}
+
   putOrder(tech: string, id: string, value: unknown): void {
-    const mine = this.orders.get(tech) ?? new Map<string, unknown>();
+    const mine = this.orders.get(tech) ?? new Map<string, string>();
     this.orders.set(tech, mine);
     if (value === null) mine.delete(id);
-    else mine.set(id, copy(value));
+    else mine.set(id, JSON.stringify(value));
     if (mine.size === 0) this.orders.delete(tech);
     this.orderTech.set(id, tech);
   }
 
   putPosition(tech: string, value: unknown): void {
-    this.positions.set(tech, copy(value));
+    this.positions.set(tech, JSON.stringify(value));
   }
 
   async load(tech: string): Promise<MirroredTech> {
     return {
-      orders: [...(this.orders.get(tech)?.values() ?? [])].map(copy),
-      position: this.positions.get(tech) ?? null,
+      orders: [...(this.orders.get(tech)?.values() ?? [])]
+        .map((raw) => readRecord(mirroredOrderCheck, raw, 'state mirror order', this.onCorrupt))
+        .filter((o): o is MirroredOrder => o !== null),
+      position: readRecord(mirroredPositionCheck, this.positions.get(tech), 'state mirror position', this.onCorrupt),
     };
   }
 

@@ -9,6 +9,13 @@
  * they wait in ioredis's offline queue (the node's outbox) and go out on reconnect.
  */
 import { Redis } from 'ioredis';
+import {
+  type MirroredOrder,
+  mirroredOrderCheck,
+  mirroredPositionCheck,
+  type OnCorrupt,
+  readRecord,
+} from './record-schemas.js';
 import type { MirroredTech, StateMirror } from './state-mirror.js';
 
 const PUT_ORDER = `
@@ -17,15 +24,6 @@ if redis.call('HLEN', KEYS[1]) > 0 then redis.call('SADD', KEYS[2], ARGV[3]) els
 redis.call('HSET', KEYS[3], ARGV[1], ARGV[3])
 return 1
 `;
-
-function parse(raw: string | null | undefined): unknown {
-  if (raw === null || raw === undefined) return null;
-  try {
-    return JSON.parse(raw) as unknown;
-  } catch {
-    return null;
-  }
-}
 
 /** See the module comment. */
 export class RedisStateMirror implements StateMirror {
@@ -36,6 +34,8 @@ export class RedisStateMirror implements StateMirror {
     url: string,
     private readonly prefix: string,
     private readonly onError?: (err: Error) => void,
+    /** Told about a mirrored record that fails its schema; it is left out of `load`. */
+    private readonly onCorrupt?: OnCorrupt,
   ) {
     this.redis = new Redis(url, { enableAutoPipelining: true, maxRetriesPerRequest: null });
     this.redis.on('error', (err: Error) => onError?.(err));
@@ -61,7 +61,12 @@ export class RedisStateMirror implements StateMirror {
       this.redis.hvals(`${this.prefix}t:${tech}:o`),
       this.redis.get(`${this.prefix}t:${tech}:p`),
     ]);
-    return { orders: orders.map(parse).filter((o) => o !== null), position: parse(position) };
+    return {
+      orders: orders
+        .map((raw) => readRecord(mirroredOrderCheck, raw, 'state mirror order', this.onCorrupt))
+        .filter((o): o is MirroredOrder => o !== null),
+      position: readRecord(mirroredPositionCheck, position, 'state mirror position', this.onCorrupt),
+    };
   }
 
   techOf(id: string): Promise<string | null> {

@@ -5,15 +5,17 @@
  * keeps every unresolved alert, atomically with the stream consoles read.
  *
  * Records are whole states, "last record per key wins", like the journal. Values are plain
- * JSON data; the reader validates them. Embedded mode has no mirror: there is one node.
+ * JSON data; `load` checks them against their schemas (`record-schemas.ts`) and leaves out
+ * what fails. Embedded mode has no mirror: there is one node.
  */
+import type { MirroredOrder, MirroredPosition } from './record-schemas.js';
 
 /** What a node loads when it takes technician `tech` over. */
 export interface MirroredTech {
   /** Every open order of the technician, as last written. */
-  readonly orders: unknown[];
+  readonly orders: MirroredOrder[];
   /** The technician's last position record, or null. */
-  readonly position: unknown;
+  readonly position: MirroredPosition | null;
 }
 
 /** See the module comment. */
@@ -29,9 +31,10 @@ export interface StateMirror {
   /** Technicians with at least one open order. */
   busy(): Promise<string[]>;
   /**
-   * Erases everything mirrored of `tech` (issue 7): its orders, last position, busy mark
-   * and the order-to-technician index entries of its orders. Waits for earlier writes
-   * first so none of them lands after the erase; rejects when Redis cannot be reached.
+   * Erases everything mirrored of `tech` (its data erased on request): its orders, last
+   * position, busy mark and the order-to-technician index entries of its orders. Waits for
+   * earlier writes first so none of them lands after the erase; rejects when Redis cannot
+   * be reached.
    */
   eraseTech(tech: string): Promise<void>;
   /** Resolves once every write issued so far is stored (or failed). */

@@ -3,7 +3,7 @@
  * rows are in the local spool) and the read queries. Implementations live beside this
  * file; `openArchive` (archive-factory.ts) picks embedded chDB or a ClickHouse server.
  */
-import type { ComponentHealth } from '../actors/api.js';
+import type { ComponentHealth } from '../outcome.js';
 import type { AlertKind, AlertState, OrderState, TrackPoint } from '../protocol.js';
 
 /** One accepted position fix. Missing optional values are null. */
@@ -85,7 +85,7 @@ export interface ArchiveQueries {
 export interface ArchiveEraser {
   /**
    * Deletes every archived row of technician `tech` (pings, order and alert events;
-   * privacy, issue 7) and resolves once the deletion is applied, so reads no longer see
+   * privacy: erased on request) and resolves once the deletion is applied, so reads no longer see
    * them. Spooled rows are drained first; the caller stops new rows of `tech` before.
    * Rejects when that cannot finish within `timeoutMs`; it can be retried.
    */

@@ -11,9 +11,9 @@
 import { join } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { pack, unpack } from 'msgpackr';
-import { AppendLog, comparePositions, type LogPosition } from './append-log.js';
+import { AppendLog, comparePositions, type LogPosition } from '../storage/append-log.js';
+import { readCheckpoint, writeCheckpoint } from '../storage/checkpoint.js';
 import { type ArchiveRecord, SpoolFullError } from './archive.js';
-import { readCheckpoint, writeCheckpoint } from './checkpoint.js';
 
 const HEADER = 12;
 /** Log records decoded between two yields to the event loop. */

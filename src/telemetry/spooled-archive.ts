@@ -6,8 +6,8 @@
  */
 
 import type { Logger } from 'pino';
-import type { ComponentHealth } from '../actors/api.js';
 import type { Metrics } from '../metrics.js';
+import type { ComponentHealth } from '../outcome.js';
 import type { TrackPoint } from '../protocol.js';
 import { type Archive, type ArchiveRecord, type OrderEventRecord, SpoolFullError } from './archive.js';
 import { DeadLetterFolder } from './dead-letter.js';

@@ -5,7 +5,7 @@
  */
 import { open } from 'node:fs/promises';
 import { basename } from 'node:path';
-import type { LogFile, OpenFile } from '../../src/telemetry/append-log.js';
+import type { LogFile, OpenFile } from '../../src/storage/append-log.js';
 
 /** Real files whose next `failSyncs` datasyncs fail with EIO; every operation is recorded. */
 export class FlakyDisk {

@@ -2,7 +2,7 @@
  * The selected alert in full: what happened, when, its escalation, the technician's own
  * note, who is nearest, and the Acknowledge and Resolve buttons with an optional note.
  */
-import type { Alert } from '../../protocol.js';
+import { type Alert, NOTE_MAX_LENGTH } from '../../protocol.js';
 import { byId, el, timeOfDay } from './dom.js';
 import { age, escalation, KIND_LABELS, type Timings } from './model.js';
 import { formatDistance } from './projection.js';
@@ -18,6 +18,11 @@ export class DetailView {
   private readonly facts = byId<HTMLDListElement>('detail-facts');
   private readonly result = byId<HTMLParagraphElement>('action-result');
   private busy = false;
+
+  constructor() {
+    // The protocol's limit, so a note the server would refuse cannot be typed.
+    this.note.maxLength = NOTE_MAX_LENGTH;
+  }
 
   /**
    * Shows `alert` (or nothing) as of `now` (server time); `scene` adds position facts when

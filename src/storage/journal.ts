@@ -1,8 +1,8 @@
 /**
  * The node's durable memory of live state (orders, alerts, SOS incidents, last positions)
- * on the telemetry module's AppendLog, in `${DATA_DIR}/journal`.
+ * on an AppendLog, in `${DATA_DIR}/journal`.
  *
- * Records are whole states, not deltas (`{k:'o', o: OrderRecord}`, `{k:'a', a: Alert}`,
+ * Records are whole states, not deltas (`{k:'o', o: <order>}`, `{k:'a', a: <alert>}`,
  * `{k:'p', ...}` for a position), so replay is "last record per key wins": idempotent,
  * order-insensitive across keys, and compaction is simply "write the latest record of
  * every key, then drop the older segments".
@@ -32,20 +32,31 @@ import { join } from 'node:path';
 import { Packr } from 'msgpackr';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
-import type { Alert } from '../protocol.js';
-import { AppendLog, type LogPosition, type OpenFile } from '../telemetry/append-log.js';
-import type { ComponentHealth } from './api.js';
+import type { ComponentHealth } from '../outcome.js';
+import { AppendLog, type LogPosition, type OpenFile } from './append-log.js';
 import { DiskReserve, isOutOfSpace } from './disk-reserve.js';
-import type { LivePosition, OrderRecord } from './records.js';
-
-/** One journal record: the whole state of an order, an alert, or a technician's last position. */
-export type JournalRecord =
-  | { k: 'o'; o: OrderRecord }
-  | { k: 'a'; a: Alert }
-  | { k: 'p'; id: string; pos: LivePosition; quietSince: number };
 
 /**
- * On disk only: "key `key` no longer exists" (a technician erased, issue 7). Replay drops
+ * The record types a journal persists. The journal is generic over them because storage
+ * sits below the behaviour layer: what an order or a position holds is the actors' business
+ * (actors/records.ts), and the journal reads nothing of a record but its `id`. A neutral
+ * module of record types would have dragged behaviour state (an order's exit watch, fired
+ * deadlines) down to the base layer, where everything could start depending on it.
+ */
+export interface JournalKinds {
+  order: { readonly id: string };
+  alert: { readonly id: string };
+  position: unknown;
+}
+
+/** One journal record: the whole state of an order, an alert, or a technician's last position. */
+export type JournalRecord<K extends JournalKinds> =
+  | { k: 'o'; o: K['order'] }
+  | { k: 'a'; a: K['alert'] }
+  | { k: 'p'; id: string; pos: K['position']; quietSince: number };
+
+/**
+ * On disk only: "key `key` no longer exists" (a technician's data erased on request). Replay drops
  * the key when it meets one, so an erased record cannot come back after a restart even
  * if the compaction that removes its older records had not finished. Never in `latest`:
  * once the older segments are trimmed there is nothing left for it to hide.
@@ -98,7 +109,7 @@ const RELEASE_STEP = 16 * 1024;
 const packr = new Packr({ useRecords: false });
 const PROBE = packr.pack({ k: 'n' } satisfies Probe);
 
-function keyOf(rec: JournalRecord): string {
+function keyOf(rec: JournalRecord<JournalKinds>): string {
   switch (rec.k) {
     case 'o':
       return `o:${rec.o.id}`;
@@ -110,8 +121,8 @@ function keyOf(rec: JournalRecord): string {
 }
 
 /** The journal of one node; see the module comment. */
-export class Journal {
-  private readonly latest = new Map<string, JournalRecord>();
+export class Journal<K extends JournalKinds> {
+  private readonly latest = new Map<string, JournalRecord<K>>();
   private readonly dirtyPositions = new Set<string>();
   private cancelFlush: (() => void) | null = null;
   private compacting: Promise<void> | null = null;
@@ -129,7 +140,7 @@ export class Journal {
   private barrier: Promise<void> | null = null;
   private cancelProbe: (() => void) | null = null;
   /** Told about every record once it is durable here (multi-node: mirrored to Redis). */
-  onDurable: ((rec: JournalRecord) => void) | null = null;
+  onDurable: ((rec: JournalRecord<K>) => void) | null = null;
 
   private constructor(
     private readonly log: AppendLog,
@@ -142,19 +153,19 @@ export class Journal {
   ) {}
 
   /** Opens the journal under `dataDir`, replays it and compacts it; returns it with the replayed state. */
-  static async open(
+  static async open<K extends JournalKinds>(
     dataDir: string,
     clock: Clock,
     logger: Logger,
     opts: JournalOptions = {},
-  ): Promise<{ journal: Journal; records: JournalRecord[] }> {
+  ): Promise<{ journal: Journal<K>; records: JournalRecord<K>[] }> {
     const log = await AppendLog.open({
       dir: join(dataDir, 'journal'),
       ...(opts.segmentBytes !== undefined ? { segmentBytes: opts.segmentBytes } : {}),
       ...(opts.openFile !== undefined ? { openFile: opts.openFile } : {}),
     });
     const reserve = await DiskReserve.open(join(dataDir, RESERVE_FILE), opts.reserveBytes ?? DEFAULT_RESERVE_BYTES);
-    const journal = new Journal(
+    const journal = new Journal<K>(
       log,
       reserve,
       clock,
@@ -164,7 +175,7 @@ export class Journal {
       opts.probeMs ?? 2000,
     );
     for await (const entry of log.read()) {
-      const rec = packr.unpack(entry.record) as JournalRecord | Tombstone | Probe;
+      const rec = packr.unpack(entry.record) as JournalRecord<K> | Tombstone | Probe;
       if (rec.k === 'd') journal.latest.delete(rec.key);
       else if (rec.k !== 'n') journal.latest.set(keyOf(rec), rec);
     }
@@ -184,7 +195,7 @@ export class Journal {
    * journal's state. A bulk write is refused (`JournalFullError`) while the reserve is not
    * whole; a safety write refused for lack of space retries with space from the reserve.
    */
-  async put(rec: JournalRecord, lane: Lane = 'bulk'): Promise<void> {
+  async put(rec: JournalRecord<K>, lane: Lane = 'bulk'): Promise<void> {
     while (this.barrier !== null) await this.barrier;
     if (lane === 'bulk' && !this.reserve.whole) throw new JournalFullError(this.reserve.held, this.reserve.target);
     const key = keyOf(rec);
@@ -307,7 +318,7 @@ export class Journal {
   }
 
   /**
-   * Erases records for good (a technician's data, issue 7): tombstones are fsynced before
+   * Erases records for good (a technician's data, on request): tombstones are fsynced before
    * this resolves, then a compaction rewrites the journal without the erased records and
    * deletes the segments that still held them. Keys are `o:<order>`, `a:<alert>`, `p:<tech>`.
    */
@@ -336,7 +347,7 @@ export class Journal {
   }
 
   /** Remembers a technician's last position; journaled within `positionFlushMs`, nobody waits. */
-  notePosition(id: string, pos: LivePosition, quietSince: number): void {
+  notePosition(id: string, pos: K['position'], quietSince: number): void {
     const key = `p:${id}`;
     this.latest.set(key, { k: 'p', id, pos, quietSince });
     this.dirtyPositions.add(key);
@@ -359,7 +370,7 @@ export class Journal {
       return;
     }
     const recs: Uint8Array[] = [];
-    const written: JournalRecord[] = [];
+    const written: JournalRecord<K>[] = [];
     const keys = [...this.dirtyPositions];
     for (const key of keys) {
       const rec = this.latest.get(key);

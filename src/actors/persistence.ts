@@ -1,6 +1,6 @@
 /**
- * Durable writes of behaviour changes: the archive row (through ArchiveWriter, fsynced in
- * its spool) and then the journal record. The archive goes first because it is the one
+ * The actors' persistence: durable writes of behaviour changes, the archive row (through
+ * ArchiveWriter, fsynced in its spool) and then the journal record. The archive goes first because it is the one
  * that can refuse (SpoolFullError): a refused change must leave nothing behind.
  *
  * Spool-full policy (README): a change a client asked for (a ping, an order transition, an
@@ -20,12 +20,12 @@
  * throw `StorageUnavailableError`, which the registry answers as `unavailable`.
  */
 import type { Logger } from '../log.js';
+import type { Refusal } from '../outcome.js';
 import type { Alert, OrderState } from '../protocol.js';
-import { LogClosedError } from '../telemetry/append-log.js';
+import { LogClosedError } from '../storage/append-log.js';
+import { JournalFullError, type Lane } from '../storage/journal.js';
 import { type ArchiveRecord, type ArchiveWriter, type PingRecord, SpoolFullError } from '../telemetry/archive.js';
-import type { Refusal } from './api.js';
-import { type Journal, JournalFullError, type JournalRecord, type Lane } from './journal.js';
-import type { OrderRecord } from './records.js';
+import type { LiveJournal, LiveRecord, OrderRecord } from './records.js';
 
 /** What to do when the archive spool is full: refuse the change, or go on without the archive row. */
 export type SpoolPolicy = 'refuse' | 'tolerate';
@@ -73,14 +73,14 @@ export interface OrderEvent {
 }
 
 /** Archive-then-journal writer shared by the actors. */
-export class Store {
+export class Persistence {
   constructor(
     private readonly archive: ArchiveWriter,
-    private readonly journal: Journal,
+    private readonly journal: LiveJournal,
     private readonly log: Logger,
   ) {}
 
-  /** Archives accepted pings; a refusal when the spool or the disk is full. Pings are not journaled (see journal.ts). */
+  /** Archives accepted pings; a refusal when the spool or the disk is full. Pings are not journaled (see storage/journal.ts). */
   async savePings(rows: PingRecord[]): Promise<Refusal | null> {
     if (!this.journal.acceptsBulk) return NOT_STORED;
     return this.archiveRows(
@@ -147,7 +147,7 @@ export class Store {
     return this.journalPut({ k: 'a', a: alert }, 'safety', policy);
   }
 
-  private async journalPut(rec: JournalRecord, lane: Lane, policy: SpoolPolicy): Promise<Refusal | null> {
+  private async journalPut(rec: LiveRecord, lane: Lane, policy: SpoolPolicy): Promise<Refusal | null> {
     try {
       await this.journal.put(rec, lane);
       return null;
