@@ -16,6 +16,7 @@ import { createLogger } from '../src/log.js';
 import { Metrics } from '../src/metrics.js';
 import type { ComponentHealth } from '../src/outcome.js';
 import type { TrackPoint } from '../src/protocol.js';
+import { memorySharedState } from '../src/shared/shared-state.js';
 import type { ArchiveRecord, OrderEventRecord } from '../src/telemetry/archive.js';
 
 const N = Number(process.argv[2] ?? 100_000);
@@ -57,6 +58,7 @@ async function main(): Promise<void> {
     log: createLogger('silent'),
     metrics: new Metrics(),
     archive: nullArchive,
+    shared: memorySharedState(clock),
   });
   await tracker.settle();
   const base = sample();

@@ -2,13 +2,15 @@
  * Composition root: builds one node from its configuration — archive, behaviour,
  * gateway — and tears it down in the reverse order. Nothing else wires modules together.
  */
+import type { Tracker } from './actors/api.js';
 import { createTracker } from './actors/index.js';
 import { type Clock, systemClock } from './clock.js';
+import { ClusteredTracker } from './cluster/clustered-tracker.js';
 import type { Config } from './config.js';
 import { startGateway } from './gateway/server.js';
 import type { Logger } from './log.js';
 import { Metrics } from './metrics.js';
-import { redisSharedState } from './shared/shared-state.js';
+import { memorySharedState, redisSharedState } from './shared/shared-state.js';
 import { openArchive } from './telemetry/archive-factory.js';
 
 /** A running node. */
@@ -25,12 +27,19 @@ const REDIS_PREFIX = 'fieldtrack:';
 export async function startServer(config: Config, log: Logger, clock: Clock = systemClock): Promise<Server> {
   const metrics = new Metrics();
   const archive = await openArchive(config, log, metrics);
-  // With REDIS_URL the node shares alerts, positions and ownership with its peers;
-  // without it the tracker uses the in-process twins.
-  const shared = config.REDIS_URL !== undefined ? redisSharedState(config.REDIS_URL, REDIS_PREFIX, log) : undefined;
-  if (shared !== undefined) log.info({ node: shared.nodeId }, 'multi-node mode: shared state in redis');
-  const tracker = await createTracker({ config, clock, log, metrics, archive, ...(shared ? { shared } : {}) });
-  const gateway = await startGateway({ config, log, metrics, tracker });
+  // With REDIS_URL the node shares alerts, positions and ownership with its peers and the
+  // local tracker is wrapped in the clustered one; without it, in-process twins and the
+  // local tracker alone.
+  const base = { config, clock, log, metrics, archive };
+  let tracker: Tracker;
+  if (config.REDIS_URL !== undefined) {
+    const shared = redisSharedState(config.REDIS_URL, REDIS_PREFIX, log);
+    log.info({ node: shared.nodeId }, 'multi-node mode: shared state in redis');
+    tracker = await ClusteredTracker.start({ ...base, shared });
+  } else {
+    tracker = await createTracker({ ...base, shared: memorySharedState(clock) });
+  }
+  const gateway = await startGateway({ config, clock, log, metrics, tracker });
   return {
     port: gateway.port,
     async shutdown() {

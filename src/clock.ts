@@ -81,3 +81,26 @@ export class ManualClock implements Clock {
     return this.timers.length;
   }
 }
+
+/** Runs `fn` every `ms` on `clock` (first after `ms`) until the returned function is called. */
+export function every(clock: Clock, ms: number, fn: () => void): CancelTimer {
+  let cancel: CancelTimer | null = null;
+  let stopped = false;
+  const arm = (): void => {
+    cancel = clock.setTimer(clock.now() + ms, () => {
+      if (stopped) return;
+      fn();
+      if (!stopped) arm();
+    });
+  };
+  arm();
+  return () => {
+    stopped = true;
+    cancel?.();
+  };
+}
+
+/** Resolves after `ms` on `clock`. */
+export function sleep(clock: Clock, ms: number): Promise<void> {
+  return new Promise((resolve) => clock.setTimer(clock.now() + ms, resolve));
+}

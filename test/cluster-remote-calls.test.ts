@@ -1,7 +1,7 @@
 /** Requests arriving from a peer node over Redis are validated like any network input. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseRemoteCall } from '../src/actors/remote-calls.js';
+import { parseRemoteCall } from '../src/cluster/remote-calls.js';
 
 describe('remote calls from peer nodes', () => {
   it('accepts the requests a node forwards', () => {
@@ -10,7 +10,18 @@ describe('remote calls from peer nodes', () => {
       operator: 'op',
       msg: { t: 'ack', seq: 3, id: 'a-1' },
     });
-    const input = { technician: 't1', lat: 1, lon: 2, scheduledAt: 3, durationMin: 30, polygon: [[2, 1]] };
+    const input = {
+      technician: 't1',
+      lat: 1,
+      lon: 2,
+      scheduledAt: 3,
+      durationMin: 30,
+      polygon: [
+        [2, 1],
+        [2.001, 1],
+        [2, 1.001],
+      ],
+    };
     assert.deepEqual(parseRemoteCall('putOrder', { id: 'o1', input }), { op: 'putOrder', id: 'o1', input });
     assert.deepEqual(parseRemoteCall('getTechnician', { id: 't1' }), { op: 'getTechnician', id: 't1' });
   });

@@ -2,8 +2,10 @@
  * The send path's backpressure rule, on a socket whose buffered amount the test controls:
  * past the limit the console is dropped with 4002 and counted; below it, it is sent to.
  */
+
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { systemClock } from '../src/clock.js';
 import { loadConfig } from '../src/config.js';
 import { TokenVerifier } from '../src/gateway/auth.js';
 import { InflightTracker } from '../src/gateway/inflight.js';
@@ -58,6 +60,7 @@ function deps(limit: number): EndpointDeps {
   const config = loadConfig({ TRACKER_JWT_SECRET: 'x'.repeat(40), SAFETY_MAX_BUFFERED_BYTES: String(limit) });
   return {
     config,
+    clock: systemClock,
     log: createLogger('silent'),
     metrics: new Metrics(),
     verifier: new TokenVerifier(config.jwtSecret, config.TOKEN_MAX_LIFETIME_SEC),

@@ -14,6 +14,7 @@ import { ManualClock } from '../src/clock.js';
 import { createLogger } from '../src/log.js';
 import { Metrics } from '../src/metrics.js';
 import type { DeviceMessage, TimelineEntry } from '../src/protocol.js';
+import { memorySharedState } from '../src/shared/shared-state.js';
 import { openSpooledArchive } from '../src/telemetry/archive-factory.js';
 import type { SpooledArchive } from '../src/telemetry/spooled-archive.js';
 import { eventually } from './support/eventually.js';
@@ -46,6 +47,7 @@ async function chdbHarness(): Promise<ChdbHarness> {
     metrics,
     archive,
     journal: { positionFlushMs: 1000 },
+    shared: memorySharedState(clock),
   });
   return {
     clock,

@@ -88,12 +88,17 @@ export class AlertBoard {
     });
   }
 
-  /** Drops a resolved alert from memory (retention); unresolved alerts are never dropped. */
-  forget(id: string): boolean {
-    const a = this.alerts.get(id);
-    if (a === undefined || isUnresolved(a) || this.chains.has(id)) return false;
-    this.alerts.delete(id);
-    return true;
+  /**
+   * Drops a resolved alert from memory (retention, erasure), after the changes of it
+   * already in progress; unresolved alerts are never dropped. Whether it was dropped.
+   */
+  forget(id: string): Promise<boolean> {
+    return this.serial(id, async () => {
+      const a = this.alerts.get(id);
+      if (a === undefined || isUnresolved(a)) return false;
+      this.alerts.delete(id);
+      return true;
+    });
   }
 
   /** Whether a change of alert `id` (for example its raise) is being persisted right now. */
@@ -132,16 +137,17 @@ export class AlertBoard {
 
   /**
    * Drops an alert whatever its state (its technician moved to another node, which now
-   * owns it); refused while a change of it is in flight.
+   * owns it), after the changes of it already in progress.
    */
-  evict(id: string): boolean {
-    const a = this.alerts.get(id);
-    if (a === undefined) return true;
-    if (this.chains.has(id)) return false;
-    this.alerts.delete(id);
-    if (isUnresolved(a)) this.unresolved--;
-    this.metrics.openAlerts.set(this.unresolved);
-    return true;
+  evict(id: string): Promise<void> {
+    if (!this.alerts.has(id) && !this.chains.has(id)) return Promise.resolve();
+    return this.serial(id, async () => {
+      const a = this.alerts.get(id);
+      if (a === undefined) return;
+      this.alerts.delete(id);
+      if (isUnresolved(a)) this.unresolved--;
+      this.metrics.openAlerts.set(this.unresolved);
+    });
   }
 
   private serial<T>(id: string, op: () => Promise<T>): Promise<T> {

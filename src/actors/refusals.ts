@@ -8,3 +8,15 @@ import type { Refusal } from '../outcome.js';
 export function notYours(what: 'order' | 'incident', id: string): Refusal {
   return { ok: false, code: 'forbidden', msg: `${what} ${id} is not assigned to you` };
 }
+
+/** Nothing of that id is known here. */
+export function notFound(msg: string): Refusal {
+  return { ok: false, code: 'not_found', msg };
+}
+
+/** An archive read failed; the caller may retry. */
+export const ARCHIVE_DOWN: Refusal = {
+  ok: false,
+  code: 'unavailable',
+  msg: 'the archive cannot be read right now; retry',
+};

@@ -14,6 +14,10 @@
  *   1x and 1.25x that time after its last message.
  * - Timers: each actor has at most one timer (`arm`), owned here rather than by the actor,
  *   so a timer survives passivation and wakes the actor with a `tick`.
+ * - Retiring or replacing an actor's state (retention, erasure, a technician moving to
+ *   another node) is a message in its mailbox: messages already sent run first, the
+ *   replacement runs next, messages sent after it see the new state. Nobody polls for an
+ *   idle moment.
  */
 import { type ActorSystemRef, dispatch, type Ref, spawn, stop } from 'nact';
 import type { Clock } from '../clock.js';
@@ -39,8 +43,22 @@ export interface ActorSpec<S, M extends { t: string }> {
   passivable(state: S | undefined): boolean;
 }
 
-interface Live<M> {
-  ref: Ref<M>;
+/** A new state, or how to make it from the committed one when the replacement runs. */
+export type Replacement<S> = S | undefined | { from: (current: S | undefined) => S | undefined };
+
+/**
+ * The registry's own message: replace the committed state with `rec` (undefined: drop it
+ * and stop the actor) unless `keep` says the state it finds must stay.
+ */
+interface Retire<S> {
+  t: '$retire';
+  rec: Replacement<S>;
+  keep?: (current: S) => boolean;
+  done: (replaced: boolean) => void;
+}
+
+interface Live<M, S> {
+  ref: Ref<M | Retire<S>>;
   /** Messages sent and not yet handled. */
   busy: number;
   lastUsed: number;
@@ -60,8 +78,10 @@ const INTERNAL: Outcome<never> = { ok: false, code: 'internal', msg: 'internal e
 export class Registry<S, M extends { t: string }> {
   /** Committed state of every entity of this kind, live or passivated. */
   readonly records = new Map<string, S>();
-  private readonly live = new Map<string, Live<M>>();
+  private readonly live = new Map<string, Live<M, S>>();
   private readonly timers = new Map<string, Armed>();
+  /** Retire messages sent and not yet handled, answered `false` if the registry stops first. */
+  private readonly retiring = new Set<(replaced: boolean) => void>();
   private spawned = 0;
   private cancelSweep: (() => void) | null = null;
   private stopped = false;
@@ -144,38 +164,47 @@ export class Registry<S, M extends { t: string }> {
   }
 
   /**
-   * Forgets an entity (retention): its record, actor and timer. Refused (false) while a
-   * message for it is in flight.
+   * Forgets an entity (retention, erasure): its record, actor and timer, after the
+   * messages already sent to it; unless `keep`, asked then, says the state it finds must
+   * stay. Resolves with whether it was forgotten.
    */
-  forget(id: string): boolean {
-    if (!this.retire(id)) return false;
-    this.records.delete(id);
-    return true;
+  forget(id: string, keep?: (current: S) => boolean): Promise<boolean> {
+    return this.retire(id, undefined, keep);
   }
 
   /**
    * Replaces the committed state of `id` with `rec` (another node's state taken over), or
-   * drops it (`rec` undefined); the actor restarts from it on its next message. Refused
-   * (false) while a message for it is in flight: the caller retries.
+   * drops it (`rec` undefined), after the messages already sent to it; later messages see
+   * the new state. Its timer is cancelled: the caller wakes it if it has deadlines.
    */
-  replace(id: string, rec: S | undefined): boolean {
-    if (!this.retire(id)) return false;
-    if (rec === undefined) this.records.delete(id);
-    else this.records.set(id, rec);
-    return true;
+  async replace(id: string, rec: Replacement<S>): Promise<void> {
+    await this.retire(id, rec);
   }
 
-  /** Stops the actor of `id` and its timer, keeping its record; false while a message for it is in flight. */
-  private retire(id: string): boolean {
+  /** See `forget` and `replace`: done at once for an actor not in memory, else as a message in its mailbox. */
+  private retire(id: string, rec: Replacement<S>, keep?: (current: S) => boolean): Promise<boolean> {
     const l = this.live.get(id);
-    if (l !== undefined) {
-      if (l.busy > 0) return false;
-      stop(l.ref);
-      this.live.delete(id);
-      this.metrics.activeActors.set({ kind: this.spec.kind }, this.live.size);
-    }
+    if (l === undefined || this.stopped) return Promise.resolve(this.swap(id, rec, keep) !== null);
+    return new Promise((resolve) => {
+      const done = (replaced: boolean): void => {
+        if (this.retiring.delete(done)) resolve(replaced);
+      };
+      this.retiring.add(done);
+      l.busy++;
+      this.work.begin();
+      dispatch(l.ref, { t: '$retire', rec, ...(keep !== undefined ? { keep } : {}), done });
+    });
+  }
+
+  /** Commits `rec` as the state of `id` (or drops it) and cancels its timer; false when `keep` kept it. */
+  private swap(id: string, replacement: Replacement<S>, keep?: (current: S) => boolean): S | undefined | null {
+    const cur = this.records.get(id);
+    if (keep !== undefined && cur !== undefined && keep(cur)) return null;
+    const rec = isDerived(replacement) ? replacement.from(cur) : replacement;
     this.arm(id, null);
-    return true;
+    if (rec === undefined) this.records.delete(id);
+    else this.records.set(id, rec);
+    return rec;
   }
 
   /** Stops every actor and timer; records stay. */
@@ -186,6 +215,7 @@ export class Registry<S, M extends { t: string }> {
     this.timers.clear();
     for (const l of this.live.values()) stop(l.ref);
     this.live.clear();
+    for (const done of [...this.retiring]) done(false);
     this.metrics.activeActors.set({ kind: this.spec.kind }, 0);
   }
 
@@ -209,14 +239,28 @@ export class Registry<S, M extends { t: string }> {
     });
   }
 
-  private spawn(id: string): Live<M> {
+  private spawn(id: string): Live<M, S> {
     const { spec, records, work } = this;
     const name = `${spec.kind}-${(this.spawned++).toString(36)}`;
-    const live: Live<M> = { ref: undefined as unknown as Ref<M>, busy: 0, lastUsed: this.clock.now() };
-    const handler = async (state: S | undefined, msg: M): Promise<S | undefined> => {
+    const live: Live<M, S> = { ref: undefined as unknown as Ref<M | Retire<S>>, busy: 0, lastUsed: this.clock.now() };
+    const handler = async (state: S | undefined, msg: M | Retire<S>): Promise<S | undefined> => {
+      if (msg.t === '$retire') {
+        const retire = msg as Retire<S>;
+        const next = this.swap(id, retire.rec, retire.keep);
+        live.busy--;
+        work.end();
+        // Dropped and nothing else queued: the actor stops; a later message spawns a fresh one.
+        if (next === undefined && live.busy === 0 && this.live.get(id) === live) {
+          stop(live.ref);
+          this.live.delete(id);
+          this.metrics.activeActors.set({ kind: spec.kind }, this.live.size);
+        }
+        retire.done(next !== null);
+        return next === null ? state : next;
+      }
       const fx: Effects = [];
       try {
-        const next = await spec.handle(id, state, msg, fx);
+        const next = await spec.handle(id, state, msg as M, fx);
         if (next !== undefined) records.set(id, next);
         for (const effect of fx) effect();
         return next;
@@ -235,7 +279,9 @@ export class Registry<S, M extends { t: string }> {
           'actor crashed; restarting from its last committed state',
         );
         // A change the disk could not store has a protocol answer: retry later.
-        if (msg !== undefined) spec.replyCrash(msg, err instanceof StorageUnavailableError ? err.refusal : INTERNAL);
+        if (msg?.t === '$retire') (msg as Retire<S>).done(false);
+        else if (msg !== undefined)
+          spec.replyCrash(msg as M, err instanceof StorageUnavailableError ? err.refusal : INTERNAL);
         // A crashed tick must not lose the deadline it was handling: look again shortly
         // (not at once, so a handler that keeps failing cannot spin).
         this.arm(id, this.clock.now() + CRASH_RETRY_MS);
@@ -246,4 +292,17 @@ export class Registry<S, M extends { t: string }> {
     this.metrics.activeActors.set({ kind: spec.kind }, this.live.size);
     return live;
   }
+}
+
+function isDerived<S>(r: Replacement<S>): r is { from: (current: S | undefined) => S | undefined } {
+  return typeof r === 'object' && r !== null && typeof (r as { from?: unknown }).from === 'function';
+}
+
+/** Sends a request carrying a resolver to the actor of `id`: one dispatch, no nact query timeout. */
+export function ask<S, M extends { t: string }, T>(
+  reg: Registry<S, M>,
+  id: string,
+  make: (reply: (out: Outcome<T>) => void) => NoInfer<M>,
+): Promise<Outcome<T>> {
+  return new Promise((resolve) => reg.send(id, make(resolve)));
 }

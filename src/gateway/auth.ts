@@ -4,6 +4,7 @@
  * cannot set headers). Failures say why in protocol terms but never echo the token.
  */
 import { errors, jwtVerify } from 'jose';
+import { type Clock, systemClock } from '../clock.js';
 import { isValidId } from '../protocol/checks.js';
 import { Role } from '../protocol.js';
 
@@ -47,6 +48,7 @@ export class TokenVerifier {
   constructor(
     secret: string,
     private readonly maxLifetimeSec: number,
+    private readonly clock: Clock = systemClock,
   ) {
     this.key = new TextEncoder().encode(secret);
   }
@@ -59,7 +61,11 @@ export class TokenVerifier {
     }
     let payload: Record<string, unknown>;
     try {
-      ({ payload } = await jwtVerify(token, this.key, { algorithms: ['HS256'], requiredClaims: ['exp', 'sub'] }));
+      ({ payload } = await jwtVerify(token, this.key, {
+        algorithms: ['HS256'],
+        requiredClaims: ['exp', 'sub'],
+        currentDate: new Date(this.clock.now()),
+      }));
     } catch (err) {
       return { ok: false, status: 401, ...classify(err) };
     }
@@ -83,7 +89,7 @@ export class TokenVerifier {
    * it has none; an `iat` in the future counts as now, so it cannot stretch the limit.
    */
   private lifetimeProblem(exp: number, iat: unknown): string | null {
-    const now = Date.now() / 1000;
+    const now = this.clock.now() / 1000;
     const from = typeof iat === 'number' ? Math.min(iat, now) : now;
     if (exp - from <= this.maxLifetimeSec) return null;
     const since = typeof iat === 'number' ? 'after its iat' : 'from now (it has no iat)';

@@ -108,7 +108,7 @@ export function registerConsoleRoutes(
       sosLevel2Ms: config.SOS_LEVEL2_MS,
       sosLevel3Ms: config.SOS_LEVEL3_MS,
       sosSlaMs: config.SOS_SLA_MS,
-      serverTime: Date.now(),
+      serverTime: deps.clock.now(),
     } satisfies ConsoleSettings,
     headers: { ...SECURITY_HEADERS, 'cache-control': 'no-store' },
   }));

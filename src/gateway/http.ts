@@ -4,6 +4,7 @@
  * token and role, reads a bounded JSON body, runs an async handler and answers JSON,
  * mapping protocol error codes to statuses. Handlers only see plain data.
  */
+import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { ErrorCode, type Role } from '../protocol.js';
@@ -35,6 +36,7 @@ export interface RouteOptions {
 }
 
 export interface HttpDeps {
+  clock: Clock;
   log: Logger;
   metrics: Metrics;
   verifier: TokenVerifier;

@@ -2,7 +2,11 @@
  * Counts message handlers still running, so that a graceful shutdown can wait for
  * their answers (acks of data already made durable) before closing sockets.
  */
+import { type Clock, systemClock } from '../clock.js';
+
 export class InflightTracker {
+  constructor(private readonly clock: Clock = systemClock) {}
+
   private pending = 0;
   private waiters: Array<() => void> = [];
 
@@ -24,9 +28,9 @@ export class InflightTracker {
   drain(timeoutMs: number): Promise<boolean> {
     if (this.pending === 0) return Promise.resolve(true);
     return new Promise((resolve) => {
-      const timer = setTimeout(() => resolve(false), timeoutMs);
+      const cancel = this.clock.setTimer(this.clock.now() + timeoutMs, () => resolve(false));
       this.waiters.push(() => {
-        clearTimeout(timer);
+        cancel();
         resolve(true);
       });
     });

@@ -69,7 +69,7 @@ export function registerApiRoutes(app: TemplatedApp, tracker: Tracker, deps: Htt
   route(app, 'get', '/v1/technicians/:id/track', { roles: readers, params: 1 }, deps, async (call) => {
     const id = checkId(call.params[0]!, 'technician');
     if (!id.ok) return badRequest(id.msg);
-    const now = Date.now();
+    const now = deps.clock.now();
     const q = trackQuery(call.query, now);
     if (!q.ok) return badRequest(q.msg);
     const { from, to, limit } = q.value;

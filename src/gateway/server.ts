@@ -3,8 +3,10 @@
  * operations routes, plus its graceful shutdown. It knows sockets, frames and tokens;
  * everything the server *does* is behind the `Tracker` it is given.
  */
+
 import { accessSync, constants } from 'node:fs';
 import type { Tracker } from '../actors/api.js';
+import type { Clock } from '../clock.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
@@ -23,6 +25,7 @@ import { loadUws, type TemplatedApp, type Uws, type us_listen_socket, type WebSo
 
 export interface GatewayDeps {
   config: Config;
+  clock: Clock;
   log: Logger;
   metrics: Metrics;
   tracker: Tracker;
@@ -93,16 +96,17 @@ function consoleFiles(log: Logger): StaticFiles | Error {
 }
 
 /** Builds the app, registers every route and listens on HOST:PORT. */
-export async function startGateway({ config, log, metrics, tracker }: GatewayDeps): Promise<Gateway> {
+export async function startGateway({ config, clock, log, metrics, tracker }: GatewayDeps): Promise<Gateway> {
   const uws = loadUws();
   const app = createApp(uws, config);
-  const verifier = new TokenVerifier(config.jwtSecret, config.TOKEN_MAX_LIFETIME_SEC);
-  const inflight = new InflightTracker();
+  const verifier = new TokenVerifier(config.jwtSecret, config.TOKEN_MAX_LIFETIME_SEC, clock);
+  const inflight = new InflightTracker(clock);
   const connections = new Set<WebSocket<Connection>>();
   let shuttingDown = false;
 
   const endpointDeps: EndpointDeps = {
     config,
+    clock,
     log,
     metrics,
     verifier,
@@ -116,7 +120,7 @@ export async function startGateway({ config, log, metrics, tracker }: GatewayDep
     }),
     isShuttingDown: () => shuttingDown,
   };
-  const httpDeps: HttpDeps = { log, metrics, verifier, maxBodyBytes: config.MAX_HTTP_BODY_BYTES };
+  const httpDeps: HttpDeps = { clock, log, metrics, verifier, maxBodyBytes: config.MAX_HTTP_BODY_BYTES };
 
   registerSocketEndpoint(app, deviceEndpoint(tracker, endpointDeps), endpointDeps);
   registerSocketEndpoint(app, safetyEndpoint(tracker, endpointDeps), endpointDeps);

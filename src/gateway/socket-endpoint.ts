@@ -6,6 +6,7 @@
  * read is dropped (4002) instead of growing server memory or stalling anyone else.
  */
 
+import type { CancelTimer, Clock } from '../clock.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
@@ -38,7 +39,7 @@ export interface Connection {
   closed: boolean;
   /** Why the server closed it, for the close log line. */
   closeReason?: string;
-  expiryTimer?: NodeJS.Timeout;
+  expiryTimer?: CancelTimer;
   /** Undoes what `EndpointBehaviour.attach` did; set on open. */
   detach?: () => void;
   /** Frames waiting for this turn's corked write (outbox.ts). */
@@ -60,6 +61,7 @@ export interface EndpointBehaviour<M extends { t: string; seq: number }> {
 /** Shared collaborators of every endpoint. */
 export interface EndpointDeps {
   config: Config;
+  clock: Clock;
   log: Logger;
   metrics: Metrics;
   verifier: TokenVerifier;
@@ -113,21 +115,13 @@ function refuse(
   sendMessage(ws, { ...extras, t: 'err', seq, code, msg }, deps);
 }
 
-/** Longest delay setTimeout honours; later expiries are re-armed in steps. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
 /** Closes the connection with 4001 when its token's `exp` passes, even if it sends nothing. */
-function armExpiry(ws: WebSocket<Connection>): void {
+function armExpiry(ws: WebSocket<Connection>, clock: Clock): void {
   const conn = ws.getUserData();
-  const untilExpiry = conn.principal.expiresAt - Date.now();
-  conn.expiryTimer = setTimeout(
-    () => {
-      if (Date.now() >= conn.principal.expiresAt) closeConnection(ws, CloseCode.tokenExpired, 'token expired');
-      else if (!conn.closed) armExpiry(ws);
-    },
-    Math.min(Math.max(untilExpiry, 0), MAX_TIMER_MS),
-  );
-  conn.expiryTimer.unref();
+  conn.expiryTimer = clock.setTimer(conn.principal.expiresAt, () => {
+    if (clock.now() >= conn.principal.expiresAt) closeConnection(ws, CloseCode.tokenExpired, 'token expired');
+    else if (!conn.closed) armExpiry(ws, clock);
+  });
 }
 
 /** Registers `behaviour` on `app` at its path. */
@@ -146,7 +140,7 @@ export function registerSocketEndpoint<M extends { t: string; seq: number }>(
       closeConnection(ws, CloseCode.unsupportedData, 'text frames are not accepted; send binary MessagePack');
       return;
     }
-    const now = Date.now();
+    const now = deps.clock.now();
     if (now >= conn.principal.expiresAt) {
       closeConnection(ws, CloseCode.tokenExpired, 'token expired');
       return;
@@ -248,7 +242,7 @@ export function registerSocketEndpoint<M extends { t: string; seq: number }>(
         res.cork(() => writeHttpError(res, 503, ErrorCode.unavailable, 'server is shutting down'));
         return;
       }
-      const refusal = deps.admission?.admit(remote, Date.now());
+      const refusal = deps.admission?.admit(remote, deps.clock.now());
       if (refusal) {
         log.warn({ endpoint, remote, status: refusal.status }, 'upgrade refused: connection limit');
         const code = refusal.status === 503 ? ErrorCode.unavailable : ErrorCode.rateLimited;
@@ -272,8 +266,8 @@ export function registerSocketEndpoint<M extends { t: string; seq: number }>(
             principal: auth.principal,
             endpoint,
             remote,
-            openedAt: Date.now(),
-            limiter: new RateLimiter(config.RATE_LIMIT_PER_SEC, config.RATE_LIMIT_BURST, Date.now()),
+            openedAt: deps.clock.now(),
+            limiter: new RateLimiter(config.RATE_LIMIT_PER_SEC, config.RATE_LIMIT_BURST, deps.clock.now()),
             garbageInARow: 0,
             messages: 0,
             closed: false,
@@ -291,7 +285,7 @@ export function registerSocketEndpoint<M extends { t: string; seq: number }>(
         'connection open',
       );
       // The token's exp is enforced on open connections too: close when it passes.
-      armExpiry(ws);
+      armExpiry(ws, deps.clock);
       conn.detach = behaviour.attach(ws);
     },
     message: onFrame,
@@ -299,7 +293,7 @@ export function registerSocketEndpoint<M extends { t: string; seq: number }>(
       const conn = ws.getUserData();
       conn.closed = true;
       discardOutbox(ws);
-      clearTimeout(conn.expiryTimer);
+      conn.expiryTimer?.();
       deps.connections.delete(ws);
       deps.admission?.release(conn.remote);
       metrics.connections.dec({ endpoint });
@@ -312,7 +306,7 @@ export function registerSocketEndpoint<M extends { t: string; seq: number }>(
           remote: conn.remote,
           code,
           reason,
-          durationMs: Date.now() - conn.openedAt,
+          durationMs: deps.clock.now() - conn.openedAt,
           messages: conn.messages,
         },
         'connection closed',

@@ -13,6 +13,7 @@ import { createLogger } from '../../src/log.js';
 import { Metrics } from '../../src/metrics.js';
 import type { ComponentHealth } from '../../src/outcome.js';
 import type { DevicePush, SafetyPush, TrackPoint } from '../../src/protocol.js';
+import { memorySharedState } from '../../src/shared/shared-state.js';
 import {
   type AlertEventRecord,
   type ArchiveEraser,
@@ -131,6 +132,7 @@ export async function harness(
     metrics,
     archive,
     journal: { positionFlushMs: 1000 },
+    shared: memorySharedState(clock),
   });
   await tracker.settle();
   const h: Harness = {

@@ -16,9 +16,12 @@
  *
  * Everything arriving on the bus crosses a network, so it is validated before use.
  */
+
+import { type CancelTimer, type Clock, every } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { Outcome } from '../outcome.js';
 import type { DevicePush } from '../protocol.js';
+import { parseBusMessage } from '../shared/bus-schemas.js';
 import type { Leases } from '../shared/leases.js';
 import type { BusMessage, NodeBus } from '../shared/node-bus.js';
 
@@ -44,36 +47,20 @@ export interface LocalNode {
   drop(tech: string): Promise<void>;
 }
 
-const isStr = (x: unknown): x is string => typeof x === 'string' && x.length > 0 && x.length <= 256;
-
-/** Checks a forwarded device push is one of the two kinds a device accepts. */
-function devicePush(x: unknown): DevicePush | null {
-  if (typeof x !== 'object' || x === null) return null;
-  const t = (x as { t?: unknown }).t;
-  return t === 'sos_status' || t === 'notice' ? (x as DevicePush) : null;
-}
-
-/** Checks a forwarded answer is an Outcome (its value is checked by the caller's types only: it comes from a peer node). */
-function outcome(x: unknown): Outcome<unknown> | null {
-  if (typeof x !== 'object' || x === null) return null;
-  const o = x as Record<string, unknown>;
-  if (o.ok === true) return 'value' in o ? (o as Outcome<unknown>) : null;
-  return o.ok === false && isStr(o.code) && typeof o.msg === 'string' ? (o as unknown as Outcome<unknown>) : null;
-}
-
 /** See the module comment. One per node in Redis mode. */
 export class ClusterLink {
   /** Leases held, by technician, with the time Redis last confirmed each. */
   private readonly held = new Map<string, number>();
   private readonly pending = new Map<string, (out: Outcome<unknown>) => void>();
   private counter = 0;
-  private renewTimer: NodeJS.Timeout | null = null;
+  private stopRenewal: CancelTimer | null = null;
 
   constructor(
     private readonly bus: NodeBus,
     private readonly leases: Leases,
     private readonly local: LocalNode,
     private readonly log: Logger,
+    private readonly clock: Clock,
   ) {}
 
   /** This node's id. */
@@ -84,13 +71,12 @@ export class ClusterLink {
   /** Starts the inbox and the lease renewal. */
   start(): void {
     this.bus.listen((m) => this.onMessage(m));
-    this.renewTimer = setInterval(() => this.renew(), LEASE_RENEW_MS);
-    this.renewTimer.unref();
+    this.stopRenewal = every(this.clock, LEASE_RENEW_MS, () => this.renew());
   }
 
   /** Takes (or renews) technician `tech`'s lease for this node; false if another node holds it. */
   async own(tech: string): Promise<boolean> {
-    const at = Date.now();
+    const at = this.clock.now();
     const ok = await this.leases.acquire(techLease(tech), this.nodeId, LEASE_TTL_MS).catch((err: Error) => {
       // Repeats every claim retry while Redis is down; the outage itself is logged once.
       this.log.debug({ err: err.message, tech }, 'technician lease: could not reach redis');
@@ -136,12 +122,12 @@ export class ClusterLink {
   forward<T>(node: string, op: string, args: Record<string, unknown>): Promise<Outcome<T>> {
     const req = `${this.nodeId}:${(this.counter++).toString(36)}`;
     return new Promise((resolve) => {
-      const timer = setTimeout(() => {
+      const cancel = this.clock.setTimer(this.clock.now() + REMOTE_TIMEOUT_MS, () => {
         this.pending.delete(req);
         resolve({ ok: false, code: 'unavailable', msg: 'the node running this alert did not answer; retry' });
-      }, REMOTE_TIMEOUT_MS);
+      });
       this.pending.set(req, (out) => {
-        clearTimeout(timer);
+        cancel();
         this.pending.delete(req);
         resolve(out as Outcome<T>);
       });
@@ -157,8 +143,8 @@ export class ClusterLink {
 
   /** Stops renewing and releases the leases this node holds (graceful hand-over). */
   async close(): Promise<void> {
-    if (this.renewTimer !== null) clearInterval(this.renewTimer);
-    this.renewTimer = null;
+    this.stopRenewal?.();
+    this.stopRenewal = null;
     await Promise.all(
       [...this.held.keys()].map((t) => this.leases.release(techLease(t), this.nodeId).catch(() => false)),
     );
@@ -169,13 +155,13 @@ export class ClusterLink {
 
   /** Stops renewing without releasing anything (a crash, for tests). */
   abandon(): void {
-    if (this.renewTimer !== null) clearInterval(this.renewTimer);
-    this.renewTimer = null;
+    this.stopRenewal?.();
+    this.stopRenewal = null;
   }
 
   private renew(): void {
     for (const tech of this.held.keys()) {
-      const at = Date.now();
+      const at = this.clock.now();
       // Acquire rather than renew: after an outage longer than the TTL the key is gone,
       // and the lease is still ours unless another node took it meanwhile.
       this.leases
@@ -196,13 +182,15 @@ export class ClusterLink {
     }
   }
 
-  private onMessage(m: BusMessage): void {
+  private onMessage(raw: BusMessage): void {
+    // Checked against the bus schemas (src/shared/bus-schemas.ts): it crossed a network.
+    const m = parseBusMessage(raw);
+    if (m === null) {
+      this.log.warn({ t: raw.t }, 'node bus: unknown or malformed message dropped');
+      return;
+    }
     switch (m.t) {
       case 'call': {
-        if (!isStr(m.req) || !isStr(m.from) || !isStr(m.op)) {
-          this.log.warn({ t: m.t }, 'node bus: malformed request dropped');
-          return;
-        }
         const { req, from } = m;
         void this.local
           .call(m.op, m.args)
@@ -211,11 +199,10 @@ export class ClusterLink {
         return;
       }
       case 'release': {
-        if (!isStr(m.tech)) return;
         const tech = m.tech;
         if (!this.held.has(tech)) return;
         this.held.delete(tech);
-        const to = isStr(m.from) ? m.from : null;
+        const to = m.from ?? null;
         void this.local
           .drop(tech)
           .catch((err: Error) => this.log.error({ err, tech }, 'hand-over: dropping actors failed'))
@@ -227,18 +214,12 @@ export class ClusterLink {
           .then(() => this.log.info({ tech, to }, 'technician handed over'));
         return;
       }
-      case 'reply': {
-        const out = outcome(m.out);
-        if (isStr(m.req) && out !== null) this.pending.get(m.req)?.(out);
+      case 'reply':
+        this.pending.get(m.req)?.(m.out as Outcome<unknown>);
         return;
-      }
-      case 'push': {
-        const msg = devicePush(m.msg);
-        if (isStr(m.tech) && msg !== null) this.local.push(m.tech, msg);
+      case 'push':
+        this.local.push(m.tech, m.msg as DevicePush);
         return;
-      }
-      default:
-        this.log.warn({ t: m.t }, 'node bus: unknown message dropped');
     }
   }
 }

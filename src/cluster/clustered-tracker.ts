@@ -1,0 +1,280 @@
+/**
+ * The multi-node `Tracker` (Redis mode): a decorator over this node's local tracker, in
+ * the way soketi's horizontal adapter layers cross-node calls over its local adapter. It
+ * adds only where a request runs:
+ *
+ * - Placement: a request about a technician runs on the node that holds the technician's
+ *   lease; another node forwards it there over the node bus (cluster-link.ts) and relays
+ *   the answer. A change to a technician no node runs takes it over here first
+ *   (takeover.ts); a read never moves a technician, so reads cannot fight a hand-over.
+ * - Claiming: a device that connects here makes this node take its technician over,
+ *   asking a live owner to hand it over, and retrying while the device stays connected.
+ * - Requests forwarded by other nodes run on the local tracker only.
+ *
+ * Everything else (device messages, consoles, queries, erasure) is the local tracker's.
+ */
+import type { DeviceLink, OrderTimeline, SafetyLink, TechnicianErased, Tracker } from '../actors/api.js';
+import type { LocalTracker } from '../actors/local-tracker.js';
+import { isTerminalState } from '../actors/records.js';
+import { notFound } from '../actors/refusals.js';
+import { ActorTracker, type TrackerDeps } from '../actors/tracker.js';
+import { type Clock, sleep } from '../clock.js';
+import type { Logger } from '../log.js';
+import type { AckExtras, ComponentHealth, Outcome } from '../outcome.js';
+import type {
+  Alert,
+  AlertState,
+  DeviceMessage,
+  NearbyTechnician,
+  OrderInput,
+  OrderView,
+  SafetyMessage,
+  TechnicianView,
+  TrackPoint,
+} from '../protocol.js';
+import type { SharedState } from '../shared/shared-state.js';
+import type { StateMirror } from '../shared/state-mirror.js';
+import { ClusterLink } from './cluster-link.js';
+import { parseRemoteCall } from './remote-calls.js';
+import { Takeover } from './takeover.js';
+
+/** How often a device's node retries taking its technician over while another node holds it. */
+const CLAIM_RETRY_MS = 200;
+
+/** See the module comment. One per node in Redis mode. */
+export class ClusteredTracker implements Tracker {
+  private readonly cluster: ClusterLink;
+  private readonly takeover: Takeover;
+  private closed = false;
+
+  private constructor(
+    /** The local tracker; public for tests. */
+    readonly local: LocalTracker,
+    shared: SharedState,
+    private readonly mirror: StateMirror,
+    log: Logger,
+    private readonly clock: Clock,
+  ) {
+    const { bus, leases } = shared;
+    if (bus === null) throw new Error('a clustered tracker needs a node bus');
+    const cluster = new ClusterLink(
+      bus,
+      leases,
+      {
+        call: (op, args) => this.runCall(op, args),
+        push: (tech, msg) => local.pushHere(tech, msg),
+        drop: (tech) => this.takeover.drop(tech),
+      },
+      log,
+      clock,
+    );
+    this.cluster = cluster;
+    this.takeover = new Takeover({ cluster, mirror, shared, local, log, clock });
+    local.join({
+      holds: (tech) => cluster.holds(tech),
+      pushElsewhere: (tech, msg) => void cluster.pushRemote(tech, msg),
+      // Every durable order and position record is copied to Redis for the next owner.
+      durable: (rec) => {
+        if (rec.k === 'o') mirror.putOrder(rec.o.tech, rec.o.id, isTerminalState(rec.o.state) ? null : rec.o);
+        else if (rec.k === 'p') mirror.putPosition(rec.id, { pos: rec.pos, quietSince: rec.quietSince });
+      },
+      erased: async (tech) => {
+        await mirror.eraseTech(tech);
+        await this.takeover.drop(tech);
+        await cluster.release(tech);
+      },
+      closing: async () => {
+        await mirror.flush();
+        await cluster.close();
+      },
+    });
+  }
+
+  /**
+   * Starts the local tracker without journal recovery (technicians are loaded from shared
+   * storage when this node takes them over) and joins the other nodes through `deps.shared`.
+   */
+  static async start(deps: TrackerDeps): Promise<ClusteredTracker> {
+    const { mirror } = deps.shared;
+    if (deps.shared.bus === null || mirror === null) throw new Error('a clustered tracker needs shared state in Redis');
+    const local = await ActorTracker.start(deps, { fromJournal: false });
+    const tracker = new ClusteredTracker(local, deps.shared, mirror, deps.log, deps.clock);
+    tracker.cluster.start();
+    tracker.takeover.start();
+    return tracker;
+  }
+
+  /**
+   * Makes this node run technician `tech` for the device that just connected: takes it over,
+   * asking a live owner to hand it over, retrying while the device stays connected.
+   */
+  private async claim(tech: string, link: DeviceLink): Promise<void> {
+    const { cluster, takeover } = this;
+    while (this.local.attached(tech, link) && !this.closed) {
+      if (await takeover.adopt(tech)) return;
+      const owner = await cluster.owner(tech);
+      if (owner !== null && owner !== cluster.nodeId) cluster.requestRelease(owner, tech);
+      await sleep(this.clock, CLAIM_RETRY_MS);
+    }
+  }
+
+  /**
+   * Where a request about technician `tech` runs: null for here, or the id of the node
+   * that runs it. A change (`write`) to a technician no node runs takes it over here; a
+   * read does not (reads never move technicians, so they cannot fight a hand-over).
+   */
+  private async placeOf(tech: string, write: boolean): Promise<string | null> {
+    const { cluster, takeover } = this;
+    if (takeover.runs(tech)) return null;
+    const owner = await cluster.owner(tech);
+    if (owner !== null && owner !== cluster.nodeId) return owner;
+    if (write) await takeover.adopt(tech);
+    return null;
+  }
+
+  /** Where a request about order `id` runs (see placeOf); here when the order is unknown. */
+  private async placeOfOrder(id: string, write: boolean): Promise<string | null> {
+    const tech = await this.techOfOrder(id);
+    return tech === null ? null : this.placeOf(tech, write);
+  }
+
+  /** The technician of order `id`, from this node's records or the shared index. */
+  private async techOfOrder(id: string): Promise<string | null> {
+    const local = this.local.techOfOrder(id);
+    if (local !== undefined) return local;
+    return this.mirror.techOf(id).catch(() => null);
+  }
+
+  /** Runs a request another node forwarded here, on this node only. */
+  private async runCall(op: string, args: unknown): Promise<Outcome<unknown>> {
+    const call = parseRemoteCall(op, args);
+    if (call === null) return { ok: false, code: 'bad_request', msg: `malformed ${op} request from a peer node` };
+    switch (call.op) {
+      case 'safety':
+        return this.local.onSafetyMessage(call.operator, call.msg);
+      case 'putOrder':
+        return this.local.putOrder(call.id, call.input);
+      case 'cancelOrder':
+        return this.local.cancelOrder(call.id);
+      case 'getOrder':
+        return this.local.getOrder(call.id);
+      case 'getTechnician':
+        return this.local.getTechnician(call.id);
+      case 'eraseTechnician':
+        return this.local.eraseTechnician(call.id);
+    }
+  }
+
+  attachDevice(tech: string, link: DeviceLink): void {
+    this.local.attachDevice(tech, link);
+    void this.claim(tech, link);
+  }
+
+  detachDevice(tech: string, link: DeviceLink): void {
+    this.local.detachDevice(tech, link);
+  }
+
+  onDeviceMessage(tech: string, msg: DeviceMessage): Promise<Outcome<AckExtras>> {
+    const { local, takeover } = this;
+    // The device is faster than the take-over of its technician: wait for it once.
+    const early =
+      ((msg.t === 'depart' || msg.t === 'start' || msg.t === 'complete' || msg.t === 'checkin') &&
+        local.techOfOrder(msg.order) === undefined) ||
+      (msg.t === 'sos_cancel' && !local.ownsAlert(msg.incident));
+    if (early && !takeover.runs(tech)) return takeover.adopt(tech).then(() => local.onDeviceMessage(tech, msg));
+    return local.onDeviceMessage(tech, msg);
+  }
+
+  attachSafety(operator: string, link: SafetyLink): void {
+    this.local.attachSafety(operator, link);
+  }
+
+  detachSafety(link: SafetyLink): void {
+    this.local.detachSafety(link);
+  }
+
+  async onSafetyMessage(operator: string, msg: SafetyMessage): Promise<Outcome<AckExtras>> {
+    if (!this.local.ownsAlert(msg.id)) {
+      // An alert of another node: run the request where its actor runs.
+      const seen = this.local.seenAlert(msg.id);
+      if (seen === undefined) return notFound(`no alert ${msg.id}`);
+      const place = await this.placeOf(seen.tech, true);
+      if (place !== null) return this.cluster.forward(place, 'safety', { operator, msg: { ...msg } });
+    }
+    return this.local.onSafetyMessage(operator, msg);
+  }
+
+  async putOrder(id: string, input: OrderInput): Promise<Outcome<OrderView>> {
+    // An order runs where its technician runs; a re-assigned order stays with its first owner.
+    const tech = (await this.techOfOrder(id)) ?? input.technician;
+    const place = await this.placeOf(tech, true);
+    if (place !== null) return this.cluster.forward(place, 'putOrder', { id, input });
+    return this.local.putOrder(id, input);
+  }
+
+  async cancelOrder(id: string): Promise<Outcome<OrderView>> {
+    const place = await this.placeOfOrder(id, true);
+    if (place !== null) return this.cluster.forward(place, 'cancelOrder', { id });
+    return this.local.cancelOrder(id);
+  }
+
+  async getOrder(id: string): Promise<Outcome<OrderView>> {
+    const place = await this.placeOfOrder(id, false);
+    if (place !== null) return this.cluster.forward(place, 'getOrder', { id });
+    return this.local.getOrder(id);
+  }
+
+  async getTechnician(id: string): Promise<Outcome<TechnicianView>> {
+    const place = await this.placeOf(id, false);
+    if (place !== null) return this.cluster.forward(place, 'getTechnician', { id });
+    return this.local.getTechnician(id);
+  }
+
+  async eraseTechnician(id: string): Promise<Outcome<TechnicianErased>> {
+    // Runs where the technician runs, so the records it removes are the current ones.
+    const place = await this.placeOf(id, true);
+    if (place !== null) return this.cluster.forward(place, 'eraseTechnician', { id });
+    return this.local.eraseTechnician(id);
+  }
+
+  getTrack(id: string, from: number, to: number, limit?: number): Promise<Outcome<TrackPoint[]>> {
+    return this.local.getTrack(id, from, to, limit);
+  }
+
+  getOrderTimeline(id: string): Promise<Outcome<OrderTimeline>> {
+    return this.local.getOrderTimeline(id);
+  }
+
+  listAlerts(state?: AlertState): Promise<Alert[]> {
+    return this.local.listAlerts(state);
+  }
+
+  nearby(lat: number, lon: number, radius: number): Promise<NearbyTechnician[]> {
+    return this.local.nearby(lat, lon, radius);
+  }
+
+  readiness(): Promise<Record<string, ComponentHealth>> {
+    return this.local.readiness();
+  }
+
+  /** Stops taking technicians over, then closes the local tracker, which hands everything to shared storage. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.takeover.stop();
+    await this.local.close();
+  }
+
+  /** Waits until every message in flight has landed (tests). */
+  settle(): Promise<void> {
+    return this.local.settle();
+  }
+
+  /** Stops like kill -9 would (tests): no lease is released, nothing is handed over. */
+  async crash(): Promise<void> {
+    this.closed = true;
+    this.takeover.stop();
+    this.cluster.abandon();
+    await this.local.crash();
+  }
+}

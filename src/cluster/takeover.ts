@@ -1,0 +1,152 @@
+/**
+ * Multi-node ownership of technicians (Redis mode): taking one over, dropping one, and
+ * the sweeper that takes over the work of dead nodes.
+ *
+ * - Take over (`adopt`): acquire the technician's lease, then load its state from Redis
+ *   (open orders and last position from the state mirror, unresolved alerts from the
+ *   alert feed) through the same `recover` as a restart, install it in the registries and
+ *   wake its actors so every pending deadline runs here from now on. This node's own
+ *   writes are flushed first, so what Redis holds is at least what this node knew.
+ * - Drop: the lease was lost or handed over; the technician's actors, orders, incidents
+ *   and alerts leave this node (after their writes are out, for the next owner to load).
+ * - Sweep: every LEASE_RENEW_MS each node looks at the technicians with open orders or
+ *   unresolved alerts; one whose lease has expired (its node died) is taken over, so
+ *   escalation goes on even before the device reconnects (but not in the first two renewal
+ *   periods after Redis came back, so live nodes re-take their own leases first). A
+ *   technician held here with no
+ *   device here and no open work is released, so leases do not pile up.
+ *
+ * Deadlines fire only on the lease holder: each registry's `gate` asks `holds`.
+ */
+
+import type { LocalTracker } from '../actors/local-tracker.js';
+import { isTerminalState, isUnresolved, type LiveRecord } from '../actors/records.js';
+import { recover } from '../actors/recovery.js';
+import { type CancelTimer, type Clock, every } from '../clock.js';
+import type { Logger } from '../log.js';
+import type { SharedState } from '../shared/shared-state.js';
+import type { StateMirror } from '../shared/state-mirror.js';
+import { type ClusterLink, LEASE_RENEW_MS } from './cluster-link.js';
+
+/** What the takeover works on: this node's local tracker and the shared state. */
+export interface TakeoverDeps {
+  cluster: ClusterLink;
+  mirror: StateMirror;
+  shared: SharedState;
+  local: LocalTracker;
+  log: Logger;
+  clock: Clock;
+}
+
+/** See the module comment. One per node in Redis mode. */
+export class Takeover {
+  /** Technicians whose state this node loaded under its lease. */
+  private readonly adopted = new Set<string>();
+  private readonly adopting = new Map<string, Promise<boolean>>();
+  private stopSweeper: CancelTimer | null = null;
+  private sweeping = false;
+
+  constructor(private readonly d: TakeoverDeps) {}
+
+  /** Starts the sweeper. */
+  start(): void {
+    this.stopSweeper = every(this.d.clock, LEASE_RENEW_MS, () => void this.sweep());
+  }
+
+  /** Stops the sweeper. */
+  stop(): void {
+    this.stopSweeper?.();
+    this.stopSweeper = null;
+  }
+
+  /** Whether this node runs technician `tech` now (lease held and state loaded). */
+  runs(tech: string): boolean {
+    return this.adopted.has(tech) && this.d.cluster.holds(tech);
+  }
+
+  /** Takes technician `tech` over if no other node holds it; true when this node runs it. */
+  adopt(tech: string): Promise<boolean> {
+    if (this.runs(tech)) return Promise.resolve(true);
+    let p = this.adopting.get(tech);
+    if (p === undefined) {
+      p = this.load(tech)
+        .catch((err: Error) => {
+          this.d.log.warn({ err: err.message, tech }, 'take-over failed; will retry');
+          return false;
+        })
+        .finally(() => this.adopting.delete(tech));
+      this.adopting.set(tech, p);
+    }
+    return p;
+  }
+
+  /** Drops technician `tech`'s actors and state from this node; see the module comment. */
+  async drop(tech: string): Promise<void> {
+    this.adopted.delete(tech);
+    const { local, mirror } = this.d;
+    await local.evict(tech);
+    await Promise.all([local.flushFeed(), mirror.flush()]);
+  }
+
+  private async load(tech: string): Promise<boolean> {
+    const { cluster, mirror, shared, local, log } = this.d;
+    if (!(await cluster.own(tech))) return false;
+    if (this.adopted.has(tech)) return true;
+    const startedAt = this.d.clock.now();
+    // What this node wrote itself must be in Redis before Redis's copy replaces it here.
+    await Promise.all([local.flushFeed(), mirror.flush()]);
+    const [mirrored, snap] = await Promise.all([mirror.load(tech), shared.feed.snapshot()]);
+    const recs: LiveRecord[] = [];
+    // The mirror checked each record's shape against its schema when it read it back.
+    for (const o of mirrored.orders) {
+      if (o.tech === tech && !isTerminalState(o.state)) recs.push({ k: 'o', o });
+    }
+    for (const a of snap.alerts) if (a.tech === tech && isUnresolved(a)) recs.push({ k: 'a', a });
+    const p = mirrored.position;
+    if (p !== null) recs.push({ k: 'p', id: tech, pos: p.pos, quietSince: p.quietSince });
+    const state = recover(recs, startedAt);
+
+    await local.adopt(tech, state);
+    this.adopted.add(tech);
+    log.info(
+      { tech, orders: state.orders.size, alerts: state.alerts.length, ms: this.d.clock.now() - startedAt },
+      'technician taken over',
+    );
+    return true;
+  }
+
+  private async sweep(): Promise<void> {
+    if (this.sweeping) return;
+    this.sweeping = true;
+    try {
+      const { cluster, mirror, local, log, shared } = this.d;
+      // Right after Redis comes back, give every node two renewals to re-take its own
+      // leases before treating their technicians as orphans.
+      const up = shared.readyForMs();
+      if (up === null || up < 2 * LEASE_RENEW_MS) return;
+      const busy = new Set(await mirror.busy());
+      for (const a of local.seenAlerts()) if (isUnresolved(a)) busy.add(a.tech);
+      const orphans: string[] = [];
+      await Promise.all(
+        [...busy].map(async (tech) => {
+          if (cluster.holds(tech)) return;
+          if ((await cluster.owner(tech)) === null) orphans.push(tech);
+        }),
+      );
+      for (const tech of orphans) {
+        log.info({ tech }, 'sweeper: technician without a live node; taking it over');
+        void this.adopt(tech);
+      }
+      // Idle technicians held here: release them.
+      for (const tech of cluster.heldTechs()) {
+        if (busy.has(tech) || local.attached(tech) || this.adopting.has(tech) || local.hasOpenWork(tech)) continue;
+        await this.drop(tech);
+        await cluster.release(tech);
+      }
+    } catch (err) {
+      this.d.log.warn({ err: (err as Error).message }, 'sweeper: redis unreachable; retrying');
+    } finally {
+      this.sweeping = false;
+    }
+  }
+}

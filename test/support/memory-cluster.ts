@@ -1,0 +1,132 @@
+/**
+ * Several clustered nodes in one process on one ManualClock: each a real
+ * `ClusteredTracker` over its own local tracker and DATA_DIR, sharing the in-process twins
+ * of Redis (leases timed by the manual clock, node bus, state mirror, alert feed, nearby
+ * index). Lease expiry, take-over sweeps, forwarded-request timeouts and SOS ladders then
+ * run in milliseconds; the real-process tests (cluster-*.test.ts) cover real Redis and
+ * kill -9.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { DeviceLink, SafetyLink } from '../../src/actors/api.js';
+import { ManualClock } from '../../src/clock.js';
+import { ClusteredTracker } from '../../src/cluster/clustered-tracker.js';
+import { createLogger } from '../../src/log.js';
+import { Metrics } from '../../src/metrics.js';
+import type { Alert, DevicePush, SafetyPush } from '../../src/protocol.js';
+import { MemoryAlertFeed } from '../../src/shared/alert-feed-memory.js';
+import { MemoryLeases } from '../../src/shared/leases-memory.js';
+import { MemoryNearbyIndex } from '../../src/shared/nearby-index-memory.js';
+import { MemoryBusHub } from '../../src/shared/node-bus-memory.js';
+import type { SharedState } from '../../src/shared/shared-state.js';
+import { MemoryStateMirror } from '../../src/shared/state-mirror-memory.js';
+import { MemoryArchive, testConfig } from './memory-archive.js';
+
+/** A device link that keeps what it was sent. */
+export class RecordingDevice implements DeviceLink {
+  readonly pushes: DevicePush[] = [];
+  push(msg: DevicePush): void {
+    this.pushes.push(msg);
+  }
+}
+
+/** A console link that keeps every alert version it was sent. */
+export class RecordingConsole implements SafetyLink {
+  readonly alerts: Alert[] = [];
+  push(msg: SafetyPush): void {
+    if (msg.t === 'alert') this.alerts.push(msg.alert);
+    else if (msg.t === 'snapshot') this.alerts.push(...msg.alerts);
+  }
+}
+
+/** See the module comment. */
+export class MemoryCluster {
+  readonly clock = new ManualClock();
+  readonly mirror = new MemoryStateMirror();
+  readonly nearby = new MemoryNearbyIndex();
+  readonly nodes: ClusteredTracker[] = [];
+  private readonly hub = new MemoryBusHub();
+  private readonly feed = new MemoryAlertFeed();
+  private readonly leases = new MemoryLeases(this.clock);
+  private readonly dirs: string[] = [];
+  private readonly live = new Set<ClusteredTracker>();
+
+  private constructor(private readonly env: Record<string, string>) {}
+
+  /** Starts `n` nodes, all with `env` added to their configuration. */
+  static async launch(n: number, env: Record<string, string> = {}): Promise<MemoryCluster> {
+    const cluster = new MemoryCluster(env);
+    for (let i = 0; i < n; i++) cluster.nodes.push(await cluster.startNode(`node-${i}`));
+    return cluster;
+  }
+
+  private async startNode(nodeId: string): Promise<ClusteredTracker> {
+    const dir = await mkdtemp(join(tmpdir(), 'fieldtrack-mcluster-'));
+    this.dirs.push(dir);
+    const bus = this.hub.node(nodeId);
+    const shared: SharedState = {
+      nodeId,
+      feed: this.feed,
+      nearby: this.nearby,
+      leases: this.leases,
+      bus,
+      mirror: this.mirror,
+      readyForMs: () => Number.MAX_SAFE_INTEGER,
+      health: () => ({ ok: true }),
+      // The twins are the cluster's, not this node's: closing a node only takes it off the bus.
+      close: () => bus.close(),
+    };
+    const node = await ClusteredTracker.start({
+      config: testConfig(dir, this.env),
+      clock: this.clock,
+      log: createLogger('silent'),
+      metrics: new Metrics(),
+      archive: new MemoryArchive(),
+      journal: { positionFlushMs: 1000 },
+      shared,
+    });
+    this.live.add(node);
+    return node;
+  }
+
+  /** Kills `node` like kill -9: its leases stay until they run out. */
+  async crash(node: ClusteredTracker): Promise<void> {
+    this.live.delete(node);
+    await node.crash();
+  }
+
+  /** Lets every message, bus delivery and write in flight land, without moving the clock. */
+  async settle(): Promise<void> {
+    for (let i = 0; i < 20; i++) {
+      await new Promise((r) => setImmediate(r));
+      await Promise.all([...this.live].map((n) => n.settle()));
+    }
+  }
+
+  /** Moves the clock by `ms` in steps of `stepMs`, letting everything settle after each step. */
+  async advance(ms: number, stepMs = 250): Promise<void> {
+    for (let done = 0; done < ms; done += stepMs) {
+      this.clock.advance(Math.min(stepMs, ms - done));
+      await this.settle();
+    }
+  }
+
+  /** Advances in steps until `cond` holds; throws naming `what` after `limitMs` of clock time. */
+  async advanceUntil(what: string, cond: () => boolean | Promise<boolean>, limitMs = 120_000): Promise<number> {
+    const from = this.clock.now();
+    await this.settle();
+    while (!(await cond())) {
+      if (this.clock.now() - from > limitMs) throw new Error(`${what}: not after ${limitMs} ms of clock time`);
+      await this.advance(250);
+    }
+    return this.clock.now() - from;
+  }
+
+  /** Closes every node still running and removes their folders. */
+  async destroy(): Promise<void> {
+    for (const node of this.live) await node.close();
+    this.live.clear();
+    for (const dir of this.dirs) await rm(dir, { recursive: true, force: true });
+  }
+}
