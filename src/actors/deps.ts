@@ -10,7 +10,7 @@ import type { DevicePush } from '../protocol.js';
 import type { AlertBoard } from './alert-board.js';
 import type { IncidentMsg, OrderMsg, TechMsg } from './messages.js';
 import type { Persistence } from './persistence.js';
-import type { LiveJournal } from './records.js';
+import type { LiveJournal, LivePosition } from './records.js';
 
 /** The thresholds the actors read from Config. */
 export type ActorConfig = Pick<
@@ -46,6 +46,12 @@ export interface ActorDeps {
   journal: LiveJournal;
   /** Pushes to the technician's phone if one is attached; dropped otherwise. */
   pushDevice(tech: string, msg: DevicePush): void;
+  /**
+   * A technician's newest accepted position, published to the shared live-position index
+   * (who is nearby) while its device is attached here: an effect of the technician actor,
+   * the one place that decides what the newest position is.
+   */
+  publishPosition(tech: string, pos: LivePosition): void;
   techs: Mailer<TechMsg>;
   orders: Mailer<OrderMsg>;
   incidents: Mailer<IncidentMsg>;

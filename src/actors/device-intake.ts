@@ -10,7 +10,7 @@ import type { Alert, DeviceMessage } from '../protocol.js';
 import type { NearbyIndex } from '../shared/nearby-index.js';
 import type { AlertBoard } from './alert-board.js';
 import type { IncidentMsg, OrderMsg, TechMsg } from './messages.js';
-import type { OrderRecord, TechRecord } from './records.js';
+import type { LivePosition, OrderRecord, TechRecord } from './records.js';
 import { notYours } from './refusals.js';
 import { ask, type Registry } from './registry.js';
 
@@ -28,8 +28,6 @@ export interface IntakeDeps {
 
 /** See the module comment. One per node. */
 export class DeviceIntake {
-  /** Last position time put in the live-position index per technician, so a repeat costs nothing. */
-  private readonly indexed = new Map<string, number>();
   /** Per technician, the end of the `sos` handling in progress (see oneSosAtATime). */
   private readonly sosInFlight = new Map<string, Promise<void>>();
 
@@ -43,13 +41,12 @@ export class DeviceIntake {
 
   /** The device of `tech` left: it is no longer offered as nearby. */
   detach(tech: string): void {
-    this.indexed.delete(tech);
     this.d.nearby.remove(tech);
   }
 
-  /** Forgets what was indexed of `tech` (erased). */
-  forget(tech: string): void {
-    this.indexed.delete(tech);
+  /** The technician actor accepted a newest position: offered as nearby while its device is here. */
+  publish(tech: string, pos: LivePosition): void {
+    if (this.d.attached(tech)) this.d.nearby.put(tech, pos.lat, pos.lon, pos.ts);
   }
 
   /** A device message handled with what this node holds. */
@@ -98,25 +95,14 @@ export class DeviceIntake {
     }
   }
 
-  /** A `ping` or `batch` for the technician actor; an accepted newest fix goes to the nearby index. */
+  /** A `ping` or `batch` for the technician actor (which publishes an accepted newest fix). */
   private positions(tech: string, msg: DeviceMessage & { t: 'ping' | 'batch' }): Promise<Outcome<AckExtras>> {
     const { techs } = this.d;
     const asked =
       msg.t === 'ping'
         ? ask<TechRecord, TechMsg, AckExtras>(techs, tech, (reply) => ({ t: 'ping' as const, fix: msg, reply }))
         : ask<TechRecord, TechMsg, AckExtras>(techs, tech, (reply) => ({ t: 'batch' as const, pts: msg.pts, reply }));
-    return asked.then((out) => this.indexPosition(tech, out));
-  }
-
-  /** After an accepted position, publishes it to the live-position index (not awaited). */
-  private indexPosition(tech: string, out: Outcome<AckExtras>): Outcome<AckExtras> {
-    if (!out.ok || !this.d.attached(tech)) return out;
-    const pos = this.d.techs.records.get(tech)?.pos;
-    if (pos !== undefined && pos !== null && pos.ts !== this.indexed.get(tech)) {
-      this.indexed.set(tech, pos.ts);
-      this.d.nearby.put(tech, pos.lat, pos.lon, pos.ts);
-    }
-    return out;
+    return asked;
   }
 
   /**
@@ -189,7 +175,6 @@ export class DeviceIntake {
         fix: ping,
         reply,
       }));
-      this.indexPosition(tech, out);
       if (!out.ok) this.d.log.warn({ tech, code: out.code }, 'fix of a checkin or sos not stored as a position');
     } catch (err) {
       this.d.log.error({ err, tech }, 'fix of a checkin or sos not stored as a position');

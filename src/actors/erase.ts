@@ -43,8 +43,6 @@ export interface EraseDeps {
   incidents: Registry<Alert, IncidentMsg>;
   /** Whether a device of `tech` is attached to this node. */
   attached(tech: string): boolean;
-  /** Drops what the device intake remembers of `tech`. */
-  forgetIntake(tech: string): void;
   /** Erases what other nodes could load of `tech` (multi-node), after the journal and before the archive. */
   eraseShared(tech: string): Promise<void>;
 }
@@ -86,7 +84,6 @@ export async function eraseTechnician(d: EraseDeps, id: string): Promise<Outcome
   // finishes its message first. One that takes too long makes the erase answer "retry".
   const removed = await withDeadline(d.clock, ERASE_BUSY_WAIT_MS, removeLive(d, id, orders, alerts));
   if (removed !== true) return BUSY;
-  d.forgetIntake(id);
   await d.nearby.erase(id);
   try {
     await d.journal.erase([

@@ -56,7 +56,7 @@ function pingRow(tech: string, ts: number, lat: number, lon: number, f: Partial<
 
 /** The technician actor's behaviour, for the registry. */
 export function technicianSpec(deps: ActorDeps): ActorSpec<TechRecord, TechMsg> {
-  const { config, clock, persistence, board, journal, techs, orders, log } = deps;
+  const { config, clock, persistence, board, journal, techs, orders, log, publishPosition } = deps;
 
   /** Alert work nobody waits for: a failure (journal I/O) is logged, never an unhandled rejection. */
   function background(p: Promise<unknown>, what: string): void {
@@ -146,6 +146,7 @@ export function technicianSpec(deps: ActorDeps): ActorSpec<TechRecord, TechMsg> 
       const pos: LivePosition = { ts: fix.ts, lat: fix.lat, lon: fix.lon, acc: fix.acc ?? null, spd: fix.spd ?? null };
       next = onLiveFix(rec, { ...rec, pos, quietSince: now, recent }, fix, fx);
       journal.notePosition(rec.id, pos, now);
+      fx.push(() => publishPosition(rec.id, pos));
     } else {
       next = { ...rec, quietSince: now, recent };
     }
@@ -183,6 +184,7 @@ export function technicianSpec(deps: ActorDeps): ActorSpec<TechRecord, TechMsg> 
     if (newest !== null) {
       next = { ...next, pos: newest };
       journal.notePosition(rec.id, newest, now);
+      fx.push(() => publishPosition(rec.id, newest));
     }
     const n = accepted;
     fx.push(() => pts.reply({ ok: true, value: { n } }));
