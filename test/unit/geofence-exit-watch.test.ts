@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { destination } from '@turf/turf';
-import { type ExitStep, type ExitWatch, initialExitWatch, onDwellTimer, onFix } from '../src/geofence/exit-watch.js';
-import { type Fence, makeFence } from '../src/geofence/fence.js';
+import { type ExitStep, type ExitWatch, initialExitWatch, onDwellTimer, onFix } from '../../src/geofence/exit-watch.js';
+import { type Fence, makeFence } from '../../src/geofence/fence.js';
 
 const CENTRE = { lat: 52.52, lon: 13.405 };
 const OPTS = { maxAccuracyM: 200, dwellMs: 120_000 };

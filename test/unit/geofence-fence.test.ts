@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { destination } from '@turf/turf';
 import fc from 'fast-check';
-import { checkinVerdict, type Fence, type Fix, makeFence, type Verdict } from '../src/geofence/fence.js';
+import { checkinVerdict, type Fence, type Fix, makeFence, type Verdict } from '../../src/geofence/fence.js';
 
 const CENTRE = { lat: 52.52, lon: 13.405 };
 const MAX_ACC = 200;

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, describe, it } from 'node:test';
-import { AppendLog, type LogEntry, type LogPosition } from '../src/storage/append-log.js';
+import { AppendLog, type LogEntry, type LogPosition } from '../../src/storage/append-log.js';
 
 const dirs: string[] = [];
 async function freshDir(): Promise<string> {
@@ -195,7 +195,7 @@ describe('AppendLog', () => {
 
   it('keeps every acknowledged record when the writing process is killed with SIGKILL', async () => {
     const dir = await freshDir();
-    const moduleUrl = new URL('../src/storage/append-log.js', import.meta.url).href;
+    const moduleUrl = new URL('../../src/storage/append-log.js', import.meta.url).href;
     // The child appends from 8 concurrent loops and prints each position once it is acked.
     const child = spawn(
       process.execPath,

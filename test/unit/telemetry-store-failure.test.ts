@@ -5,8 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { StoreError } from '../src/telemetry/store.js';
-import { classifyStoreFailure, type FailureKind } from '../src/telemetry/store-failure.js';
+import { StoreError } from '../../src/telemetry/store.js';
+import { classifyStoreFailure, type FailureKind } from '../../src/telemetry/store-failure.js';
 
 /** An error like chDB's ChdbInsertError: the code as `clickhouseCode`, the text as message. */
 function chdbError(code: number, text: string): Error {

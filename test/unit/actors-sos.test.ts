@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, test } from 'node:test';
-import type { Alert, SafetyPush } from '../src/protocol.js';
-import { Collector, type DeviceCollector, type Harness, harness, ok } from './support/memory-archive.js';
+import type { Alert, SafetyPush } from '../../src/protocol.js';
+import { Collector, type DeviceCollector, type Harness, harness, ok } from '../support/memory-archive.js';
 
 const SEC = 1000;
 const MIN = 60 * SEC;

@@ -11,13 +11,13 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import type { LiveKinds, LiveRecord } from '../src/actors/records.js';
-import { ManualClock } from '../src/clock.js';
-import { createLogger } from '../src/log.js';
-import type { Alert } from '../src/protocol.js';
-import { Journal } from '../src/storage/journal.js';
-import { eventually } from './support/eventually.js';
-import { FlakyDisk } from './support/flaky-disk.js';
+import type { LiveKinds, LiveRecord } from '../../src/actors/records.js';
+import { ManualClock } from '../../src/clock.js';
+import { createLogger } from '../../src/log.js';
+import type { Alert } from '../../src/protocol.js';
+import { Journal } from '../../src/storage/journal.js';
+import { eventually } from '../support/eventually.js';
+import { FlakyDisk } from '../support/flaky-disk.js';
 
 const dirs: string[] = [];
 async function freshDir(): Promise<string> {

@@ -12,7 +12,7 @@ import { dirname, join, normalize, relative, sep } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
-const SRC = fileURLToPath(new URL('../../src/', import.meta.url));
+const SRC = fileURLToPath(new URL('../../../src/', import.meta.url));
 
 /** Layers, lowest first. A file's layer is that of its top folder under src/, or of its own name at the top. */
 const BASE = 0;

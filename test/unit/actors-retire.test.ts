@@ -6,12 +6,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { start, stop } from 'nact';
-import type { Reply } from '../src/actors/messages.js';
-import { type ActorSpec, Registry } from '../src/actors/registry.js';
-import { WorkCounter } from '../src/actors/work.js';
-import { ManualClock } from '../src/clock.js';
-import { createLogger } from '../src/log.js';
-import { Metrics } from '../src/metrics.js';
+import type { Reply } from '../../src/actors/messages.js';
+import { type ActorSpec, Registry } from '../../src/actors/registry.js';
+import { WorkCounter } from '../../src/actors/work.js';
+import { ManualClock } from '../../src/clock.js';
+import { createLogger } from '../../src/log.js';
+import { Metrics } from '../../src/metrics.js';
 
 type Msg = { t: 'add'; n: number; gate?: Promise<void> } | { t: 'get'; reply: Reply<number | null> } | { t: 'tick' };
 

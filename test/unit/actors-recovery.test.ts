@@ -6,8 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { afterEach, test } from 'node:test';
-import type { SafetyPush } from '../src/protocol.js';
-import { Collector, type Harness, harness, ok } from './support/memory-archive.js';
+import type { SafetyPush } from '../../src/protocol.js';
+import { Collector, type Harness, harness, ok } from '../support/memory-archive.js';
 
 const SEC = 1000;
 const MIN = 60 * SEC;

@@ -5,8 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, test } from 'node:test';
-import type { Alert, AlertKind, OrderInput, SafetyPush } from '../src/protocol.js';
-import { Collector, type DeviceCollector, type Harness, harness, ok } from './support/memory-archive.js';
+import type { Alert, AlertKind, OrderInput, SafetyPush } from '../../src/protocol.js';
+import { Collector, type DeviceCollector, type Harness, harness, ok } from '../support/memory-archive.js';
 
 const MIN = 60_000;
 const CUSTOMER = { lat: 48.8566, lon: 2.3522 };

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { decodeFrame, encodeMessage } from '../src/gateway/codec.js';
-import { validateDeviceMessage, validateOrderInput, validateSafetyMessage } from '../src/gateway/messages.js';
-import { timeWindow } from '../src/gateway/time-window.js';
+import { decodeFrame, encodeMessage } from '../../src/gateway/codec.js';
+import { validateDeviceMessage, validateOrderInput, validateSafetyMessage } from '../../src/gateway/messages.js';
+import { timeWindow } from '../../src/gateway/time-window.js';
 
 const NOW = Date.UTC(2026, 10, 26, 12);
 const WINDOW = timeWindow(NOW, 30);

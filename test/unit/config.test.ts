@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { ConfigError, INSECURE_DEV_SECRET, loadConfig, VARIABLES } from '../src/config.js';
+import { ConfigError, INSECURE_DEV_SECRET, loadConfig, VARIABLES } from '../../src/config.js';
 
 const SECRET = 'a-secret-that-is-at-least-32-characters-long';
 
@@ -81,7 +81,7 @@ describe('configuration', () => {
   });
 
   it('is documented: the README names every variable with its default', () => {
-    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
     for (const [name, variable] of Object.entries(VARIABLES)) {
       const row = readme.split('\n').find((line) => line.startsWith(`| \`${name}\``));
       assert.ok(row, `README has no table row for ${name}`);

@@ -4,9 +4,9 @@ import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { jwtVerify } from 'jose';
-import { TEST_SECRET } from './support/server-process.js';
+import { TEST_SECRET } from '../support/server-process.js';
 
-const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'token.js');
+const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'cli', 'token.js');
 const run = (args: string[], env: Record<string, string>) =>
   spawnSync(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH, ...env }, encoding: 'utf8' });
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { loadUws, NativeUwsError, nativeBinaryPath } from '../src/gateway/uws.js';
+import { loadUws, NativeUwsError, nativeBinaryPath } from '../../src/gateway/uws.js';
 
 describe('native uWebSockets.js loader', () => {
   it('loads the native build for this Node ABI', () => {

@@ -5,15 +5,15 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { systemClock } from '../src/clock.js';
-import { loadConfig } from '../src/config.js';
-import { TokenVerifier } from '../src/gateway/auth.js';
-import { InflightTracker } from '../src/gateway/inflight.js';
-import { RateLimiter } from '../src/gateway/rate-limit.js';
-import { type Connection, type EndpointDeps, sendMessage } from '../src/gateway/socket-endpoint.js';
-import type { WebSocket } from '../src/gateway/uws.js';
-import { createLogger } from '../src/log.js';
-import { Metrics } from '../src/metrics.js';
+import { systemClock } from '../../src/clock.js';
+import { loadConfig } from '../../src/config.js';
+import { TokenVerifier } from '../../src/gateway/auth.js';
+import { InflightTracker } from '../../src/gateway/inflight.js';
+import { RateLimiter } from '../../src/gateway/rate-limit.js';
+import { type Connection, type EndpointDeps, sendMessage } from '../../src/gateway/socket-endpoint.js';
+import type { WebSocket } from '../../src/gateway/uws.js';
+import { createLogger } from '../../src/log.js';
+import { Metrics } from '../../src/metrics.js';
 
 /** A socket that records what the send path did to it. */
 function recordingSocket(buffered: number) {

@@ -12,9 +12,9 @@ import {
   PRESS_NOTES_KEPT,
   press,
   resolve,
-} from '../src/actors/alert-rules.js';
-import type { Refusal } from '../src/outcome.js';
-import type { Alert, AlertState } from '../src/protocol.js';
+} from '../../src/actors/alert-rules.js';
+import type { Refusal } from '../../src/outcome.js';
+import type { Alert, AlertState } from '../../src/protocol.js';
 
 const NOW = 1_800_000_000_000;
 

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { afterEach, test } from 'node:test';
-import { Collector, type Harness, harness, ok } from './support/memory-archive.js';
+import { Collector, type Harness, harness, ok } from '../support/memory-archive.js';
 
 const SITE = { lat: 45.764, lon: 4.8357 };
 const cleanup: Harness[] = [];

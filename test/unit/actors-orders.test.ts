@@ -5,8 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, test } from 'node:test';
-import type { OrderInput } from '../src/protocol.js';
-import { type Harness, harness, ok } from './support/memory-archive.js';
+import type { OrderInput } from '../../src/protocol.js';
+import { type Harness, harness, ok } from '../support/memory-archive.js';
 
 const CUSTOMER = { lat: 48.8566, lon: 2.3522 };
 /** A point `m` metres north of the customer (1 degree of latitude is about 111195 m on turf's sphere). */

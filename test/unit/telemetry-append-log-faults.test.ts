@@ -12,8 +12,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { AppendLog, LogClosedError } from '../src/storage/append-log.js';
-import { FlakyDisk } from './support/flaky-disk.js';
+import { AppendLog, LogClosedError } from '../../src/storage/append-log.js';
+import { FlakyDisk } from '../support/flaky-disk.js';
 
 const dirs: string[] = [];
 async function freshDir(): Promise<string> {

@@ -1,7 +1,7 @@
 /** The soak's growth verdict on tables of made-up series (no timing involved). */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { growthVerdict, type Series } from '../load/soak-verdict.js';
+import { growthVerdict, type Series } from '../../load/soak-verdict.js';
 
 const series = (values: number[]): Series => values.map((v, i) => [i * 10, v] as const);
 

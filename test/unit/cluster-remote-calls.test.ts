@@ -1,7 +1,7 @@
 /** Requests arriving from a peer node over Redis are validated like any network input. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseRemoteCall } from '../src/cluster/remote-calls.js';
+import { parseRemoteCall } from '../../src/cluster/remote-calls.js';
 
 describe('remote calls from peer nodes', () => {
   it('accepts the requests a node forwards', () => {

@@ -5,8 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { incidentDeadline } from '../src/actors/incident-actor.js';
-import { nextState, type OrderCommand } from '../src/actors/order-machine.js';
+import { incidentDeadline } from '../../src/actors/incident-actor.js';
+import { nextState, type OrderCommand } from '../../src/actors/order-machine.js';
 import {
   deadlineOf,
   dueOrderAlerts,
@@ -14,13 +14,13 @@ import {
   nextOrderDeadline,
   type OrderTimings,
   predictLateArrival,
-} from '../src/actors/order-rules.js';
-import { classifyFix, hasTs, rememberTs } from '../src/actors/position-filter.js';
-import type { OrderRecord } from '../src/actors/records.js';
-import { recover } from '../src/actors/recovery.js';
-import { sosRung } from '../src/actors/sos-ladder.js';
-import { initialExitWatch } from '../src/geofence/index.js';
-import type { Alert, OrderState } from '../src/protocol.js';
+} from '../../src/actors/order-rules.js';
+import { classifyFix, hasTs, rememberTs } from '../../src/actors/position-filter.js';
+import type { OrderRecord } from '../../src/actors/records.js';
+import { recover } from '../../src/actors/recovery.js';
+import { sosRung } from '../../src/actors/sos-ladder.js';
+import { initialExitWatch } from '../../src/geofence/index.js';
+import type { Alert, OrderState } from '../../src/protocol.js';
 
 const MIN = 60_000;
 

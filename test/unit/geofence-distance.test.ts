@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { distance } from '@turf/turf';
 import fc from 'fast-check';
-import { distanceMeters, EARTH_RADIUS_M } from '../src/geofence/distance.js';
+import { distanceMeters, EARTH_RADIUS_M } from '../../src/geofence/distance.js';
 
 const lat = fc.double({ min: -90, max: 90, noNaN: true });
 const lon = fc.double({ min: -180, max: 180, noNaN: true });

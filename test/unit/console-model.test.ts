@@ -5,10 +5,10 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { AlertBoard, age, clock, compareAlerts, escalation, type Timings } from '../src/console/app/model.js';
-import { fitProjection, formatDistance, roundDistance, scaleBar } from '../src/console/app/projection.js';
-import { TrackWindow } from '../src/console/app/track-window.js';
-import type { Alert, TrackPoint } from '../src/protocol.js';
+import { AlertBoard, age, clock, compareAlerts, escalation, type Timings } from '../../src/console/app/model.js';
+import { fitProjection, formatDistance, roundDistance, scaleBar } from '../../src/console/app/projection.js';
+import { TrackWindow } from '../../src/console/app/track-window.js';
+import type { Alert, TrackPoint } from '../../src/protocol.js';
 
 const T0 = 1_800_000_000_000;
 const timings: Timings = { sosLevel2Ms: 60_000, sosLevel3Ms: 300_000, sosSlaMs: 900_000 };

@@ -9,10 +9,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import type { LivePosition, OrderRecord } from '../src/actors/records.js';
-import { validateDeviceMessage, validateOrderInput, validateSafetyMessage } from '../src/gateway/messages.js';
-import { alertsQuery, checkId, nearbyQuery, trackQuery } from '../src/gateway/queries.js';
-import { timeWindow } from '../src/gateway/time-window.js';
+import type { LivePosition, OrderRecord } from '../../src/actors/records.js';
+import { validateDeviceMessage, validateOrderInput, validateSafetyMessage } from '../../src/gateway/messages.js';
+import { alertsQuery, checkId, nearbyQuery, trackQuery } from '../../src/gateway/queries.js';
+import { timeWindow } from '../../src/gateway/time-window.js';
 import {
   ACCURACY_MAX_M,
   ID_MAX_LENGTH,
@@ -25,9 +25,9 @@ import {
   SPEED_MAX_MPS,
   TRACK_PAGE_DEFAULT,
   TRACK_PAGE_MAX,
-} from '../src/protocol.js';
-import { parseBusMessage, parseRemoteCall } from '../src/shared/bus-schemas.js';
-import type { MirroredOrder, MirroredPosition } from '../src/shared/record-schemas.js';
+} from '../../src/protocol.js';
+import { parseBusMessage, parseRemoteCall } from '../../src/shared/bus-schemas.js';
+import type { MirroredOrder, MirroredPosition } from '../../src/shared/record-schemas.js';
 
 const NOW = Date.UTC(2026, 10, 26, 12);
 const WINDOW = timeWindow(NOW, 30);
@@ -223,7 +223,7 @@ describe('node bus messages and requests, checked by the compiled schemas', () =
   });
 });
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
 describe('the limits in the README are the ones in the code', () => {
   const readme = readFileSync(join(root, 'README.md'), 'utf8');
