@@ -10,18 +10,11 @@ import type { Alert } from '../src/protocol.js';
 import type { AlertFeed, FeedEntry } from '../src/shared/alert-feed.js';
 import { MemoryAlertFeed } from '../src/shared/alert-feed-memory.js';
 import { RedisAlertFeed } from '../src/shared/alert-feed-redis.js';
+import { eventually } from './support/eventually.js';
 import { RedisServer } from './support/redis-server.js';
 
 function alert(id: string, state: Alert['state'] = 'open', level = 1): Alert {
   return { id, kind: 'sos', level, state, tech: 't1', ts: 1_700_000_000_000 };
-}
-
-async function until(what: string, cond: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 let redis: RedisServer;
@@ -69,7 +62,7 @@ for (const [name, make] of backends) {
       const seen: FeedEntry[] = [];
       const stop = feed.tail(snap.position, (e) => seen.push(e));
       for (let i = 2; i <= 50; i++) await feed.append(alert(`b${i}`));
-      await until('49 changes', () => seen.length >= 49);
+      await eventually('49 changes', () => seen.length >= 49);
       assert.deepEqual(
         seen.map((e) => e.alert.id),
         Array.from({ length: 49 }, (_, i) => `b${i + 2}`),
@@ -94,7 +87,7 @@ describe('alert feed across nodes (redis)', () => {
     await nodeA.append(alert('c1'));
     await nodeB.append(alert('c1', 'acknowledged'));
     await nodeA.append(alert('c1', 'resolved'));
-    await until('3 changes', () => seen.length >= 3);
+    await eventually('3 changes', () => seen.length >= 3);
     assert.deepEqual(seen, ['c1:open', 'c1:acknowledged', 'c1:resolved']);
     assert.deepEqual((await nodeA.snapshot()).alerts, []);
     await stop();
@@ -114,13 +107,13 @@ describe('alert feed across nodes (redis)', () => {
     const seen: string[] = [];
     const stop = reader.tail('0-0', (e) => seen.push(e.alert.id));
     for (let i = 0; i < 20; i++) await writer.append(alert(`d${i}`));
-    await until('first 20', () => seen.length >= 20);
+    await eventually('first 20', () => seen.length >= 20);
     await redis.kill();
     // Appends while Redis is down wait in ioredis' offline queue (maxRetriesPerRequest: null).
     const pending = Promise.all(Array.from({ length: 20 }, (_, i) => writer.append(alert(`d${20 + i}`))));
     await redis.start();
     await pending;
-    await until('all 40 after restart', () => seen.length >= 40);
+    await eventually('all 40 after restart', () => seen.length >= 40);
     assert.deepEqual(
       seen,
       Array.from({ length: 40 }, (_, i) => `d${i}`),

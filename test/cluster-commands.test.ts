@@ -8,7 +8,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
-import { Cluster, until } from './support/cluster.js';
+import { Cluster } from './support/cluster.js';
+import { eventually } from './support/eventually.js';
 import type { ServerProcess } from './support/server-process.js';
 
 let cluster: Cluster;
@@ -48,7 +49,7 @@ describe('redis commands per ping', () => {
         ownHgets++;
         return (await redis.hget('fieldtrack:geo:fix', 'cmd-tech'))?.endsWith(`,${ts}`) === true;
       };
-      await until('technician indexed', indexed);
+      await eventually('technician indexed', indexed);
 
       const N = 1000;
       const before = await commandCalls(redis);
@@ -58,7 +59,7 @@ describe('redis commands per ping', () => {
         for (const r of replies) assert.equal(r.t, 'ack');
       }
       // Fire-and-forget writes land shortly after the acks.
-      await until('every position indexed', indexed);
+      await eventually('every position indexed', indexed);
       const after = await commandCalls(redis);
       // The INFO and HGET calls of this test are not the node's.
       const own = (name: string): number => (name === 'hget' ? ownHgets : 0);

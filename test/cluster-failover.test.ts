@@ -9,7 +9,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Alert, TechnicianView } from '../src/protocol.js';
-import { Cluster, until } from './support/cluster.js';
+import { Cluster } from './support/cluster.js';
+import { eventually } from './support/eventually.js';
+import { PLACES } from './support/fixtures.js';
 import type { ServerProcess } from './support/server-process.js';
 
 const ENV = {
@@ -29,7 +31,7 @@ after(async () => {
   await cluster?.destroy();
 });
 
-const SITE = { lat: 48.8566, lon: 2.3522 };
+const SITE = PLACES.paris;
 
 describe('failover after kill -9 of a node', () => {
   it('resumes the order deadline and the SOS escalation on another node exactly once', async (t) => {
@@ -49,7 +51,7 @@ describe('failover after kill -9 of a node', () => {
       const res = await node.http('GET', `/v1/technicians/${tech}`, { role: 'dispatch' });
       return res.status === 200 ? (res.body as TechnicianView) : null;
     };
-    await until('A runs the technician', async () => (await view(c))?.online === true);
+    await eventually('A runs the technician', async () => (await view(c))?.online === true);
 
     const put = await c.http('PUT', '/v1/orders/fo-order', {
       role: 'dispatch',
@@ -60,7 +62,7 @@ describe('failover after kill -9 of a node', () => {
     const sos = await onA.sos({ ts: Date.now(), lat: SITE.lat, lon: SITE.lon });
     assert.equal(sos.t, 'ack');
     const incident = (sos as unknown as { incident: string }).incident;
-    await until('console on C sees the SOS', () => seen.some((x) => x.id === incident));
+    await eventually('console on C sees the SOS', () => seen.some((x) => x.id === incident));
 
     const killedAt = Date.now();
     await a.crash();
@@ -81,8 +83,8 @@ describe('failover after kill -9 of a node', () => {
     const order = await c.http('GET', '/v1/orders/fo-order', { role: 'dispatch' });
     assert.equal((order.body as { state: string }).state, 'departed');
 
-    await until('SOS level 3 on C', () => seen.some((x) => x.id === incident && x.level === 3), 90_000);
-    await until(
+    await eventually('SOS level 3 on C', () => seen.some((x) => x.id === incident && x.level === 3), 90_000);
+    await eventually(
       'late_arrival on C',
       () => seen.some((x) => x.kind === 'late_arrival' && x.order === 'fo-order'),
       90_000,
@@ -90,8 +92,8 @@ describe('failover after kill -9 of a node', () => {
 
     const ack = await operator.ack(incident);
     assert.equal(ack.t, 'ack', JSON.stringify(ack));
-    await until('device on B told acknowledged', () => statuses.includes('acknowledged'));
-    await until('ack seen on C', () => seen.some((x) => x.id === incident && x.state === 'acknowledged'));
+    await eventually('device on B told acknowledged', () => statuses.includes('acknowledged'));
+    await eventually('ack seen on C', () => seen.some((x) => x.id === incident && x.state === 'acknowledged'));
 
     // Exactly once: each rung of the escalation and the order's deadline appear once.
     const rungs = seen.filter((x) => x.id === incident && x.state === 'open').map((x) => x.level);

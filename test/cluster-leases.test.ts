@@ -9,6 +9,7 @@ import { ManualClock } from '../src/clock.js';
 import type { Leases } from '../src/shared/leases.js';
 import { MemoryLeases } from '../src/shared/leases-memory.js';
 import { RedisLeases } from '../src/shared/leases-redis.js';
+import { eventually } from './support/eventually.js';
 import { RedisServer } from './support/redis-server.js';
 
 let redis: RedisServer;
@@ -52,11 +53,7 @@ const backends: [string, () => Setup][] = [
         b,
         async expire(key) {
           // Redis keeps the expiry itself: poll until it has run out (no timing threshold).
-          const deadline = Date.now() + 20_000;
-          while ((await a.holder(key)) !== null) {
-            if (Date.now() > deadline) throw new Error(`lease ${key} never expired`);
-            await new Promise((r) => setTimeout(r, 20));
-          }
+          await eventually(`lease ${key} expired`, async () => (await a.holder(key)) === null, 20_000, 20);
         },
       };
     },

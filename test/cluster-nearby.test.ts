@@ -9,6 +9,7 @@ import { Redis } from 'ioredis';
 import type { NearbyIndex } from '../src/shared/nearby-index.js';
 import { MemoryNearbyIndex } from '../src/shared/nearby-index-memory.js';
 import { RedisNearbyIndex } from '../src/shared/nearby-index-redis.js';
+import { eventually } from './support/eventually.js';
 import { RedisServer } from './support/redis-server.js';
 
 let redis: RedisServer;
@@ -44,11 +45,7 @@ async function visible(
   idx: NearbyIndex,
   cond: (found: Awaited<ReturnType<NearbyIndex['search']>>) => boolean,
 ): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  while (!cond(await idx.search(SOS.lat, SOS.lon, 1000))) {
-    if (Date.now() > deadline) throw new Error('write never became visible');
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  await eventually('the write visible in a search', async () => cond(await idx.search(SOS.lat, SOS.lon, 1000)));
 }
 
 for (const [name, make] of backends) {

@@ -7,7 +7,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Alert, NearbyTechnician } from '../src/protocol.js';
-import { Cluster, until } from './support/cluster.js';
+import { Cluster } from './support/cluster.js';
+import { eventually } from './support/eventually.js';
 
 let cluster: Cluster;
 before(async () => {
@@ -34,14 +35,14 @@ describe('two nodes, one redis', () => {
       assert.equal(res.status, 200);
       return (res.body as { technicians: NearbyTechnician[] }).technicians.map((t) => t.id);
     };
-    await until('both technicians visible from A', async () => (await ids(a)).join() === 'near-b,near-a');
+    await eventually('both technicians visible from A', async () => (await ids(a)).join() === 'near-b,near-a');
     assert.deepEqual(await ids(b), ['near-b', 'near-a']);
     const found = ((await a.http('GET', path, { role: 'safety' })).body as { technicians: NearbyTechnician[] })
       .technicians;
     assert.ok(Math.abs((found[0]?.dist ?? 0) - 111) <= 2, `near-b at ~111 m, got ${found[0]?.dist}`);
     // Offline technicians are not offered for an SOS.
     await onB.close();
-    await until('near-b gone once offline', async () => (await ids(a)).join() === 'near-a');
+    await eventually('near-b gone once offline', async () => (await ids(a)).join() === 'near-a');
     await onA.close();
   });
 
@@ -70,14 +71,18 @@ describe('two nodes, one redis', () => {
     const incident = (reply as unknown as { incident: string }).incident;
     assert.equal(typeof incident, 'string');
 
-    await until('console on B sees the SOS', () => seenB.some((x) => x.id === incident));
+    await eventually('console on B sees the SOS', () => seenB.some((x) => x.id === incident));
     assert.equal(seenB.find((x) => x.id === incident)?.kind, 'sos');
 
     const ack = await consoleB.ack(incident);
     assert.equal(ack.t, 'ack', `ack on B answered ${JSON.stringify(ack)}`);
-    await until('device on A told acknowledged', () => statuses.includes('acknowledged'));
-    await until('console on A sees the ack', () => seenA.some((x) => x.id === incident && x.state === 'acknowledged'));
-    await until('console on B sees the ack', () => seenB.some((x) => x.id === incident && x.state === 'acknowledged'));
+    await eventually('device on A told acknowledged', () => statuses.includes('acknowledged'));
+    await eventually('console on A sees the ack', () =>
+      seenA.some((x) => x.id === incident && x.state === 'acknowledged'),
+    );
+    await eventually('console on B sees the ack', () =>
+      seenB.some((x) => x.id === incident && x.state === 'acknowledged'),
+    );
     // Both consoles saw this incident's changes in the same order.
     const order = (seen: Alert[]): string[] =>
       seen.filter((x) => x.id === incident).map((x) => `${x.state}/${x.level}`);
@@ -89,7 +94,7 @@ describe('two nodes, one redis', () => {
 
     const resolved = await consoleB.resolve(incident, 'called back');
     assert.equal(resolved.t, 'ack');
-    await until('device on A told resolved', () => statuses.includes('resolved'));
+    await eventually('device on A told resolved', () => statuses.includes('resolved'));
     await Promise.all([consoleA.close(), consoleB.close(), device.close()]);
   });
 
@@ -102,7 +107,7 @@ describe('two nodes, one redis', () => {
       const res = await node.http('GET', `/v1/technicians/${tech}`, { role: 'dispatch' });
       return res.status === 200 && (res.body as { online: boolean }).online;
     };
-    await until('A runs the technician', () => online(b));
+    await eventually('A runs the technician', () => online(b));
     // Dispatch on B: the order goes to A, where the technician runs.
     const put = await b.http('PUT', '/v1/orders/move-order', {
       role: 'dispatch',
@@ -113,7 +118,7 @@ describe('two nodes, one redis', () => {
     await onA.close();
 
     const onB = await b.device(tech);
-    await until('B runs the technician', () => online(a));
+    await eventually('B runs the technician', () => online(a));
     const checkin = await onB.checkin({ order: 'move-order', ts: Date.now(), lat: SOS.lat, lon: SOS.lon });
     assert.equal(checkin.t, 'ack', JSON.stringify(checkin));
     assert.equal((await onB.start('move-order')).t, 'ack');

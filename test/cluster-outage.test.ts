@@ -8,7 +8,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Alert, NearbyTechnician, TrackPoint } from '../src/protocol.js';
-import { Cluster, until } from './support/cluster.js';
+import { Cluster } from './support/cluster.js';
+import { eventually } from './support/eventually.js';
+import { PLACES } from './support/fixtures.js';
 import type { ServerProcess } from './support/server-process.js';
 
 let cluster: Cluster;
@@ -19,7 +21,7 @@ after(async () => {
   await cluster?.destroy();
 });
 
-const SITE = { lat: 45.764, lon: 4.8357 };
+const SITE = PLACES.lyon;
 
 describe('redis outage mid-stream', () => {
   it('keeps serving, reports it on /readyz, and catches up with nothing acked lost', async () => {
@@ -52,28 +54,28 @@ describe('redis outage mid-stream', () => {
     assert.equal(sos.t, 'ack', JSON.stringify(sos));
     const incident = (sos as unknown as { incident: string }).incident;
     for (let i = 0; i < 20; i++) await ping();
-    await until('A reports redis down on /readyz', async () => {
+    await eventually('A reports redis down on /readyz', async () => {
       const r = await a.http('GET', '/readyz');
       return r.status === 503 && (r.body as { down: string[] }).down.includes('redis');
     });
 
     await cluster.redis.start();
     for (let i = 0; i < 20; i++) await ping();
-    await until('A ready again', async () => (await a.http('GET', '/readyz')).status === 200);
+    await eventually('A ready again', async () => (await a.http('GET', '/readyz')).status === 200);
 
     // The SOS acked during the outage reached the other node's console and list.
-    await until('SOS on the console of B', () => seenB.some((x) => x.id === incident), 60_000);
+    await eventually('SOS on the console of B', () => seenB.some((x) => x.id === incident), 60_000);
     const list = await b.http('GET', '/v1/alerts?state=open', { role: 'safety' });
     assert.ok((list.body as { alerts: Alert[] }).alerts.some((x) => x.id === incident));
     // The newest acked position is what nearby search on B finds.
     const last = acked.at(-1);
-    await until('nearby on B shows the newest position', async () => {
+    await eventually('nearby on B shows the newest position', async () => {
       const res = await b.http('GET', `/v1/nearby?lat=${SITE.lat}&lon=${SITE.lon}&radius=5000`, { role: 'safety' });
       return (res.body as { technicians: NearbyTechnician[] }).technicians.some((t) => t.id === tech && t.ts === last);
     });
     // Every acked ping is in the track (node A's embedded archive: each node archives what it
     // served; a shared CLICKHOUSE_URL gives one track across nodes).
-    await until(
+    await eventually(
       'every acked ping in the track',
       async () => {
         const res = await a.http('GET', `/v1/technicians/${tech}/track?from=${acked[0]}&to=${last}`, {

@@ -16,12 +16,13 @@ import type { Alert, DeviceClient, DevicePush, TrackPoint } from '../src/client/
 import { type Browser, launchChromium } from './support/chromium.js';
 import { ConsolePage } from './support/console-page.js';
 import { eventually } from './support/eventually.js';
+import { PLACES } from './support/fixtures.js';
 import { Inbox } from './support/inbox.js';
 import { ServerProcess, token } from './support/server-process.js';
 import { TcpProxy } from './support/tcp-proxy.js';
 
 /** The customer of the map test, in Berlin. */
-const CUSTOMER = { lat: 52.52, lon: 13.405 };
+const CUSTOMER = PLACES.berlin;
 /** `metres` north of CUSTOMER (one degree of latitude is about 111.2 km). */
 const north = (metres: number) => ({ lat: CUSTOMER.lat + metres / 111_195, lon: CUSTOMER.lon });
 /** `metres` east of CUSTOMER. */

@@ -13,10 +13,11 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { Alert, OrderView, TrackPoint } from '../src/client/index.js';
 import { eventually } from './support/eventually.js';
+import { PLACES } from './support/fixtures.js';
 import { ServerProcess } from './support/server-process.js';
 import { Tmpfs } from './support/tmpfs.js';
 
-const HOME = { lat: 45.46, lon: 9.19 };
+const HOME = PLACES.milan;
 const ENV = {
   RATE_LIMIT_PER_SEC: '10000',
   RATE_LIMIT_BURST: '10000',

@@ -7,11 +7,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
-import { Cluster, until } from './support/cluster.js';
+import { Cluster } from './support/cluster.js';
+import { eventually } from './support/eventually.js';
+import { PLACES } from './support/fixtures.js';
 import type { ServerProcess } from './support/server-process.js';
 
 const P = 'fieldtrack:';
-const SITE = { lat: 48.8566, lon: 2.3522 };
+const SITE = PLACES.paris;
 
 let cluster: Cluster;
 let redis: Redis;
@@ -43,9 +45,9 @@ describe('erase in multi-node mode', () => {
     assert.equal((await device.start('cl-o1')).t, 'ack');
     assert.equal((await device.complete('cl-o1')).t, 'ack');
     // The position reaches Redis with the journal's coalesced flush.
-    await until('the mirrored position', async () => (await redis.exists(`${P}t:${tech}:p`)) === 1, 30_000);
+    await eventually('the mirrored position', async () => (await redis.exists(`${P}t:${tech}:p`)) === 1, 30_000);
     assert.equal(await redis.hget(`${P}order-tech`, 'cl-o1'), tech);
-    await until('B finds it nearby', async () => (await nearbyOn(b)).includes(tech));
+    await eventually('B finds it nearby', async () => (await nearbyOn(b)).includes(tech));
 
     await a.crash();
     // A died with the device attached: the shared index still has it.
@@ -54,7 +56,7 @@ describe('erase in multi-node mode', () => {
 
     let status = 0;
     let text = '';
-    await until(
+    await eventually(
       'the erase on B',
       async () => {
         const res = await b.http('DELETE', `/v1/technicians/${tech}`, { role: 'dispatch' });

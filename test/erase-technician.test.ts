@@ -9,9 +9,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Alert } from '../src/protocol.js';
 import { eventually } from './support/eventually.js';
+import { PLACES } from './support/fixtures.js';
 import { ServerProcess } from './support/server-process.js';
 
-const HOME = { lat: 52.52, lon: 13.405 };
+const HOME = PLACES.berlin;
 
 describe('DELETE /v1/technicians/:id', () => {
   let server: ServerProcess;

@@ -9,9 +9,10 @@ import { after, before, describe, it } from 'node:test';
 import { type BatchPoint, type DeviceClient, ErrorCode, FixUplink, type Reply } from '../src/client/index.js';
 import { RateLimiter } from '../src/gateway/rate-limit.js';
 import { eventually } from './support/eventually.js';
+import { PLACES } from './support/fixtures.js';
 import { ServerProcess } from './support/server-process.js';
 
-const HOME = { lat: 52.52, lon: 13.405 };
+const HOME = PLACES.berlin;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** `count` points one second apart ending at `end`, slightly moving. */

@@ -11,10 +11,11 @@ import { outsideWindow, timeWindow } from '../src/gateway/time-window.js';
 import { ErrorCode } from '../src/protocol.js';
 import { firstKeptDay } from '../src/telemetry/retention.js';
 import { eventually } from './support/eventually.js';
+import { PLACES } from './support/fixtures.js';
 import { ServerProcess } from './support/server-process.js';
 
 const DAY = 86_400_000;
-const HOME = { lat: 52.52, lon: 13.405 };
+const HOME = PLACES.berlin;
 
 /** The value of `fieldtrack_fixes_outside_window_total{type=...}`, 0 when absent. */
 async function outsideCount(server: ServerProcess, type: string): Promise<number> {

@@ -7,10 +7,11 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Alert, SafetyPush, TechnicianView } from '../src/client/index.js';
 import { eventually } from './support/eventually.js';
+import { PLACES } from './support/fixtures.js';
 import { Inbox } from './support/inbox.js';
 import { ServerProcess } from './support/server-process.js';
 
-const HOME = { lat: 31.2304, lon: 121.4737 };
+const HOME = PLACES.shanghai;
 /** About 1.3 km north of HOME. */
 const AWAY = { lat: 31.2421, lon: 121.4737 };
 /** About 22 m north of HOME: inside the 50 m check-in radius. */

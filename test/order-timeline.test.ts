@@ -18,10 +18,11 @@ import { memorySharedState } from '../src/shared/shared-state.js';
 import { openSpooledArchive } from '../src/telemetry/archive-factory.js';
 import type { SpooledArchive } from '../src/telemetry/spooled-archive.js';
 import { eventually } from './support/eventually.js';
+import { PLACES } from './support/fixtures.js';
 import { ok, testConfig } from './support/memory-archive.js';
 import { ServerProcess } from './support/server-process.js';
 
-const CUSTOMER = { lat: 48.8566, lon: 2.3522 };
+const CUSTOMER = PLACES.paris;
 const STATES = ['assigned', 'departed', 'arrived', 'in_service', 'completed'];
 
 /** A tracker on a manual clock, archiving into the real embedded ClickHouse (chDB). */

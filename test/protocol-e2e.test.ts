@@ -5,10 +5,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Alert, AlertKind, DevicePush, OrderView, SafetyClient, SafetyPush } from '../src/client/index.js';
+import { PLACES } from './support/fixtures.js';
 import { Inbox } from './support/inbox.js';
 import { ServerProcess } from './support/server-process.js';
 
-const HOME = { lat: 52.52, lon: 13.405 };
+const HOME = PLACES.berlin;
 /** About 1.1 km north of HOME. */
 const AWAY = { lat: 52.53, lon: 13.405 };
 

@@ -7,9 +7,10 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Alert, OrderView, SafetyPush } from '../src/client/index.js';
 import { eventually } from './support/eventually.js';
+import { PLACES } from './support/fixtures.js';
 import { ServerProcess } from './support/server-process.js';
 
-const HOME = { lat: 45.46, lon: 9.19 };
+const HOME = PLACES.milan;
 
 /** The first alert matching `match` among what the console was sent (snapshots and pushes). */
 function waitForAlert(pushes: SafetyPush[], match: (a: Alert) => boolean): Promise<Alert> {

@@ -44,12 +44,3 @@ export class Cluster {
     await this.redis.destroy();
   }
 }
-
-/** Polls `cond` every 20 ms until it holds, or throws naming `what` after `timeoutMs`. */
-export async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}

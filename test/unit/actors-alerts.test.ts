@@ -6,10 +6,11 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import type { Alert, AlertKind, OrderInput, SafetyPush } from '../../src/protocol.js';
+import { PLACES } from '../support/fixtures.js';
 import { Collector, type DeviceCollector, type Harness, harness, ok } from '../support/memory-archive.js';
 
 const MIN = 60_000;
-const CUSTOMER = { lat: 48.8566, lon: 2.3522 };
+const CUSTOMER = PLACES.paris;
 const north = (m: number) => ({ lat: CUSTOMER.lat + m / 111_194.93, lon: CUSTOMER.lon });
 
 let h: Harness;

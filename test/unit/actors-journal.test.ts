@@ -7,27 +7,17 @@
  * log's `openFile` option (test/support/flaky-disk.ts).
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { LiveKinds, LiveRecord } from '../../src/actors/records.js';
 import { ManualClock } from '../../src/clock.js';
 import { createLogger } from '../../src/log.js';
 import type { Alert } from '../../src/protocol.js';
 import { Journal } from '../../src/storage/journal.js';
 import { eventually } from '../support/eventually.js';
+import { tempDirs } from '../support/fixtures.js';
 import { FlakyDisk } from '../support/flaky-disk.js';
 
-const dirs: string[] = [];
-async function freshDir(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'fieldtrack-journal-'));
-  dirs.push(dir);
-  return dir;
-}
-after(async () => {
-  for (const d of dirs) await rm(d, { recursive: true, force: true });
-});
+const freshDir = tempDirs('journal');
 
 const log = createLogger('silent');
 

@@ -6,9 +6,10 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import type { OrderInput } from '../../src/protocol.js';
+import { PLACES } from '../support/fixtures.js';
 import { type Harness, harness, ok } from '../support/memory-archive.js';
 
-const CUSTOMER = { lat: 48.8566, lon: 2.3522 };
+const CUSTOMER = PLACES.paris;
 /** A point `m` metres north of the customer (1 degree of latitude is about 111195 m on turf's sphere). */
 const north = (m: number) => ({ lat: CUSTOMER.lat + m / 111_194.93, lon: CUSTOMER.lon });
 

@@ -7,11 +7,12 @@
 import assert from 'node:assert/strict';
 import { afterEach, test } from 'node:test';
 import type { SafetyPush } from '../../src/protocol.js';
+import { PLACES } from '../support/fixtures.js';
 import { Collector, type Harness, harness, ok } from '../support/memory-archive.js';
 
 const SEC = 1000;
 const MIN = 60 * SEC;
-const CUSTOMER = { lat: 48.8566, lon: 2.3522 };
+const CUSTOMER = PLACES.paris;
 
 const cleanup: Harness[] = [];
 afterEach(async () => {

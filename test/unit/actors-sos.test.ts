@@ -8,11 +8,12 @@ import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import type { Alert, SafetyPush } from '../../src/protocol.js';
+import { PLACES } from '../support/fixtures.js';
 import { Collector, type DeviceCollector, type Harness, harness, ok } from '../support/memory-archive.js';
 
 const SEC = 1000;
 const MIN = 60 * SEC;
-const HERE = { lat: 45.764, lon: 4.8357 };
+const HERE = PLACES.lyon;
 
 let h: Harness;
 let consoleLink: Collector<SafetyPush>;

@@ -7,11 +7,12 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import type { BatchPoint } from '../../src/protocol.js';
+import { PLACES } from '../support/fixtures.js';
 import { Collector, type Harness, harness, ok } from '../support/memory-archive.js';
 
 const SEC = 1000;
 const MIN = 60 * SEC;
-const A = { lat: 48.8566, lon: 2.3522 };
+const A = PLACES.paris;
 const north = (m: number) => ({ lat: A.lat + m / 111_194.93, lon: A.lon });
 
 let h: Harness;

@@ -10,6 +10,7 @@ import { afterEach, describe, it } from 'node:test';
 import { LEASE_TTL_MS } from '../../src/cluster/cluster-link.js';
 import type { ClusteredTracker } from '../../src/cluster/clustered-tracker.js';
 import type { Alert } from '../../src/protocol.js';
+import { PLACES } from '../support/fixtures.js';
 import { ok } from '../support/memory-archive.js';
 import { MemoryCluster, RecordingConsole, RecordingDevice } from '../support/memory-cluster.js';
 
@@ -21,7 +22,7 @@ const ENV = {
   LATE_ARRIVAL_MS: '25000',
   OFFLINE_MS: '600000',
 };
-const SITE = { lat: 48.8566, lon: 2.3522 };
+const SITE = PLACES.paris;
 
 let cluster: MemoryCluster | undefined;
 afterEach(async () => {

@@ -7,9 +7,10 @@
  */
 import assert from 'node:assert/strict';
 import { afterEach, test } from 'node:test';
+import { PLACES } from '../support/fixtures.js';
 import { Collector, type Harness, harness, ok } from '../support/memory-archive.js';
 
-const SITE = { lat: 45.764, lon: 4.8357 };
+const SITE = PLACES.lyon;
 const cleanup: Harness[] = [];
 afterEach(async () => {
   for (const h of cleanup.splice(0)) await h.dispose();

@@ -3,8 +3,9 @@ import { describe, it } from 'node:test';
 import { destination } from '@turf/turf';
 import { type ExitStep, type ExitWatch, initialExitWatch, onDwellTimer, onFix } from '../../src/geofence/exit-watch.js';
 import { type Fence, makeFence } from '../../src/geofence/fence.js';
+import { PLACES } from '../support/fixtures.js';
 
-const CENTRE = { lat: 52.52, lon: 13.405 };
+const CENTRE = PLACES.berlin;
 const OPTS = { maxAccuracyM: 200, dwellMs: 120_000 };
 const T0 = 1_700_000_000_000;
 const circle = makeFence(CENTRE.lat, CENTRE.lon, 50);

@@ -3,8 +3,9 @@ import { describe, it } from 'node:test';
 import { destination } from '@turf/turf';
 import fc from 'fast-check';
 import { checkinVerdict, type Fence, type Fix, makeFence, type Verdict } from '../../src/geofence/fence.js';
+import { PLACES } from '../support/fixtures.js';
 
-const CENTRE = { lat: 52.52, lon: 13.405 };
+const CENTRE = PLACES.berlin;
 const MAX_ACC = 200;
 
 /** The point `northM` metres north then `eastM` metres east of the centre, as `[lon, lat]`. */

@@ -8,22 +8,13 @@
  * disk cannot be told to fail one fsync), through the log's `openFile` option.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { AppendLog, LogClosedError } from '../../src/storage/append-log.js';
+import { tempDirs } from '../support/fixtures.js';
 import { FlakyDisk } from '../support/flaky-disk.js';
 
-const dirs: string[] = [];
-async function freshDir(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'fieldtrack-logfault-'));
-  dirs.push(dir);
-  return dir;
-}
-after(async () => {
-  for (const d of dirs) await rm(d, { recursive: true, force: true });
-});
+const freshDir = tempDirs('logfault');
 
 async function texts(log: AppendLog): Promise<string[]> {
   const out: string[] = [];

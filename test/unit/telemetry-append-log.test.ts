@@ -4,22 +4,14 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { appendFile, mkdtemp, readdir, rm, stat, truncate, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { appendFile, readdir, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { AppendLog, type LogEntry, type LogPosition } from '../../src/storage/append-log.js';
+import { tempDirs } from '../support/fixtures.js';
 
-const dirs: string[] = [];
-async function freshDir(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'fieldtrack-log-'));
-  dirs.push(dir);
-  return dir;
-}
-after(async () => {
-  for (const d of dirs) await rm(d, { recursive: true, force: true });
-});
+const freshDir = tempDirs('log');
 
 async function readAll(log: AppendLog, from?: LogPosition): Promise<LogEntry[]> {
   const out: LogEntry[] = [];

@@ -1,0 +1,41 @@
+/**
+ * Fixtures shared by the suites: places to put customers and technicians, temporary
+ * folders removed after the file's tests, and alerts with only the fields a test cares
+ * about. One copy each, instead of one per test file.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after } from 'node:test';
+import type { Alert } from '../../src/protocol.js';
+
+/** City centres used as customers' doors and technicians' positions. */
+export const PLACES = {
+  paris: { lat: 48.8566, lon: 2.3522 },
+  lyon: { lat: 45.764, lon: 4.8357 },
+  berlin: { lat: 52.52, lon: 13.405 },
+  milan: { lat: 45.46, lon: 9.19 },
+  shanghai: { lat: 31.2304, lon: 121.4737 },
+} as const;
+
+/**
+ * Returns a function that makes a fresh temporary folder named after `prefix`; every
+ * folder it made is removed once the calling test file's tests are done. Call it at the
+ * top level of a test file.
+ */
+export function tempDirs(prefix: string): () => Promise<string> {
+  const dirs: string[] = [];
+  after(async () => {
+    for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true });
+  });
+  return async () => {
+    const dir = await mkdtemp(join(tmpdir(), `fieldtrack-${prefix}-`));
+    dirs.push(dir);
+    return dir;
+  };
+}
+
+/** An open level-1 SOS alert of technician `t-1`, with `extra` on top. */
+export function sosAlert(id: string, extra: Partial<Alert> = {}): Alert {
+  return { id, kind: 'sos', level: 1, state: 'open', tech: 't-1', ts: 1_000, ...extra };
+}
