@@ -6,8 +6,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { SignJWT } from 'jose';
-import WebSocket from 'ws';
 import { ServerProcess, TEST_SECRET } from './support/server-process.js';
+import { attempt, closeAll } from './support/upgrade.js';
 
 const key = new TextEncoder().encode(TEST_SECRET);
 const DAY = 86_400;
@@ -21,29 +21,11 @@ function sign(claims: { exp: number; iat?: number }, role = 'device', sub = 'tec
   return jwt.sign(key);
 }
 
-/** Upgrade status and, when refused, the JSON body. */
-function upgrade(url: string, bearer: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { headers: { authorization: `Bearer ${bearer}` } });
-    ws.once('unexpected-response', (_req, res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => {
-        body += c;
-      });
-      res.on('end', () => {
-        ws.terminate();
-        resolve({ status: res.statusCode ?? 0, body });
-      });
-    });
-    ws.once('open', () => {
-      ws.close();
-      resolve({ status: 101, body: '' });
-    });
-    ws.once('error', (err) => {
-      if (!/Unexpected server response|closed before the connection/.test(err.message)) reject(err);
-    });
-  });
+/** Upgrade status and, when refused, the JSON body (an accepted socket is closed at once). */
+async function upgrade(url: string, bearer: string): Promise<{ status: number; body: string }> {
+  const { status, body, ws } = await attempt(url, bearer);
+  await closeAll([ws]);
+  return { status, body };
 }
 
 describe('maximum token lifetime (default 30 days)', () => {

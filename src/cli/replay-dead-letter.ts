@@ -11,20 +11,13 @@
  * for a configuration or store error.
  */
 import { join } from 'node:path';
-import { ConfigError, loadConfig } from '../config.js';
 import { openStore } from '../telemetry/archive-factory.js';
 import { DEAD_LETTER_DIR, listDeadLetters, replayDeadLetters } from '../telemetry/dead-letter.js';
 import { createSchema } from '../telemetry/spooled-archive.js';
+import { configOrExit } from './config-or-exit.js';
 
 async function main(): Promise<number> {
-  let config: ReturnType<typeof loadConfig>;
-  try {
-    config = loadConfig();
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    process.stderr.write(`${err.message}\n`);
-    return 2;
-  }
+  const config = configOrExit();
   const dir = join(config.DATA_DIR, DEAD_LETTER_DIR);
   if ((await listDeadLetters(dir)).length === 0) {
     process.stdout.write(`no dead letters in ${dir}\n`);

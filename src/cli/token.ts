@@ -5,9 +5,9 @@
  * Real deployments mint tokens in their own identity service.
  */
 import { SignJWT } from 'jose';
-import { ConfigError, loadConfig } from '../config.js';
 import { isValidId } from '../protocol/checks.js';
 import { Role } from '../protocol.js';
+import { configOrExit } from './config-or-exit.js';
 
 async function main(): Promise<void> {
   const [role, sub, ttl = '3600'] = process.argv.slice(2);
@@ -16,14 +16,7 @@ async function main(): Promise<void> {
     process.stderr.write(`usage: npm run token -- <${roles.join('|')}> <sub> [ttl-seconds]\n`);
     process.exit(2);
   }
-  let config: ReturnType<typeof loadConfig>;
-  try {
-    config = loadConfig();
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    process.stderr.write(`${err.message}\n`);
-    process.exit(2);
-  }
+  const config = configOrExit();
   if (Number(ttl) > config.TOKEN_MAX_LIFETIME_SEC) {
     // The node would answer 401 to it: say so now rather than hand out a useless token.
     process.stderr.write(`ttl ${ttl} s is longer than TOKEN_MAX_LIFETIME_SEC (${config.TOKEN_MAX_LIFETIME_SEC} s)\n`);

@@ -52,6 +52,14 @@ function checkFrame<S extends Record<string, TSchema>>(
 }
 
 /**
+ * A `checkin` or `sos` is never refused for its clock: a `ts` outside the window is
+ * replaced by the server's time, and counted as out of window.
+ */
+function timeOrNow(ts: number, window: TimeWindow): { ts: number; counted: { outOfWindow?: number } } {
+  return outsideWindow(ts, window) === null ? { ts, counted: {} } : { ts: window.now, counted: { outOfWindow: 1 } };
+}
+
+/**
  * Validates a decoded `/v1/device` frame against its schema and the time window (no fix
  * older than the archive keeps or more than 5 minutes ahead), and rebuilds it from its
  * known fields. Outside the window (README, protocol decisions): a `ping` is refused, a
@@ -99,37 +107,22 @@ export function validateDeviceMessage(frame: Record<string, unknown>, window: Ti
       };
     }
     case 'checkin': {
-      const replace = outsideWindow(m.ts, window) !== null;
+      const at = timeOrNow(m.ts, window);
       return {
         ok: true,
-        value: pickDefined({
-          t: m.t,
-          seq: m.seq,
-          order: m.order,
-          ts: replace ? window.now : m.ts,
-          lat: m.lat,
-          lon: m.lon,
-          acc: m.acc,
-        }),
-        ...(replace ? { outOfWindow: 1 } : {}),
+        value: pickDefined({ t: m.t, seq: m.seq, order: m.order, ts: at.ts, lat: m.lat, lon: m.lon, acc: m.acc }),
+        ...at.counted,
       };
     }
     case 'start':
     case 'complete':
       return { ok: true, value: { t: m.t, seq: m.seq, order: m.order } };
     case 'sos': {
-      const replace = outsideWindow(m.ts, window) !== null;
+      const at = timeOrNow(m.ts, window);
       return {
         ok: true,
-        value: pickDefined({
-          t: m.t,
-          seq: m.seq,
-          ts: replace ? window.now : m.ts,
-          lat: m.lat,
-          lon: m.lon,
-          note: m.note,
-        }),
-        ...(replace ? { outOfWindow: 1 } : {}),
+        value: pickDefined({ t: m.t, seq: m.seq, ts: at.ts, lat: m.lat, lon: m.lon, note: m.note }),
+        ...at.counted,
       };
     }
     case 'sos_cancel':

@@ -156,6 +156,20 @@ export async function harness(
   return h;
 }
 
+/** A harness with a safety console (operator `op`) and the phone of `tech-1` attached, collecting what they are sent. */
+export async function connectedHarness(): Promise<{
+  h: Harness;
+  consoleLink: SafetyCollector;
+  phone: DeviceCollector;
+}> {
+  const h = await harness();
+  const consoleLink = new Collector<SafetyPush>();
+  h.tracker.attachSafety('op', consoleLink);
+  const phone = new Collector<DevicePush>();
+  h.tracker.attachDevice('tech-1', phone);
+  return { h, consoleLink, phone };
+}
+
 /** Unwraps an Outcome that must be ok. */
 export function ok<T>(out: { ok: true; value: T } | { ok: false; code: string; msg: string }): T {
   if (!out.ok) throw new Error(`expected ok, got ${out.code}: ${out.msg}`);

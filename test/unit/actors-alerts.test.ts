@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import type { Alert, AlertKind, OrderInput, SafetyPush } from '../../src/protocol.js';
 import { PLACES } from '../support/fixtures.js';
-import { Collector, type DeviceCollector, type Harness, harness, ok } from '../support/memory-archive.js';
+import { Collector, connectedHarness, type DeviceCollector, type Harness, ok } from '../support/memory-archive.js';
 
 const MIN = 60_000;
 const CUSTOMER = PLACES.paris;
@@ -17,11 +17,7 @@ let h: Harness;
 let consoleLink: Collector<SafetyPush>;
 let phone: DeviceCollector;
 beforeEach(async () => {
-  h = await harness();
-  consoleLink = new Collector<SafetyPush>();
-  h.tracker.attachSafety('op', consoleLink);
-  phone = new Collector();
-  h.tracker.attachDevice('tech-1', phone);
+  ({ h, consoleLink, phone } = await connectedHarness());
 });
 afterEach(async () => {
   await h.dispose();

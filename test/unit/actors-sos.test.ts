@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import type { Alert, SafetyPush } from '../../src/protocol.js';
 import { PLACES } from '../support/fixtures.js';
-import { Collector, type DeviceCollector, type Harness, harness, ok } from '../support/memory-archive.js';
+import { type Collector, connectedHarness, type DeviceCollector, type Harness, ok } from '../support/memory-archive.js';
 
 const SEC = 1000;
 const MIN = 60 * SEC;
@@ -19,11 +19,7 @@ let h: Harness;
 let consoleLink: Collector<SafetyPush>;
 let phone: DeviceCollector;
 beforeEach(async () => {
-  h = await harness();
-  consoleLink = new Collector<SafetyPush>();
-  h.tracker.attachSafety('op', consoleLink);
-  phone = new Collector();
-  h.tracker.attachDevice('tech-1', phone);
+  ({ h, consoleLink, phone } = await connectedHarness());
 });
 afterEach(async () => {
   await h.dispose();

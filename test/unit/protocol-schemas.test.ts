@@ -144,7 +144,7 @@ describe('one limit wherever a value arrives', () => {
   });
 });
 
-describe('node bus messages and requests, checked by the compiled schemas', () => {
+describe('node bus messages and requests from peer nodes, checked by the compiled schemas', () => {
   it('accepts the requests a node forwards, keeping only their fields', () => {
     assert.deepEqual(parseRemoteCall('safety', { operator: 'op', msg: { t: 'ack', seq: 3, id: 'a-1' }, x: 1 }), {
       op: 'safety',
