@@ -100,8 +100,15 @@ export class ServerProcess {
       }
     });
     this.child.stderr?.setEncoding('utf8').on('data', (chunk: string) => this.stderr.push(chunk));
-    this.child.on('exit', (code) => {
+    this.child.on('exit', (code, signal) => {
       this.exitCode = code;
+      // A server that dies on its own leaves its tests failing with closed connections: say why.
+      if (code !== 0 && code !== null && signal === null && this.logs.some((l) => l.msg === 'listening')) {
+        const last = this.logs.slice(-10).map((l) => JSON.stringify(l));
+        process.stderr.write(
+          `server process exited with ${code}\n${this.stderr.join('').slice(-4000)}\n${last.join('\n')}\n`,
+        );
+      }
       for (const wake of this.exitWaiters.splice(0)) wake(code);
     });
   }
