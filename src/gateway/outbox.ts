@@ -19,8 +19,16 @@ let scheduled = false;
 
 function flushAll(): void {
   scheduled = false;
-  for (const ws of dirty) writeQueued(ws);
+  const sockets = [...dirty];
   dirty.clear();
+  for (const ws of sockets) {
+    try {
+      writeQueued(ws);
+    } catch {
+      // A socket uWS has already closed cannot be written to; its frames are moot. It must
+      // not keep the other sockets' frames (a console's snapshot, a device's ack) unsent.
+    }
+  }
 }
 
 function writeQueued(ws: WebSocket<HasOutbox>): void {
