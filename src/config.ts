@@ -192,6 +192,11 @@ export const VARIABLES = {
     int(60, 10 * 365 * 24 * 3600),
     'Longest a token may live: exp at most this many seconds after iat (after now when it has no iat); longer-lived tokens get 401.',
   ),
+  MAX_FIXES_IN_FLIGHT: v(
+    5000,
+    int(1, 10_000_000),
+    'Pings and batches a node may have unanswered at once; past it a new ping or batch gets rate_limited with retryMs at once (SOS, check-ins and transitions never).',
+  ),
   BATCH_POINTS_PER_SEC: v(
     1000,
     num(1, 1e7),

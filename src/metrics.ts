@@ -57,6 +57,13 @@ export class Metrics {
     labelNames: ['route', 'status'] as const,
     registers: [this.registry],
   });
+  readonly loadShed = new Counter({
+    name: 'fieldtrack_load_shed_total',
+    help: 'Pings and batches refused at once with rate_limited because the node had too many unanswered (MAX_FIXES_IN_FLIGHT), by message type',
+    labelNames: ['type'] as const,
+    registers: [this.registry],
+  });
+
   readonly fixesOutsideWindow = new Counter({
     name: 'fieldtrack_fixes_outside_window_total',
     help: 'Fixes whose ts was outside the time window (ping refused, batch point left out, checkin/sos/depart ts replaced), by message type',

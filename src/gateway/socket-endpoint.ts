@@ -18,6 +18,7 @@ import { closeCodeLabel } from './close-label.js';
 import { decodeFrame, encodeMessage, encodeShared } from './codec.js';
 import { writeHttpError } from './http.js';
 import type { InflightTracker } from './inflight.js';
+import { type LoadShedder, SHEDDABLE } from './load-shed.js';
 import type { Validated } from './messages.js';
 import { discardOutbox, flushOutbox, queueFrame } from './outbox.js';
 import { RateLimiter } from './rate-limit.js';
@@ -72,6 +73,8 @@ export interface EndpointDeps {
   connections: Set<WebSocket<Connection>>;
   /** Connection ceilings and upgrade rate, shared by every endpoint; absent means no ceilings. */
   admission?: Admission;
+  /** Node-wide shedding of pings and batches when too many are unanswered; absent means none. */
+  shedder?: LoadShedder;
 }
 
 /** Message types the per-connection message rate limit lets through even past its budget. */
@@ -202,6 +205,15 @@ export function registerSocketEndpoint<M extends { t: string; seq: number }>(
         return;
       }
     }
+    const shedder = deps.shedder !== undefined && SHEDDABLE.has(msg.t) ? deps.shedder : undefined;
+    if (shedder?.overloaded()) {
+      // Refused at once rather than queued: the device keeps these fixes for a later batch.
+      metrics.loadShed.inc({ type: msg.t });
+      refuse(ws, deps, msg.seq, ErrorCode.rateLimited, 'node busy: keep the fixes and send them later', {
+        retryMs: shedder.retryMs(),
+      });
+      return;
+    }
     metrics.messages.inc({ endpoint, type: msg.t });
     const stopTimer = metrics.ackLatency.startTimer({ type: msg.t });
     const done = behaviour
@@ -218,6 +230,7 @@ export function registerSocketEndpoint<M extends { t: string; seq: number }>(
       )
       .finally(stopTimer);
     deps.inflight.track(done);
+    shedder?.track(done);
   };
 
   app.ws<Connection>(endpoint, {
