@@ -18,7 +18,7 @@ export function deviceEndpoint(tracker: Tracker, deps: EndpointDeps): EndpointBe
   return {
     path: '/v1/device',
     roles: [Role.device],
-    // The window moves with the clock: taken per message, it is cheap (one cached day string).
+    // The window moves with the clock: taken per message, it is a little arithmetic.
     validate: (frame, now) => validateDeviceMessage(frame, timeWindow(now, deps.config.RETENTION_DAYS)),
     pointsOf: (msg) => (msg.t === 'batch' ? msg.pts.length : 0),
     // Device messages carry no technician id: every one acts as the token's subject.

@@ -17,7 +17,6 @@ import { defaultConsoleSources, loadConsoleFiles, registerConsoleRoutes } from '
 import { deviceEndpoint } from './device-endpoint.js';
 import { type HttpDeps, route } from './http.js';
 import { InflightTracker } from './inflight.js';
-import { LoadShedder } from './load-shed.js';
 import { registerApiRoutes } from './routes.js';
 import { safetyEndpoint } from './safety-endpoint.js';
 import { type Connection, closeConnection, type EndpointDeps, registerSocketEndpoint } from './socket-endpoint.js';
@@ -119,7 +118,7 @@ export async function startGateway({ config, clock, log, metrics, tracker }: Gat
       upgradesPerSec: config.UPGRADE_RATE_PER_SEC,
       upgradeBurst: config.UPGRADE_BURST,
     }),
-    shedder: new LoadShedder(config.MAX_FIXES_IN_FLIGHT),
+    fixesInFlight: new InflightTracker(clock),
     isShuttingDown: () => shuttingDown,
   };
   const httpDeps: HttpDeps = { clock, log, metrics, verifier, maxBodyBytes: config.MAX_HTTP_BODY_BYTES };

@@ -18,7 +18,7 @@ import { closeCodeLabel } from './close-label.js';
 import { decodeFrame, encodeMessage, encodeShared } from './codec.js';
 import { writeHttpError } from './http.js';
 import type { InflightTracker } from './inflight.js';
-import { type LoadShedder, SHEDDABLE } from './load-shed.js';
+import { SHEDDABLE, shedRetryMs } from './load-shed.js';
 import type { Validated } from './messages.js';
 import { discardOutbox, flushOutbox, queueFrame } from './outbox.js';
 import { RateLimiter } from './rate-limit.js';
@@ -73,8 +73,8 @@ export interface EndpointDeps {
   connections: Set<WebSocket<Connection>>;
   /** Connection ceilings and upgrade rate, shared by every endpoint; absent means no ceilings. */
   admission?: Admission;
-  /** Node-wide shedding of pings and batches when too many are unanswered; absent means none. */
-  shedder?: LoadShedder;
+  /** Pings and batches not answered yet, node-wide, for shedding (load-shed.ts); absent means no shedding. */
+  fixesInFlight?: InflightTracker;
 }
 
 /** Message types the per-connection message rate limit lets through even past its budget. */
@@ -205,12 +205,12 @@ export function registerSocketEndpoint<M extends { t: string; seq: number }>(
         return;
       }
     }
-    const shedder = deps.shedder !== undefined && SHEDDABLE.has(msg.t) ? deps.shedder : undefined;
-    if (shedder?.overloaded()) {
+    const fixes = SHEDDABLE.has(msg.t) ? deps.fixesInFlight : undefined;
+    if (fixes !== undefined && fixes.size >= config.MAX_FIXES_IN_FLIGHT) {
       // Refused at once rather than queued: the device keeps these fixes for a later batch.
       metrics.loadShed.inc({ type: msg.t });
       refuse(ws, deps, msg.seq, ErrorCode.rateLimited, 'node busy: keep the fixes and send them later', {
-        retryMs: shedder.retryMs(),
+        retryMs: shedRetryMs(),
       });
       return;
     }
@@ -230,7 +230,7 @@ export function registerSocketEndpoint<M extends { t: string; seq: number }>(
       )
       .finally(stopTimer);
     deps.inflight.track(done);
-    shedder?.track(done);
+    fixes?.track(done);
   };
 
   app.ws<Connection>(endpoint, {

@@ -6,7 +6,7 @@
  * spread one batch over hundreds of day partitions.
  */
 import { MAX_FUTURE_MS } from '../protocol.js';
-import { firstKeptDay } from '../telemetry/retention.js';
+import { firstKeptDayStart } from '../telemetry/retention.js';
 
 /** Accepted `ts` range, both ends inclusive, ms since the epoch. */
 export interface TimeWindow {
@@ -20,8 +20,8 @@ export interface TimeWindow {
 
 /** The window as of `now`. */
 export function timeWindow(now: number, retentionDays: number): TimeWindow {
-  // 'YYYY-MM-DD' parses as UTC midnight, the boundary of the archive's day partitions.
-  return { now, oldest: Date.parse(firstKeptDay(now, retentionDays)), newest: now + MAX_FUTURE_MS, retentionDays };
+  // UTC midnight: the boundary of the archive's day partitions. Arithmetic only: taken per message.
+  return { now, oldest: firstKeptDayStart(now, retentionDays), newest: now + MAX_FUTURE_MS, retentionDays };
 }
 
 /** Why `ts` is outside `window`, as the tail of a field message, or null when it is inside. */

@@ -18,9 +18,14 @@ export interface DroppedPartition {
   day: string;
 }
 
-/** The first day kept when `retentionDays` days are kept as of `now`: today counts as one of them. */
+/** UTC midnight starting the first day kept when `retentionDays` days are kept as of `now`: today counts as one of them. */
+export function firstKeptDayStart(now: number, retentionDays: number): number {
+  return Math.floor((now - (retentionDays - 1) * DAY_MS) / DAY_MS) * DAY_MS;
+}
+
+/** The first day kept, as the archive's day partitions name it. */
 export function firstKeptDay(now: number, retentionDays: number): string {
-  return dayOf(now - (retentionDays - 1) * DAY_MS);
+  return dayOf(firstKeptDayStart(now, retentionDays));
 }
 
 /** Drops every day partition of every archive table older than the retention window. */
