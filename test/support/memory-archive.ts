@@ -3,9 +3,11 @@
  * read queries from them, and can be told to refuse writes (spool full) or to fail them
  * (an unexpected error, which makes the writing actor crash).
  */
+
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterEach } from 'node:test';
 import { ActorTracker } from '../../src/actors/index.js';
 import { ManualClock } from '../../src/clock.js';
 import { type Config, loadConfig } from '../../src/config.js';
@@ -168,6 +170,22 @@ export async function connectedHarness(): Promise<{
   const phone = new Collector<DevicePush>();
   h.tracker.attachDevice('tech-1', phone);
   return { h, consoleLink, phone };
+}
+
+/**
+ * Harnesses disposed after each test: `fresh()` makes one, `keep(h)` adds one made
+ * otherwise (a restart). Call at the top level of a test file.
+ */
+export function harnessesPerTest(): { fresh(): Promise<Harness>; keep(h: Harness): Harness } {
+  const made: Harness[] = [];
+  afterEach(async () => {
+    for (const h of made.splice(0)) await h.dispose();
+  });
+  const keep = (h: Harness): Harness => {
+    made.push(h);
+    return h;
+  };
+  return { fresh: async () => keep(await harness()), keep };
 }
 
 /** Unwraps an Outcome that must be ok. */

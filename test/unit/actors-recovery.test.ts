@@ -5,29 +5,20 @@
  * meanwhile fires right after the restart.
  */
 import assert from 'node:assert/strict';
-import { afterEach, test } from 'node:test';
+import { test } from 'node:test';
 import type { SafetyPush } from '../../src/protocol.js';
 import { PLACES } from '../support/fixtures.js';
-import { Collector, type Harness, harness, ok } from '../support/memory-archive.js';
+import { Collector, type Harness, harnessesPerTest, ok } from '../support/memory-archive.js';
 
 const SEC = 1000;
 const MIN = 60 * SEC;
 const CUSTOMER = PLACES.paris;
 
-const cleanup: Harness[] = [];
-afterEach(async () => {
-  for (const h of cleanup.splice(0)) await h.dispose();
-});
-
-async function fresh(): Promise<Harness> {
-  const h = await harness();
-  cleanup.push(h);
-  return h;
-}
+const { fresh, keep } = harnessesPerTest();
 async function restart(h: Harness, downMs: number): Promise<Harness> {
   await h.tracker.crash();
   const next = await h.restart(h.clock.now() + downMs);
-  cleanup.push(next);
+  keep(next);
   await next.tracker.settle();
   return next;
 }
@@ -172,7 +163,7 @@ test('close() then restart: the same state, nothing raised twice', async () => {
   assert.equal(before.length, 2);
   await h.tracker.close();
   const h2 = await h.restart(t0 + MIN);
-  cleanup.push(h2);
+  keep(h2);
   await h2.tracker.settle();
   assert.deepEqual(await h2.tracker.listAlerts(), before);
 });

@@ -6,21 +6,12 @@
  * whether its last position had been journaled or was still waiting for the flush.
  */
 import assert from 'node:assert/strict';
-import { afterEach, test } from 'node:test';
+import { test } from 'node:test';
 import { PLACES } from '../support/fixtures.js';
-import { Collector, type Harness, harness, ok } from '../support/memory-archive.js';
+import { Collector, harnessesPerTest, ok } from '../support/memory-archive.js';
 
 const SITE = PLACES.lyon;
-const cleanup: Harness[] = [];
-afterEach(async () => {
-  for (const h of cleanup.splice(0)) await h.dispose();
-});
-
-async function fresh(): Promise<Harness> {
-  const h = await harness();
-  cleanup.push(h);
-  return h;
-}
+const { fresh, keep } = harnessesPerTest();
 
 const refusedWith = (out: { ok: boolean; code?: string }, code: string) => {
   assert.equal(out.ok, false);
@@ -88,7 +79,7 @@ test('erases only that technician, and a restart after a crash does not bring it
 
   await h.tracker.crash();
   const h2 = await h.restart(h.clock.now() + 1000);
-  cleanup.push(h2);
+  keep(h2);
   await h2.tracker.settle();
   refusedWith(await h2.tracker.getTechnician('tech-gone'), 'not_found');
   assert.equal((await h2.tracker.listAlerts()).length, 0);
