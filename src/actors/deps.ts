@@ -6,11 +6,12 @@
 import type { Clock } from '../clock.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
-import type { DevicePush } from '../protocol.js';
+import type { Alert, DevicePush } from '../protocol.js';
 import type { AlertBoard } from './alert-board.js';
 import type { IncidentMsg, OrderMsg, TechMsg } from './messages.js';
 import type { Persistence } from './persistence.js';
-import type { LiveJournal, LivePosition } from './records.js';
+import type { LiveJournal, LivePosition, OrderRecord, TechRecord } from './records.js';
+import type { Registry } from './registry.js';
 
 /** The thresholds the actors read from Config. */
 export type ActorConfig = Pick<
@@ -34,6 +35,13 @@ export type ActorConfig = Pick<
 export interface Mailer<M> {
   send(id: string, msg: M): void;
   arm(id: string, at: number | null): void;
+}
+
+/** This node's actor registries, one per kind: what intake, erase and retention work on. */
+export interface LiveActors {
+  techs: Registry<TechRecord, TechMsg>;
+  orders: Registry<OrderRecord, OrderMsg>;
+  incidents: Registry<Alert, IncidentMsg>;
 }
 
 /** Shared services of the actors; see the module comment. */

@@ -9,19 +9,17 @@ import type { AckExtras, Outcome } from '../outcome.js';
 import type { Alert, DeviceMessage } from '../protocol.js';
 import type { NearbyIndex } from '../shared/nearby-index.js';
 import type { AlertBoard } from './alert-board.js';
+import type { LiveActors } from './deps.js';
 import type { IncidentMsg, OrderMsg, TechMsg } from './messages.js';
 import type { LivePosition, OrderRecord, TechRecord } from './records.js';
 import { notYours } from './refusals.js';
-import { ask, type Registry } from './registry.js';
+import { ask } from './registry.js';
 
 /** What the intake routes to: this node's actors, board and the live-position index. */
-export interface IntakeDeps {
+export interface IntakeDeps extends LiveActors {
   log: Logger;
   board: AlertBoard;
   nearby: NearbyIndex;
-  techs: Registry<TechRecord, TechMsg>;
-  orders: Registry<OrderRecord, OrderMsg>;
-  incidents: Registry<Alert, IncidentMsg>;
   /** Whether a device of `tech` is attached to this node. */
   attached(tech: string): boolean;
 }

@@ -13,11 +13,10 @@ import type { ArchiveEraser, ArchiveQueries } from '../telemetry/archive.js';
 import type { AlertBoard } from './alert-board.js';
 import type { TechnicianErased } from './api.js';
 import type { ConsoleFanout } from './console-fanout.js';
-import type { IncidentMsg, OrderMsg, TechMsg } from './messages.js';
+import type { LiveActors } from './deps.js';
 import { isStorageFailure, NOT_STORED } from './persistence.js';
-import { isTerminalState, isUnresolved, type LiveJournal, type OrderRecord, type TechRecord } from './records.js';
+import { isTerminalState, isUnresolved, type LiveJournal, type OrderRecord } from './records.js';
 import { ARCHIVE_DOWN, notFound } from './refusals.js';
-import type { Registry } from './registry.js';
 
 /**
  * Longest an erase waits for the archive (spool drain and delete mutations). Below the
@@ -30,7 +29,7 @@ const ERASE_BUSY_WAIT_MS = 5000;
 const BUSY: Outcome<never> = { ok: false, code: 'unavailable', msg: 'the technician is busy right now; retry' };
 
 /** What an erase removes from. */
-export interface EraseDeps {
+export interface EraseDeps extends LiveActors {
   clock: Clock;
   log: Logger;
   archive: ArchiveQueries & Partial<ArchiveEraser>;
@@ -38,9 +37,6 @@ export interface EraseDeps {
   board: AlertBoard;
   fanout: ConsoleFanout;
   nearby: NearbyIndex;
-  techs: Registry<TechRecord, TechMsg>;
-  orders: Registry<OrderRecord, OrderMsg>;
-  incidents: Registry<Alert, IncidentMsg>;
   /** Whether a device of `tech` is attached to this node. */
   attached(tech: string): boolean;
   /** Erases what other nodes could load of `tech` (multi-node), after the journal and before the archive. */

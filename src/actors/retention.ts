@@ -8,9 +8,8 @@ import type { CancelTimer, Clock } from '../clock.js';
 import type { Alert } from '../protocol.js';
 import type { AlertBoard } from './alert-board.js';
 import type { ConsoleFanout } from './console-fanout.js';
-import type { IncidentMsg, OrderMsg } from './messages.js';
+import type { LiveActors } from './deps.js';
 import { isTerminalState, type LiveJournal, type OrderRecord } from './records.js';
-import type { Registry } from './registry.js';
 
 /** How long finished orders and resolved alerts stay in live state. */
 export const RETAIN_FINISHED_MS = 24 * 60 * 60 * 1000;
@@ -18,13 +17,11 @@ export const RETAIN_FINISHED_MS = 24 * 60 * 60 * 1000;
 const RETENTION_EVERY_MS = 60 * 60 * 1000;
 
 /** What retention forgets from. */
-export interface RetentionDeps {
+export interface RetentionDeps extends Pick<LiveActors, 'orders' | 'incidents'> {
   clock: Clock;
   journal: LiveJournal;
   board: AlertBoard;
   fanout: ConsoleFanout;
-  orders: Registry<OrderRecord, OrderMsg>;
-  incidents: Registry<Alert, IncidentMsg>;
 }
 
 /** When alert `a` was resolved (its own time for alerts resolved before that was recorded). */
