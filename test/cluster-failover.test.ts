@@ -11,17 +11,10 @@ import { after, before, describe, it } from 'node:test';
 import type { Alert, TechnicianView } from '../src/protocol.js';
 import { Cluster } from './support/cluster.js';
 import { eventually } from './support/eventually.js';
-import { PLACES } from './support/fixtures.js';
+import { FAILOVER_ENV, PLACES } from './support/fixtures.js';
 import type { ServerProcess } from './support/server-process.js';
 
-const ENV = {
-  SOS_LEVEL2_MS: '20000',
-  SOS_LEVEL3_MS: '30000',
-  SOS_SLA_MS: '600000',
-  LATE_DEPARTURE_MS: '600000',
-  LATE_ARRIVAL_MS: '25000',
-  OFFLINE_MS: '600000',
-};
+const ENV = FAILOVER_ENV;
 
 let cluster: Cluster;
 before(async () => {

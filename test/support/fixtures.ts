@@ -18,6 +18,16 @@ export const PLACES = {
   shanghai: { lat: 31.2304, lon: 121.4737 },
 } as const;
 
+/** Timers short enough for a failover to be seen within a test, the rest out of the way. */
+export const FAILOVER_ENV = {
+  SOS_LEVEL2_MS: '20000',
+  SOS_LEVEL3_MS: '30000',
+  SOS_SLA_MS: '600000',
+  LATE_DEPARTURE_MS: '600000',
+  LATE_ARRIVAL_MS: '25000',
+  OFFLINE_MS: '600000',
+};
+
 /**
  * Returns a function that makes a fresh temporary folder named after `prefix`; every
  * folder it made is removed once the calling test file's tests are done. Call it at the

@@ -35,14 +35,20 @@ async function replayed(dir: string): Promise<Record<string, number>> {
   return out;
 }
 
+/** A journal with no reserve in a fresh folder, on a disk whose fsyncs a test can fail. */
+async function onFlakyDisk(): Promise<{ dir: string; disk: FlakyDisk; journal: Journal<LiveKinds> }> {
+  const dir = await freshDir();
+  const disk = new FlakyDisk();
+  const { journal } = await Journal.open<LiveKinds>(dir, new ManualClock(), log, {
+    reserveBytes: 0,
+    openFile: disk.openFile,
+  });
+  return { dir, disk, journal };
+}
+
 describe('journal under write failures', () => {
   it('never makes a refused write state: not through compaction, not after a restart', async () => {
-    const dir = await freshDir();
-    const disk = new FlakyDisk();
-    const { journal } = await Journal.open<LiveKinds>(dir, new ManualClock(), log, {
-      reserveBytes: 0,
-      openFile: disk.openFile,
-    });
+    const { dir, disk, journal } = await onFlakyDisk();
     await journal.put(alert('a-1', 1));
 
     disk.failSyncs = 1;
@@ -56,12 +62,7 @@ describe('journal under write failures', () => {
   });
 
   it('reports the failure until the next write succeeds', async () => {
-    const dir = await freshDir();
-    const disk = new FlakyDisk();
-    const { journal } = await Journal.open<LiveKinds>(dir, new ManualClock(), log, {
-      reserveBytes: 0,
-      openFile: disk.openFile,
-    });
+    const { disk, journal } = await onFlakyDisk();
     assert.equal(journal.health().ok, true);
     disk.failSyncs = 1;
     await assert.rejects(journal.put(alert('a-1', 1)), /EIO/);
@@ -99,12 +100,7 @@ describe('journal under write failures', () => {
   });
 
   it('keeps a put that arrives in the middle of a compaction, with its newest value', async () => {
-    const dir = await freshDir();
-    const disk = new FlakyDisk();
-    const { journal } = await Journal.open<LiveKinds>(dir, new ManualClock(), log, {
-      reserveBytes: 0,
-      openFile: disk.openFile,
-    });
+    const { dir, disk, journal } = await onFlakyDisk();
     await journal.put(alert('a-1', 1));
     await journal.put(alert('a-2', 1));
 

@@ -10,18 +10,11 @@ import { afterEach, describe, it } from 'node:test';
 import { LEASE_TTL_MS } from '../../src/cluster/cluster-link.js';
 import type { ClusteredTracker } from '../../src/cluster/clustered-tracker.js';
 import type { Alert } from '../../src/protocol.js';
-import { PLACES } from '../support/fixtures.js';
+import { FAILOVER_ENV, PLACES } from '../support/fixtures.js';
 import { ok } from '../support/memory-archive.js';
 import { MemoryCluster, RecordingConsole, RecordingDevice } from '../support/memory-cluster.js';
 
-const ENV = {
-  SOS_LEVEL2_MS: '20000',
-  SOS_LEVEL3_MS: '30000',
-  SOS_SLA_MS: '600000',
-  LATE_DEPARTURE_MS: '600000',
-  LATE_ARRIVAL_MS: '25000',
-  OFFLINE_MS: '600000',
-};
+const ENV = FAILOVER_ENV;
 const SITE = PLACES.paris;
 
 let cluster: MemoryCluster | undefined;
