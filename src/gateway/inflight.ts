@@ -10,13 +10,15 @@ export class InflightTracker {
   private pending = 0;
   private waiters: Array<() => void> = [];
 
-  /** Follows `work` until it settles. */
-  track(work: Promise<unknown>): void {
+  /** One handler started; `end` must follow once it answered. */
+  begin(): void {
     this.pending += 1;
-    work.finally(() => {
-      this.pending -= 1;
-      if (this.pending === 0) for (const wake of this.waiters.splice(0)) wake();
-    });
+  }
+
+  /** One handler answered. */
+  end(): void {
+    this.pending -= 1;
+    if (this.pending === 0 && this.waiters.length > 0) for (const wake of this.waiters.splice(0)) wake();
   }
 
   /** Handlers still running. */

@@ -17,6 +17,7 @@ import { defaultConsoleSources, loadConsoleFiles, registerConsoleRoutes } from '
 import { deviceEndpoint } from './device-endpoint.js';
 import { type HttpDeps, route } from './http.js';
 import { InflightTracker } from './inflight.js';
+import { LoadShedder } from './load-shed.js';
 import { registerApiRoutes } from './routes.js';
 import { safetyEndpoint } from './safety-endpoint.js';
 import { type Connection, closeConnection, type EndpointDeps, registerSocketEndpoint } from './socket-endpoint.js';
@@ -118,7 +119,12 @@ export async function startGateway({ config, clock, log, metrics, tracker }: Gat
       upgradesPerSec: config.UPGRADE_RATE_PER_SEC,
       upgradeBurst: config.UPGRADE_BURST,
     }),
-    fixesInFlight: new InflightTracker(clock),
+    shedder: new LoadShedder({
+      maxInFlight: config.MAX_FIXES_IN_FLIGHT,
+      minInFlight: config.SHED_MIN_IN_FLIGHT,
+      targetMs: config.SHED_TARGET_MS,
+      intervalMs: config.SHED_INTERVAL_MS,
+    }),
     isShuttingDown: () => shuttingDown,
   };
   const httpDeps: HttpDeps = { clock, log, metrics, verifier, maxBodyBytes: config.MAX_HTTP_BODY_BYTES };

@@ -15,10 +15,10 @@ import { CloseCode, ErrorCode, MAX_FRAME_BYTES, type Role, type ServerMessage } 
 import type { Admission } from './admission.js';
 import { extractToken, type Principal, type TokenVerifier } from './auth.js';
 import { closeCodeLabel } from './close-label.js';
-import { decodeFrame, encodeMessage, encodeShared } from './codec.js';
+import { decodeFrame, encodeAck, encodeMessage, encodeShared } from './codec.js';
 import { writeHttpError } from './http.js';
 import type { InflightTracker } from './inflight.js';
-import { SHEDDABLE, shedRetryMs } from './load-shed.js';
+import { type LoadShedder, SHEDDABLE, shedRetryMs } from './load-shed.js';
 import type { Validated } from './messages.js';
 import { discardOutbox, flushOutbox, queueFrame } from './outbox.js';
 import { RateLimiter } from './rate-limit.js';
@@ -73,8 +73,8 @@ export interface EndpointDeps {
   connections: Set<WebSocket<Connection>>;
   /** Connection ceilings and upgrade rate, shared by every endpoint; absent means no ceilings. */
   admission?: Admission;
-  /** Pings and batches not answered yet, node-wide, for shedding (load-shed.ts); absent means no shedding. */
-  fixesInFlight?: InflightTracker;
+  /** Decides when pings and batches are refused at once (load-shed.ts); absent means no shedding. */
+  shedder?: LoadShedder;
 }
 
 /** Message types the per-connection message rate limit lets through even past its budget. */
@@ -96,6 +96,12 @@ export function closeConnection(ws: WebSocket<Connection>, code: CloseCode, reas
  * silently miss messages.
  */
 export function sendMessage(ws: WebSocket<Connection>, msg: ServerMessage, deps: EndpointDeps, shared = false): void {
+  if (ws.getUserData().closed) return;
+  sendFrame(ws, shared ? encodeShared(msg) : encodeMessage(msg), deps);
+}
+
+/** Queues an encoded frame for an open socket; see sendMessage. */
+function sendFrame(ws: WebSocket<Connection>, frame: Buffer, deps: EndpointDeps): void {
   const conn = ws.getUserData();
   if (conn.closed) return;
   if (ws.getBufferedAmount() > deps.config.SAFETY_MAX_BUFFERED_BYTES) {
@@ -103,7 +109,28 @@ export function sendMessage(ws: WebSocket<Connection>, msg: ServerMessage, deps:
     closeConnection(ws, CloseCode.slowConsumer, 'slow consumer: too much unread data');
     return;
   }
-  queueFrame(ws, shared ? encodeShared(msg) : encodeMessage(msg));
+  queueFrame(ws, frame);
+}
+
+/** Answers a handled message: its `ack` (a plain one written without the encoder), or its `err`. */
+function answer(ws: WebSocket<Connection>, deps: EndpointDeps, seq: number, outcome: Outcome<AckExtras>): void {
+  if (!outcome.ok) {
+    refuse(ws, deps, seq, outcome.code, outcome.msg, outcome.extras);
+    return;
+  }
+  if (ws.getUserData().closed) return;
+  sendFrame(ws, isEmpty(outcome.value) ? encodeAck(seq) : encodeMessage({ ...outcome.value, t: 'ack', seq }), deps);
+}
+
+function isEmpty(extras: AckExtras): boolean {
+  for (const _ in extras) return false;
+  return true;
+}
+
+/** A message type's counter and answer-time histogram. */
+interface MessageStats {
+  received: { inc(): void };
+  latency: { observe(seconds: number): void };
 }
 
 function refuse(
@@ -135,6 +162,17 @@ export function registerSocketEndpoint<M extends { t: string; seq: number }>(
 ): void {
   const { config, log, metrics } = deps;
   const endpoint = behaviour.path;
+
+  // Labelled metric children, looked up once per message type instead of hashing labels per message.
+  const stats = new Map<string, MessageStats>();
+  const statsOf = (type: string): MessageStats => {
+    let s = stats.get(type);
+    if (s === undefined) {
+      s = { received: metrics.messages.labels(endpoint, type), latency: metrics.ackLatency.labels(type) };
+      stats.set(type, s);
+    }
+    return s;
+  };
 
   const onFrame = (ws: WebSocket<Connection>, frame: ArrayBuffer, isBinary: boolean): void => {
     const conn = ws.getUserData();
@@ -205,8 +243,8 @@ export function registerSocketEndpoint<M extends { t: string; seq: number }>(
         return;
       }
     }
-    const fixes = SHEDDABLE.has(msg.t) ? deps.fixesInFlight : undefined;
-    if (fixes !== undefined && fixes.size >= config.MAX_FIXES_IN_FLIGHT) {
+    const shedder = SHEDDABLE.has(msg.t) ? deps.shedder : undefined;
+    if (shedder?.shouldShed(performance.now())) {
       // Refused at once rather than queued: the device keeps these fixes for a later batch.
       metrics.loadShed.inc({ type: msg.t });
       refuse(ws, deps, msg.seq, ErrorCode.rateLimited, 'node busy: keep the fixes and send them later', {
@@ -214,23 +252,29 @@ export function registerSocketEndpoint<M extends { t: string; seq: number }>(
       });
       return;
     }
-    metrics.messages.inc({ endpoint, type: msg.t });
-    const stopTimer = metrics.ackLatency.startTimer({ type: msg.t });
-    const done = behaviour
-      .handle(conn.principal, msg)
-      .then(
-        (outcome) => {
-          if (outcome.ok) sendMessage(ws, { ...outcome.value, t: 'ack', seq: msg.seq }, deps);
-          else refuse(ws, deps, msg.seq, outcome.code, outcome.msg, outcome.extras);
-        },
-        (err: unknown) => {
-          log.error({ err, endpoint, sub: conn.principal.sub, type: msg.t }, 'message handler failed');
-          refuse(ws, deps, msg.seq, ErrorCode.internal, 'internal error');
-        },
-      )
-      .finally(stopTimer);
-    deps.inflight.track(done);
-    fixes?.track(done);
+    const stats = statsOf(msg.t);
+    stats.received.inc();
+    const started = performance.now();
+    deps.inflight.begin();
+    shedder?.begin();
+    // One settlement per message, no promise chained on it: this runs for every ping.
+    const answered = (): void => {
+      const took = performance.now() - started;
+      stats.latency.observe(took / 1000);
+      shedder?.end(took);
+      deps.inflight.end();
+    };
+    behaviour.handle(conn.principal, msg).then(
+      (outcome) => {
+        answer(ws, deps, msg.seq, outcome);
+        answered();
+      },
+      (err: unknown) => {
+        log.error({ err, endpoint, sub: conn.principal.sub, type: msg.t }, 'message handler failed');
+        refuse(ws, deps, msg.seq, ErrorCode.internal, 'internal error');
+        answered();
+      },
+    );
   };
 
   app.ws<Connection>(endpoint, {
