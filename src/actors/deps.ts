@@ -60,6 +60,8 @@ export interface ActorDeps {
    * the one place that decides what the newest position is.
    */
   publishPosition(tech: string, pos: LivePosition): void;
+  /** A technician's newest accepted position on this node (read by its orders to place events on the map). */
+  positionOf(tech: string): LivePosition | null;
   techs: Mailer<TechMsg>;
   orders: Mailer<OrderMsg>;
   incidents: Mailer<IncidentMsg>;

@@ -6,7 +6,8 @@
  */
 
 import type { AckExtras, Outcome } from '../outcome.js';
-import type { BatchPoint, OrderInput, OrderState, OrderView, PingMsg } from '../protocol.js';
+import type { BatchPoint, OrderInput, OrderView, PingMsg } from '../protocol.js';
+import type { OrderLink } from './records.js';
 
 /** Answers a request; called exactly once per request. */
 export type Reply<T> = (outcome: Outcome<T>) => void;
@@ -26,8 +27,8 @@ export type IncomingFix = Omit<PingMsg, 't' | 'seq'>;
 export type TechMsg =
   | { t: 'ping'; fix: IncomingFix; reply: Reply<AckExtras> }
   | { t: 'batch'; pts: BatchPoint[]; reply: Reply<AckExtras> }
-  /** An order of this technician changed state; `tech` is its (possibly new) technician. */
-  | { t: 'order'; order: string; tech: string; state: OrderState }
+  /** An order of this technician changed; `tech` is its (possibly new) technician. */
+  | { t: 'order'; tech: string; link: OrderLink }
   | Tick;
 
 /** The device commands that move an order. */

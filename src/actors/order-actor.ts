@@ -15,12 +15,12 @@
 import { checkinVerdict, type Fence, initialExitWatch, makeFence, onDwellTimer, onFix } from '../geofence/index.js';
 import type { AckExtras, Outcome, Refusal } from '../outcome.js';
 import type { Alert, AlertKind, OrderInput, OrderView } from '../protocol.js';
-import type { ActorDeps } from './deps.js';
+import { type ActorDeps, accurate } from './deps.js';
 import type { DeviceOrderCommand, OrderMsg } from './messages.js';
 import { nextState } from './order-machine.js';
 import { dueOrderAlerts, KIND_TEXT, nextOrderDeadline, predictLateArrival } from './order-rules.js';
 import type { OrderEvent } from './persistence.js';
-import { isActiveState, isTerminalState, type OrderRecord } from './records.js';
+import { isActiveState, isTerminalState, type OrderRecord, orderLink } from './records.js';
 import { notYours } from './refusals.js';
 import type { ActorSpec, Effects } from './registry.js';
 
@@ -45,11 +45,14 @@ const conflict = (msg: string): Refusal => ({ ok: false, code: 'conflict', msg }
 
 /** The order actor's behaviour, for the registry. */
 export function orderSpec(deps: ActorDeps): ActorSpec<OrderRecord, OrderMsg> {
-  const { config, clock, persistence, board, techs, orders, pushDevice } = deps;
+  const { config, clock, persistence, board, techs, orders, pushDevice, positionOf } = deps;
   // Fences are derived data: rebuilt from the record when missing, never persisted.
   const fences = new WeakMap<OrderRecord, Fence>();
-  // The technician's last accurate fix seen by each order, to place start/complete on the map.
-  const lastFix = new Map<string, { lat: number; lon: number }>();
+  /** The technician's newest accurate position, to place alerts and start/complete on the map. */
+  function lastFix(o: OrderRecord): { lat: number; lon: number } | undefined {
+    const pos = positionOf(o.tech);
+    return pos !== null && accurate(pos.acc, config.MAX_ACCURACY_M) ? pos : undefined;
+  }
 
   function fenceOf(o: OrderRecord): Fence {
     let f = fences.get(o);
@@ -61,7 +64,7 @@ export function orderSpec(deps: ActorDeps): ActorSpec<OrderRecord, OrderMsg> {
   }
 
   function tellTech(o: OrderRecord, fx: Effects, previousTech?: string): void {
-    const msg = { t: 'order', order: o.id, tech: o.tech, state: o.state } as const;
+    const msg = { t: 'order', tech: o.tech, link: orderLink(o) } as const;
     fx.push(() => techs.send(o.tech, msg));
     if (previousTech !== undefined && previousTech !== o.tech) fx.push(() => techs.send(previousTech, msg));
   }
@@ -77,7 +80,7 @@ export function orderSpec(deps: ActorDeps): ActorSpec<OrderRecord, OrderMsg> {
       ts: clock.now(),
       detail,
     };
-    const at = lastFix.get(o.id);
+    const at = lastFix(o);
     if (at !== undefined) {
       alert.lat = at.lat;
       alert.lon = at.lon;
@@ -169,7 +172,7 @@ export function orderSpec(deps: ActorDeps): ActorSpec<OrderRecord, OrderMsg> {
       }
       extras = { dist: verdict.dist };
     }
-    const where = msg.fix ?? lastFix.get(o.id);
+    const where = msg.fix ?? lastFix(o);
     if (where !== undefined) {
       event.lat = where.lat;
       event.lon = where.lon;
@@ -194,9 +197,12 @@ export function orderSpec(deps: ActorDeps): ActorSpec<OrderRecord, OrderMsg> {
     return next;
   }
 
-  async function fix(o: OrderRecord | undefined, msg: OrderMsg & { t: 'fix' }): Promise<OrderRecord | undefined> {
+  async function fix(
+    o: OrderRecord | undefined,
+    msg: OrderMsg & { t: 'fix' },
+    fx: Effects,
+  ): Promise<OrderRecord | undefined> {
     if (o === undefined || isTerminalState(o.state)) return o;
-    lastFix.set(o.id, { lat: msg.lat, lon: msg.lon });
     const now = clock.now();
     if (o.state === 'in_service') {
       const fixArg =
@@ -217,6 +223,8 @@ export function orderSpec(deps: ActorDeps): ActorSpec<OrderRecord, OrderMsg> {
     const next: OrderRecord = { ...o, fired: [...o.fired, 'late_arrival'] };
     await raise(next, 'late_arrival', { predicted: true, eta: late.eta, dist: late.dist, scheduledAt: o.scheduledAt });
     await persistence.saveOrder(next, null, 'tolerate');
+    // Nothing left to predict: the technician stops sending this order its fixes.
+    tellTech(next, fx);
     return next;
   }
 
@@ -239,11 +247,12 @@ export function orderSpec(deps: ActorDeps): ActorSpec<OrderRecord, OrderMsg> {
           fx.push(() => pushDevice(o.tech, { t: 'notice', kind, order: o.id, msg: KIND_TEXT.late_departure }));
         }
       }
+      if (due.includes('late_arrival')) tellTech(next, fx);
     }
     if (next.state === 'in_service' && next.dwellAt !== null && next.dwellAt <= now) {
       const step = onDwellTimer(next.watch, now, config.GEOFENCE_EXIT_DWELL_MS);
       next = { ...next, watch: step.watch, dwellAt: step.dwellDeadline };
-      if (step.fire) await exitFired(next, lastFix.get(o.id) ?? { lat: o.lat, lon: o.lon });
+      if (step.fire) await exitFired(next, lastFix(o) ?? { lat: o.lat, lon: o.lon });
     }
     if (due.length > 0) await persistence.saveOrder(next, null, 'tolerate');
     return next;
@@ -264,7 +273,7 @@ export function orderSpec(deps: ActorDeps): ActorSpec<OrderRecord, OrderMsg> {
           next = await device(id, state, msg, fx);
           break;
         case 'fix':
-          next = await fix(state, msg);
+          next = await fix(state, msg, fx);
           break;
         case 'tick':
           next = await tick(state, fx);
@@ -273,7 +282,6 @@ export function orderSpec(deps: ActorDeps): ActorSpec<OrderRecord, OrderMsg> {
       if (next !== undefined) {
         const at = isTerminalState(next.state) ? null : nextOrderDeadline(next, config);
         fx.push(() => orders.arm(id, at));
-        if (isTerminalState(next.state)) fx.push(() => lastFix.delete(id));
       }
       return next;
     },

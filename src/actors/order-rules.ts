@@ -7,7 +7,7 @@
  */
 import { distanceMeters, roundMeters } from '../geofence/index.js';
 import type { AlertKind } from '../protocol.js';
-import type { OrderRecord } from './records.js';
+import type { ArrivalTarget, OrderRecord } from './records.js';
 
 /** The thresholds of the order rules (from Config). */
 export interface OrderTimings {
@@ -74,8 +74,23 @@ export function predictLateArrival(
   if (o.fired.includes('late_arrival')) return null;
   const due = deadlineOf(o, 'late_arrival', t);
   if (due === null) return null;
-  const dist = distanceMeters(lat, lon, o.lat, o.lon);
-  const eta = now + (Math.max(0, dist - o.radius) / t.TRAVEL_SPEED_MPS) * 1000;
+  return arrivesLate(o, due, lat, lon, now, t);
+}
+
+/**
+ * The arrival at `target` predicted from a fix at (`lat`, `lon`) at `now`, straight line at
+ * TRAVEL_SPEED_MPS, when it is later than `due`; null when it is in time.
+ */
+export function arrivesLate(
+  target: ArrivalTarget,
+  due: number,
+  lat: number,
+  lon: number,
+  now: number,
+  t: Pick<OrderTimings, 'TRAVEL_SPEED_MPS'>,
+): { eta: number; dist: number } | null {
+  const dist = distanceMeters(lat, lon, target.lat, target.lon);
+  const eta = now + (Math.max(0, dist - target.radius) / t.TRAVEL_SPEED_MPS) * 1000;
   return eta > due ? { eta: Math.round(eta), dist: roundMeters(dist) } : null;
 }
 

@@ -19,10 +19,35 @@ export interface LivePosition {
   readonly spd: number | null;
 }
 
-/** An order of this technician that is not finished, as the technician actor knows it (state only). */
+/** Where and by when a technician must arrive, while a late arrival can still be predicted. */
+export interface ArrivalTarget {
+  readonly lat: number;
+  readonly lon: number;
+  readonly radius: number;
+  readonly scheduledAt: number;
+}
+
+/**
+ * An order of this technician that is not finished, as the technician actor knows it: its
+ * state, and while a late arrival can still be predicted, the target to predict it from.
+ * With it the technician checks each fix itself and bothers the order actor only with the
+ * fixes that matter to it (in service: every one, for the exit watch; before arrival: one
+ * that predicts lateness), instead of one actor message per ping per order.
+ */
 export interface OrderLink {
   readonly id: string;
   readonly state: OrderState;
+  readonly arrival: ArrivalTarget | null;
+}
+
+/** The technician's view of order `o`. */
+export function orderLink(o: OrderRecord): OrderLink {
+  const predictable = (o.state === 'assigned' || o.state === 'departed') && !o.fired.includes('late_arrival');
+  return {
+    id: o.id,
+    state: o.state,
+    arrival: predictable ? { lat: o.lat, lon: o.lon, radius: o.radius, scheduledAt: o.scheduledAt } : null,
+  };
 }
 
 /** Committed state of a technician actor. */

@@ -13,7 +13,14 @@
  */
 import type { Alert } from '../protocol.js';
 import { DEADLINE_KINDS, type DeadlineKind } from './order-rules.js';
-import { isTerminalState, type LiveRecord, newTechRecord, type OrderRecord, type TechRecord } from './records.js';
+import {
+  isTerminalState,
+  type LiveRecord,
+  newTechRecord,
+  type OrderRecord,
+  orderLink,
+  type TechRecord,
+} from './records.js';
 
 /** What the registries and the board start from. */
 export interface RecoveredState {
@@ -60,7 +67,7 @@ export function recover(records: Iterable<LiveRecord>, startedAt: number): Recov
   for (const o of orders.values()) {
     if (isTerminalState(o.state)) continue;
     const t = tech(o.tech);
-    techs.set(t.id, { ...t, orders: [...t.orders, { id: o.id, state: o.state }] });
+    techs.set(t.id, { ...t, orders: [...t.orders, orderLink(o)] });
   }
   for (const a of alerts) {
     if (a.state === 'resolved') continue;

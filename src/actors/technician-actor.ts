@@ -18,8 +18,8 @@ import type { AckExtras, Outcome } from '../outcome.js';
 import type { Alert } from '../protocol.js';
 import type { PingRecord } from '../telemetry/archive.js';
 import { type ActorDeps, accurate } from './deps.js';
-import type { IncomingFix, TechMsg } from './messages.js';
-import { impliedSpeed } from './order-rules.js';
+import type { IncomingFix, OrderMsg, TechMsg } from './messages.js';
+import { arrivesLate, impliedSpeed } from './order-rules.js';
 import { classifyFix, withTs } from './position-filter.js';
 import {
   activeOrderOf,
@@ -111,14 +111,27 @@ export function technicianSpec(deps: ActorDeps): ActorSpec<TechRecord, TechMsg> 
       fx.push(() => background(board.raise(alert, 'tolerate'), 'implausible_move raise'));
     }
     if (good && prev.orders.length > 0) {
-      const msg = { t: 'fix', ts: fix.ts, lat: fix.lat, lon: fix.lon, acc: fix.acc ?? null } as const;
+      let msg: OrderMsg | undefined;
       for (const o of prev.orders) {
-        if (o.state === 'assigned' || o.state === 'departed' || o.state === 'in_service') {
-          fx.push(() => orders.send(o.id, msg));
-        }
+        if (!wantsFix(o, fix, now)) continue;
+        msg ??= { t: 'fix', ts: fix.ts, lat: fix.lat, lon: fix.lon, acc: fix.acc ?? null };
+        const send = msg;
+        fx.push(() => orders.send(o.id, send));
       }
     }
     return rec;
+  }
+
+  /**
+   * Whether order `o` needs this accurate live fix: in service every one (the exit watch);
+   * before arrival only one that predicts lateness (the order decides again and raises).
+   */
+  function wantsFix(o: OrderLink, fix: IncomingFix, now: number): boolean {
+    if (o.state === 'in_service') return true;
+    if (o.arrival === null || (o.state !== 'assigned' && o.state !== 'departed')) return false;
+    return (
+      arrivesLate(o.arrival, o.arrival.scheduledAt + config.LATE_ARRIVAL_MS, fix.lat, fix.lon, now, config) !== null
+    );
   }
 
   function isOpenAlert(id: string | null): boolean {
@@ -193,9 +206,9 @@ export function technicianSpec(deps: ActorDeps): ActorSpec<TechRecord, TechMsg> 
 
   function orderChanged(rec: TechRecord, msg: TechMsg & { t: 'order' }): TechRecord {
     const hadActive = activeOrderOf(rec) !== undefined;
-    const others = rec.orders.filter((o) => o.id !== msg.order);
-    const keep = msg.tech === rec.id && !isTerminalState(msg.state);
-    const list: readonly OrderLink[] = keep ? [...others, { id: msg.order, state: msg.state }] : others;
+    const others = rec.orders.filter((o) => o.id !== msg.link.id);
+    const keep = msg.tech === rec.id && !isTerminalState(msg.link.state);
+    const list: readonly OrderLink[] = keep ? [...others, msg.link] : others;
     let next: TechRecord = { ...rec, orders: list.length === 0 ? NO_ORDERS : list };
     const hasActive = list.some((o) => isActiveState(o.state));
     // The silence of a technician who just set off starts now, not at their last ping of yesterday.

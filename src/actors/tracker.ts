@@ -151,6 +151,7 @@ export class ActorTracker implements LocalTracker {
       journal,
       pushDevice: (tech, msg) => tracker?.pushDevice(tech, msg),
       publishPosition: (tech, pos) => tracker?.intake.publish(tech, pos),
+      positionOf: (tech) => techs.records.get(tech)?.pos ?? null,
       techs: { send: (id, m) => techs.send(id, m), arm: (id, at) => techs.arm(id, at) },
       orders: { send: (id, m) => orders.send(id, m), arm: (id, at) => orders.arm(id, at) },
       incidents: { send: (id, m) => incidents.send(id, m), arm: (id, at) => incidents.arm(id, at) },

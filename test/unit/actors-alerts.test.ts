@@ -133,6 +133,29 @@ describe('late_arrival', () => {
     assert.equal((await alertsOf('late_arrival')).length, 1);
   });
 
+  test('pings that arrive in time never reach the order: its actor stays passivated', async () => {
+    ok(await h.tracker.putOrder('o1', order({ scheduledAt: T0() + 120 * MIN })));
+    await h.advance(15 * MIN);
+    assert.equal(h.tracker.orders.isLive('o1'), false, 'an assigned order with nothing to do is passivated');
+    for (let k = 0; k < 20; k++) {
+      ok(await ping(north(1000 + k)));
+      await h.advance(1000);
+    }
+    await h.tracker.settle();
+    assert.equal(h.tracker.orders.isLive('o1'), false, 'twenty pings in time woke nothing');
+    // One that cannot make it is the order's business again: predicted, raised, and then no more.
+    ok(await ping(north(60_000)));
+    await h.tracker.settle();
+    assert.equal((await alertsOf('late_arrival')).length, 1);
+    const [a] = await alertsOf('late_arrival');
+    assert.equal(a?.lat, north(60_000).lat, 'placed at the fix that predicted it');
+    await h.advance(15 * MIN);
+    assert.equal(h.tracker.orders.isLive('o1'), false);
+    ok(await ping(north(61_000)));
+    await h.tracker.settle();
+    assert.equal(h.tracker.orders.isLive('o1'), false, 'after the prediction fired, later pings do not wake it');
+  });
+
   test('an inaccurate ping predicts nothing', async () => {
     ok(await h.tracker.putOrder('o1', order()));
     ok(await ping(north(30_000), { acc: 1000 }));
