@@ -89,3 +89,97 @@ export function findForbiddenType(frame: Uint8Array): string | null {
   }
   return null;
 }
+
+/** Position right after the value starting at `at`; -1 when the frame ends first or holds an extension. */
+function skipValue(frame: Uint8Array, start: number): number {
+  let at = start;
+  let remaining = 1;
+  while (remaining > 0) {
+    if (at >= frame.length) return -1;
+    remaining -= 1;
+    const b = frame[at]!;
+    at += 1;
+    if (b <= 0x7f || b >= 0xe0) continue;
+    if (b <= 0x8f) remaining += 2 * (b & 0x0f);
+    else if (b <= 0x9f) remaining += b & 0x0f;
+    else if (b <= 0xbf) at += b & 0x1f;
+    else {
+      const fixed = FIXED.get(b);
+      if (fixed !== undefined) {
+        at += fixed;
+        continue;
+      }
+      const sized = SIZED.get(b);
+      if (sized === undefined || at + sized.bytes > frame.length) return -1;
+      const length = readLength(frame, at, sized.bytes);
+      at += sized.bytes;
+      if (sized.kind === 'bytes') at += length;
+      else remaining += sized.kind === 'map' ? 2 * length : length;
+    }
+  }
+  return at <= frame.length ? at : -1;
+}
+
+/** The string starting at `at` if it is one (fixstr or str 8), with the position after it. */
+function readShortString(frame: Uint8Array, at: number): { s: string; next: number } | null {
+  const b = frame[at];
+  if (b === undefined) return null;
+  let start: number;
+  let length: number;
+  if (b >= 0xa0 && b <= 0xbf) {
+    start = at + 1;
+    length = b & 0x1f;
+  } else if (b === 0xd9 && at + 1 < frame.length) {
+    start = at + 2;
+    length = frame[at + 1]!;
+  } else return null;
+  if (start + length > frame.length) return null;
+  let s = '';
+  for (let i = start; i < start + length; i++) s += String.fromCharCode(frame[i]!);
+  return { s, next: start + length };
+}
+
+/** The non-negative integer starting at `at` if it is one that fits a `seq`. */
+function readSeq(frame: Uint8Array, at: number): number | null {
+  const b = frame[at];
+  if (b === undefined) return null;
+  if (b <= 0x7f) return b;
+  const size = b === 0xcc ? 1 : b === 0xcd ? 2 : b === 0xce ? 4 : 0;
+  if (size === 0 || at + 1 + size > frame.length) return null;
+  return readLength(frame, at + 1, size);
+}
+
+/**
+ * The `t` and `seq` of a frame that is a map, read without decoding it: what a node
+ * that sheds load needs to answer a ping or batch at once, without paying for decoding and
+ * validating a thousand points it is going to refuse anyway. Null when the frame is not a
+ * map with a string `t` and an integer `seq` that can be read this way; the caller then
+ * decodes it as usual.
+ */
+export function peekTypeAndSeq(frame: Uint8Array): { t: string; seq: number } | null {
+  const b = frame[0];
+  if (b === undefined) return null;
+  let pairs: number;
+  let at: number;
+  if (b >= 0x80 && b <= 0x8f) {
+    pairs = b & 0x0f;
+    at = 1;
+  } else if (b === 0xde && frame.length >= 3) {
+    pairs = readLength(frame, 1, 2);
+    at = 3;
+  } else return null;
+  let t: string | null = null;
+  let seq: number | null = null;
+  for (let k = 0; k < pairs && (t === null || seq === null); k++) {
+    const key = readShortString(frame, at);
+    if (key === null) return null;
+    if (key.s === 't') {
+      const value = readShortString(frame, key.next);
+      if (value === null) return null;
+      t = value.s;
+    } else if (key.s === 'seq') seq = readSeq(frame, key.next);
+    at = skipValue(frame, key.next);
+    if (at < 0) return null;
+  }
+  return t !== null && seq !== null ? { t, seq } : null;
+}

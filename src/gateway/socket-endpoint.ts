@@ -20,6 +20,7 @@ import { writeHttpError } from './http.js';
 import type { InflightTracker } from './inflight.js';
 import { type LoadShedder, SHEDDABLE, shedRetryMs } from './load-shed.js';
 import type { Validated } from './messages.js';
+import { peekTypeAndSeq } from './msgpack-scan.js';
 import { discardOutbox, flushOutbox, queueFrame } from './outbox.js';
 import { RateLimiter } from './rate-limit.js';
 import type { TemplatedApp, WebSocket } from './uws.js';
@@ -174,6 +175,14 @@ export function registerSocketEndpoint<M extends { t: string; seq: number }>(
     return s;
   };
 
+  /** Refuses a ping or batch at once rather than queueing it: the device keeps the fixes for a later batch. */
+  const shed = (ws: WebSocket<Connection>, type: string, seq: number): void => {
+    metrics.loadShed.inc({ type });
+    refuse(ws, deps, seq, ErrorCode.rateLimited, 'node busy: keep the fixes and send them later', {
+      retryMs: shedRetryMs(),
+    });
+  };
+
   const onFrame = (ws: WebSocket<Connection>, frame: ArrayBuffer, isBinary: boolean): void => {
     const conn = ws.getUserData();
     if (conn.closed) return;
@@ -188,7 +197,17 @@ export function registerSocketEndpoint<M extends { t: string; seq: number }>(
     }
     conn.messages += 1;
     const allowed = conn.limiter.take(now);
-    const decoded = decodeFrame(new Uint8Array(frame));
+    const bytes = new Uint8Array(frame);
+    // A node that sheds answers a ping or batch from its first bytes: decoding and
+    // validating up to a thousand points it refuses anyway is what would sink it.
+    if (allowed && deps.shedder?.shouldShed(performance.now())) {
+      const peeked = peekTypeAndSeq(bytes);
+      if (peeked !== null && SHEDDABLE.has(peeked.t)) {
+        shed(ws, peeked.t, peeked.seq);
+        return;
+      }
+    }
+    const decoded = decodeFrame(bytes);
     if (!decoded.ok) {
       conn.garbageInARow += 1;
       metrics.messages.inc({ endpoint, type: 'invalid' });
@@ -245,11 +264,7 @@ export function registerSocketEndpoint<M extends { t: string; seq: number }>(
     }
     const shedder = SHEDDABLE.has(msg.t) ? deps.shedder : undefined;
     if (shedder?.shouldShed(performance.now())) {
-      // Refused at once rather than queued: the device keeps these fixes for a later batch.
-      metrics.loadShed.inc({ type: msg.t });
-      refuse(ws, deps, msg.seq, ErrorCode.rateLimited, 'node busy: keep the fixes and send them later', {
-        retryMs: shedRetryMs(),
-      });
+      shed(ws, msg.t, msg.seq);
       return;
     }
     const stats = statsOf(msg.t);

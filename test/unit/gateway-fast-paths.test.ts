@@ -6,9 +6,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { Unpackr } from 'msgpackr';
+import { Packr, Unpackr } from 'msgpackr';
 import { encodeAck, encodeMessage } from '../../src/gateway/codec.js';
 import { LoadShedder } from '../../src/gateway/load-shed.js';
+import { peekTypeAndSeq } from '../../src/gateway/msgpack-scan.js';
 import { WIRE_MSGPACK_OPTIONS } from '../../src/protocol.js';
 
 describe('encodeAck', () => {
@@ -34,6 +35,79 @@ describe('encodeAck', () => {
     const b = encodeAck(6);
     assert.equal(a[a.length - 1], 5);
     assert.equal(b[b.length - 1], 6);
+  });
+});
+
+describe('peekTypeAndSeq', () => {
+  const packr = new Packr(WIRE_MSGPACK_OPTIONS);
+  // A fixmap writer, as most MessagePack libraries other than msgpackr write small maps.
+  const fixmap = (pairs: Array<[string, Uint8Array]>): Uint8Array =>
+    Buffer.concat([Buffer.from([0x80 | pairs.length]), ...pairs.flatMap(([k, v]) => [packr.pack(k), v])]);
+
+  it('reads t and seq of any map, whatever else it holds and in any key order', () => {
+    const extra = fc.dictionary(
+      fc.string({ maxLength: 12 }).filter((k) => k !== 't' && k !== 'seq'),
+      fc.jsonValue({ maxDepth: 3 }),
+      { maxKeys: 6 },
+    );
+    fc.assert(
+      fc.property(
+        fc.string({ maxLength: 31 }),
+        fc.nat({ max: 0xffffffff }),
+        extra,
+        fc.boolean(),
+        (t, seq, rest, tFirst) => {
+          const msg = tFirst ? { t, ...rest, seq } : { seq, ...rest, t };
+          assert.deepEqual(peekTypeAndSeq(packr.pack(msg)), { t, seq });
+        },
+      ),
+      { numRuns: 1000 },
+    );
+    const pts = Array.from({ length: 500 }, (_, i) => [1_700_000_000_000 + i, 48.1, 11.5, 5]);
+    assert.deepEqual(peekTypeAndSeq(packr.pack({ t: 'batch', seq: 70_000, pts })), { t: 'batch', seq: 70_000 });
+    assert.deepEqual(
+      peekTypeAndSeq(
+        fixmap([
+          ['seq', packr.pack(3)],
+          ['t', packr.pack('ping')],
+        ]),
+      ),
+      {
+        t: 'ping',
+        seq: 3,
+      },
+    );
+  });
+
+  it('never throws, and agrees with the decoder whenever it answers', () => {
+    const reader = new Unpackr(WIRE_MSGPACK_OPTIONS);
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 64 }), (bytes) => {
+        const peeked = peekTypeAndSeq(bytes);
+        if (peeked === null) return;
+        const decoded = reader.unpack(bytes) as { t?: unknown; seq?: unknown };
+        assert.equal(decoded.t, peeked.t);
+        assert.equal(decoded.seq, peeked.seq);
+      }),
+      { numRuns: 5000 },
+    );
+  });
+
+  it('answers null for what it cannot read cheaply: not a map, no t or seq, a negative or fractional seq, a cut frame', () => {
+    for (const value of [
+      [1, 2],
+      'ping',
+      { t: 'ping' },
+      { seq: 1 },
+      { t: 'ping', seq: -1 },
+      { t: 'ping', seq: 1.5 },
+      { t: 7, seq: 1 },
+    ]) {
+      assert.equal(peekTypeAndSeq(packr.pack(value)), null, JSON.stringify(value));
+    }
+    const whole = packr.pack({ t: 'ping', lat: 1, seq: 9 });
+    assert.equal(peekTypeAndSeq(whole.subarray(0, whole.length - 1)), null);
+    assert.equal(peekTypeAndSeq(new Uint8Array(0)), null);
   });
 });
 
