@@ -195,19 +195,14 @@ export const VARIABLES = {
   MAX_FIXES_IN_FLIGHT: v(
     2000,
     int(1, 10_000_000),
-    'Ceiling of the pings and batches a node may have unanswered at once; below it the limit adapts to SHED_TARGET_MS. Past the limit a new ping or batch gets rate_limited with retryMs at once (SOS, check-ins and transitions never).',
-  ),
-  SHED_TARGET_MS: v(
-    20,
-    int(1, 60_000),
-    'Answer time of a ping that counts as queueing: when even the quickest answer of an interval took longer, the node takes fewer pings and batches at once (load shedding).',
+    'Ceiling of the pings and batches a node may have unanswered at once; below it the limit adapts to what the node delivers (load shedding). Past the limit a new ping or batch gets rate_limited with retryMs at once (SOS, check-ins and transitions never).',
   ),
   SHED_MIN_IN_FLIGHT: v(
     200,
     int(1, 10_000_000),
     'Floor of the adaptive limit of pings and batches in flight: the node always takes at least this many at once.',
   ),
-  SHED_INTERVAL_MS: v(100, int(10, 60_000), 'How often the load-shedding limit is adjusted.'),
+  SHED_INTERVAL_MS: v(100, int(10, 60_000), 'How often the load-shedding limit is recomputed.'),
   BATCH_POINTS_PER_SEC: v(
     1000,
     num(1, 1e7),

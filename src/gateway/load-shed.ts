@@ -9,20 +9,18 @@
  * 2.5x its capacity every answer came seconds late, an SOS included, because the SOS
  * waited in the same event loop behind the pings.
  *
- * How many fixes may be in flight adapts to the node (a latency-driven concurrency limit,
- * as TCP Vegas or Netflix's concurrency-limits do it). Every `intervalMs` the limiter looks
- * at the shortest time a ping or batch took to be answered in that interval, and at how
- * busy the event loop was. A standing queue shows as a minimum above `targetMs` (the fsync
- * and a few loop turns stay well under it when the node keeps up) while the loop had no
- * idle time: then the limit shrinks in proportion (limit x target / minimum, by at most a
- * fifth per interval). A slow answer with an idle loop is a slow disk, which refusing
- * pings would not speed up. Otherwise, if the traffic used the limit, it grows by a
- * twentieth. Between the floor and the ceiling (MAX_FIXES_IN_FLIGHT) the node so keeps
- * about enough fixes in flight to stay busy, and answers everything else at once. The
- * minimum, not a percentile, is used because one slow fsync must not look like overload.
+ * How many fixes may be in flight adapts to what the node delivers, the way TCP BBR sizes
+ * its window: from the best delivery rate of the last second (fixes answered per ms) and
+ * the shortest answer time of the last ten seconds, the limit is twice their product (two
+ * "bandwidth-delay products"), between a floor and the ceiling (MAX_FIXES_IN_FLIGHT). So a
+ * node keeps enough fixes in flight to stay fully busy, and at most about one answer time
+ * of queue on top: admitted pings are answered within about twice the quickest answer,
+ * everything past the limit is refused at once. The limit follows the node wherever its
+ * answer time comes from: a CPU-bound node gets a short queue, a node that waits on a slow
+ * disk or a CPU shared with other work keeps more in flight instead of starving itself (a
+ * controller that shrinks on slow answers alone collapsed there). A burst after a quiet
+ * spell may double the limit every interval, like TCP's slow start.
  */
-
-import { performance } from 'node:perf_hooks';
 
 /** Message types that may be shed under load. */
 export const SHEDDABLE: ReadonlySet<string> = new Set(['ping', 'batch']);
@@ -36,57 +34,59 @@ export function shedRetryMs(): number {
   return RETRY_MIN_MS + Math.floor(Math.random() * RETRY_SPREAD_MS);
 }
 
-/** Settings of the limiter (config: MAX_FIXES_IN_FLIGHT, SHED_MIN_IN_FLIGHT, SHED_TARGET_MS, SHED_INTERVAL_MS). */
+/** Settings of the limiter (config: MAX_FIXES_IN_FLIGHT, SHED_MIN_IN_FLIGHT, SHED_INTERVAL_MS). */
 export interface ShedderOptions {
   /** Ceiling of the limit: never more fixes in flight than this. */
   maxInFlight: number;
-  /** Answer time of a ping above which the node counts as queueing. */
-  targetMs: number;
-  /** How often the limit is adjusted. */
-  intervalMs: number;
   /**
-   * Floor of the limit: a node always takes at least this many fixes at once. It keeps a
-   * node whose answers are slow for another reason than its own queue (a CPU shared with
-   * other work, long loop turns from connection churn) from shrinking the limit to nothing.
+   * Floor of the limit: a node always takes at least this many fixes at once, whatever it
+   * measured (nothing yet after a quiet spell, for one).
    */
   minInFlight: number;
-  /** Share of the time since the last call the event loop was busy; tests inject their own. */
-  loopBusy?: () => number;
+  /** How often the limit is recomputed. */
+  intervalMs: number;
 }
 
-/** Event-loop utilisation since the previous call (perf_hooks), from 0 (idle) to 1 (never idle). */
-function eventLoopBusy(): () => number {
-  let last = performance.eventLoopUtilization();
-  return () => {
-    const now = performance.eventLoopUtilization();
-    const busy = performance.eventLoopUtilization(now, last).utilization;
-    last = now;
-    return busy;
-  };
-}
+/** Limit = GAIN x best rate x shortest answer time. */
+const GAIN = 2;
+/** Intervals the best delivery rate is taken over (one second at 100 ms). */
+const RATE_WINDOW = 10;
+/** Intervals the shortest answer time is taken over (ten seconds at 100 ms). */
+const RTT_WINDOW = 100;
 
-/** Shrinks the limit at most this much per interval, so one bad interval cannot starve the node. */
-const MAX_SHRINK = 0.8;
-/** Share of an interval the event loop must have been busy for slow answers to count as overload. */
-const BUSY = 0.9;
-/** Growth per interval when the limit was in use and the answers were quick. */
-const GROWTH = 0.05;
+/** The largest (or smallest) of the last `size` values pushed. */
+class WindowedExtreme {
+  private readonly values: number[] = [];
+  constructor(
+    private readonly size: number,
+    private readonly pick: (a: number, b: number) => number,
+    private readonly none: number,
+  ) {}
+
+  push(v: number): void {
+    this.values.push(v);
+    if (this.values.length > this.size) this.values.shift();
+  }
+
+  get value(): number {
+    let best = this.none;
+    for (const v of this.values) best = this.pick(best, v);
+    return best;
+  }
+}
 
 /** See the module comment. One per node. */
 export class LoadShedder {
   private inFlight = 0;
   private current: number;
-  private readonly floor: number;
-  private intervalStart = Number.NEGATIVE_INFINITY;
+  private intervalStart = Number.NaN;
+  private answered = 0;
   private fastest = Number.POSITIVE_INFINITY;
-  private peak = 0;
-
-  private readonly loopBusy: () => number;
+  private readonly bestRate = new WindowedExtreme(RATE_WINDOW, Math.max, 0);
+  private readonly shortestAnswer = new WindowedExtreme(RTT_WINDOW, Math.min, Number.POSITIVE_INFINITY);
 
   constructor(private readonly opts: ShedderOptions) {
-    this.floor = Math.min(opts.maxInFlight, opts.minInFlight);
-    this.current = opts.maxInFlight;
-    this.loopBusy = opts.loopBusy ?? eventLoopBusy();
+    this.current = Math.min(opts.maxInFlight, opts.minInFlight);
   }
 
   /** Fixes in flight now. */
@@ -96,7 +96,7 @@ export class LoadShedder {
 
   /** The limit in force now. */
   get limit(): number {
-    return Math.floor(this.current);
+    return this.current;
   }
 
   /** Whether a new ping or batch arriving at `now` (ms, monotonic) must be refused. */
@@ -108,27 +108,26 @@ export class LoadShedder {
   /** A ping or batch was taken. */
   begin(): void {
     this.inFlight += 1;
-    if (this.inFlight > this.peak) this.peak = this.inFlight;
   }
 
   /** A ping or batch taken at some point was answered `tookMs` later. */
   end(tookMs: number): void {
     this.inFlight -= 1;
+    this.answered += 1;
     if (tookMs < this.fastest) this.fastest = tookMs;
   }
 
   private adjust(now: number): void {
-    if (now - this.intervalStart < this.opts.intervalMs) return;
-    const { targetMs, maxInFlight } = this.opts;
-    const busy = this.loopBusy();
-    if (this.fastest > targetMs && Number.isFinite(this.fastest) && busy >= BUSY) {
-      const factor = Math.max(MAX_SHRINK, targetMs / this.fastest);
-      this.current = Math.max(this.floor, this.current * factor);
-    } else if (this.peak >= this.current * 0.9) {
-      this.current = Math.min(maxInFlight, this.current * (1 + GROWTH) + 1);
-    }
+    if (Number.isNaN(this.intervalStart)) this.intervalStart = now;
+    const elapsed = now - this.intervalStart;
+    if (elapsed < this.opts.intervalMs) return;
+    this.bestRate.push(this.answered / elapsed);
+    if (Number.isFinite(this.fastest)) this.shortestAnswer.push(this.fastest);
+    const product = this.bestRate.value * this.shortestAnswer.value;
+    const wanted = Number.isFinite(product) ? Math.ceil(GAIN * product) : 0;
+    this.current = Math.min(this.opts.maxInFlight, Math.max(this.opts.minInFlight, wanted));
     this.intervalStart = now;
+    this.answered = 0;
     this.fastest = Number.POSITIVE_INFINITY;
-    this.peak = this.inFlight;
   }
 }
