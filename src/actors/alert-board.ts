@@ -31,6 +31,8 @@ function isRefusal(x: Alert | Refusal): x is Refusal {
 /** See the module comment. One per node. */
 export class AlertBoard {
   private readonly alerts = new Map<string, Alert>();
+  /** Per technician, its SOS incident that is not resolved: at most one, since later presses join it. */
+  private readonly openSos = new Map<string, string>();
   private readonly chains = new Map<string, Promise<unknown>>();
   /** Feed appends not yet confirmed, so a hand-over can wait for them. */
   private readonly appending = new Set<Promise<unknown>>();
@@ -50,7 +52,10 @@ export class AlertBoard {
 
   /** Puts replayed alerts back without persisting or pushing them (recovery). */
   load(alerts: Iterable<Alert>): void {
-    for (const a of alerts) this.alerts.set(a.id, a);
+    for (const a of alerts) {
+      this.alerts.set(a.id, a);
+      this.indexSos(a);
+    }
     this.unresolved = [...this.alerts.values()].filter(isUnresolved).length;
     this.metrics.openAlerts.set(this.unresolved);
   }
@@ -106,6 +111,17 @@ export class AlertBoard {
     return this.chains.has(id);
   }
 
+  /** The id of technician `tech`'s SOS incident that is not resolved, if any (a lookup, not a scan). */
+  openSosOf(tech: string): string | undefined {
+    return this.openSos.get(tech);
+  }
+
+  private indexSos(alert: Alert): void {
+    if (alert.kind !== 'sos') return;
+    if (isUnresolved(alert)) this.openSos.set(alert.tech, alert.id);
+    else if (this.openSos.get(alert.tech) === alert.id) this.openSos.delete(alert.tech);
+  }
+
   /** The current version of an alert. */
   get(id: string): Alert | undefined {
     return this.alerts.get(id);
@@ -123,6 +139,7 @@ export class AlertBoard {
     this.unresolved += (isUnresolved(alert) ? 1 : 0) - (before !== undefined && isUnresolved(before) ? 1 : 0);
     this.metrics.openAlerts.set(this.unresolved);
     this.alerts.set(alert.id, alert);
+    this.indexSos(alert);
     const p: Promise<unknown> = this.feed
       .append(alert)
       .catch((err: Error) => this.log.warn({ err, alert: alert.id }, 'alert feed append failed'))
@@ -145,6 +162,7 @@ export class AlertBoard {
       const a = this.alerts.get(id);
       if (a === undefined) return;
       this.alerts.delete(id);
+      if (this.openSos.get(a.tech) === id) this.openSos.delete(a.tech);
       if (isUnresolved(a)) this.unresolved--;
       this.metrics.openAlerts.set(this.unresolved);
     });

@@ -132,9 +132,9 @@ export class DeviceIntake {
       lon: msg.lon,
       ...(msg.note !== undefined ? { note: msg.note } : {}),
     };
-    const open = this.openIncidentOf(tech);
+    const open = board.openSosOf(tech);
     let out: Outcome<AckExtras> | null = null;
-    if (open !== null) {
+    if (open !== undefined) {
       out = await ask<Alert, IncidentMsg, AckExtras>(incidents, open, (reply) => ({
         t: 'press' as const,
         ...press,
@@ -150,14 +150,6 @@ export class DeviceIntake {
     }));
     await fixRecorded;
     return out;
-  }
-
-  /** The id of technician `tech`'s SOS incident that is not resolved, if any. */
-  private openIncidentOf(tech: string): string | null {
-    for (const [id, a] of this.d.incidents.records) {
-      if (a.tech === tech && a.state !== 'resolved') return id;
-    }
-    return null;
   }
 
   /**
