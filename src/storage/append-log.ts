@@ -105,6 +105,8 @@ function frameCrc(buf: Buffer, at: number, length: number): number {
 interface Group {
   frames: Buffer[];
   bytes: number;
+  /** For `appendDeferred`: makes the record when the flush that writes it starts; null once made. */
+  build: (() => Uint8Array) | null;
   resolve: (pos: LogPosition) => void;
   reject: (err: Error) => void;
 }
@@ -257,7 +259,24 @@ export class AppendLog {
     if (records.length === 0) return Promise.reject(new RangeError('appendMany needs at least one record'));
     return new Promise<LogPosition>((resolve, reject) => {
       const frames = records.map(frame);
-      this.pending.push({ frames, bytes: frames.reduce((s, f) => s + f.length, 0), resolve, reject });
+      this.pending.push({ frames, bytes: frames.reduce((s, f) => s + f.length, 0), build: null, resolve, reject });
+      this.scheduleFlush();
+    });
+  }
+
+  /**
+   * Reserves the next place in the log for one record that `build` makes later: it is
+   * called once, synchronously, when the flush that writes the record starts (never, when
+   * the log fails or closes before). Resolves with the record's position once an fsync
+   * covers it; rejects with what `build` throws. This lets a caller keep adding to the
+   * record for as long as the previous write+fsync is in flight, and make it the moment
+   * it is due, without a loop turn of its own.
+   */
+  appendDeferred(build: () => Uint8Array): Promise<LogPosition> {
+    if (this.closed) return Promise.reject(new LogClosedError('it was closed'));
+    if (this.failure) return Promise.reject(new LogClosedError(this.failure.message));
+    return new Promise<LogPosition>((resolve, reject) => {
+      this.pending.push({ frames: [], bytes: 0, build, resolve, reject });
       this.scheduleFlush();
     });
   }
@@ -276,8 +295,7 @@ export class AppendLog {
 
   /** Writes everything queued as one write + datasync per touched segment. */
   private async flush(): Promise<void> {
-    while (this.pending.length > 0) {
-      const batch: Group[] = [];
+    while (this.buildDeferred() > 0) {
       let bytes = 0;
       // Start a new segment first when the next group would overflow a non-empty one.
       const first = this.pending[0]!;
@@ -289,13 +307,15 @@ export class AppendLog {
           return;
         }
       }
-      while (this.pending.length > 0) {
-        const g = this.pending[0]!;
-        if (batch.length > 0 && this.offset + bytes + g.bytes > this.segmentBytes) break;
-        batch.push(g);
+      let taken = 0;
+      for (const g of this.pending) {
+        // Deferred while a new segment was being started: it is made in the next round.
+        if (g.build) break;
+        if (taken > 0 && this.offset + bytes + g.bytes > this.segmentBytes) break;
         bytes += g.bytes;
-        this.pending.shift();
+        taken++;
       }
+      const batch = this.pending.splice(0, taken);
       const buf = Buffer.concat(
         batch.flatMap((g) => g.frames),
         bytes,
@@ -331,6 +351,27 @@ export class AppendLog {
         g.resolve({ segment: this.segment, offset: lastStart });
       }
     }
+  }
+
+  /** Makes the records of the deferred appends now due; returns how many groups are pending. */
+  private buildDeferred(): number {
+    let kept = 0;
+    for (const g of this.pending) {
+      if (g.build) {
+        try {
+          const f = frame(g.build());
+          g.frames = [f];
+          g.bytes = f.length;
+          g.build = null;
+        } catch (err) {
+          g.reject(err as Error);
+          continue;
+        }
+      }
+      this.pending[kept++] = g;
+    }
+    this.pending.length = kept;
+    return kept;
   }
 
   private fail(groups: Group[], err: Error): void {
