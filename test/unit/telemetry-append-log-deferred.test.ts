@@ -4,9 +4,8 @@
  * place in the log, and a failure reaches it like any append.
  */
 import assert from 'node:assert/strict';
-import { open } from 'node:fs/promises';
 import { describe, it } from 'node:test';
-import { AppendLog, LogClosedError, type LogFile, type OpenFile } from '../../src/storage/append-log.js';
+import { AppendLog, LogClosedError } from '../../src/storage/append-log.js';
 import { tempDirs } from '../support/fixtures.js';
 import { FlakyDisk } from '../support/flaky-disk.js';
 
@@ -19,42 +18,6 @@ async function texts(log: AppendLog): Promise<string[]> {
 }
 
 const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
-
-/** Real files whose datasyncs wait while `held` is set, so a test can act during an fsync. */
-class HeldSyncs {
-  private gate: { promise: Promise<void>; open: () => void } | null = null;
-  syncing = 0;
-
-  hold(): void {
-    let open!: () => void;
-    const promise = new Promise<void>((r) => (open = r));
-    this.gate = { promise, open };
-  }
-
-  release(): void {
-    this.gate?.open();
-    this.gate = null;
-  }
-
-  readonly openFile: OpenFile = async (path, flags) => {
-    const fh = await open(path, flags);
-    const file: LogFile = {
-      read: (buf, off, len, pos) => fh.read(buf, off, len, pos),
-      write: (buf, off, len, pos) => fh.write(buf, off, len, pos),
-      datasync: async () => {
-        this.syncing++;
-        await this.gate?.promise;
-        this.syncing--;
-        await fh.datasync();
-      },
-      sync: () => fh.sync(),
-      truncate: (len) => fh.truncate(len),
-      stat: () => fh.stat(),
-      close: () => fh.close(),
-    };
-    return file;
-  };
-}
 
 describe('AppendLog.appendDeferred', () => {
   it('makes the record at flush time, so what is added in the same turn is in it', async () => {
@@ -75,11 +38,11 @@ describe('AppendLog.appendDeferred', () => {
   });
 
   it('is not made while the previous write+fsync is in flight, and lands right after it', async () => {
-    const disk = new HeldSyncs();
+    const disk = new FlakyDisk();
     const log = await AppendLog.open({ dir: await freshDir(), openFile: disk.openFile });
     disk.hold();
     const first = log.append(Buffer.from('first'));
-    while (disk.syncing === 0) await turn();
+    while (disk.held === 0) await turn();
 
     const parts = ['x'];
     let builds = 0;
