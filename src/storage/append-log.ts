@@ -76,6 +76,8 @@ export class LogClosedError extends Error {
 }
 
 const HEADER = 8;
+/** Bytes a record takes on disk besides its own: its frame's length and CRC. */
+export const FRAME_OVERHEAD = HEADER;
 /** A frame longer than this is treated as garbage: no caller writes records of 1 GiB. */
 const MAX_RECORD = 1 << 30;
 const SEGMENT_RE = /^(\d{12})\.seg$/;
