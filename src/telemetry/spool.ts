@@ -10,7 +10,6 @@
  * record stays open for more writes until the log starts the flush that writes it.
  */
 import { join } from 'node:path';
-import { setImmediate as nextTurn } from 'node:timers/promises';
 import { AppendLog, comparePositions, FRAME_OVERHEAD, type LogPosition, type OpenFile } from '../storage/append-log.js';
 import { readCheckpoint, writeCheckpoint } from '../storage/checkpoint.js';
 import { type ArchiveRecord, SpoolFullError } from './archive.js';
@@ -22,9 +21,8 @@ import {
   recordRows,
   recordSpooledAt,
 } from './spool-record.js';
+import { WorkSlices } from './work-slices.js';
 
-/** Log records decoded between two yields to the event loop. */
-const DECODE_SLICE = 200;
 const CHECKPOINT_FILE = 'archived-upto.json';
 /** Disk bytes of a record besides its writes' packed rows. */
 const RECORD_COST = RECORD_OVERHEAD + FRAME_OVERHEAD;
@@ -169,19 +167,16 @@ export class Spool {
     let next: LogPosition | null = null;
     let oldestAt = 0;
     let newestAt = 0;
-    let sinceYield = 0;
+    const slices = new WorkSlices();
     for await (const e of this.log.read(this.cursor)) {
       newestAt = recordSpooledAt(e.record);
       if (next === null) oldestAt = newestAt;
       for (const r of decodeRecord(e.record)) records.push(r);
-      // Decoding a large batch in one go would hold up the acknowledgements behind it.
-      if (++sinceYield >= DECODE_SLICE) {
-        sinceYield = 0;
-        await nextTurn();
-      }
       next = e.next;
       // One record is never split: the checkpoint can only point between log records.
       if (records.length >= maxRows) break;
+      // Decoding a large batch in one go would hold up the acknowledgements behind it.
+      await slices.pause();
     }
     if (next === null) return null;
     this.oldest = oldestAt;
