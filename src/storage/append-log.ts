@@ -188,6 +188,7 @@ export class AppendLog {
   syncCount = 0;
 
   private pending: Group[] = [];
+  /** A flush is scheduled or waiting in `io` and has not started: the next appends join it. */
   private flushScheduled = false;
   /** Serialises every file operation: flush, rotate, trim, close. */
   private io: Promise<void> = Promise.resolve();
@@ -289,15 +290,25 @@ export class AppendLog {
     // setImmediate rather than a microtask: appends issued from other I/O callbacks of the
     // same loop turn join the batch too, at the cost of one loop turn of latency.
     setImmediate(() => {
-      this.flushScheduled = false;
+      // Cleared when the flush starts, not when it is queued: one waiting flush serves every
+      // append until then, so flushes cannot pile up in `io` ahead of a rotate or trim.
       // flush() settles every group itself; the catch only keeps a rejected chain from going unhandled.
-      this.serial(() => this.flush()).catch(() => undefined);
+      this.serial(() => {
+        this.flushScheduled = false;
+        return this.flush();
+      }).catch(() => undefined);
     });
   }
 
-  /** Writes everything queued as one write + datasync per touched segment. */
+  /**
+   * Writes what is queued now as one write + datasync per touched segment. Appends that
+   * arrive meanwhile are left to the flush they scheduled, queued behind this one: under
+   * steady traffic a flush that also took those would never end, and a rotate or trim
+   * waiting its turn (the archive writer's commit) would wait as long as the traffic lasts.
+   */
   private async flush(): Promise<void> {
-    while (this.buildDeferred() > 0) {
+    let left = this.buildDeferred();
+    while (left > 0) {
       let bytes = 0;
       // Start a new segment first when the next group would overflow a non-empty one.
       const first = this.pending[0]!;
@@ -310,13 +321,13 @@ export class AppendLog {
         }
       }
       let taken = 0;
-      for (const g of this.pending) {
-        // Deferred while a new segment was being started: it is made in the next round.
-        if (g.build) break;
+      while (taken < left) {
+        const g = this.pending[taken]!;
         if (taken > 0 && this.offset + bytes + g.bytes > this.segmentBytes) break;
         bytes += g.bytes;
         taken++;
       }
+      left -= taken;
       const batch = this.pending.splice(0, taken);
       const buf = Buffer.concat(
         batch.flatMap((g) => g.frames),

@@ -12,6 +12,8 @@ import type { LogFile, OpenFile } from '../../src/storage/append-log.js';
 export class FlakyDisk {
   failSyncs = 0;
   readonly ops: string[] = [];
+  /** Loop turns each datasync takes before it reaches the disk, as a slow disk's would. */
+  syncTurns = 0;
   /** Datasyncs waiting for `release` right now. */
   held = 0;
   private gate: { promise: Promise<void>; open: () => void } | null = null;
@@ -47,6 +49,7 @@ export class FlakyDisk {
         return fh.write(buf, off, len, pos);
       },
       datasync: async () => {
+        for (let i = 0; i < this.syncTurns; i++) await new Promise((r) => setImmediate(r));
         if (this.gate) {
           this.held++;
           await this.gate.promise;

@@ -1,7 +1,8 @@
 /**
- * AppendLog.appendDeferred: the record is made when the flush that writes it starts, so a
- * caller can keep adding to it while the previous write+fsync is in flight; it keeps its
- * place in the log, and a failure reaches it like any append.
+ * AppendLog under steady traffic: appendDeferred's record is made when the flush that
+ * writes it starts, so a caller can keep adding to it while the previous write+fsync is in
+ * flight; it keeps its place in the log, and a failure reaches it like any append. And a
+ * rotate or trim gets its turn while appends keep arriving.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -124,5 +125,36 @@ describe('AppendLog.appendDeferred', () => {
     const reopened = await AppendLog.open({ dir });
     assert.deepEqual(await texts(reopened), ['kept', 'made by close']);
     await reopened.close();
+  });
+
+  it('lets a rotate and a trim through while appends keep arriving during every fsync', async () => {
+    const disk = new FlakyDisk();
+    // Every fsync spans a few loop turns, and every turn brings an append: there is always
+    // something queued when a write+fsync ends.
+    disk.syncTurns = 3;
+    const log = await AppendLog.open({ dir: await freshDir(), openFile: disk.openFile });
+    const LIMIT = 100;
+    let done = false;
+    const appends: Promise<unknown>[] = [];
+    const traffic = (async () => {
+      while (!done && log.syncCount < LIMIT) {
+        appends.push(log.append(Buffer.from(`r${appends.length}`.padEnd(100, '.'))));
+        await turn();
+      }
+    })();
+    while (log.syncCount < 3) await turn();
+    const rotated = await log.rotate();
+    await log.trimBefore(rotated);
+    const syncsAtTrim = log.syncCount;
+    done = true;
+    await traffic;
+    await Promise.all(appends);
+    assert.ok(syncsAtTrim < LIMIT, 'rotate and trim waited until the traffic stopped');
+    // What was appended after the rotate is all that is left, in order.
+    const kept = (await texts(log)).map((t) => t.replace(/\.+$/, ''));
+    const all = appends.map((_, i) => `r${i}`);
+    assert.ok(kept.length > 0 && kept.length < all.length, `${kept.length} of ${all.length} kept`);
+    assert.deepEqual(kept, all.slice(all.length - kept.length));
+    await log.close();
   });
 });
