@@ -76,6 +76,8 @@ export class LogClosedError extends Error {
 }
 
 const HEADER = 8;
+/** Bytes a record takes on disk besides its own: its frame's length and CRC. */
+export const FRAME_OVERHEAD = HEADER;
 /** A frame longer than this is treated as garbage: no caller writes records of 1 GiB. */
 const MAX_RECORD = 1 << 30;
 const SEGMENT_RE = /^(\d{12})\.seg$/;
@@ -105,6 +107,8 @@ function frameCrc(buf: Buffer, at: number, length: number): number {
 interface Group {
   frames: Buffer[];
   bytes: number;
+  /** For `appendDeferred`: makes the record when the flush that writes it starts; null once made. */
+  build: (() => Uint8Array) | null;
   resolve: (pos: LogPosition) => void;
   reject: (err: Error) => void;
 }
@@ -184,6 +188,7 @@ export class AppendLog {
   syncCount = 0;
 
   private pending: Group[] = [];
+  /** A flush is scheduled or waiting in `io` and has not started: the next appends join it. */
   private flushScheduled = false;
   /** Serialises every file operation: flush, rotate, trim, close. */
   private io: Promise<void> = Promise.resolve();
@@ -257,7 +262,24 @@ export class AppendLog {
     if (records.length === 0) return Promise.reject(new RangeError('appendMany needs at least one record'));
     return new Promise<LogPosition>((resolve, reject) => {
       const frames = records.map(frame);
-      this.pending.push({ frames, bytes: frames.reduce((s, f) => s + f.length, 0), resolve, reject });
+      this.pending.push({ frames, bytes: frames.reduce((s, f) => s + f.length, 0), build: null, resolve, reject });
+      this.scheduleFlush();
+    });
+  }
+
+  /**
+   * Reserves the next place in the log for one record that `build` makes later: it is
+   * called once, synchronously, when the flush that writes the record starts (never, when
+   * the log fails or closes before). Resolves with the record's position once an fsync
+   * covers it; rejects with what `build` throws. This lets a caller keep adding to the
+   * record for as long as the previous write+fsync is in flight, and make it the moment
+   * it is due, without a loop turn of its own.
+   */
+  appendDeferred(build: () => Uint8Array): Promise<LogPosition> {
+    if (this.closed) return Promise.reject(new LogClosedError('it was closed'));
+    if (this.failure) return Promise.reject(new LogClosedError(this.failure.message));
+    return new Promise<LogPosition>((resolve, reject) => {
+      this.pending.push({ frames: [], bytes: 0, build, resolve, reject });
       this.scheduleFlush();
     });
   }
@@ -268,16 +290,25 @@ export class AppendLog {
     // setImmediate rather than a microtask: appends issued from other I/O callbacks of the
     // same loop turn join the batch too, at the cost of one loop turn of latency.
     setImmediate(() => {
-      this.flushScheduled = false;
+      // Cleared when the flush starts, not when it is queued: one waiting flush serves every
+      // append until then, so flushes cannot pile up in `io` ahead of a rotate or trim.
       // flush() settles every group itself; the catch only keeps a rejected chain from going unhandled.
-      this.serial(() => this.flush()).catch(() => undefined);
+      this.serial(() => {
+        this.flushScheduled = false;
+        return this.flush();
+      }).catch(() => undefined);
     });
   }
 
-  /** Writes everything queued as one write + datasync per touched segment. */
+  /**
+   * Writes what is queued now as one write + datasync per touched segment. Appends that
+   * arrive meanwhile are left to the flush they scheduled, queued behind this one: under
+   * steady traffic a flush that also took those would never end, and a rotate or trim
+   * waiting its turn (the archive writer's commit) would wait as long as the traffic lasts.
+   */
   private async flush(): Promise<void> {
-    while (this.pending.length > 0) {
-      const batch: Group[] = [];
+    let left = this.buildDeferred();
+    while (left > 0) {
       let bytes = 0;
       // Start a new segment first when the next group would overflow a non-empty one.
       const first = this.pending[0]!;
@@ -289,13 +320,15 @@ export class AppendLog {
           return;
         }
       }
-      while (this.pending.length > 0) {
-        const g = this.pending[0]!;
-        if (batch.length > 0 && this.offset + bytes + g.bytes > this.segmentBytes) break;
-        batch.push(g);
+      let taken = 0;
+      while (taken < left) {
+        const g = this.pending[taken]!;
+        if (taken > 0 && this.offset + bytes + g.bytes > this.segmentBytes) break;
         bytes += g.bytes;
-        this.pending.shift();
+        taken++;
       }
+      left -= taken;
+      const batch = this.pending.splice(0, taken);
       const buf = Buffer.concat(
         batch.flatMap((g) => g.frames),
         bytes,
@@ -331,6 +364,27 @@ export class AppendLog {
         g.resolve({ segment: this.segment, offset: lastStart });
       }
     }
+  }
+
+  /** Makes the records of the deferred appends now due; returns how many groups are pending. */
+  private buildDeferred(): number {
+    let kept = 0;
+    for (const g of this.pending) {
+      if (g.build) {
+        try {
+          const f = frame(g.build());
+          g.frames = [f];
+          g.bytes = f.length;
+          g.build = null;
+        } catch (err) {
+          g.reject(err as Error);
+          continue;
+        }
+      }
+      this.pending[kept++] = g;
+    }
+    this.pending.length = kept;
+    return kept;
   }
 
   private fail(groups: Group[], err: Error): void {

@@ -12,7 +12,6 @@
  * FINAL reads make that harmless, which keeps this loop simple.
  */
 
-import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics.js';
 import type { ArchiveRecord } from './archive.js';
@@ -21,20 +20,22 @@ import { BatchEncoder, type EncodedBatch, type EncodedRows } from './schema.js';
 import type { Spool, SpoolBatch } from './spool.js';
 import type { Store } from './store.js';
 import { classifyStoreFailure } from './store-failure.js';
+import { WorkSlices } from './work-slices.js';
 
-/** Records encoded between two yields to the event loop: about a millisecond of work. */
-const ENCODE_SLICE = 500;
+/** Rows encoded between two looks at the clock: a few microseconds each. */
+const ROWS_PER_CLOCK_CHECK = 64;
 
 /**
- * Encodes a batch in slices: 10 000 rows take tens of milliseconds to format, which would
- * otherwise stall every acknowledgement waiting on the event loop behind them.
+ * Encodes a batch in slices of a few milliseconds: 10 000 rows take tens of milliseconds
+ * to format, which would otherwise stall every acknowledgement waiting behind them.
  */
 async function encodeInSlices(batch: SpoolBatch): Promise<EncodedBatch> {
   const encoder = new BatchEncoder();
   const { records } = batch;
+  const slices = new WorkSlices();
   for (let i = 0; i < records.length; i++) {
     encoder.add(records[i]!);
-    if (i % ENCODE_SLICE === ENCODE_SLICE - 1) await nextTurn();
+    if (i % ROWS_PER_CLOCK_CHECK === ROWS_PER_CLOCK_CHECK - 1) await slices.pause();
   }
   return encoder.finish();
 }

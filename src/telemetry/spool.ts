@@ -4,21 +4,39 @@
  * the store in order. A checkpoint file remembers how far the writer got; whole segments
  * before it are deleted. The disk budget is enforced here: past it writes are refused.
  *
- * Each log record is one `write` call: `[u32 LE rows][f64 LE spooledAt ms][msgpack of
- * ArchiveRecord[]]`. The small header lets start-up count the backlog and the writer
- * report the age of the oldest unarchived row without decoding every record.
+ * The writes of one group-commit round share one log record (spool-record.ts): at
+ * thousands of pings a second, one record per write meant as many frames to write and,
+ * worse, as many to read back and decode one by one while the server is busiest. The
+ * record stays open for more writes until the log starts the flush that writes it.
  */
 import { join } from 'node:path';
-import { setImmediate as nextTurn } from 'node:timers/promises';
-import { pack, unpack } from 'msgpackr';
-import { AppendLog, comparePositions, type LogPosition } from '../storage/append-log.js';
+import { AppendLog, comparePositions, FRAME_OVERHEAD, type LogPosition, type OpenFile } from '../storage/append-log.js';
 import { readCheckpoint, writeCheckpoint } from '../storage/checkpoint.js';
 import { type ArchiveRecord, SpoolFullError } from './archive.js';
+import {
+  decodeRecord,
+  packWrite,
+  RECORD_OVERHEAD,
+  RecordBuilder,
+  recordRows,
+  recordSpooledAt,
+} from './spool-record.js';
+import { WorkSlices } from './work-slices.js';
 
-const HEADER = 12;
-/** Log records decoded between two yields to the event loop. */
-const DECODE_SLICE = 200;
 const CHECKPOINT_FILE = 'archived-upto.json';
+/** Disk bytes of a record besides its writes' packed rows. */
+const RECORD_COST = RECORD_OVERHEAD + FRAME_OVERHEAD;
+/**
+ * A record takes no more writes past this size, so that reading one back is a short slice
+ * of work and a batch overshoots `maxRows` by little; a larger single write is its own record.
+ */
+const RECORD_TARGET_BYTES = 64 * 1024;
+
+/** A log record still taking writes, and the fsync every write of it waits for. */
+interface OpenRecord {
+  builder: RecordBuilder;
+  durable: Promise<unknown>;
+}
 
 /** Options of `Spool.open`. */
 export interface SpoolOptions {
@@ -28,6 +46,8 @@ export interface SpoolOptions {
   /** Segment size; default: an eighth of the budget, between 64 KiB and 64 MiB, so drained space is freed in steps. */
   segmentBytes?: number;
   now?: () => number;
+  /** How the log opens its files (default: the real disk); tests inject failing or slow ones. */
+  openFile?: OpenFile;
 }
 
 /** Records read from the spool for one insert, and where the spool continues after them. */
@@ -46,7 +66,10 @@ export interface SpoolBatch {
 export class Spool {
   private cursor: LogPosition;
   private rows = 0;
+  /** Disk bytes of the records not yet fsynced (frames included), for the budget. */
   private inflightBytes = 0;
+  /** The record the next write joins, until the log starts writing it. */
+  private open: OpenRecord | null = null;
   private oldest: number | null = null;
   /** Size of the last refused write, to tell whether the spool is still too full for it. */
   private refusedBytes: number | null = null;
@@ -54,7 +77,7 @@ export class Spool {
   private constructor(
     private readonly log: AppendLog,
     private readonly checkpointPath: string,
-    private readonly opts: Required<SpoolOptions>,
+    private readonly opts: Required<Omit<SpoolOptions, 'openFile'>>,
     cursor: LogPosition,
   ) {
     this.cursor = cursor;
@@ -64,8 +87,9 @@ export class Spool {
   static async open(options: SpoolOptions): Promise<Spool> {
     const segmentBytes =
       options.segmentBytes ?? Math.min(64 * 1024 * 1024, Math.max(64 * 1024, Math.floor(options.maxBytes / 8)));
-    const opts: Required<SpoolOptions> = { now: Date.now, ...options, segmentBytes };
-    const log = await AppendLog.open({ dir: opts.dir, segmentBytes });
+    const { openFile, ...rest } = options;
+    const opts: Required<Omit<SpoolOptions, 'openFile'>> = { now: Date.now, ...rest, segmentBytes };
+    const log = await AppendLog.open({ dir: opts.dir, segmentBytes, openFile });
     const checkpointPath = join(opts.dir, CHECKPOINT_FILE);
     let cursor = (await readCheckpoint(checkpointPath)) ?? { segment: 0, offset: 0 };
     // A checkpoint past the end would skip future rows (e.g. the spool folder was replaced):
@@ -73,64 +97,86 @@ export class Spool {
     if (comparePositions(cursor, log.end) > 0) cursor = { segment: 0, offset: 0 };
     const spool = new Spool(log, checkpointPath, opts, cursor);
     for await (const e of log.read(cursor)) {
-      const rows = e.record.readUInt32LE(0);
+      const rows = recordRows(e.record);
       spool.rows += rows;
-      if (spool.oldest === null && rows > 0) spool.oldest = e.record.readDoubleLE(4);
+      if (spool.oldest === null && rows > 0) spool.oldest = recordSpooledAt(e.record);
     }
     return spool;
   }
 
   /**
-   * Appends `records` and resolves once they are fsynced (group commit). Rejects with
-   * `SpoolFullError`, storing nothing, when they would take the spool past its budget.
+   * Appends `records` and resolves once they are fsynced (group commit: every write of a
+   * round lands in one log record). Rejects with `SpoolFullError`, storing nothing, when
+   * they would take the spool past its budget.
    */
   async write(records: ArchiveRecord[]): Promise<void> {
     if (records.length === 0) return;
-    const body = pack(records);
-    const entry = Buffer.allocUnsafe(HEADER + body.length);
-    entry.writeUInt32LE(records.length, 0);
-    entry.writeDoubleLE(this.opts.now(), 4);
-    entry.set(body, HEADER);
+    const packed = packWrite(records);
+    let open = this.open;
+    if (open && open.builder.bytes + packed.elements.length > RECORD_TARGET_BYTES) {
+      this.open = open = null;
+    }
+    // The write's own bytes, and the record's when it is the one that starts it: summed
+    // over a record's writes that is exactly what the record takes on disk.
+    const cost = packed.elements.length + (open ? 0 : RECORD_COST);
     const used = this.log.diskBytes + this.inflightBytes;
-    if (used + entry.length > this.opts.maxBytes) {
-      this.refusedBytes = entry.length;
+    if (used + cost > this.opts.maxBytes) {
+      this.refusedBytes = cost;
       throw new SpoolFullError(used, this.opts.maxBytes);
     }
+    open ??= this.startRecord();
+    open.builder.add(packed);
+    this.inflightBytes += cost;
     // Counted before the fsync, not after: the writer may read and commit the record in the
     // same turn the append resolves, and its subtraction must never come first.
-    this.inflightBytes += entry.length;
-    if (this.rows === 0) this.oldest = entry.readDoubleLE(4);
+    if (this.rows === 0) this.oldest = open.builder.spooledAt;
     this.rows += records.length;
-    try {
-      await this.log.append(entry);
-    } catch (err) {
-      this.rows -= records.length;
-      throw err;
-    } finally {
-      this.inflightBytes -= entry.length;
-    }
+    await open.durable;
   }
 
-  /** Reads up to about `maxRows` rows after the checkpoint (whole writes only); null when caught up. */
+  private startRecord(): OpenRecord {
+    const builder = new RecordBuilder(this.opts.now());
+    const appended = this.log.appendDeferred(() => {
+      // From here on the record's bytes are fixed: later writes start the next one.
+      if (this.open === record) this.open = null;
+      return builder.build();
+    });
+    // Settled once per record, before any of its writes hears of it.
+    const durable = appended.then(
+      () => this.settle(record),
+      (err: unknown) => {
+        this.settle(record);
+        this.rows -= builder.rows;
+        if (this.rows === 0) this.oldest = null;
+        throw err;
+      },
+    );
+    const record: OpenRecord = { builder, durable };
+    this.open = record;
+    return record;
+  }
+
+  private settle(record: OpenRecord): void {
+    if (this.open === record) this.open = null;
+    this.inflightBytes -= RECORD_COST + record.builder.bytes;
+  }
+
+  /** Reads up to about `maxRows` rows after the checkpoint (whole log records only); null when caught up. */
   async readBatch(maxRows: number): Promise<SpoolBatch | null> {
     const records: ArchiveRecord[] = [];
     let next: LogPosition | null = null;
     let oldestAt = 0;
     let newestAt = 0;
-    let sinceYield = 0;
+    const slices = new WorkSlices();
     for await (const e of this.log.read(this.cursor)) {
-      newestAt = e.record.readDoubleLE(4);
+      newestAt = recordSpooledAt(e.record);
       if (next === null) oldestAt = newestAt;
-      const decoded = unpack(e.record.subarray(HEADER)) as ArchiveRecord[];
-      for (const r of decoded) records.push(r);
-      // Decoding a large batch in one go would hold up the acknowledgements behind it.
-      if (++sinceYield >= DECODE_SLICE) {
-        sinceYield = 0;
-        await nextTurn();
-      }
+      for (const r of decodeRecord(e.record)) records.push(r);
       next = e.next;
-      // One write is never split: the checkpoint can only point between log records.
+      // One record is never split: the checkpoint can only point between log records.
       if (records.length >= maxRows) break;
+      // Decoding a large batch in one go would hold up the acknowledgements behind it.
+      await slices.pause();
     }
     if (next === null) return null;
     this.oldest = oldestAt;

@@ -1,7 +1,8 @@
 /**
- * Real segment files whose fsync can be made to fail on demand, for the AppendLog's
- * `openFile` option: a real disk cannot be told to fail one fsync. Every write, sync and
- * truncate is recorded, so a test can check what was made durable in which order.
+ * Real segment files whose fsync can be made to fail, or to wait, on demand, for the
+ * AppendLog's `openFile` option: a real disk cannot be told to fail one fsync, nor to take
+ * its time while a test acts. Every write, sync and truncate is recorded, so a test can
+ * check what was made durable in which order.
  */
 import { open } from 'node:fs/promises';
 import { basename } from 'node:path';
@@ -11,8 +12,28 @@ import type { LogFile, OpenFile } from '../../src/storage/append-log.js';
 export class FlakyDisk {
   failSyncs = 0;
   readonly ops: string[] = [];
+  /** Loop turns each datasync takes before it reaches the disk, as a slow disk's would. */
+  syncTurns = 0;
+  /** Datasyncs waiting for `release` right now. */
+  held = 0;
+  private gate: { promise: Promise<void>; open: () => void } | null = null;
   /** Called when a file is opened, before the open returns (to act in the middle of a rotation). */
   onOpen: ((name: string, flags: string) => void) | null = null;
+
+  /** Makes every datasync from now on wait until `release`. */
+  hold(): void {
+    let open!: () => void;
+    const promise = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    this.gate = { promise, open };
+  }
+
+  /** Lets the held datasyncs (and later ones) go on. */
+  release(): void {
+    this.gate?.open();
+    this.gate = null;
+  }
 
   readonly openFile: OpenFile = async (path, flags) => {
     const fh = await open(path, flags);
@@ -28,6 +49,12 @@ export class FlakyDisk {
         return fh.write(buf, off, len, pos);
       },
       datasync: async () => {
+        for (let i = 0; i < this.syncTurns; i++) await new Promise((r) => setImmediate(r));
+        if (this.gate) {
+          this.held++;
+          await this.gate.promise;
+          this.held--;
+        }
         if (this.failSyncs > 0) {
           this.failSyncs--;
           record('datasync-failed');
