@@ -11,7 +11,8 @@
  * - Passivation: a sweep stops actors idle for PASSIVATE_AFTER_MS whose state allows it;
  *   the record stays in the Map and the next message re-activates the actor with it.
  *   The sweep runs every quarter of PASSIVATE_AFTER_MS, so an idle actor stops between
- *   1x and 1.25x that time after its last message.
+ *   1x and 1.25x that time after its last message. A registry made with 0 stops such an
+ *   actor as soon as its mailbox is empty (orders: see tracker.ts).
  * - Timers: each actor has at most one timer (`arm`), owned here rather than by the actor,
  *   so a timer survives passivation and wakes the actor with a `tick`.
  * - Retiring or replacing an actor's state (retention, erasure, a technician moving to
@@ -231,6 +232,21 @@ export class Registry<S, M extends { t: string }> {
     this.metrics.activeActors.set({ kind: this.spec.kind }, this.live.size);
   }
 
+  /**
+   * Stops an idle actor whose state allows it, right after its last message: for kinds
+   * whose actors hear rarely from anyone (an order before departure hears a transition
+   * or a deadline now and then), keeping each one in memory between those messages cost
+   * more than spawning it again. Stopping from inside its own handler is safe: nact
+   * processes nothing more for a stopped actor, and the next message spawns a fresh one
+   * from the committed record.
+   */
+  private stopIfPassivable(id: string, live: Live<M, S>): void {
+    if (this.live.get(id) !== live || !this.spec.passivable(this.records.get(id))) return;
+    stop(live.ref);
+    this.live.delete(id);
+    this.metrics.activeActors.set({ kind: this.spec.kind }, this.live.size);
+  }
+
   private scheduleSweep(): void {
     const every = Math.max(250, Math.floor(this.passivateAfterMs / 4));
     this.cancelSweep = this.clock.setTimer(this.clock.now() + every, () => {
@@ -268,6 +284,7 @@ export class Registry<S, M extends { t: string }> {
         live.busy--;
         live.lastUsed = this.clock.now();
         work.end();
+        if (this.passivateAfterMs === 0 && live.busy === 0) this.stopIfPassivable(id, live);
       }
     };
     live.ref = spawn(this.system, handler, name, {

@@ -158,7 +158,9 @@ export class ActorTracker implements LocalTracker {
     };
     const pass = config.PASSIVATE_AFTER_MS;
     const techs = new Registry(system, technicianSpec(actorDeps), TICK, clock, pass, metrics, log, work);
-    const orders = new Registry(system, orderSpec(actorDeps), TICK, clock, pass, metrics, log, work);
+    // An order that is not under way hears from anyone only at a transition or a deadline
+    // (its technician checks the fixes itself): its actor stops as soon as it is idle.
+    const orders = new Registry(system, orderSpec(actorDeps), TICK, clock, 0, metrics, log, work);
     const incidents = new Registry(system, incidentSpec(actorDeps), TICK, clock, pass, metrics, log, work);
     tracker = new ActorTracker(system, deps, journal, board, fanout, work, techs, orders, incidents);
 

@@ -250,3 +250,25 @@ describe('spool full', () => {
     ok(await dev('tech-1', { t: 'depart', seq: 3, order: 'o1' }));
   });
 });
+
+describe('order actors in memory', () => {
+  test('an order not under way is stopped as soon as it is idle, and answers from its record after', async () => {
+    await put('o1');
+    await h.tracker.settle();
+    assert.equal(h.tracker.orders.isLive('o1'), false, 'assigned: stopped right after its PUT');
+    await toState('o1', 'departed');
+    await h.tracker.settle();
+    assert.equal(h.tracker.orders.isLive('o1'), true, 'under way: stays in memory');
+    ok(await dev('tech-1', { t: 'checkin', seq: 2, order: 'o1', ts: h.clock.now(), ...CUSTOMER }));
+    ok(await dev('tech-1', { t: 'start', seq: 3, order: 'o1' }));
+    ok(await dev('tech-1', { t: 'complete', seq: 4, order: 'o1' }));
+    await h.tracker.settle();
+    assert.equal(h.tracker.orders.isLive('o1'), false, 'completed: stopped again');
+    const view = ok(await h.tracker.getOrder('o1'));
+    assert.equal(view.state, 'completed');
+    assert.deepEqual(
+      view.timeline.map((e) => e.state),
+      ['assigned', 'departed', 'arrived', 'in_service', 'completed'],
+    );
+  });
+});
