@@ -9,18 +9,19 @@
  * 2.5x its capacity every answer came seconds late, an SOS included, because the SOS
  * waited in the same event loop behind the pings.
  *
- * How many fixes may be in flight adapts to what the node delivers, the way TCP BBR sizes
- * its window: from the best delivery rate of the last second (fixes answered per ms) and
- * the shortest answer time of the last ten seconds, the limit is twice their product (two
- * "bandwidth-delay products"), between a floor and the ceiling (MAX_FIXES_IN_FLIGHT). So a
- * node keeps enough fixes in flight to stay fully busy, and at most about one answer time
- * of queue on top: admitted pings are answered within about twice the quickest answer,
- * everything past the limit is refused at once. The limit follows the node wherever its
- * answer time comes from: a CPU-bound node gets a short queue, a node that waits on a slow
- * disk or a CPU shared with other work keeps more in flight instead of starving itself (a
- * controller that shrinks on slow answers alone collapsed there). A burst after a quiet
- * spell may double the limit every interval, like TCP's slow start.
+ * How many fixes may be in flight adapts to how busy the event loop is. Every interval
+ * the limiter reads the loop's utilisation (perf_hooks): above HIGH the limit shrinks by a
+ * sixth; below it, if the traffic used the limit, it grows by a tenth. The node so runs
+ * just under saturation, where its loop turns stay short: an SOS, which needs a handful of
+ * turns from frame to console, is not kept waiting behind a saturated loop, and every
+ * frame is answered quickly, a ping with an ack or a refusal. Utilisation, not answer
+ * time, is the signal, because answer times on a node have floors that are not queueing
+ * (an fsync, loop turns, a CPU shared with other work), and a controller that shrank on
+ * slow answers starved such a node down to nothing; a node whose loop has idle time gains
+ * nothing by refusing pings.
  */
+
+import { performance } from 'node:perf_hooks';
 
 /** Message types that may be shed under load. */
 export const SHEDDABLE: ReadonlySet<string> = new Set(['ping', 'batch']);
@@ -36,43 +37,30 @@ export function shedRetryMs(): number {
 
 /** Settings of the limiter (config: MAX_FIXES_IN_FLIGHT, SHED_MIN_IN_FLIGHT, SHED_INTERVAL_MS). */
 export interface ShedderOptions {
-  /** Ceiling of the limit: never more fixes in flight than this. */
+  /** Ceiling of the limit, and where it starts: never more fixes in flight than this. */
   maxInFlight: number;
-  /**
-   * Floor of the limit: a node always takes at least this many fixes at once, whatever it
-   * measured (nothing yet after a quiet spell, for one).
-   */
+  /** Floor of the limit: a node always takes at least this many fixes at once. */
   minInFlight: number;
-  /** How often the limit is recomputed. */
+  /** How often the limit is adjusted. */
   intervalMs: number;
+  /** Share of the time since the last call the event loop was busy; tests inject their own. */
+  loopBusy?: () => number;
 }
 
-/** Limit = GAIN x best rate x shortest answer time. */
-const GAIN = 2;
-/** Intervals the best delivery rate is taken over (one second at 100 ms). */
-const RATE_WINDOW = 10;
-/** Intervals the shortest answer time is taken over (ten seconds at 100 ms). */
-const RTT_WINDOW = 100;
+/** Loop utilisation above which the node counts as saturated. */
+export const HIGH = 0.9;
+const SHRINK = 5 / 6;
+const GROW = 1.1;
 
-/** The largest (or smallest) of the last `size` values pushed. */
-class WindowedExtreme {
-  private readonly values: number[] = [];
-  constructor(
-    private readonly size: number,
-    private readonly pick: (a: number, b: number) => number,
-    private readonly none: number,
-  ) {}
-
-  push(v: number): void {
-    this.values.push(v);
-    if (this.values.length > this.size) this.values.shift();
-  }
-
-  get value(): number {
-    let best = this.none;
-    for (const v of this.values) best = this.pick(best, v);
-    return best;
-  }
+/** Event-loop utilisation since the previous call, from 0 (idle) to 1 (never idle). */
+function eventLoopBusy(): () => number {
+  let last = performance.eventLoopUtilization();
+  return () => {
+    const now = performance.eventLoopUtilization();
+    const busy = performance.eventLoopUtilization(now, last).utilization;
+    last = now;
+    return busy;
+  };
 }
 
 /** See the module comment. One per node. */
@@ -80,13 +68,12 @@ export class LoadShedder {
   private inFlight = 0;
   private current: number;
   private intervalStart = Number.NaN;
-  private answered = 0;
-  private fastest = Number.POSITIVE_INFINITY;
-  private readonly bestRate = new WindowedExtreme(RATE_WINDOW, Math.max, 0);
-  private readonly shortestAnswer = new WindowedExtreme(RTT_WINDOW, Math.min, Number.POSITIVE_INFINITY);
+  private peak = 0;
+  private readonly loopBusy: () => number;
 
   constructor(private readonly opts: ShedderOptions) {
-    this.current = Math.min(opts.maxInFlight, opts.minInFlight);
+    this.current = opts.maxInFlight;
+    this.loopBusy = opts.loopBusy ?? eventLoopBusy();
   }
 
   /** Fixes in flight now. */
@@ -96,7 +83,7 @@ export class LoadShedder {
 
   /** The limit in force now. */
   get limit(): number {
-    return this.current;
+    return Math.floor(this.current);
   }
 
   /** Whether a new ping or batch arriving at `now` (ms, monotonic) must be refused. */
@@ -108,26 +95,21 @@ export class LoadShedder {
   /** A ping or batch was taken. */
   begin(): void {
     this.inFlight += 1;
+    if (this.inFlight > this.peak) this.peak = this.inFlight;
   }
 
-  /** A ping or batch taken at some point was answered `tookMs` later. */
-  end(tookMs: number): void {
+  /** A ping or batch taken earlier was answered. */
+  end(): void {
     this.inFlight -= 1;
-    this.answered += 1;
-    if (tookMs < this.fastest) this.fastest = tookMs;
   }
 
   private adjust(now: number): void {
     if (Number.isNaN(this.intervalStart)) this.intervalStart = now;
-    const elapsed = now - this.intervalStart;
-    if (elapsed < this.opts.intervalMs) return;
-    this.bestRate.push(this.answered / elapsed);
-    if (Number.isFinite(this.fastest)) this.shortestAnswer.push(this.fastest);
-    const product = this.bestRate.value * this.shortestAnswer.value;
-    const wanted = Number.isFinite(product) ? Math.ceil(GAIN * product) : 0;
-    this.current = Math.min(this.opts.maxInFlight, Math.max(this.opts.minInFlight, wanted));
+    if (now - this.intervalStart < this.opts.intervalMs) return;
+    const { minInFlight, maxInFlight } = this.opts;
+    if (this.loopBusy() > HIGH) this.current = Math.max(minInFlight, this.current * SHRINK);
+    else if (this.peak >= this.current * 0.9) this.current = Math.min(maxInFlight, this.current * GROW + 1);
     this.intervalStart = now;
-    this.answered = 0;
-    this.fastest = Number.POSITIVE_INFINITY;
+    this.peak = this.inFlight;
   }
 }

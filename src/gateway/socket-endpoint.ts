@@ -276,7 +276,7 @@ export function registerSocketEndpoint<M extends { t: string; seq: number }>(
     const answered = (): void => {
       const took = performance.now() - started;
       stats.latency.observe(took / 1000);
-      shedder?.end(took);
+      shedder?.end();
       deps.inflight.end();
     };
     behaviour.handle(conn.principal, msg).then(
