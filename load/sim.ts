@@ -1,8 +1,9 @@
 /**
  * The device simulator: spreads N devices over several worker processes, each on its
  * own loopback source address (127.0.0.2, .3, ...), connects them, runs a measured phase
- * of fixed length and gathers client-side figures (acks/s, ack latency, SOS-to-console
- * latency, errors by code) while sampling the server's CPU and memory.
+ * of fixed length and gathers client-side figures (acks/s, ack latency per fix, answer
+ * latency per request frame, SOS-to-console latency, console-ack-to-device latency,
+ * errors by code) while sampling the server's CPU and memory.
  *
  * Also a command: `npm run sim -- --devices 2000 --hz 1 --seconds 30` against a server
  * it starts itself (`--target full|baseline`); `--cpu-prof DIR` profiles that server.
@@ -12,6 +13,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as hdr from 'hdr-histogram-js';
+import { joinAcks } from './console-ack.js';
 import { BENCH_SECRET, latencyHistogram, launch, metricValue, type RunningServer } from './launch.js';
 import type { WorkerCounters, WorkerPlan, WorkerResult } from './sim-worker.js';
 
@@ -26,6 +28,8 @@ export interface SimOptions {
   window?: number;
   seconds: number;
   jobShare?: number;
+  /** Create each device's order first (full node; default true). Only jobs use them. */
+  orders?: boolean;
   sosPerSec?: number;
   consoles?: number;
   /** Simulator processes; default one per 4,000 devices, at least 2. */
@@ -52,10 +56,22 @@ export interface SimResult {
   held: number;
   seconds: number;
   sent: number;
+  /** Fixes the devices produced per second of the measured window (the offered load as sent). */
+  sentPerSec: number;
   acks: number;
+  /** Fixes acknowledged per second of the measured window (goodput). */
   acksPerSec: number;
+  /** Per fix: from its creation to the ack that carried it (time held after `rate_limited` included). */
   ack: Quantiles;
+  /**
+   * Per request frame sent in the measured window: from sending it to its answer (`ack` or
+   * `err`). `count` frames were answered, `over1s` of them after more than 1 s, and
+   * `unanswered` had no answer when the drain ended.
+   */
+  frame: Quantiles & { sent: number; over1s: number; unanswered: number };
   sos: Quantiles & { sent: number; seen: number };
+  /** From console 0 sending its ack of an SOS to the device getting `sos_status`. */
+  consoleAck: Quantiles & { sent: number; seen: number };
   errors: Record<string, number>;
   jobsCompleted: number;
   /** `rate_limited` answers the devices honoured (waited retryMs, sent again); not errors. */
@@ -68,6 +84,10 @@ export interface SimResult {
     /** (resident after connect - resident before) / connected devices. */
     bytesPerDevice: number;
     archiveRowsPerSec: number | null;
+    /** `fieldtrack_archive_spool_rows` at the start and end of the measured window. */
+    spoolRows: { start: number; end: number } | null;
+    /** Pings and batches the node shed with `rate_limited` in the window (its own count). */
+    loadShed: number | null;
   };
 }
 
@@ -84,6 +104,19 @@ function quantiles(h: hdr.Histogram): Quantiles {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * Between every worker's drain and the closing of sockets: a console ack sent at the very
+ * end (in one process) still reaches its device (in another) before that one closes.
+ */
+const ACK_GRACE_MS = 500;
+
+/** A histogram (µs) of latencies given in ms. */
+function histogramOfMs(values: readonly number[]): hdr.Histogram {
+  const h = latencyHistogram();
+  for (const v of values) h.recordValue(Math.max(1, Math.round(v * 1000)));
+  return h;
+}
+
 /** Runs the simulator against a running server and returns client- and server-side figures. */
 export async function runSim(server: RunningServer, o: SimOptions): Promise<SimResult> {
   const processes = Math.max(1, o.processes ?? Math.max(2, Math.ceil(o.devices / 4000)));
@@ -99,6 +132,7 @@ export async function runSim(server: RunningServer, o: SimOptions): Promise<SimR
       pingHz: o.pingHz,
       window: o.window ?? 0,
       jobShare: o.jobShare ?? 0.1,
+      orders: o.orders ?? true,
       sosPerSec: (o.sosPerSec ?? 0) / processes,
       consoles: index === 0 && server.kind === 'full' ? (o.consoles ?? 0) : 0,
       secret: BENCH_SECRET,
@@ -109,11 +143,13 @@ export async function runSim(server: RunningServer, o: SimOptions): Promise<SimR
       child,
       counters: undefined as WorkerCounters | undefined,
       result: undefined as WorkerResult | undefined,
+      drained: false,
       countWaiters: [] as (() => void)[],
     };
     child.on('message', (m: { type: string; counters?: WorkerCounters; result?: WorkerResult }) => {
       if (m.counters) state.counters = m.counters;
       if (m.result) state.result = m.result;
+      if (m.type === 'drained') state.drained = true;
       if (m.type === 'count') for (const wake of state.countWaiters.splice(0)) wake();
     });
     return state;
@@ -176,20 +212,27 @@ export async function runSim(server: RunningServer, o: SimOptions): Promise<SimR
     const metricsBefore = server.kind === 'full' ? await server.metrics() : '';
     await countNow();
     const acksBefore = total('acks');
+    const sentBefore = total('sent');
     const t0 = Date.now();
     for (const w of workers) w.child.send({ type: 'go' });
     await sleep(o.seconds * 1000);
     // Acks, CPU and rows are all read at the end of the same window they are divided by.
     await countNow();
     const acksMeasured = total('acks') - acksBefore;
+    const sentMeasured = total('sent') - sentBefore;
     const after = server.stats();
     const elapsed = (Date.now() - t0) / 1000;
     const metricsAfter = server.kind === 'full' ? await server.metrics() : '';
     for (const w of workers) w.child.send({ type: 'stop' });
+    await waitFor(() => workers.every((w) => w.drained), 'workers to drain', 60_000);
+    await sleep(ACK_GRACE_MS);
+    for (const w of workers) w.child.send({ type: 'close' });
     await waitFor(() => workers.every((w) => w.result !== undefined), 'worker results', 60_000);
     if (o.progress) process.stderr.write('\n');
     const ackHist = latencyHistogram();
     const sosHist = latencyHistogram();
+    const frameHist = latencyHistogram();
+    const frames = { sent: 0, over1s: 0, unanswered: 0 };
     const errors: Record<string, number> = {};
     let sent = 0;
     let acks = 0;
@@ -202,6 +245,10 @@ export async function runSim(server: RunningServer, o: SimOptions): Promise<SimR
       const r = w.result as WorkerResult;
       ackHist.add(hdr.decodeFromCompressedBase64(r.ackHist));
       sosHist.add(hdr.decodeFromCompressedBase64(r.sosHist));
+      frameHist.add(hdr.decodeFromCompressedBase64(r.frameHist));
+      frames.sent += r.frames.frames;
+      frames.over1s += r.frames.over1s;
+      frames.unanswered += r.frames.unanswered;
       for (const [k, v] of Object.entries(r.errors)) errors[k] = (errors[k] ?? 0) + v;
       sent += r.sent;
       acks += r.acks;
@@ -211,11 +258,14 @@ export async function runSim(server: RunningServer, o: SimOptions): Promise<SimR
       held += r.held;
       rateLimited += r.rateLimited;
     }
-    const rowsDelta =
-      server.kind === 'full'
-        ? metricValue(metricsAfter, 'fieldtrack_archive_rows_total') -
-          metricValue(metricsBefore, 'fieldtrack_archive_rows_total')
-        : null;
+    const results = workers.map((w) => w.result as WorkerResult);
+    const acked = joinAcks(
+      Object.assign({}, ...results.map((r) => r.sosAcksSent)),
+      results.map((r) => r.sosAcksSeen),
+    );
+    const full = server.kind === 'full';
+    const delta = (name: string): number => metricValue(metricsAfter, name) - metricValue(metricsBefore, name);
+    const rowsDelta = full ? delta('fieldtrack_archive_rows_total') : null;
     return {
       target: server.kind,
       devices: o.devices,
@@ -223,10 +273,13 @@ export async function runSim(server: RunningServer, o: SimOptions): Promise<SimR
       held,
       seconds: Math.round(elapsed * 10) / 10,
       sent,
+      sentPerSec: Math.round(sentMeasured / elapsed),
       acks,
       acksPerSec: Math.round(acksMeasured / elapsed),
       ack: quantiles(ackHist),
+      frame: { ...quantiles(frameHist), ...frames },
       sos: { ...quantiles(sosHist), sent: sosSent, seen: sosSeen },
+      consoleAck: { ...quantiles(histogramOfMs(acked.latenciesMs)), sent: acked.sent, seen: acked.seen },
       errors,
       jobsCompleted: jobs,
       rateLimited,
@@ -237,6 +290,13 @@ export async function runSim(server: RunningServer, o: SimOptions): Promise<SimR
         rssConnectedBytes: rssConnected,
         bytesPerDevice: connected > 0 ? Math.round((rssConnected - rssIdle) / connected) : 0,
         archiveRowsPerSec: rowsDelta === null ? null : Math.round(rowsDelta / elapsed),
+        spoolRows: full
+          ? {
+              start: metricValue(metricsBefore, 'fieldtrack_archive_spool_rows'),
+              end: metricValue(metricsAfter, 'fieldtrack_archive_spool_rows'),
+            }
+          : null,
+        loadShed: full ? delta('fieldtrack_load_shed_total') : null,
       },
     };
   } finally {

@@ -1,0 +1,48 @@
+/** The simulator's frame tally and its console-ack join, fed made-up latencies and stamps. */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { joinAcks } from '../../load/console-ack.js';
+import { FrameTally, LATE_FRAME_MS } from '../../load/frame-tally.js';
+import { latencyHistogram } from '../../load/launch.js';
+
+test('frames are counted, late ones apart, and the rest is unanswered at close', () => {
+  const hist = latencyHistogram();
+  const tally = new FrameTally(hist);
+  for (let i = 0; i < 5; i++) tally.sent();
+  tally.answer(3);
+  tally.answer(LATE_FRAME_MS);
+  tally.answer(LATE_FRAME_MS + 1);
+  assert.deepEqual(tally.close(), { frames: 5, answered: 3, over1s: 1, unanswered: 2 });
+  assert.equal(hist.totalCount, 3);
+});
+
+test('nothing counts after close', () => {
+  const hist = latencyHistogram();
+  const tally = new FrameTally(hist);
+  tally.sent();
+  const closed = tally.close();
+  tally.sent();
+  tally.answer(5);
+  assert.deepEqual(tally.close(), closed);
+  assert.equal(closed.unanswered, 1);
+  assert.equal(hist.totalCount, 0);
+});
+
+test('a sub-microsecond answer is still recorded', () => {
+  const hist = latencyHistogram();
+  const tally = new FrameTally(hist);
+  tally.sent();
+  tally.answer(0);
+  assert.equal(hist.totalCount, 1);
+});
+
+test('console acks join the devices stamps of every worker by incident', () => {
+  const joined = joinAcks({ a: 1000, b: 2000, c: 3000 }, [{ a: 1004 }, { b: 1999, x: 5 }]);
+  assert.equal(joined.sent, 3);
+  assert.equal(joined.seen, 2);
+  assert.deepEqual(joined.latenciesMs.sort(), [0, 4]);
+});
+
+test('no acks sent, nothing seen', () => {
+  assert.deepEqual(joinAcks({}, [{ a: 1 }]), { sent: 0, seen: 0, latenciesMs: [] });
+});
