@@ -15,6 +15,7 @@ import { parseArgs } from 'node:util';
 import * as hdr from 'hdr-histogram-js';
 import { joinAcks } from './console-ack.js';
 import { BENCH_SECRET, latencyHistogram, launch, metricValue, type RunningServer } from './launch.js';
+import { bucketCounts, windowQuantileBound } from './prom-histogram.js';
 import type { WorkerCounters, WorkerPlan, WorkerResult } from './sim-worker.js';
 
 const WORKER = join(dirname(fileURLToPath(import.meta.url)), 'sim-worker.js');
@@ -88,6 +89,12 @@ export interface SimResult {
     spoolRows: { start: number; end: number } | null;
     /** Pings and batches the node shed with `rate_limited` in the window (its own count). */
     loadShed: number | null;
+    /**
+     * The node's own p99 from reading a frame to sending its answer, over the window, as
+     * the bucket bound it falls under (`<= 250 ms`, `> 2500 ms`): beside `frame.p99` it
+     * shows whether answers were late in the node or on the way.
+     */
+    nodeAnswerP99: string | null;
   };
 }
 
@@ -109,6 +116,17 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
  * end (in one process) still reaches its device (in another) before that one closes.
  */
 const ACK_GRACE_MS = 500;
+
+/** The node's answer-time p99 over a window, as the bound of its bucket. */
+function nodeAnswerP99(before: string, after: string): string | null {
+  const name = 'fieldtrack_ack_latency_seconds';
+  const ms = (seconds: number): number => Math.round(seconds * 10_000) / 10;
+  const bound = windowQuantileBound(before, after, name, 0.99);
+  if (bound === null) return null;
+  if (Number.isFinite(bound)) return `<= ${ms(bound)} ms`;
+  const lastEdge = Math.max(...[...bucketCounts(after, name).keys()].filter(Number.isFinite));
+  return `> ${ms(lastEdge)} ms`;
+}
 
 /** A histogram (µs) of latencies given in ms. */
 function histogramOfMs(values: readonly number[]): hdr.Histogram {
@@ -297,6 +315,7 @@ export async function runSim(server: RunningServer, o: SimOptions): Promise<SimR
             }
           : null,
         loadShed: full ? delta('fieldtrack_load_shed_total') : null,
+        nodeAnswerP99: full ? nodeAnswerP99(metricsBefore, metricsAfter) : null,
       },
     };
   } finally {
