@@ -152,6 +152,7 @@ export function overloadChart(steps: readonly OverloadStep[], capacity: number, 
             color: '#1f77b4',
             style: 'measured',
             points: steps.map((s) => [s.sim.sentPerSec, s.sim.acksPerSec] as const),
+            labels: steps.map((s) => `${s.factor}x`),
           },
           {
             name: 'ideal: goodput = offered',

@@ -16,6 +16,8 @@ export interface Series {
   style: SeriesStyle;
   /** `[x, y]`; a y of null leaves a gap (nothing measured there). */
   points: ReadonlyArray<readonly [number, number | null]>;
+  /** A short text above each measured point, in the order of `points` (e.g. the step's load). */
+  labels?: readonly string[];
 }
 
 /** One panel: a y axis and its lines. */
@@ -50,7 +52,7 @@ function niceStep(span: number, count: number): number {
   const raw = span / Math.max(1, count);
   const power = 10 ** Math.floor(Math.log10(raw));
   const unit = raw / power;
-  return (unit <= 1 ? 1 : unit <= 2 ? 2 : unit <= 5 ? 5 : 10) * power;
+  return (unit <= 1 ? 1 : unit <= 2 ? 2 : unit <= 2.5 ? 2.5 : unit <= 5 ? 5 : 10) * power;
 }
 
 /** Linear ticks from 0 past `max`, and the axis top they end at. */
@@ -120,12 +122,18 @@ function seriesSvg(s: Series, x: Scale, y: Scale): string {
   const out = [
     `<path class="series" data-name="${escapeXml(s.name)}" d="${seriesPath(s, x, y)}" fill="none" stroke="${escapeXml(s.color)}" stroke-width="${width}"${dash}/>`,
   ];
-  if (s.style === 'measured')
-    for (const [px, py] of s.points)
-      if (py !== null && Number.isFinite(py))
-        out.push(
-          `<circle class="point" cx="${x(px).toFixed(1)}" cy="${y(py).toFixed(1)}" r="4" fill="${escapeXml(s.color)}"><title>${escapeXml(`${s.name}: ${formatTick(px)}, ${formatTick(py)}`)}</title></circle>`,
-        );
+  if (s.style !== 'measured') return out.join('\n');
+  s.points.forEach(([px, py], i) => {
+    if (py === null || !Number.isFinite(py)) return;
+    out.push(
+      `<circle class="point" cx="${x(px).toFixed(1)}" cy="${y(py).toFixed(1)}" r="4" fill="${escapeXml(s.color)}"><title>${escapeXml(`${s.name}: ${formatTick(px)}, ${formatTick(py)}`)}</title></circle>`,
+    );
+    const label = s.labels?.[i];
+    if (label !== undefined)
+      out.push(
+        `<text class="point-label" x="${x(px).toFixed(1)}" y="${(y(py) - 9).toFixed(1)}" text-anchor="middle">${escapeXml(label)}</text>`,
+      );
+  });
   return out.join('\n');
 }
 
@@ -189,7 +197,7 @@ export function renderChart(chart: Chart): string {
   });
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
-    '<style>.grid{stroke:#e4e4e4}.frame{fill:none;stroke:#888}.tick{fill:#555}.axis-label{fill:#222;font-size:13px}.legend{fill:#222}.title{font-size:15px;font-weight:bold}</style>',
+    '<style>.grid{stroke:#e4e4e4}.frame{fill:none;stroke:#888}.tick{fill:#555}.axis-label{fill:#222;font-size:13px}.legend{fill:#222}.point-label{fill:#333;font-size:11px}.title{font-size:15px;font-weight:bold}</style>',
     `<rect width="${width}" height="${height}" fill="white"/>`,
     `<text class="title" x="${plotLeft}" y="24">${escapeXml(chart.title)}</text>`,
     ...body,

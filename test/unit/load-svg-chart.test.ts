@@ -20,6 +20,7 @@ const chart = renderChart({
             [2000, 1900],
             [3000, 1950],
           ],
+          labels: ['0.5x', '1x', '<1.5x>'],
         },
         {
           name: 'ideal',
@@ -83,6 +84,12 @@ test('text is escaped', () => {
   assert.ok(!chart.includes('<vs>'));
   assert.ok(!chart.includes('<a&b>'));
   assert.equal(escapeXml(`<'&">`), '&#60;&#39;&#38;&#34;&#62;');
+});
+
+test('point labels are written, escaped, one per labelled point', () => {
+  assert.equal(count(chart, 'class="point-label"'), 3);
+  assert.ok(chart.includes('>0.5x<'));
+  assert.ok(chart.includes('>&#60;1.5x&#62;<'));
 });
 
 test('a gap splits a measured line into separate moves', () => {
