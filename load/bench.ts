@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { benchTargets, verdictText } from './bench-targets.js';
 import { launch, mint, type RunningServer } from './launch.js';
-import { overloadChart, overloadTable, runOverload } from './overload.js';
+import { OVERLOAD_DRAIN_SECONDS, overloadChart, overloadTable, runOverload } from './overload.js';
 import { runSim, type SimResult } from './sim.js';
 
 const OUT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'load', 'results');
@@ -191,7 +191,7 @@ async function main(): Promise<void> {
     '',
     `## Overload: goodput vs offered load (capacity ${capacity} fixes/s, closed loop above)`,
     '',
-    `Each step on a fresh node for ${overloadSeconds} s, open loop, ${overloadSos} SOS/s, ${overloadConsoles} consoles (console 0 acknowledges and resolves each SOS), no orders. Goodput: fixes acked per second (a batch ack counts each fix it carried). A frame is a request (ping, batch, sos): its answer latency runs from sending it to its \`ack\` or \`err\`; a \`rate_limited\` answer is an answer. Chart: [${chartFile}](${chartFile}).`,
+    `Each step on a fresh node for ${overloadSeconds} s, open loop, ${overloadSos} SOS/s, ${overloadConsoles} consoles (console 0 acknowledges and resolves each SOS), no orders. Goodput: fixes acked per second (a batch ack counts each fix it carried). A frame is a request (ping, batch, sos): its answer latency runs from sending it to its \`ack\` or \`err\`; a \`rate_limited\` answer is an answer, and a frame still waiting ${OVERLOAD_DRAIN_SECONDS} s after the step's load stopped is unanswered. Chart: [${chartFile}](${chartFile}).`,
     '',
     ...overloadTable(overload),
     '',

@@ -13,6 +13,8 @@ import { type Chart, renderChart, type Series } from './svg-chart.js';
 
 /** The fastest a simulated device pings in these steps. */
 export const MAX_PING_HZ = 5;
+/** How long a step waits for answers after its load stops. */
+export const OVERLOAD_DRAIN_SECONDS = 5;
 
 /** SOS latency target of the issue, and the frame answer limit. */
 export const SOS_TARGET_MS = 50;
@@ -65,6 +67,8 @@ export async function runOverload(plan: OverloadPlan): Promise<OverloadStep[]> {
         jobShare: 0,
         // No jobs, so no orders: creating thousands over HTTP per step would cost more than the step.
         orders: false,
+        // Five steps must fit the bench: a frame still unanswered 5 s after the load stopped is lost enough.
+        drainSeconds: OVERLOAD_DRAIN_SECONDS,
         sosPerSec: plan.sosPerSec,
         consoles: plan.consoles,
         ...(plan.progress === undefined ? {} : { progress: plan.progress }),

@@ -36,6 +36,8 @@ export interface WorkerPlan {
   secret: string;
   /** Length of the measured phase, for pacing the jobs. */
   durationSec: number;
+  /** Longest wait for in-flight requests once the measured run ends; a frame still waiting is unanswered. */
+  drainMs: number;
 }
 
 /** Counters a worker reports. */
@@ -85,8 +87,6 @@ const frameTally = new FrameTally(frameHist);
 const sosAcksSent: Stamps = {};
 const sosAcksSeen: Stamps = {};
 let measuring = false;
-/** Longest wait for in-flight requests once the measured run ends. */
-const DRAIN_MS = 10_000;
 let stopping = false;
 
 function countError(code: string): void {
@@ -355,7 +355,7 @@ async function drain(w: World): Promise<void> {
   if (sosTimer) clearInterval(sosTimer);
   for (const d of w.devices) d.end();
   stopping = true;
-  const deadline = Date.now() + DRAIN_MS;
+  const deadline = Date.now() + plan.drainMs;
   const busy = (): boolean =>
     w.devices.some((d) => d.client.inFlight > 0 || d.uplink.pending > 0) || w.consoles.some((c) => c.inFlight > 0);
   while (Date.now() < deadline && busy()) await new Promise((r) => setTimeout(r, 50));

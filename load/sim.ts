@@ -37,6 +37,8 @@ export interface SimOptions {
   processes?: number;
   /** Print a progress line every second to stderr. */
   progress?: boolean;
+  /** Longest wait for answers after the measured window (default 10 s); frames still waiting count as unanswered. */
+  drainSeconds?: number;
 }
 
 /** Latency quantiles in milliseconds. */
@@ -155,6 +157,7 @@ export async function runSim(server: RunningServer, o: SimOptions): Promise<SimR
       consoles: index === 0 && server.kind === 'full' ? (o.consoles ?? 0) : 0,
       secret: BENCH_SECRET,
       durationSec: o.seconds,
+      drainMs: (o.drainSeconds ?? 10) * 1000,
     };
     const child = fork(WORKER, [JSON.stringify(plan)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     const state = {
