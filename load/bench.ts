@@ -15,7 +15,7 @@ import autocannon from 'autocannon';
 import { benchTargets, verdictText } from './bench-targets.js';
 import { launch, mint, type RunningServer } from './launch.js';
 import { OVERLOAD_DRAIN_SECONDS, overloadChart, overloadTable, runOverload } from './overload.js';
-import { runSim, type SimResult } from './sim.js';
+import { type Quantiles, runSim, type SimResult } from './sim.js';
 
 const OUT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'load', 'results');
 
@@ -109,6 +109,8 @@ async function http(server: RunningServer): Promise<HttpFigure[]> {
 }
 
 const ms = (n: number): string => `${n.toFixed(1)} ms`;
+/** A quantile of `q`, or n/a when it holds no sample (its quantiles would read 0). */
+const msOf = (q: Quantiles, key: 'p50' | 'p99' | 'p999'): string => (q.count === 0 ? 'n/a' : ms(q[key]));
 
 async function main(): Promise<void> {
   const started = Date.now();
@@ -197,14 +199,14 @@ async function main(): Promise<void> {
     '',
     `## Hold: ${hold.connected}/${hold.devices} devices, ${rate} pings/s offered, ${seconds} s, 10% running jobs, 5 SOS/s, 4 consoles`,
     '',
-    `- acks/s ${hold.acksPerSec}; ack p50 ${ms(hold.ack.p50)}, p99 ${ms(hold.ack.p99)}, p99.9 ${ms(hold.ack.p999)}`,
-    `- request frames: ${hold.frame.sent} sent, answer p50 ${ms(hold.frame.p50)}, p99 ${ms(hold.frame.p99)}; ${hold.frame.over1s} later than 1 s, ${hold.frame.unanswered} unanswered`,
-    `- SOS-to-console (every console's first push per SOS) p50 ${ms(hold.sos.p50)}, p99 ${ms(hold.sos.p99)} (${hold.sos.sent} SOS sent, ${hold.sos.seen} seen by console 0)`,
-    `- console ack to device (\`sos_status\`) p50 ${ms(hold.consoleAck.p50)}, p99 ${ms(hold.consoleAck.p99)} (${hold.consoleAck.seen} of ${hold.consoleAck.sent} acks reached the device)`,
+    `- acks/s ${hold.acksPerSec}; ack p50 ${msOf(hold.ack, 'p50')}, p99 ${msOf(hold.ack, 'p99')}, p99.9 ${msOf(hold.ack, 'p999')}`,
+    `- request frames: ${hold.frame.sent} sent, answer p50 ${msOf(hold.frame, 'p50')}, p99 ${msOf(hold.frame, 'p99')} (in the node ${hold.server.nodeAnswerP99 ?? 'n/a'}); ${hold.frame.over1s} later than 1 s, ${hold.frame.unanswered} unanswered`,
+    `- SOS-to-console (every console's first push per SOS) p50 ${msOf(hold.sos, 'p50')}, p99 ${msOf(hold.sos, 'p99')} (${hold.sos.sent} SOS sent, ${hold.sos.seen} seen by console 0)`,
+    `- console ack to device (\`sos_status\`) p50 ${msOf(hold.consoleAck, 'p50')}, p99 ${msOf(hold.consoleAck, 'p99')} (${hold.consoleAck.seen} of ${hold.consoleAck.sent} acks reached the device)`,
     `- errors by code: ${JSON.stringify(hold.errors)}; sent ${hold.sent}, acked ${hold.acks}; jobs completed ${hold.jobsCompleted}`,
     `- server CPU ${hold.server.cpuSecPer1000Pings.toFixed(4)} s per 1,000 pings (${(hold.server.cpuUtilisation * 100).toFixed(0)}% of a core)`,
     `- server resident ${(hold.server.rssIdleBytes / 2 ** 20).toFixed(0)} MiB idle, ${(hold.server.rssConnectedBytes / 2 ** 20).toFixed(0)} MiB connected: ${(hold.server.bytesPerDevice / 1024).toFixed(1)} KB per device`,
-    `- rows archived per second: ${hold.server.archiveRowsPerSec}; archive spool ${hold.server.spoolRows?.start ?? '?'} -> ${hold.server.spoolRows?.end ?? '?'} rows over the run; rate_limited ${hold.rateLimited}`,
+    `- rows archived per second: ${hold.server.archiveRowsPerSec}; archive spool ${hold.server.spoolRows?.start ?? '?'} -> ${hold.server.spoolRows?.end ?? '?'} rows over the run; rate_limited ${hold.rateLimited} (node shed ${hold.server.loadShed ?? 'n/a'})`,
     '',
     '## HTTP (autocannon, 20 connections)',
     '',
