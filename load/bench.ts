@@ -193,7 +193,7 @@ async function main(): Promise<void> {
     '',
     `## Overload: goodput vs offered load (capacity ${capacity} fixes/s, closed loop above)`,
     '',
-    `Each step on a fresh node for ${overloadSeconds} s, open loop, ${overloadSos} SOS/s, ${overloadConsoles} consoles (console 0 acknowledges and resolves each SOS), no orders. Goodput: fixes acked per second (a batch ack counts each fix it carried). A frame is a request (ping, batch, sos): its answer latency runs from sending it to its \`ack\` or \`err\`; a \`rate_limited\` answer is an answer, and a frame still waiting ${OVERLOAD_DRAIN_SECONDS} s after the step's load stopped is unanswered. Chart: [${chartFile}](${chartFile}).`,
+    `Each step on a fresh node for ${overloadSeconds} s, open loop, ${overloadSos} SOS/s, ${overloadConsoles} consoles (console 0 acknowledges and resolves each SOS), no orders. Goodput: fixes acked per second (a batch ack counts each fix it carried). The devices' count of \`rate_limited\` includes \`unavailable\` (both mean "send later"); the node's is its own shed count. A frame is a request (ping, batch, sos): its answer latency runs from sending it to its \`ack\` or \`err\`; a \`rate_limited\` answer is an answer, and a frame still waiting ${OVERLOAD_DRAIN_SECONDS} s after the step's load stopped is unanswered. Chart: [${chartFile}](${chartFile}).`,
     '',
     ...overloadTable(overload),
     '',

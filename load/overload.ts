@@ -98,7 +98,7 @@ const msText = (v: number | null): string => (v === null ? 'n/a' : `${v.toFixed(
 /** The overload table for bench.md. */
 export function overloadTable(steps: readonly OverloadStep[]): string[] {
   return [
-    '| load | devices x pings/s | offered fixes/s (planned / sent) | goodput fixes/s | frame answer p99 (in the node) | frames answered within 1 s | SOS-to-console p99 | console ack to device p99 | rate_limited (devices / node) |',
+    '| load | devices x pings/s | offered fixes/s (planned / sent) | goodput fixes/s | frame answer p99 (in the node) | frames answered within 1 s | SOS-to-console p99 | console ack to device p99 | rate_limited: devices got / node shed |',
     '|---|---|---|---|---|---|---|---|---|',
     ...steps.map((s) => {
       const f = s.sim.frame;
