@@ -141,6 +141,7 @@ function histogramOfMs(values: readonly number[]): hdr.Histogram {
 export async function runSim(server: RunningServer, o: SimOptions): Promise<SimResult> {
   const processes = Math.max(1, o.processes ?? Math.max(2, Math.ceil(o.devices / 4000)));
   const rssIdle = server.stats().rssBytes;
+  const began = Date.now();
   const workers = Array.from({ length: processes }, (_, index) => {
     const plan: WorkerPlan = {
       index,
@@ -244,12 +245,21 @@ export async function runSim(server: RunningServer, o: SimOptions): Promise<SimR
     const after = server.stats();
     const elapsed = (Date.now() - t0) / 1000;
     const metricsAfter = server.kind === 'full' ? await server.metrics() : '';
+    const windowEnded = Date.now();
     for (const w of workers) w.child.send({ type: 'stop' });
     await waitFor(() => workers.every((w) => w.drained), 'workers to drain', 60_000);
+    const drained = Date.now();
     await sleep(ACK_GRACE_MS);
     for (const w of workers) w.child.send({ type: 'close' });
     await waitFor(() => workers.every((w) => w.result !== undefined), 'worker results', 60_000);
-    if (o.progress) process.stderr.write('\n');
+    if (o.progress) {
+      // Where a run's wall time went: connecting, the window (with its final reads), draining, closing.
+      const s = (from: number, to: number): string => `${((to - from) / 1000).toFixed(1)} s`;
+      const now = Date.now();
+      process.stderr.write(
+        `\n[${server.kind}] connect ${s(began, t0)}, window ${s(t0, windowEnded)}, drain ${s(windowEnded, drained)}, close ${s(drained, now)}\n`,
+      );
+    }
     const ackHist = latencyHistogram();
     const sosHist = latencyHistogram();
     const frameHist = latencyHistogram();
