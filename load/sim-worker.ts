@@ -111,7 +111,8 @@ function failed(err: unknown): void {
  */
 class TimedDeviceClient extends DeviceClient {
   override request(msg: Parameters<DeviceClient['request']>[0]): Promise<Reply> {
-    if (!measuring) return super.request(msg);
+    // A request on a closed socket is refused before it leaves: no frame to time.
+    if (!measuring || !this.isOpen) return super.request(msg);
     const t0 = performance.now();
     frameTally.sent();
     const reply = super.request(msg);
