@@ -1,8 +1,10 @@
 /**
  * `npm run bench`: the standard scenarios in one command. Max ping throughput of the bare
- * baseline and of the full node (closed loop, same simulator), a hold run of many devices
- * at a fixed rate with SOS and consoles, and autocannon on the HTTP routes. Writes
- * `load/results/bench.json` and `load/results/bench.md`. `--quick` for a short try.
+ * baseline and of the full node (closed loop, same simulator), the overload steps at
+ * multiples of that capacity, a hold run of many devices at a fixed rate with SOS and
+ * consoles, and autocannon on the HTTP routes. Writes `load/results/bench.json`,
+ * `bench.md` (with the targets table) and `bench-overload.svg`. `--quick` for a short try
+ * (`bench-quick.*`).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
@@ -10,8 +12,10 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
+import { benchTargets, verdictText } from './bench-targets.js';
 import { launch, mint, type RunningServer } from './launch.js';
-import { runSim, type SimResult } from './sim.js';
+import { OVERLOAD_DRAIN_SECONDS, overloadChart, overloadTable, runOverload } from './overload.js';
+import { type Quantiles, runSim, type SimResult } from './sim.js';
 
 const OUT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'load', 'results');
 
@@ -21,12 +25,19 @@ const { values } = parseArgs({
     devices: { type: 'string' },
     rate: { type: 'string' },
     seconds: { type: 'string' },
+    /** Output name under load/results (default bench, or bench-quick): keep a trial run beside the README's. */
+    name: { type: 'string' },
   },
 });
 const quick = values.quick === true;
 const holdDevices = Number(values.devices ?? (quick ? 1000 : 15000));
 const rate = Number(values.rate ?? (quick ? 1000 : 15000));
 const seconds = Number(values.seconds ?? (quick ? 8 : 30));
+/** Overload steps: short, so five of them fit the bench's few minutes. */
+const overloadFactors = quick ? [0.5, 2.5] : [0.5, 1, 1.5, 2, 2.5];
+const overloadSeconds = quick ? 5 : 8;
+const overloadSos = 5;
+const overloadConsoles = 2;
 
 /**
  * Max throughput, closed loop: many devices, each with one ping unacknowledged at a time,
@@ -98,14 +109,29 @@ async function http(server: RunningServer): Promise<HttpFigure[]> {
 }
 
 const ms = (n: number): string => `${n.toFixed(1)} ms`;
+/** A quantile of `q`, or n/a when it holds no sample (its quantiles would read 0). */
+const msOf = (q: Quantiles, key: 'p50' | 'p99' | 'p999'): string => (q.count === 0 ? 'n/a' : ms(q[key]));
 
 async function main(): Promise<void> {
   const started = Date.now();
-  process.stderr.write('1/4 baseline max throughput\n');
+  const phase = (text: string): void => {
+    process.stderr.write(`${text} (at ${Math.round((Date.now() - started) / 1000)} s)\n`);
+  };
+  phase('1/5 baseline max throughput');
   const baseline = await maxThroughput('baseline');
-  process.stderr.write('2/4 full pipeline max throughput\n');
+  phase('2/5 full pipeline max throughput');
   const fullMax = await maxThroughput('full');
-  process.stderr.write(`3/4 hold: ${holdDevices} devices, ${rate} pings/s, SOS, consoles\n`);
+  const capacity = fullMax.acksPerSec;
+  phase(`3/5 overload: ${overloadFactors.join(', ')} x ${capacity} fixes/s`);
+  const overload = await runOverload({
+    capacity,
+    factors: overloadFactors,
+    seconds: overloadSeconds,
+    sosPerSec: overloadSos,
+    consoles: overloadConsoles,
+    progress: true,
+  });
+  phase(`4/5 hold: ${holdDevices} devices, ${rate} pings/s, SOS, consoles`);
   const server = await launch('full');
   let hold: SimResult;
   let httpFigures: HttpFigure[];
@@ -119,7 +145,7 @@ async function main(): Promise<void> {
       consoles: 4,
       progress: true,
     });
-    process.stderr.write('4/4 HTTP (autocannon)\n');
+    phase('5/5 HTTP (autocannon)');
     httpFigures = await http(server);
   } finally {
     await server.stop();
@@ -141,34 +167,14 @@ async function main(): Promise<void> {
     baseline,
     fullMax,
     ratio,
+    overload: { capacity, factors: overloadFactors, seconds: overloadSeconds, steps: overload },
     hold,
     http: httpFigures,
     wallSeconds: Math.round((Date.now() - started) / 1000),
   };
-  const targets = [
-    [
-      `${holdDevices >= 15000 ? '' : '(scaled down) '}15,000 devices held through the run`,
-      `${hold.connected} connected, ${hold.held} held to the end`,
-      hold.held >= 15000,
-    ],
-    [
-      '< 8 KB resident per device',
-      `${(hold.server.bytesPerDevice / 1024).toFixed(1)} KB`,
-      hold.server.bytesPerDevice < 8192,
-    ],
-    [
-      'ack p99 < 25 ms at 15,000 pings/s',
-      `${ms(hold.ack.p99)} at ${hold.acksPerSec}/s`,
-      hold.ack.count === 0 ? null : hold.ack.p99 < 25 && hold.acksPerSec >= 15000 * 0.95,
-    ],
-    [
-      'every SOS reaches a console, p99 < 50 ms',
-      `${ms(hold.sos.p99)}, ${hold.sos.seen} of ${hold.sos.sent} seen`,
-      // An empty histogram answers p99 0: without a measured SOS there is no verdict.
-      hold.sos.seen === 0 ? null : hold.sos.seen === hold.sos.sent && hold.sos.p99 < 50,
-    ],
-    ['full max throughput >= 0.5 x baseline', ratio.throughput.toFixed(2), ratio.throughput >= 0.5],
-  ] as const;
+  const targets = benchTargets({ baseline, fullMax, holdDevices, holdRate: rate, hold, capacity, overload });
+  const name = values.name ?? (quick ? 'bench-quick' : 'bench');
+  const chartFile = `${name}-overload.svg`;
   const md = [
     `# fieldtrack bench ${quick ? '(quick)' : ''}`,
     '',
@@ -185,14 +191,22 @@ async function main(): Promise<void> {
     '',
     `Full / baseline: throughput ${ratio.throughput.toFixed(2)}x, CPU per ping ${ratio.cpuPerPing.toFixed(2)}x.`,
     '',
+    `## Overload: goodput vs offered load (capacity ${capacity} fixes/s, closed loop above)`,
+    '',
+    `Each step on a fresh node for ${overloadSeconds} s, open loop, ${overloadSos} SOS/s, ${overloadConsoles} consoles (console 0 acknowledges and resolves each SOS), no orders. Goodput: fixes acked per second (a batch ack counts each fix it carried). The devices' count of \`rate_limited\` includes \`unavailable\` (both mean "send later"); the node's is its own shed count. A frame is a request (ping, batch, sos): its answer latency runs from sending it to its \`ack\` or \`err\`; a \`rate_limited\` answer is an answer, and a frame still waiting ${OVERLOAD_DRAIN_SECONDS} s after the step's load stopped is unanswered. Chart: [${chartFile}](${chartFile}).`,
+    '',
+    ...overloadTable(overload),
+    '',
     `## Hold: ${hold.connected}/${hold.devices} devices, ${rate} pings/s offered, ${seconds} s, 10% running jobs, 5 SOS/s, 4 consoles`,
     '',
-    `- acks/s ${hold.acksPerSec}; ack p50 ${ms(hold.ack.p50)}, p99 ${ms(hold.ack.p99)}, p99.9 ${ms(hold.ack.p999)}`,
-    `- SOS-to-console (every console's first push per SOS) p50 ${ms(hold.sos.p50)}, p99 ${ms(hold.sos.p99)} (${hold.sos.sent} SOS sent, ${hold.sos.seen} seen by console 0)`,
+    `- acks/s ${hold.acksPerSec}; ack p50 ${msOf(hold.ack, 'p50')}, p99 ${msOf(hold.ack, 'p99')}, p99.9 ${msOf(hold.ack, 'p999')}`,
+    `- request frames: ${hold.frame.sent} sent, answer p50 ${msOf(hold.frame, 'p50')}, p99 ${msOf(hold.frame, 'p99')} (in the node ${hold.server.nodeAnswerP99 ?? 'n/a'}); ${hold.frame.over1s} later than 1 s, ${hold.frame.unanswered} unanswered`,
+    `- SOS-to-console (every console's first push per SOS) p50 ${msOf(hold.sos, 'p50')}, p99 ${msOf(hold.sos, 'p99')} (${hold.sos.sent} SOS sent, ${hold.sos.seen} seen by console 0)`,
+    `- console ack to device (\`sos_status\`) p50 ${msOf(hold.consoleAck, 'p50')}, p99 ${msOf(hold.consoleAck, 'p99')} (${hold.consoleAck.seen} of ${hold.consoleAck.sent} acks reached the device)`,
     `- errors by code: ${JSON.stringify(hold.errors)}; sent ${hold.sent}, acked ${hold.acks}; jobs completed ${hold.jobsCompleted}`,
     `- server CPU ${hold.server.cpuSecPer1000Pings.toFixed(4)} s per 1,000 pings (${(hold.server.cpuUtilisation * 100).toFixed(0)}% of a core)`,
     `- server resident ${(hold.server.rssIdleBytes / 2 ** 20).toFixed(0)} MiB idle, ${(hold.server.rssConnectedBytes / 2 ** 20).toFixed(0)} MiB connected: ${(hold.server.bytesPerDevice / 1024).toFixed(1)} KB per device`,
-    `- rows archived per second: ${hold.server.archiveRowsPerSec}`,
+    `- rows archived per second: ${hold.server.archiveRowsPerSec}; archive spool ${hold.server.spoolRows?.start ?? '?'} -> ${hold.server.spoolRows?.end ?? '?'} rows over the run; rate_limited ${hold.rateLimited} (node shed ${hold.server.loadShed ?? 'n/a'})`,
     '',
     '## HTTP (autocannon, 20 connections)',
     '',
@@ -204,12 +218,13 @@ async function main(): Promise<void> {
     '',
     '| target | measured | met |',
     '|---|---|---|',
-    ...targets.map(([t, m, ok]) => `| ${t} | ${m} | ${ok === null ? 'not measured' : ok ? 'yes' : 'no'} |`),
+    ...targets.map((t) => `| ${t.target} | ${t.measured} | ${verdictText(t.met)} |`),
     '',
   ].join('\n');
   mkdirSync(OUT, { recursive: true });
-  const name = quick ? 'bench-quick' : 'bench';
-  writeFileSync(join(OUT, `${name}.json`), `${JSON.stringify(results, null, 2)}\n`);
+  const title = `fieldtrack overload${quick ? ' (quick)' : ''}: ${results.date.slice(0, 10)}, ${machine.cpus} x ${machine.cpuModel}`;
+  writeFileSync(join(OUT, chartFile), overloadChart(overload, capacity, title));
+  writeFileSync(join(OUT, `${name}.json`), `${JSON.stringify({ ...results, targets }, null, 2)}\n`);
   writeFileSync(join(OUT, `${name}.md`), md);
   process.stdout.write(`${md}\n`);
 }

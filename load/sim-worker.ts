@@ -5,8 +5,11 @@
  * the final histograms back. Kept in its own process so that a run can exceed the
  * per-process open-file limit and the sockets' CPU is spread over the cores.
  */
+import { performance } from 'node:perf_hooks';
 import * as hdr from 'hdr-histogram-js';
 import { ConnectionClosedError, DeviceClient, FixUplink, type Reply, SafetyClient } from '../src/client/index.js';
+import type { Stamps } from './console-ack.js';
+import { type FrameCounts, FrameTally } from './frame-tally.js';
 import { latencyHistogram, mint } from './launch.js';
 
 /** What one worker is asked to simulate. */
@@ -24,12 +27,17 @@ export interface WorkerPlan {
   window: number;
   /** Share of devices that run a whole job during the run. */
   jobShare: number;
+  /** `full` only: create each device's order over HTTP before connecting (jobs need one). */
+  orders: boolean;
   /** SOS per second over this worker's devices. */
   sosPerSec: number;
+  /** Safety consoles; the first one acknowledges, then resolves, every SOS it sees. */
   consoles: number;
   secret: string;
   /** Length of the measured phase, for pacing the jobs. */
   durationSec: number;
+  /** Longest wait for in-flight requests once the measured run ends; a frame still waiting is unanswered. */
+  drainMs: number;
 }
 
 /** Counters a worker reports. */
@@ -51,6 +59,13 @@ export interface WorkerCounters {
 export interface WorkerResult extends WorkerCounters {
   ackHist: string;
   sosHist: string;
+  /** Request frames sent while measuring, from send to answer. */
+  frameHist: string;
+  frames: FrameCounts;
+  /** When console 0 sent its ack of each SOS incident (empty outside worker 0). */
+  sosAcksSent: Stamps;
+  /** When this worker's devices got `sos_status: acknowledged`, by incident. */
+  sosAcksSeen: Stamps;
 }
 
 const plan = JSON.parse(process.argv[2] as string) as WorkerPlan;
@@ -67,6 +82,10 @@ const counters: WorkerCounters = {
 };
 const ackHist = latencyHistogram();
 const sosHist = latencyHistogram();
+const frameHist = latencyHistogram();
+const frameTally = new FrameTally(frameHist);
+const sosAcksSent: Stamps = {};
+const sosAcksSeen: Stamps = {};
 let measuring = false;
 let stopping = false;
 
@@ -83,6 +102,27 @@ function tally(reply: Reply): boolean {
 function failed(err: unknown): void {
   if (stopping && err instanceof ConnectionClosedError) return;
   countError(err instanceof ConnectionClosedError ? 'connection_closed' : 'client_error');
+}
+
+/**
+ * A device client that times every request frame it sends (ping, batch, sos, depart, ...)
+ * to its answer. `request` is the one path every typed call and the FixUplink go through,
+ * so the public client stays as it is.
+ */
+class TimedDeviceClient extends DeviceClient {
+  override request(msg: Parameters<DeviceClient['request']>[0]): Promise<Reply> {
+    // A request on a closed socket is refused before it leaves: no frame to time.
+    if (!measuring || !this.isOpen) return super.request(msg);
+    const t0 = performance.now();
+    frameTally.sent();
+    const reply = super.request(msg);
+    // A rejection (the connection closed) is no answer: the frame stays unanswered.
+    reply.then(
+      () => frameTally.answer(performance.now() - t0),
+      () => undefined,
+    );
+    return reply;
+  }
 }
 
 /** A simulated technician: a straight, noisy walk from home towards the customer. */
@@ -107,7 +147,10 @@ class Device {
   ) {
     this.id = `t${plan.index}-${i}`;
     this.order = `o${plan.index}-${i}`;
-    this.client = new DeviceClient({ url, token, localAddress: plan.localAddress, reconnect: true });
+    this.client = new TimedDeviceClient({ url, token, localAddress: plan.localAddress, reconnect: true });
+    this.client.on('push', (msg) => {
+      if (msg.t === 'sos_status' && msg.state === 'acknowledged') sosAcksSeen[msg.incident] ??= Date.now();
+    });
     // A reconnect hides a drop from `isOpen`: remember any close during the measured run.
     this.client.on('close', () => {
       if (measuring && !stopping) this.dropped = true;
@@ -139,7 +182,8 @@ class Device {
     this.uplink.send({ ts: Date.now(), lat, lon, acc: 8, spd: 9, hdg: 90, bat: 80 }).then((reply) => {
       if (tally(reply)) {
         counters.acks++;
-        if (measuring) ackHist.recordValue(Number((process.hrtime.bigint() - t0) / 1000n) || 1);
+        // Fixes are made only between go and stop; one acked during the drain is among the slowest, so it counts.
+        ackHist.recordValue(Number((process.hrtime.bigint() - t0) / 1000n) || 1);
       }
       if (plan.window > 0 && !stopping && this.client.isOpen) this.ping();
     }, failed);
@@ -228,36 +272,55 @@ async function createOrders(devices: Device[]): Promise<void> {
   await Promise.all(Array.from({ length: 16 }, lane));
 }
 
-async function connectAll(): Promise<{ devices: Device[]; consoles: SafetyClient[] }> {
+/**
+ * A safety console timing each SOS press from the device's time to its first push here.
+ * Console 0 also plays the operator: it acknowledges each new incident at once, stamping
+ * when it sent the ack (the device's `sos_status` closes that measurement), then resolves
+ * it, so a later press of the same technician opens a new incident instead of joining one
+ * nobody will acknowledge again.
+ */
+async function connectConsole(k: number): Promise<SafetyClient> {
+  const c = new SafetyClient({
+    url: plan.wsUrl,
+    token: await mint(`bench-op-${k}`, 'safety', plan.secret),
+    localAddress: plan.localAddress,
+    reconnect: true,
+  });
+  const seen = new Set<string>();
+  c.on('push', (msg) => {
+    if (msg.t !== 'alert' || msg.alert.kind !== 'sos') return;
+    // A device pressing again while its SOS is open adds a press to the same incident:
+    // each press is its own measurement, timed from its own device time.
+    const detail = (msg.alert.detail ?? {}) as { deviceTs?: number; presses?: number; lastPressTs?: number };
+    const presses = detail.presses ?? 1;
+    const key = `${msg.alert.id}#${presses}`;
+    if (seen.has(key)) return;
+    seen.add(key);
+    const deviceTs = presses > 1 ? detail.lastPressTs : detail.deviceTs;
+    if (k === 0) counters.sosSeen++;
+    // SOS are pressed only between go and stop; a push arriving during the drain is a slow one and counts.
+    if (typeof deviceTs === 'number') sosHist.recordValue(Math.max(1, (Date.now() - deviceTs) * 1000));
+    if (k === 0 && msg.alert.state === 'open' && sosAcksSent[msg.alert.id] === undefined) acknowledge(c, msg.alert.id);
+  });
+  await c.connect();
+  return c;
+}
+
+/** The operator's answer to a new incident: ack (timed), then resolve. */
+function acknowledge(c: SafetyClient, id: string): void {
+  sosAcksSent[id] = Date.now();
+  c.ack(id)
+    .then((reply) => (tally(reply) ? c.resolve(id) : reply))
+    .then(tally, failed);
+}
+
+async function connectAll(): Promise<World> {
   const devices: Device[] = [];
   for (let i = 0; i < plan.devices; i++)
     devices.push(new Device(i, await mint(`t${plan.index}-${i}`, 'device', plan.secret), plan.wsUrl));
-  if (plan.target === 'full') await createOrders(devices);
+  if (plan.target === 'full' && plan.orders) await createOrders(devices);
   const consoles: SafetyClient[] = [];
-  for (let k = 0; k < plan.consoles; k++) {
-    const c = new SafetyClient({
-      url: plan.wsUrl,
-      token: await mint(`bench-op-${k}`, 'safety', plan.secret),
-      localAddress: plan.localAddress,
-      reconnect: true,
-    });
-    const seen = new Set<string>();
-    c.on('push', (msg) => {
-      if (msg.t !== 'alert' || msg.alert.kind !== 'sos') return;
-      // A device pressing again while its SOS is open adds a press to the same incident:
-      // each press is its own measurement, timed from its own device time.
-      const detail = (msg.alert.detail ?? {}) as { deviceTs?: number; presses?: number; lastPressTs?: number };
-      const presses = detail.presses ?? 1;
-      const key = `${msg.alert.id}#${presses}`;
-      if (seen.has(key)) return;
-      seen.add(key);
-      const deviceTs = presses > 1 ? detail.lastPressTs : detail.deviceTs;
-      if (k === 0) counters.sosSeen++;
-      if (measuring && typeof deviceTs === 'number') sosHist.recordValue(Math.max(1, (Date.now() - deviceTs) * 1000));
-    });
-    await c.connect();
-    consoles.push(c);
-  }
+  for (let k = 0; k < plan.consoles; k++) consoles.push(await connectConsole(k));
   // Connect in lanes: quick, without a thundering herd of handshakes.
   let next = 0;
   const lane = async (): Promise<void> => {
@@ -275,8 +338,35 @@ async function connectAll(): Promise<{ devices: Device[]; consoles: SafetyClient
   return { devices, consoles };
 }
 
-let world: { devices: Device[]; consoles: SafetyClient[] } | undefined;
+interface World {
+  devices: Device[];
+  consoles: SafetyClient[];
+}
+let world: World | undefined;
 let sosTimer: NodeJS.Timeout | undefined;
+/**
+ * Stops offering load and lets what is in flight drain (pings, batches held after
+ * `rate_limited`, SOS and the console's acks), so every frame sent can be answered; the
+ * frame tally closes at the end of the drain. Sockets stay open until `close`: another
+ * worker's device may still be waiting for this worker's console to acknowledge its SOS.
+ */
+async function drain(w: World): Promise<void> {
+  counters.held = w.devices.filter((d) => d.client.isOpen && !d.dropped).length;
+  measuring = false;
+  if (sosTimer) clearInterval(sosTimer);
+  for (const d of w.devices) d.end();
+  stopping = true;
+  const deadline = Date.now() + plan.drainMs;
+  const busy = (): boolean =>
+    w.devices.some((d) => d.client.inFlight > 0 || d.uplink.pending > 0) || w.consoles.some((c) => c.inFlight > 0);
+  while (Date.now() < deadline && busy()) await new Promise((r) => setTimeout(r, 50));
+  frameTally.close();
+  for (const d of w.devices) {
+    d.uplink.stop();
+    counters.rateLimited += d.uplink.rateLimited;
+  }
+}
+
 const progress = setInterval(() => process.send?.({ type: 'progress', counters }), 1000);
 
 process.on('message', async (m: { type: string }) => {
@@ -297,25 +387,19 @@ process.on('message', async (m: { type: string }) => {
     // Answered at once, so the parent reads every worker's counters at one instant.
     process.send?.({ type: 'count', counters });
   } else if (m.type === 'stop' && world) {
-    counters.held = world.devices.filter((d) => d.client.isOpen && !d.dropped).length;
-    measuring = false;
-    if (sosTimer) clearInterval(sosTimer);
-    for (const d of world.devices) d.end();
-    stopping = true;
-    // Let in-flight requests drain before closing, so every sent ping can be acked.
-    const deadline = Date.now() + 10_000;
-    while (Date.now() < deadline && world.devices.some((d) => d.client.inFlight > 0 || d.uplink.pending > 0))
-      await new Promise((r) => setTimeout(r, 50));
-    for (const d of world.devices) {
-      d.uplink.stop();
-      counters.rateLimited += d.uplink.rateLimited;
-    }
+    await drain(world);
+    process.send?.({ type: 'drained' });
+  } else if (m.type === 'close' && world) {
     await Promise.all([...world.devices.map((d) => d.client.close()), ...world.consoles.map((c) => c.close())]);
     clearInterval(progress);
     const result: WorkerResult = {
       ...counters,
       ackHist: hdr.encodeIntoCompressedBase64(ackHist),
       sosHist: hdr.encodeIntoCompressedBase64(sosHist),
+      frameHist: hdr.encodeIntoCompressedBase64(frameHist),
+      frames: frameTally.close(),
+      sosAcksSent,
+      sosAcksSeen,
     };
     process.send?.({ type: 'done', result }, () => process.exit(0));
   }

@@ -1,8 +1,9 @@
 /**
  * The device simulator: spreads N devices over several worker processes, each on its
  * own loopback source address (127.0.0.2, .3, ...), connects them, runs a measured phase
- * of fixed length and gathers client-side figures (acks/s, ack latency, SOS-to-console
- * latency, errors by code) while sampling the server's CPU and memory.
+ * of fixed length and gathers client-side figures (acks/s, ack latency per fix, answer
+ * latency per request frame, SOS-to-console latency, console-ack-to-device latency,
+ * errors by code) while sampling the server's CPU and memory.
  *
  * Also a command: `npm run sim -- --devices 2000 --hz 1 --seconds 30` against a server
  * it starts itself (`--target full|baseline`); `--cpu-prof DIR` profiles that server.
@@ -12,7 +13,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as hdr from 'hdr-histogram-js';
+import { joinAcks } from './console-ack.js';
 import { BENCH_SECRET, latencyHistogram, launch, metricValue, type RunningServer } from './launch.js';
+import { bucketCounts, windowQuantileBound } from './prom-histogram.js';
 import type { WorkerCounters, WorkerPlan, WorkerResult } from './sim-worker.js';
 
 const WORKER = join(dirname(fileURLToPath(import.meta.url)), 'sim-worker.js');
@@ -26,12 +29,16 @@ export interface SimOptions {
   window?: number;
   seconds: number;
   jobShare?: number;
+  /** Create each device's order first (full node; default true). Only jobs use them. */
+  orders?: boolean;
   sosPerSec?: number;
   consoles?: number;
   /** Simulator processes; default one per 4,000 devices, at least 2. */
   processes?: number;
   /** Print a progress line every second to stderr. */
   progress?: boolean;
+  /** Longest wait for answers after the measured window (default 10 s); frames still waiting count as unanswered. */
+  drainSeconds?: number;
 }
 
 /** Latency quantiles in milliseconds. */
@@ -52,10 +59,22 @@ export interface SimResult {
   held: number;
   seconds: number;
   sent: number;
+  /** Fixes the devices produced per second of the measured window (the offered load as sent). */
+  sentPerSec: number;
   acks: number;
+  /** Fixes acknowledged per second of the measured window (goodput). */
   acksPerSec: number;
+  /** Per fix: from its creation to the ack that carried it (time held after `rate_limited` included). */
   ack: Quantiles;
+  /**
+   * Per request frame sent in the measured window: from sending it to its answer (`ack` or
+   * `err`). `count` frames were answered, `over1s` of them after more than 1 s, and
+   * `unanswered` had no answer when the drain ended.
+   */
+  frame: Quantiles & { sent: number; over1s: number; unanswered: number };
   sos: Quantiles & { sent: number; seen: number };
+  /** From console 0 sending its ack of an SOS to the device getting `sos_status`. */
+  consoleAck: Quantiles & { sent: number; seen: number };
   errors: Record<string, number>;
   jobsCompleted: number;
   /** `rate_limited` answers the devices honoured (waited retryMs, sent again); not errors. */
@@ -68,6 +87,16 @@ export interface SimResult {
     /** (resident after connect - resident before) / connected devices. */
     bytesPerDevice: number;
     archiveRowsPerSec: number | null;
+    /** `fieldtrack_archive_spool_rows` at the start and end of the measured window. */
+    spoolRows: { start: number; end: number } | null;
+    /** Pings and batches the node shed with `rate_limited` in the window (its own count). */
+    loadShed: number | null;
+    /**
+     * The node's own p99 from reading a frame to sending its answer, over the window, as
+     * the bucket bound it falls under (`<= 250 ms`, `> 2500 ms`): beside `frame.p99` it
+     * shows whether answers were late in the node or on the way.
+     */
+    nodeAnswerP99: string | null;
   };
 }
 
@@ -84,10 +113,35 @@ function quantiles(h: hdr.Histogram): Quantiles {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * Between every worker's drain and the closing of sockets: a console ack sent at the very
+ * end (in one process) still reaches its device (in another) before that one closes.
+ */
+const ACK_GRACE_MS = 500;
+
+/** The node's answer-time p99 over a window, as the bound of its bucket. */
+function nodeAnswerP99(before: string, after: string): string | null {
+  const name = 'fieldtrack_ack_latency_seconds';
+  const ms = (seconds: number): number => Math.round(seconds * 10_000) / 10;
+  const bound = windowQuantileBound(before, after, name, 0.99);
+  if (bound === null) return null;
+  if (Number.isFinite(bound)) return `<= ${ms(bound)} ms`;
+  const lastEdge = Math.max(...[...bucketCounts(after, name).keys()].filter(Number.isFinite));
+  return `> ${ms(lastEdge)} ms`;
+}
+
+/** A histogram (µs) of latencies given in ms. */
+function histogramOfMs(values: readonly number[]): hdr.Histogram {
+  const h = latencyHistogram();
+  for (const v of values) h.recordValue(Math.max(1, Math.round(v * 1000)));
+  return h;
+}
+
 /** Runs the simulator against a running server and returns client- and server-side figures. */
 export async function runSim(server: RunningServer, o: SimOptions): Promise<SimResult> {
   const processes = Math.max(1, o.processes ?? Math.max(2, Math.ceil(o.devices / 4000)));
   const rssIdle = server.stats().rssBytes;
+  const began = Date.now();
   const workers = Array.from({ length: processes }, (_, index) => {
     const plan: WorkerPlan = {
       index,
@@ -99,21 +153,25 @@ export async function runSim(server: RunningServer, o: SimOptions): Promise<SimR
       pingHz: o.pingHz,
       window: o.window ?? 0,
       jobShare: o.jobShare ?? 0.1,
+      orders: o.orders ?? true,
       sosPerSec: (o.sosPerSec ?? 0) / processes,
       consoles: index === 0 && server.kind === 'full' ? (o.consoles ?? 0) : 0,
       secret: BENCH_SECRET,
       durationSec: o.seconds,
+      drainMs: (o.drainSeconds ?? 10) * 1000,
     };
     const child = fork(WORKER, [JSON.stringify(plan)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     const state = {
       child,
       counters: undefined as WorkerCounters | undefined,
       result: undefined as WorkerResult | undefined,
+      drained: false,
       countWaiters: [] as (() => void)[],
     };
     child.on('message', (m: { type: string; counters?: WorkerCounters; result?: WorkerResult }) => {
       if (m.counters) state.counters = m.counters;
       if (m.result) state.result = m.result;
+      if (m.type === 'drained') state.drained = true;
       if (m.type === 'count') for (const wake of state.countWaiters.splice(0)) wake();
     });
     return state;
@@ -176,20 +234,36 @@ export async function runSim(server: RunningServer, o: SimOptions): Promise<SimR
     const metricsBefore = server.kind === 'full' ? await server.metrics() : '';
     await countNow();
     const acksBefore = total('acks');
+    const sentBefore = total('sent');
     const t0 = Date.now();
     for (const w of workers) w.child.send({ type: 'go' });
     await sleep(o.seconds * 1000);
     // Acks, CPU and rows are all read at the end of the same window they are divided by.
     await countNow();
     const acksMeasured = total('acks') - acksBefore;
+    const sentMeasured = total('sent') - sentBefore;
     const after = server.stats();
     const elapsed = (Date.now() - t0) / 1000;
     const metricsAfter = server.kind === 'full' ? await server.metrics() : '';
+    const windowEnded = Date.now();
     for (const w of workers) w.child.send({ type: 'stop' });
+    await waitFor(() => workers.every((w) => w.drained), 'workers to drain', 60_000);
+    const drained = Date.now();
+    await sleep(ACK_GRACE_MS);
+    for (const w of workers) w.child.send({ type: 'close' });
     await waitFor(() => workers.every((w) => w.result !== undefined), 'worker results', 60_000);
-    if (o.progress) process.stderr.write('\n');
+    if (o.progress) {
+      // Where a run's wall time went: connecting, the window (with its final reads), draining, closing.
+      const s = (from: number, to: number): string => `${((to - from) / 1000).toFixed(1)} s`;
+      const now = Date.now();
+      process.stderr.write(
+        `\n[${server.kind}] connect ${s(began, t0)}, window ${s(t0, windowEnded)}, drain ${s(windowEnded, drained)}, close ${s(drained, now)}\n`,
+      );
+    }
     const ackHist = latencyHistogram();
     const sosHist = latencyHistogram();
+    const frameHist = latencyHistogram();
+    const frames = { sent: 0, over1s: 0, unanswered: 0 };
     const errors: Record<string, number> = {};
     let sent = 0;
     let acks = 0;
@@ -202,6 +276,10 @@ export async function runSim(server: RunningServer, o: SimOptions): Promise<SimR
       const r = w.result as WorkerResult;
       ackHist.add(hdr.decodeFromCompressedBase64(r.ackHist));
       sosHist.add(hdr.decodeFromCompressedBase64(r.sosHist));
+      frameHist.add(hdr.decodeFromCompressedBase64(r.frameHist));
+      frames.sent += r.frames.frames;
+      frames.over1s += r.frames.over1s;
+      frames.unanswered += r.frames.unanswered;
       for (const [k, v] of Object.entries(r.errors)) errors[k] = (errors[k] ?? 0) + v;
       sent += r.sent;
       acks += r.acks;
@@ -211,11 +289,14 @@ export async function runSim(server: RunningServer, o: SimOptions): Promise<SimR
       held += r.held;
       rateLimited += r.rateLimited;
     }
-    const rowsDelta =
-      server.kind === 'full'
-        ? metricValue(metricsAfter, 'fieldtrack_archive_rows_total') -
-          metricValue(metricsBefore, 'fieldtrack_archive_rows_total')
-        : null;
+    const results = workers.map((w) => w.result as WorkerResult);
+    const acked = joinAcks(
+      Object.assign({}, ...results.map((r) => r.sosAcksSent)),
+      results.map((r) => r.sosAcksSeen),
+    );
+    const full = server.kind === 'full';
+    const delta = (name: string): number => metricValue(metricsAfter, name) - metricValue(metricsBefore, name);
+    const rowsDelta = full ? delta('fieldtrack_archive_rows_total') : null;
     return {
       target: server.kind,
       devices: o.devices,
@@ -223,10 +304,13 @@ export async function runSim(server: RunningServer, o: SimOptions): Promise<SimR
       held,
       seconds: Math.round(elapsed * 10) / 10,
       sent,
+      sentPerSec: Math.round(sentMeasured / elapsed),
       acks,
       acksPerSec: Math.round(acksMeasured / elapsed),
       ack: quantiles(ackHist),
+      frame: { ...quantiles(frameHist), ...frames },
       sos: { ...quantiles(sosHist), sent: sosSent, seen: sosSeen },
+      consoleAck: { ...quantiles(histogramOfMs(acked.latenciesMs)), sent: acked.sent, seen: acked.seen },
       errors,
       jobsCompleted: jobs,
       rateLimited,
@@ -237,6 +321,14 @@ export async function runSim(server: RunningServer, o: SimOptions): Promise<SimR
         rssConnectedBytes: rssConnected,
         bytesPerDevice: connected > 0 ? Math.round((rssConnected - rssIdle) / connected) : 0,
         archiveRowsPerSec: rowsDelta === null ? null : Math.round(rowsDelta / elapsed),
+        spoolRows: full
+          ? {
+              start: metricValue(metricsBefore, 'fieldtrack_archive_spool_rows'),
+              end: metricValue(metricsAfter, 'fieldtrack_archive_spool_rows'),
+            }
+          : null,
+        loadShed: full ? delta('fieldtrack_load_shed_total') : null,
+        nodeAnswerP99: full ? nodeAnswerP99(metricsBefore, metricsAfter) : null,
       },
     };
   } finally {

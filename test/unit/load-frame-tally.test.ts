@@ -1,0 +1,80 @@
+/** The simulator's frame tally, its console-ack join and the node histogram window, fed made-up figures. */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { joinAcks } from '../../load/console-ack.js';
+import { FrameTally, LATE_FRAME_MS } from '../../load/frame-tally.js';
+import { latencyHistogram } from '../../load/launch.js';
+import { bucketCounts, windowQuantileBound } from '../../load/prom-histogram.js';
+
+test('frames are counted, late ones apart, and the rest is unanswered at close', () => {
+  const hist = latencyHistogram();
+  const tally = new FrameTally(hist);
+  for (let i = 0; i < 5; i++) tally.sent();
+  tally.answer(3);
+  tally.answer(LATE_FRAME_MS);
+  tally.answer(LATE_FRAME_MS + 1);
+  assert.deepEqual(tally.close(), { frames: 5, answered: 3, over1s: 1, unanswered: 2 });
+  assert.equal(hist.totalCount, 3);
+});
+
+test('nothing counts after close', () => {
+  const hist = latencyHistogram();
+  const tally = new FrameTally(hist);
+  tally.sent();
+  const closed = tally.close();
+  tally.sent();
+  tally.answer(5);
+  assert.deepEqual(tally.close(), closed);
+  assert.equal(closed.unanswered, 1);
+  assert.equal(hist.totalCount, 0);
+});
+
+test('a sub-microsecond answer is still recorded', () => {
+  const hist = latencyHistogram();
+  const tally = new FrameTally(hist);
+  tally.sent();
+  tally.answer(0);
+  assert.equal(hist.totalCount, 1);
+});
+
+test('console acks join the devices stamps of every worker by incident', () => {
+  const joined = joinAcks({ a: 1000, b: 2000, c: 3000 }, [{ a: 1004 }, { b: 1999, x: 5 }]);
+  assert.equal(joined.sent, 3);
+  assert.equal(joined.seen, 2);
+  assert.deepEqual(joined.latenciesMs.sort(), [0, 4]);
+});
+
+test('no acks sent, nothing seen', () => {
+  assert.deepEqual(joinAcks({}, [{ a: 1 }]), { sent: 0, seen: 0, latenciesMs: [] });
+});
+
+const scrape = (fast: number, slow: number, late: number): string =>
+  [
+    '# HELP fieldtrack_ack_latency_seconds Time from receiving a client message to sending its answer, by type',
+    `fieldtrack_ack_latency_seconds_bucket{le="0.01",type="ping"} ${fast}`,
+    `fieldtrack_ack_latency_seconds_bucket{le="0.1",type="ping"} ${fast + slow}`,
+    `fieldtrack_ack_latency_seconds_bucket{le="+Inf",type="ping"} ${fast + slow + late}`,
+    `fieldtrack_ack_latency_seconds_bucket{le="0.01",type="sos"} 1`,
+    `fieldtrack_ack_latency_seconds_bucket{le="0.1",type="sos"} 1`,
+    `fieldtrack_ack_latency_seconds_bucket{le="+Inf",type="sos"} 1`,
+    `fieldtrack_ack_latency_seconds_count{type="ping"} ${fast + slow + late}`,
+  ].join('\n');
+
+test('a window quantile of the node histogram is the edge of its bucket, label sets summed', () => {
+  const name = 'fieldtrack_ack_latency_seconds';
+  const before = scrape(100, 0, 0);
+  assert.deepEqual(
+    [...bucketCounts(before, name)],
+    [
+      [0.01, 101],
+      [0.1, 101],
+      [Number.POSITIVE_INFINITY, 101],
+    ],
+  );
+  // 1,000 new samples: 980 fast, 15 slow, 5 late.
+  const after = scrape(1080, 15, 5);
+  assert.equal(windowQuantileBound(before, after, name, 0.5), 0.01);
+  assert.equal(windowQuantileBound(before, after, name, 0.99), 0.1);
+  assert.equal(windowQuantileBound(before, after, name, 0.999), Number.POSITIVE_INFINITY);
+  assert.equal(windowQuantileBound(after, after, name, 0.99), null);
+});
