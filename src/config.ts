@@ -195,12 +195,17 @@ export const VARIABLES = {
   MAX_FIXES_IN_FLIGHT: v(
     2000,
     int(1, 10_000_000),
-    'Ceiling of the pings and batches a node may have unanswered at once; below it the limit adapts to what the node delivers (load shedding). Past the limit a new ping or batch gets rate_limited with retryMs at once (SOS, check-ins and transitions never).',
+    'Ceiling of the pings and batches a node may have unanswered at once; below it the limit follows the delivery rate (SHED_TARGET_MS). Past the limit a new ping or batch gets rate_limited with retryMs at once (SOS, check-ins and transitions never).',
   ),
   SHED_MIN_IN_FLIGHT: v(
     200,
     int(1, 10_000_000),
     'Floor of the adaptive limit of pings and batches in flight: the node always takes at least this many at once.',
+  ),
+  SHED_TARGET_MS: v(
+    250,
+    int(1, 60_000),
+    'Answer time a saturated node may take for a ping or batch it admitted: the in-flight limit is the best delivery rate of the last second times this.',
   ),
   SHED_INTERVAL_MS: v(100, int(10, 60_000), 'How often the load-shedding limit is recomputed.'),
   BATCH_POINTS_PER_SEC: v(

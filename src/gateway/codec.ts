@@ -57,30 +57,70 @@ export function encodeShared(msg: ServerMessage): Buffer {
 // from these bytes: no object, no encoder call, one small buffer per ack.
 const ACK_PREFIX = Buffer.from([0xde, 0x00, 0x02, 0xa1, 0x74, 0xa3, 0x61, 0x63, 0x6b, 0xa3, 0x73, 0x65, 0x71]);
 
+/** Writes a non-negative integer below 2^32 as msgpackr does (fixint, uint 8, 16 or 32) at `at`; returns the end. */
+function writeUint(frame: Buffer, at: number, n: number): number {
+  if (n < 0x80) {
+    frame[at] = n;
+    return at + 1;
+  }
+  if (n < 0x100) {
+    frame[at] = 0xcc;
+    frame[at + 1] = n;
+    return at + 2;
+  }
+  if (n < 0x10000) {
+    frame[at] = 0xcd;
+    frame.writeUInt16BE(n, at + 1);
+    return at + 3;
+  }
+  frame[at] = 0xce;
+  frame.writeUInt32BE(n, at + 1);
+  return at + 5;
+}
+
+const fitsUint32 = (n: number): boolean => Number.isSafeInteger(n) && n >= 0 && n <= 0xffffffff;
+
 /**
  * Encodes a plain `ack` of `seq` (no extras), byte for byte what `encodeMessage` gives.
  * Falls back to the encoder for a seq that is not a safe non-negative integer.
  */
 export function encodeAck(seq: number): Buffer {
-  if (!Number.isSafeInteger(seq) || seq < 0 || seq > 0xffffffff) return encodeMessage({ t: 'ack', seq });
-  const head = ACK_PREFIX.length;
-  let frame: Buffer;
-  if (seq < 0x80) {
-    frame = Buffer.allocUnsafe(head + 1);
-    frame[head] = seq;
-  } else if (seq < 0x100) {
-    frame = Buffer.allocUnsafe(head + 2);
-    frame[head] = 0xcc;
-    frame[head + 1] = seq;
-  } else if (seq < 0x10000) {
-    frame = Buffer.allocUnsafe(head + 3);
-    frame[head] = 0xcd;
-    frame.writeUInt16BE(seq, head + 1);
-  } else {
-    frame = Buffer.allocUnsafe(head + 5);
-    frame[head] = 0xce;
-    frame.writeUInt32BE(seq, head + 1);
-  }
+  if (!fitsUint32(seq)) return encodeMessage({ t: 'ack', seq });
+  const frame = Buffer.allocUnsafe(ACK_PREFIX.length + 5);
   ACK_PREFIX.copy(frame, 0);
-  return frame;
+  return frame.subarray(0, writeUint(frame, ACK_PREFIX.length, seq));
 }
+
+/**
+ * A refusal that only `seq` and `retryMs` tell apart, pre-encoded: what a shedding node
+ * answers to thousands of frames a second. The fixed fields are encoded once by the
+ * encoder; `seq` and `retryMs` are appended as the last two entries of the map.
+ */
+export class RefusalFrames {
+  private readonly prefix: Buffer;
+
+  constructor(fixed: { code: string; msg: string }) {
+    const body = packr.pack({ t: 'err', code: fixed.code, msg: fixed.msg });
+    // msgpackr writes objects as map16 (0xde, two count bytes); the fixed part has 3 entries.
+    if (body[0] !== 0xde) throw new Error('unexpected map header from the encoder');
+    this.prefix = Buffer.concat([Buffer.from([0xde, 0x00, 0x05]), body.subarray(3), SEQ_KEY]);
+  }
+
+  /** The frame `{t:"err", code, msg, seq, retryMs}`. */
+  encode(seq: number, retryMs: number): Buffer {
+    const frame = Buffer.allocUnsafe(this.prefix.length + 5 + RETRY_KEY.length + 5);
+    this.prefix.copy(frame, 0);
+    let at = writeUint(frame, this.prefix.length, seq);
+    RETRY_KEY.copy(frame, at);
+    at = writeUint(frame, at + RETRY_KEY.length, retryMs);
+    return frame.subarray(0, at);
+  }
+
+  /** Whether `seq` and `retryMs` can be written by `encode`. */
+  static fits(seq: number, retryMs: number): boolean {
+    return fitsUint32(seq) && fitsUint32(retryMs);
+  }
+}
+
+const SEQ_KEY = Buffer.from([0xa3, 0x73, 0x65, 0x71]); // fixstr "seq"
+const RETRY_KEY = Buffer.from([0xa7, 0x72, 0x65, 0x74, 0x72, 0x79, 0x4d, 0x73]); // fixstr "retryMs"

@@ -9,19 +9,19 @@
  * 2.5x its capacity every answer came seconds late, an SOS included, because the SOS
  * waited in the same event loop behind the pings.
  *
- * How many fixes may be in flight adapts to how busy the event loop is. Every interval
- * the limiter reads the loop's utilisation (perf_hooks): above HIGH the limit shrinks by a
- * sixth; below it, if the traffic used the limit, it grows by a tenth. The node so runs
- * just under saturation, where its loop turns stay short: an SOS, which needs a handful of
- * turns from frame to console, is not kept waiting behind a saturated loop, and every
- * frame is answered quickly, a ping with an ack or a refusal. Utilisation, not answer
- * time, is the signal, because answer times on a node have floors that are not queueing
- * (an fsync, loop turns, a CPU shared with other work), and a controller that shrank on
- * slow answers starved such a node down to nothing; a node whose loop has idle time gains
- * nothing by refusing pings.
+ * How many fixes may be in flight follows Little's law: the node's best delivery rate of
+ * the last second (fixes answered per ms) times the answer time it may take (`targetMs`),
+ * between a floor and the ceiling (MAX_FIXES_IN_FLIGHT). A saturated node so holds about
+ * `targetMs` of work, answers what it admitted within about that, and refuses the rest at
+ * once; a node with spare capacity never reaches its limit. Three controllers were tried
+ * here and measured first: shrinking on slow answers, and shrinking on a busy event loop,
+ * both starved a node to its floor (answers slow for other reasons than queueing; a loop
+ * kept busy by the refusals themselves), which is the collapse shedding is meant to avoid.
+ * The rate is measured, not guessed, so the limit needs no tuning per machine. A node whose
+ * answers take long even without a queue (a slow disk) would still starve on a fixed
+ * budget, so the budget is never less than twice the quickest answer of the last ten
+ * seconds.
  */
-
-import { performance } from 'node:perf_hooks';
 
 /** Message types that may be shed under load. */
 export const SHEDDABLE: ReadonlySet<string> = new Set(['ping', 'batch']);
@@ -35,45 +35,35 @@ export function shedRetryMs(): number {
   return RETRY_MIN_MS + Math.floor(Math.random() * RETRY_SPREAD_MS);
 }
 
-/** Settings of the limiter (config: MAX_FIXES_IN_FLIGHT, SHED_MIN_IN_FLIGHT, SHED_INTERVAL_MS). */
+/** Settings of the limiter (config: MAX_FIXES_IN_FLIGHT, SHED_MIN_IN_FLIGHT, SHED_TARGET_MS, SHED_INTERVAL_MS). */
 export interface ShedderOptions {
   /** Ceiling of the limit, and where it starts: never more fixes in flight than this. */
   maxInFlight: number;
   /** Floor of the limit: a node always takes at least this many fixes at once. */
   minInFlight: number;
-  /** How often the limit is adjusted. */
+  /** Answer time a saturated node may take for a fix it admitted. */
+  targetMs: number;
+  /** How often the limit is recomputed. */
   intervalMs: number;
-  /** Share of the time since the last call the event loop was busy; tests inject their own. */
-  loopBusy?: () => number;
 }
 
-/** Loop utilisation above which the node counts as saturated. */
-export const HIGH = 0.9;
-const SHRINK = 5 / 6;
-const GROW = 1.1;
-
-/** Event-loop utilisation since the previous call, from 0 (idle) to 1 (never idle). */
-function eventLoopBusy(): () => number {
-  let last = performance.eventLoopUtilization();
-  return () => {
-    const now = performance.eventLoopUtilization();
-    const busy = performance.eventLoopUtilization(now, last).utilization;
-    last = now;
-    return busy;
-  };
-}
+/** Intervals over which the best delivery rate is taken (one second at 100 ms). */
+const RATE_WINDOW = 10;
+/** Intervals over which the quickest answer is taken (ten seconds at 100 ms). */
+const ANSWER_WINDOW = 100;
 
 /** See the module comment. One per node. */
 export class LoadShedder {
   private inFlight = 0;
   private current: number;
   private intervalStart = Number.NaN;
-  private peak = 0;
-  private readonly loopBusy: () => number;
+  private answered = 0;
+  private readonly rates: number[] = [];
+  private fastest = Number.POSITIVE_INFINITY;
+  private readonly fastestPerInterval: number[] = [];
 
   constructor(private readonly opts: ShedderOptions) {
     this.current = opts.maxInFlight;
-    this.loopBusy = opts.loopBusy ?? eventLoopBusy();
   }
 
   /** Fixes in flight now. */
@@ -83,7 +73,7 @@ export class LoadShedder {
 
   /** The limit in force now. */
   get limit(): number {
-    return Math.floor(this.current);
+    return this.current;
   }
 
   /** Whether a new ping or batch arriving at `now` (ms, monotonic) must be refused. */
@@ -95,21 +85,30 @@ export class LoadShedder {
   /** A ping or batch was taken. */
   begin(): void {
     this.inFlight += 1;
-    if (this.inFlight > this.peak) this.peak = this.inFlight;
   }
 
-  /** A ping or batch taken earlier was answered. */
-  end(): void {
+  /** A ping or batch taken earlier was answered `tookMs` after it was taken. */
+  end(tookMs: number): void {
     this.inFlight -= 1;
+    this.answered += 1;
+    if (tookMs < this.fastest) this.fastest = tookMs;
   }
 
   private adjust(now: number): void {
     if (Number.isNaN(this.intervalStart)) this.intervalStart = now;
-    if (now - this.intervalStart < this.opts.intervalMs) return;
-    const { minInFlight, maxInFlight } = this.opts;
-    if (this.loopBusy() > HIGH) this.current = Math.max(minInFlight, this.current * SHRINK);
-    else if (this.peak >= this.current * 0.9) this.current = Math.min(maxInFlight, this.current * GROW + 1);
+    const elapsed = now - this.intervalStart;
+    if (elapsed < this.opts.intervalMs) return;
+    this.rates.push(this.answered / elapsed);
+    if (this.rates.length > RATE_WINDOW) this.rates.shift();
+    if (Number.isFinite(this.fastest)) this.fastestPerInterval.push(this.fastest);
+    if (this.fastestPerInterval.length > ANSWER_WINDOW) this.fastestPerInterval.shift();
+    const best = Math.max(...this.rates);
+    const { minInFlight, maxInFlight, targetMs } = this.opts;
+    const quickest = this.fastestPerInterval.length > 0 ? Math.min(...this.fastestPerInterval) : 0;
+    const budget = Math.max(targetMs, 2 * quickest);
+    this.current = Math.min(maxInFlight, Math.max(minInFlight, Math.ceil(best * budget)));
     this.intervalStart = now;
-    this.peak = this.inFlight;
+    this.answered = 0;
+    this.fastest = Number.POSITIVE_INFINITY;
   }
 }

@@ -122,6 +122,7 @@ export async function startGateway({ config, clock, log, metrics, tracker }: Gat
     shedder: new LoadShedder({
       maxInFlight: config.MAX_FIXES_IN_FLIGHT,
       minInFlight: config.SHED_MIN_IN_FLIGHT,
+      targetMs: config.SHED_TARGET_MS,
       intervalMs: config.SHED_INTERVAL_MS,
     }),
     isShuttingDown: () => shuttingDown,

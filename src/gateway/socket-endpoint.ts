@@ -15,7 +15,7 @@ import { CloseCode, ErrorCode, MAX_FRAME_BYTES, type Role, type ServerMessage } 
 import type { Admission } from './admission.js';
 import { extractToken, type Principal, type TokenVerifier } from './auth.js';
 import { closeCodeLabel } from './close-label.js';
-import { decodeFrame, encodeAck, encodeMessage, encodeShared } from './codec.js';
+import { decodeFrame, encodeAck, encodeMessage, encodeShared, RefusalFrames } from './codec.js';
 import { writeHttpError } from './http.js';
 import type { InflightTracker } from './inflight.js';
 import { type LoadShedder, SHEDDABLE, shedRetryMs } from './load-shed.js';
@@ -77,6 +77,10 @@ export interface EndpointDeps {
   /** Decides when pings and batches are refused at once (load-shed.ts); absent means no shedding. */
   shedder?: LoadShedder;
 }
+
+const SHED_MSG = 'node busy: keep the fixes and send them later';
+/** The answer to a shed ping or batch, encoded once but for its seq and retryMs. */
+const SHED_REFUSAL = new RefusalFrames({ code: ErrorCode.rateLimited, msg: SHED_MSG });
 
 /** Message types the per-connection message rate limit lets through even past its budget. */
 const NEVER_RATE_LIMITED: ReadonlySet<string> = new Set(['sos', 'sos_cancel', 'ack', 'resolve']);
@@ -178,9 +182,10 @@ export function registerSocketEndpoint<M extends { t: string; seq: number }>(
   /** Refuses a ping or batch at once rather than queueing it: the device keeps the fixes for a later batch. */
   const shed = (ws: WebSocket<Connection>, type: string, seq: number): void => {
     metrics.loadShed.inc({ type });
-    refuse(ws, deps, seq, ErrorCode.rateLimited, 'node busy: keep the fixes and send them later', {
-      retryMs: shedRetryMs(),
-    });
+    metrics.errors.inc({ code: ErrorCode.rateLimited });
+    const retryMs = shedRetryMs();
+    if (RefusalFrames.fits(seq, retryMs)) sendFrame(ws, SHED_REFUSAL.encode(seq, retryMs), deps);
+    else refuse(ws, deps, seq, ErrorCode.rateLimited, SHED_MSG, { retryMs });
   };
 
   const onFrame = (ws: WebSocket<Connection>, frame: ArrayBuffer, isBinary: boolean): void => {
@@ -276,7 +281,7 @@ export function registerSocketEndpoint<M extends { t: string; seq: number }>(
     const answered = (): void => {
       const took = performance.now() - started;
       stats.latency.observe(took / 1000);
-      shedder?.end();
+      shedder?.end(took);
       deps.inflight.end();
     };
     behaviour.handle(conn.principal, msg).then(
