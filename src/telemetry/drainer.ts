@@ -1,8 +1,9 @@
 /**
  * The batching writer between the spool and the store: one loop that reads the spool in
  * order, inserts large batches (up to `batchRows` rows, or whatever is there once the
- * oldest row has waited `batchMs`), saves the checkpoint after each batch that landed and
- * retries with backoff while the store is down. Never one insert per ping.
+ * oldest row has waited `batchMs`), commits each batch that landed (the spool moves its
+ * checkpoint) and retries with backoff while the store is down. Never one insert per ping.
+ * While a backlog waits, the next batch is read and encoded during the insert.
  *
  * A batch is inserted as one body per table and day partition (see `BatchEncoder`). A
  * failure is classified (store-failure.ts): a transient one retries the parts of the batch
@@ -48,7 +49,7 @@ interface BatchWork {
   rejectedDone: boolean;
 }
 
-/** Reads and encodes the batch at `from` (null: at the checkpoint); null when there is none. */
+/** Reads and encodes the batch at `from` (default: the checkpoint); null when there is none. */
 async function prepare(spool: Spool, maxRows: number, from?: LogPosition): Promise<BatchWork | null> {
   const slices = new WorkSlices();
   const batch = await spool.readBatch(maxRows, from, slices);

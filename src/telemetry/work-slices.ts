@@ -8,14 +8,15 @@
  *
  * For the same reason a slice grows with the turns: a yield that took 80 ms to come back
  * means every ack already waits about that long for its turn, and 10 ms of archive work
- * more in it costs them little, while 3 ms slices would take several times more turns for
- * the same batch. The archive's share of the loop stays bounded (SHARE of a turn), and on
- * an idle loop slices are MIN_SLICE_MS.
+ * more in it costs them little, while 2 ms slices would take five times more turns for the
+ * same batch. The archive's share of the loop stays bounded (SHARE of a turn, at most
+ * MAX_SLICE_MS), and on a quiet loop slices are MIN_SLICE_MS: there each slice is what an
+ * ack may wait behind, and turns are cheap.
  */
 import { setImmediate as nextTurn } from 'node:timers/promises';
 
 /** Work between two turns of the event loop while turns are short. */
-export const MIN_SLICE_MS = 3;
+export const MIN_SLICE_MS = 2;
 /** The longest slice, however long turns get. */
 export const MAX_SLICE_MS = 16;
 /** A slice's length as a share of the last turn's. */

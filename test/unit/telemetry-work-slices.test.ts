@@ -34,7 +34,7 @@ async function work(loop: ReturnType<typeof fakeLoop>, items: number, costMs: nu
 describe('WorkSlices', () => {
   it('yields once a slice of work has run its time, however many items that was', async () => {
     const loop = fakeLoop(0.125);
-    // 1000 items of 250 µs: 250 ms of work in slices of MIN_SLICE_MS (12 items each).
+    // 1000 items of 250 µs: 250 ms of work in slices of MIN_SLICE_MS.
     assert.equal(await work(loop, 1000, 0.25), Math.floor(1000 / (MIN_SLICE_MS / 0.25)));
     assert.equal(loop.slices.sliceMs, MIN_SLICE_MS);
     // Cheap items never yield: the count alone does not matter.
@@ -46,7 +46,7 @@ describe('WorkSlices', () => {
     const loop = fakeLoop(80);
     await work(loop, 1, MIN_SLICE_MS);
     assert.equal(loop.slices.sliceMs, 10, 'an eighth of an 80 ms turn');
-    // The same 250 ms of work takes 25 turns instead of 83.
+    // The same 250 ms of work takes 25 turns instead of 1000 / (MIN_SLICE_MS / 0.25).
     assert.equal(await work(loop, 1000, 0.25), 25);
 
     loop.clock.turnMs = 1000;
