@@ -252,7 +252,10 @@ export class Spool {
   /** Waits for pending appends, closes the log and saves how far the writer got, for the next start. */
   async close(): Promise<void> {
     await this.log.close();
-    if (comparePositions(this.saved.pos, this.cursor) !== 0) await this.saveCheckpoint(this.cursor, this.opts.now());
+    if (comparePositions(this.saved.pos, this.cursor) === 0) return;
+    // Not saving it (a full disk at shutdown) only means rows inserted again at the next
+    // start, which the tables absorb: not a reason to fail the shutdown.
+    await this.saveCheckpoint(this.cursor, this.opts.now()).catch(() => undefined);
   }
 
   private async saveCheckpoint(pos: LogPosition, now: number): Promise<void> {
