@@ -469,10 +469,16 @@ export class AppendLog {
    * consumed a whole segment can let it go before anything lands in the next one.
    */
   trimBefore(pos: LogPosition): Promise<void> {
-    return this.serial(async () => {
-      const doomed = [...this.sealed.entries()]
+    const doomedNow = (): number[] =>
+      [...this.sealed.entries()]
         .filter(([n, size]) => n < this.segment && (n < pos.segment || (n === pos.segment && size <= pos.offset)))
         .map(([n]) => n);
+    // Nothing to delete is the common case: answer it without queueing behind the flushes,
+    // which under load would cost the caller a write+fsync round or two. A segment sealed
+    // meanwhile is left to the next call.
+    if (doomedNow().length === 0) return Promise.resolve();
+    return this.serial(async () => {
+      const doomed = doomedNow();
       for (const n of doomed) {
         await unlink(join(this.dir, segmentName(n))).catch((err: NodeJS.ErrnoException) => {
           if (err.code !== 'ENOENT') throw err;

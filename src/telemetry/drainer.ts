@@ -1,8 +1,9 @@
 /**
  * The batching writer between the spool and the store: one loop that reads the spool in
  * order, inserts large batches (up to `batchRows` rows, or whatever is there once the
- * oldest row has waited `batchMs`), saves the checkpoint after each batch that landed and
- * retries with backoff while the store is down. Never one insert per ping.
+ * oldest row has waited `batchMs`), commits each batch that landed (the spool moves its
+ * checkpoint) and retries with backoff while the store is down. Never one insert per ping.
+ * While a backlog waits, the next batch is read and encoded during the insert.
  *
  * A batch is inserted as one body per table and day partition (see `BatchEncoder`). A
  * failure is classified (store-failure.ts): a transient one retries the parts of the batch
@@ -14,6 +15,7 @@
 
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics.js';
+import type { LogPosition } from '../storage/append-log.js';
 import type { ArchiveRecord } from './archive.js';
 import type { DeadLetterFolder } from './dead-letter.js';
 import { BatchEncoder, type EncodedBatch, type EncodedRows } from './schema.js';
@@ -29,10 +31,9 @@ const ROWS_PER_CLOCK_CHECK = 64;
  * Encodes a batch in slices of a few milliseconds: 10 000 rows take tens of milliseconds
  * to format, which would otherwise stall every acknowledgement waiting behind them.
  */
-async function encodeInSlices(batch: SpoolBatch): Promise<EncodedBatch> {
+async function encodeInSlices(batch: SpoolBatch, slices: WorkSlices): Promise<EncodedBatch> {
   const encoder = new BatchEncoder();
   const { records } = batch;
-  const slices = new WorkSlices();
   for (let i = 0; i < records.length; i++) {
     encoder.add(records[i]!);
     if (i % ROWS_PER_CLOCK_CHECK === ROWS_PER_CLOCK_CHECK - 1) await slices.pause();
@@ -42,9 +43,19 @@ async function encodeInSlices(batch: SpoolBatch): Promise<EncodedBatch> {
 
 /** A batch being inserted: its encoded parts and which of them are done (landed or dead-lettered). */
 interface BatchWork {
+  batch: SpoolBatch;
   encoded: EncodedBatch;
   done: boolean[];
   rejectedDone: boolean;
+}
+
+/** Reads and encodes the batch at `from` (default: the checkpoint); null when there is none. */
+async function prepare(spool: Spool, maxRows: number, from?: LogPosition): Promise<BatchWork | null> {
+  const slices = new WorkSlices();
+  const batch = await spool.readBatch(maxRows, from, slices);
+  if (!batch) return null;
+  const encoded = await encodeInSlices(batch, slices);
+  return { batch, encoded, done: encoded.tables.map(() => false), rejectedDone: false };
 }
 
 /** Tuning of the drainer; the defaults come from the configuration. */
@@ -137,12 +148,20 @@ export class SpoolDrainer {
   }
 
   private async run(): Promise<void> {
+    let ahead: Promise<BatchWork | null> | null = null;
     while (!this.shouldExit()) {
-      const batch = await this.nextBatch();
-      if (!batch) continue;
-      const encoded = await encodeInSlices(batch);
-      const work: BatchWork = { encoded, done: encoded.tables.map(() => false), rejectedDone: false };
-      while (!(await this.insert(batch, work))) {
+      const work = await (ahead ?? this.nextBatch());
+      ahead = null;
+      if (!work) continue;
+      // While a backlog waits, the next batch is read and encoded while this one is
+      // inserted: on a busy server both mostly wait for turns of the event loop (the insert
+      // runs on the engine's threads), and one after the other they fell behind the pings.
+      if (this.spool.pendingRows - work.batch.rows >= this.opts.batchRows) {
+        ahead = prepare(this.spool, this.opts.batchRows, work.batch.next);
+        // Its failure is seen when it is awaited; a loop that exits first never awaits it.
+        ahead.catch(() => undefined);
+      }
+      while (!(await this.insert(work))) {
         if (this.shouldExit()) return;
         await this.sleep(this.backoff(), Number.POSITIVE_INFINITY);
         if (this.shouldExit()) return;
@@ -154,8 +173,8 @@ export class SpoolDrainer {
     return this.stopping && (this.spool.pendingRows === 0 || this.opts.now() >= this.deadline);
   }
 
-  /** Waits until a batch is due, then reads it; null when woken with nothing to do. */
-  private async nextBatch(): Promise<SpoolBatch | null> {
+  /** Waits until a batch is due, then reads and encodes it; null when woken with nothing to do. */
+  private async nextBatch(): Promise<BatchWork | null> {
     if (this.spool.pendingRows === 0) {
       await this.sleep(Number.POSITIVE_INFINITY, 1);
       return null;
@@ -166,18 +185,19 @@ export class SpoolDrainer {
       await this.sleep(due, this.opts.batchRows);
     }
     if (this.shouldExit()) return null;
-    const batch = await this.spool.readBatch(this.opts.batchRows);
-    if (!batch) {
+    const work = await prepare(this.spool, this.opts.batchRows);
+    if (!work) {
       // Counted rows still being fsynced: they are announced again once durable.
       await this.sleep(this.opts.batchMs, 1);
     }
-    return batch;
+    return work;
   }
 
   /** Inserts what is left of one batch and commits it; false when it must be retried. */
-  private async insert(batch: SpoolBatch, work: BatchWork): Promise<boolean> {
+  private async insert(work: BatchWork): Promise<boolean> {
     // The rate window opens when work starts, so the first batch's own time counts.
     if (this.progress.at === 0) this.progress.at = this.opts.now();
+    const { batch } = work;
     const { tables, rejected } = work.encoded;
     try {
       if (!work.rejectedDone) {

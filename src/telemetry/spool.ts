@@ -24,6 +24,8 @@ import {
 import { WorkSlices } from './work-slices.js';
 
 const CHECKPOINT_FILE = 'archived-upto.json';
+/** How often the checkpoint is saved while a backlog drains (see `commit`). */
+const CHECKPOINT_EVERY_MS = 2000;
 /** Disk bytes of a record besides its writes' packed rows. */
 const RECORD_COST = RECORD_OVERHEAD + FRAME_OVERHEAD;
 /**
@@ -73,6 +75,8 @@ export class Spool {
   private oldest: number | null = null;
   /** Size of the last refused write, to tell whether the spool is still too full for it. */
   private refusedBytes: number | null = null;
+  /** The position in the checkpoint file, and when it was saved (ms). */
+  private saved: { pos: LogPosition; at: number };
 
   private constructor(
     private readonly log: AppendLog,
@@ -81,6 +85,7 @@ export class Spool {
     cursor: LogPosition,
   ) {
     this.cursor = cursor;
+    this.saved = { pos: cursor, at: Number.NEGATIVE_INFINITY };
   }
 
   /** Opens the spool, resuming after the last checkpoint, and counts the rows still to archive. */
@@ -161,14 +166,23 @@ export class Spool {
     this.inflightBytes -= RECORD_COST + record.builder.bytes;
   }
 
-  /** Reads up to about `maxRows` rows after the checkpoint (whole log records only); null when caught up. */
-  async readBatch(maxRows: number): Promise<SpoolBatch | null> {
+  /**
+   * Reads up to about `maxRows` rows from `from` (default: the checkpoint), whole log
+   * records only; null when there are none yet. Reading past the checkpoint lets the writer
+   * prepare the next batch while the previous one is still being inserted. Decoding
+   * yields to the event loop between `slices`.
+   */
+  async readBatch(
+    maxRows: number,
+    from: LogPosition = this.cursor,
+    slices = new WorkSlices(),
+  ): Promise<SpoolBatch | null> {
+    const atCheckpoint = comparePositions(from, this.cursor) === 0;
     const records: ArchiveRecord[] = [];
     let next: LogPosition | null = null;
     let oldestAt = 0;
     let newestAt = 0;
-    const slices = new WorkSlices();
-    for await (const e of this.log.read(this.cursor)) {
+    for await (const e of this.log.read(from)) {
       newestAt = recordSpooledAt(e.record);
       if (next === null) oldestAt = newestAt;
       for (const r of decodeRecord(e.record)) records.push(r);
@@ -179,13 +193,22 @@ export class Spool {
       await slices.pause();
     }
     if (next === null) return null;
-    this.oldest = oldestAt;
+    if (atCheckpoint) this.oldest = oldestAt;
     return { records, rows: records.length, next, oldestAt, newestAt };
   }
 
-  /** Marks `batch` as archived: saves the checkpoint durably and frees whole drained segments. */
+  /**
+   * Marks `batch` as archived and frees whole drained segments. The checkpoint is saved
+   * durably once the spool is caught up, and every few seconds while a backlog drains:
+   * an older checkpoint only means that a crash re-inserts rows (harmless, the tables
+   * deduplicate), while its temp file, two fsyncs and rename were most of a batch's time
+   * on a busy event loop. It never runs ahead of what landed.
+   */
   async commit(batch: SpoolBatch): Promise<void> {
-    await writeCheckpoint(this.checkpointPath, batch.next);
+    const now = this.opts.now();
+    if (this.rows - batch.rows <= 0 || now - this.saved.at >= CHECKPOINT_EVERY_MS) {
+      await this.saveCheckpoint(batch.next, now);
+    }
     this.cursor = batch.next;
     this.rows = Math.max(0, this.rows - batch.rows);
     // What is left was spooled no earlier than the batch's last record (a lower bound that
@@ -226,8 +249,17 @@ export class Spool {
     return this.refusedBytes !== null && this.log.diskBytes + this.refusedBytes > this.opts.maxBytes;
   }
 
-  /** Waits for pending appends and closes the log; the checkpoint stays for the next start. */
+  /** Waits for pending appends, closes the log and saves how far the writer got, for the next start. */
   async close(): Promise<void> {
     await this.log.close();
+    if (comparePositions(this.saved.pos, this.cursor) === 0) return;
+    // Not saving it (a full disk at shutdown) only means rows inserted again at the next
+    // start, which the tables absorb: not a reason to fail the shutdown.
+    await this.saveCheckpoint(this.cursor, this.opts.now()).catch(() => undefined);
+  }
+
+  private async saveCheckpoint(pos: LogPosition, now: number): Promise<void> {
+    await writeCheckpoint(this.checkpointPath, pos);
+    this.saved = { pos, at: now };
   }
 }
