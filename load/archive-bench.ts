@@ -3,7 +3,9 @@
  *
  * 1. ack latency: concurrent writers each spool one ping at a time for a fixed time with
  *    the default batch settings (the drainer runs meanwhile, as in production); latency
- *    percentiles come from an HDR histogram;
+ *    percentiles come from an HDR histogram, and the share of the acked rows already
+ *    archived when the writers stop tells how much of the writer's work the acks shared
+ *    the loop with;
  * 2. drain rate: a backlog is spooled while nothing drains, then the archive is reopened
  *    with the default batch settings and timed until the spool is empty;
  * 3. busy drain: the archive (default settings) while the main thread is busy, the way a
@@ -113,6 +115,8 @@ interface AckResult {
   ackP99Ms: number;
   ackP999Ms: number;
   ackMaxMs: number;
+  /** Share of the acked rows the archive had inserted when the writers stopped: the writer's work happened alongside the acks. */
+  archivedDuring: number;
 }
 
 interface DrainResult {
@@ -176,11 +180,8 @@ async function withDataDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
 
 async function ackLatency(impl: Impl, env: Record<string, string>): Promise<AckResult> {
   return withDataDir(async (dataDir) => {
-    const archive = await impl.openSpooledArchive(
-      impl.loadConfig({ ...env, DATA_DIR: dataDir }),
-      log,
-      new impl.Metrics(),
-    );
+    const metrics = new impl.Metrics();
+    const archive = await impl.openSpooledArchive(impl.loadConfig({ ...env, DATA_DIR: dataDir }), log, metrics);
     const histogram = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000 });
     const t0 = Date.now() - 3_600_000;
     let acks = 0;
@@ -196,6 +197,7 @@ async function ackLatency(impl: Impl, env: Record<string, string>): Promise<AckR
     const started = performance.now();
     await Promise.all(Array.from({ length: WRITERS }, (_, w) => writer(w)));
     const elapsed = (performance.now() - started) / 1000;
+    const archived = await counterSum(metrics.rowsArchived);
     await archive.close(30_000);
     const ms = (p: number): number => Math.round(histogram.getValueAtPercentile(p) / 10) / 100;
     const result = {
@@ -206,6 +208,7 @@ async function ackLatency(impl: Impl, env: Record<string, string>): Promise<AckR
       ackP99Ms: ms(99),
       ackP999Ms: ms(99.9),
       ackMaxMs: Math.round(histogram.maxValue / 10) / 100,
+      archivedDuring: round(archived / acks, 2),
     };
     histogram.destroy();
     return result;
@@ -430,6 +433,7 @@ async function main(): Promise<void> {
         'ack p99 ms',
         'ack p99.9 ms',
         'ack max ms',
+        'archived by then',
         'backlog rows',
         'drain s',
         'drain rows/s',
@@ -443,6 +447,7 @@ async function main(): Promise<void> {
         dash(ack?.ackP99Ms),
         dash(ack?.ackP999Ms),
         dash(ack?.ackMaxMs),
+        ack ? `${Math.round(ack.archivedDuring * 100)}%` : '-',
         dash(drain?.backlogRows),
         dash(drain?.drainSeconds),
         dash(drain?.drainRowsPerSec),
