@@ -16,8 +16,9 @@
  *    that keeps up holds it at about a batch or two; a stalling one archives fewer rows
  *    than it acks, and its backlog grows for as long as the load lasts.
  *
- * And once, without a store: spool write calls/s and log records/s with `--writers`
- * concurrent writers spooling one ping each at a time (how many writes share a record).
+ * And once, without a store: spool write calls/s, log records/s and main-thread time per
+ * write with `--writers` concurrent writers spooling one ping each at a time (how many
+ * writes share a record, and what a ping's spool write costs the event loop).
  *
  * `--baseline DIR` runs every phase a second time with the modules of another built
  * checkout (e.g. the commit before a change: `git archive <rev> | tar -x -C DIR`, link
@@ -36,6 +37,7 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { performance as nodePerformance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as hdr from 'hdr-histogram-js';
@@ -153,6 +155,8 @@ interface SpoolResult {
   writeCallsPerSec: number;
   logRecordsPerSec: number;
   rowsPerRecord: number;
+  /** Main-thread time per write call (event-loop active time over the phase): what a ping's spool write costs the loop. */
+  mainThreadUsPerWrite: number;
 }
 
 function ping(tech: string, ts: number): ArchiveRecord {
@@ -337,6 +341,7 @@ async function spoolRecords(impl: Impl): Promise<SpoolResult> {
     const seconds = Math.min(5, SECONDS);
     const started = performance.now();
     const end = started + seconds * 1000;
+    const loopBefore = nodePerformance.eventLoopUtilization();
     const writer = async (w: number): Promise<void> => {
       for (let i = 0; performance.now() < end; i++) {
         await spool.write([ping(`spool-${w}`, t0 + i)]);
@@ -345,6 +350,7 @@ async function spoolRecords(impl: Impl): Promise<SpoolResult> {
     };
     await Promise.all(Array.from({ length: WRITERS }, (_, w) => writer(w)));
     const elapsed = (performance.now() - started) / 1000;
+    const busyMs = nodePerformance.eventLoopUtilization(loopBefore).active;
     await spool.close();
     const logOnDisk = await impl.AppendLog.open({ dir });
     let records = 0;
@@ -356,6 +362,7 @@ async function spoolRecords(impl: Impl): Promise<SpoolResult> {
       writeCallsPerSec: Math.round(writes / elapsed),
       logRecordsPerSec: Math.round(records / elapsed),
       rowsPerRecord: round(writes / records, 1),
+      mainThreadUsPerWrite: round((busyMs * 1000) / writes, 1),
     };
   });
 }
@@ -475,14 +482,14 @@ async function main(): Promise<void> {
   if (spool.length > 0) {
     console.log(`Spool alone: ${WRITERS} concurrent writers, one ping per write`);
     table(
-      ['code', 'write calls/s', 'log records/s', 'rows per record'],
-      spool.map((s) => [s.code, s.writeCallsPerSec, s.logRecordsPerSec, s.rowsPerRecord]),
+      ['code', 'write calls/s', 'log records/s', 'rows per record', 'main thread µs per write'],
+      spool.map((s) => [s.code, s.writeCallsPerSec, s.logRecordsPerSec, s.rowsPerRecord, s.mainThreadUsPerWrite]),
     );
   }
   if (spool.length > 1) {
     const [now, before] = spool as [SpoolResult, SpoolResult];
     console.log(
-      `spool write calls/s, this checkout / baseline: ${round(now.writeCallsPerSec / before.writeCallsPerSec, 1)}x; log records per write call: ${round(1 / now.rowsPerRecord, 3)} / ${round(1 / before.rowsPerRecord, 3)}`,
+      `spool, this checkout / baseline: write calls/s ${round(now.writeCallsPerSec / before.writeCallsPerSec, 2)}x (bounded by fsync rounds), main-thread time per write ${round(now.mainThreadUsPerWrite / before.mainThreadUsPerWrite, 2)}x, log records per write ${round(1 / now.rowsPerRecord, 3)} / ${round(1 / before.rowsPerRecord, 3)}`,
     );
   }
 
