@@ -26,14 +26,16 @@
 /** Message types that may be shed under load. */
 export const SHEDDABLE: ReadonlySet<string> = new Set(['ping', 'batch']);
 
-/** Shortest and longest wait a shed frame is told; spread so devices do not return in lockstep. */
+/**
+ * The wait a shed frame is told, from RETRY_MIN_MS when the node sheds a little to
+ * RETRY_MAX_MS when it sheds nearly everything, times a random factor from 1 to 2 so that
+ * devices do not come back in lockstep. Under sustained overload a device that came back
+ * every half second would send more frames than its own pings (each refusal is a frame in
+ * and a frame out, and on loopback a send costs as much as handling a ping): waiting longer
+ * sends the held fixes in fewer, larger batches, which the node takes more cheaply.
+ */
 const RETRY_MIN_MS = 250;
-const RETRY_SPREAD_MS = 750;
-
-/** How long a shed device should wait before sending its fixes again. */
-export function shedRetryMs(): number {
-  return RETRY_MIN_MS + Math.floor(Math.random() * RETRY_SPREAD_MS);
-}
+const RETRY_MAX_MS = 4000;
 
 /** Settings of the limiter (config: MAX_FIXES_IN_FLIGHT, SHED_MIN_IN_FLIGHT, SHED_TARGET_MS, SHED_INTERVAL_MS). */
 export interface ShedderOptions {
@@ -61,6 +63,10 @@ export class LoadShedder {
   private readonly rates: number[] = [];
   private fastest = Number.POSITIVE_INFINITY;
   private readonly fastestPerInterval: number[] = [];
+  private offered = 0;
+  private refused = 0;
+  /** Share of pings and batches refused, smoothed over the last few intervals. */
+  private shedShare = 0;
 
   constructor(private readonly opts: ShedderOptions) {
     this.current = opts.maxInFlight;
@@ -76,10 +82,24 @@ export class LoadShedder {
     return this.current;
   }
 
-  /** Whether a new ping or batch arriving at `now` (ms, monotonic) must be refused. */
+  /** Whether the limit is reached now: a hint that the next ping or batch may well be refused. */
+  get saturated(): boolean {
+    return this.inFlight >= this.current;
+  }
+
+  /** Whether a new ping or batch arriving at `now` (ms, monotonic) must be refused; ask once per frame. */
   shouldShed(now: number): boolean {
     this.adjust(now);
-    return this.inFlight >= this.current;
+    this.offered += 1;
+    const shed = this.inFlight >= this.current;
+    if (shed) this.refused += 1;
+    return shed;
+  }
+
+  /** How long a device whose fixes were just refused should wait before sending them again. */
+  retryMs(random: () => number = Math.random): number {
+    const base = RETRY_MIN_MS + (RETRY_MAX_MS - RETRY_MIN_MS) * this.shedShare;
+    return Math.round(base * (1 + random()));
   }
 
   /** A ping or batch was taken. */
@@ -107,6 +127,9 @@ export class LoadShedder {
     const quickest = this.fastestPerInterval.length > 0 ? Math.min(...this.fastestPerInterval) : 0;
     const budget = Math.max(targetMs, 2 * quickest);
     this.current = Math.min(maxInFlight, Math.max(minInFlight, Math.ceil(best * budget)));
+    if (this.offered > 0) this.shedShare = 0.5 * this.shedShare + 0.5 * (this.refused / this.offered);
+    this.offered = 0;
+    this.refused = 0;
     this.intervalStart = now;
     this.answered = 0;
     this.fastest = Number.POSITIVE_INFINITY;

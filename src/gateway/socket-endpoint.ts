@@ -18,7 +18,7 @@ import { closeCodeLabel } from './close-label.js';
 import { decodeFrame, encodeAck, encodeMessage, encodeShared, RefusalFrames } from './codec.js';
 import { writeHttpError } from './http.js';
 import type { InflightTracker } from './inflight.js';
-import { type LoadShedder, SHEDDABLE, shedRetryMs } from './load-shed.js';
+import { type LoadShedder, SHEDDABLE } from './load-shed.js';
 import type { Validated } from './messages.js';
 import { peekTypeAndSeq } from './msgpack-scan.js';
 import { discardOutbox, flushOutbox, queueFrame } from './outbox.js';
@@ -180,10 +180,10 @@ export function registerSocketEndpoint<M extends { t: string; seq: number }>(
   };
 
   /** Refuses a ping or batch at once rather than queueing it: the device keeps the fixes for a later batch. */
-  const shed = (ws: WebSocket<Connection>, type: string, seq: number): void => {
+  const shed = (ws: WebSocket<Connection>, shedder: LoadShedder, type: string, seq: number): void => {
     metrics.loadShed.inc({ type });
     metrics.errors.inc({ code: ErrorCode.rateLimited });
-    const retryMs = shedRetryMs();
+    const retryMs = shedder.retryMs();
     if (RefusalFrames.fits(seq, retryMs)) sendFrame(ws, SHED_REFUSAL.encode(seq, retryMs), deps);
     else refuse(ws, deps, seq, ErrorCode.rateLimited, SHED_MSG, { retryMs });
   };
@@ -205,11 +205,17 @@ export function registerSocketEndpoint<M extends { t: string; seq: number }>(
     const bytes = new Uint8Array(frame);
     // A node that sheds answers a ping or batch from its first bytes: decoding and
     // validating up to a thousand points it refuses anyway is what would sink it.
-    if (allowed && deps.shedder?.shouldShed(performance.now())) {
+    const shedder = deps.shedder;
+    // Set once the shedder has decided on this frame (it counts every decision).
+    let admitted = false;
+    if (allowed && shedder?.saturated) {
       const peeked = peekTypeAndSeq(bytes);
       if (peeked !== null && SHEDDABLE.has(peeked.t)) {
-        shed(ws, peeked.t, peeked.seq);
-        return;
+        if (shedder.shouldShed(performance.now())) {
+          shed(ws, shedder, peeked.t, peeked.seq);
+          return;
+        }
+        admitted = true;
       }
     }
     const decoded = decodeFrame(bytes);
@@ -267,21 +273,21 @@ export function registerSocketEndpoint<M extends { t: string; seq: number }>(
         return;
       }
     }
-    const shedder = SHEDDABLE.has(msg.t) ? deps.shedder : undefined;
-    if (shedder?.shouldShed(performance.now())) {
-      shed(ws, msg.t, msg.seq);
+    const fixShedder = SHEDDABLE.has(msg.t) ? shedder : undefined;
+    if (fixShedder !== undefined && !admitted && fixShedder.shouldShed(performance.now())) {
+      shed(ws, fixShedder, msg.t, msg.seq);
       return;
     }
     const stats = statsOf(msg.t);
     stats.received.inc();
     const started = performance.now();
     deps.inflight.begin();
-    shedder?.begin();
+    fixShedder?.begin();
     // One settlement per message, no promise chained on it: this runs for every ping.
     const answered = (): void => {
       const took = performance.now() - started;
       stats.latency.observe(took / 1000);
-      shedder?.end(took);
+      fixShedder?.end(took);
       deps.inflight.end();
     };
     behaviour.handle(conn.principal, msg).then(

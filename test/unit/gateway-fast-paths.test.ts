@@ -224,6 +224,23 @@ describe('LoadShedder', () => {
     assert.equal(node.run(10_000, 5).shed, 0, 'nothing refused at half load');
   });
 
+  it('tells refused devices to wait longer the more it refuses, spread so they do not return together', () => {
+    const s = new LoadShedder({ maxInFlight: 10, minInFlight: 10, targetMs: 250, intervalMs: 100 });
+    const low = Array.from({ length: 200 }, () => s.retryMs());
+    assert.ok(
+      Math.min(...low) >= 250 && Math.max(...low) <= 500,
+      `quiet node: ${Math.min(...low)}-${Math.max(...low)} ms`,
+    );
+    assert.ok(new Set(low).size > 50, 'spread');
+    for (let k = 0; k < 10; k++) s.begin();
+    for (let t = 0; t <= 1000; t++) s.shouldShed(t);
+    const high = Array.from({ length: 200 }, () => s.retryMs());
+    assert.ok(
+      Math.min(...high) >= 3500 && Math.max(...high) <= 8000,
+      `refusing all: ${Math.min(...high)}-${Math.max(...high)} ms`,
+    );
+  });
+
   it('never goes below the floor', () => {
     const s = new LoadShedder({ maxInFlight: 1000, minInFlight: 64, targetMs: 250, intervalMs: 100 });
     for (let t = 0; t < 10_000; t += 100) s.shouldShed(t);
