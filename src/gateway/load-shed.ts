@@ -35,7 +35,7 @@ export const SHEDDABLE: ReadonlySet<string> = new Set(['ping', 'batch']);
  * sends the held fixes in fewer, larger batches, which the node takes more cheaply.
  */
 const RETRY_MIN_MS = 250;
-const RETRY_MAX_MS = 4000;
+const RETRY_MAX_MS = 2000;
 
 /** Settings of the limiter (config: MAX_FIXES_IN_FLIGHT, SHED_MIN_IN_FLIGHT, SHED_TARGET_MS, SHED_INTERVAL_MS). */
 export interface ShedderOptions {
