@@ -290,15 +290,23 @@ export function registerSocketEndpoint<M extends { t: string; seq: number }>(
       fixShedder?.end(took);
       deps.inflight.end();
     };
+    // The counters are settled even if answering throws: a leaked count would leave the
+    // shedder refusing pings for good and a shutdown waiting for an answer that never comes.
     behaviour.handle(conn.principal, msg).then(
       (outcome) => {
-        answer(ws, deps, msg.seq, outcome);
-        answered();
+        try {
+          answer(ws, deps, msg.seq, outcome);
+        } finally {
+          answered();
+        }
       },
       (err: unknown) => {
-        log.error({ err, endpoint, sub: conn.principal.sub, type: msg.t }, 'message handler failed');
-        refuse(ws, deps, msg.seq, ErrorCode.internal, 'internal error');
-        answered();
+        try {
+          log.error({ err, endpoint, sub: conn.principal.sub, type: msg.t }, 'message handler failed');
+          refuse(ws, deps, msg.seq, ErrorCode.internal, 'internal error');
+        } finally {
+          answered();
+        }
       },
     );
   };
