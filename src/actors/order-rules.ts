@@ -24,13 +24,18 @@ export type DeadlineKind = (typeof DEADLINE_KINDS)[number];
 
 const MINUTE = 60_000;
 
+/** When an order scheduled at `scheduledAt` counts as arrived late. */
+export function lateArrivalDue(scheduledAt: number, t: Pick<OrderTimings, 'LATE_ARRIVAL_MS'>): number {
+  return scheduledAt + t.LATE_ARRIVAL_MS;
+}
+
 /** When `kind` falls due for this order in its current state; null when it cannot (any more). */
 export function deadlineOf(o: OrderRecord, kind: DeadlineKind, t: OrderTimings): number | null {
   switch (kind) {
     case 'late_departure':
       return o.state === 'assigned' ? o.scheduledAt + t.LATE_DEPARTURE_MS : null;
     case 'late_arrival':
-      return o.state === 'assigned' || o.state === 'departed' ? o.scheduledAt + t.LATE_ARRIVAL_MS : null;
+      return o.state === 'assigned' || o.state === 'departed' ? lateArrivalDue(o.scheduledAt, t) : null;
     case 'overtime':
       return o.state === 'in_service' && o.inServiceAt !== null
         ? o.inServiceAt + Math.round(o.durationMin * MINUTE * t.OVERTIME_FACTOR)

@@ -19,7 +19,7 @@ import type { Alert } from '../protocol.js';
 import type { PingRecord } from '../telemetry/archive.js';
 import { type ActorDeps, accurate } from './deps.js';
 import type { IncomingFix, OrderMsg, TechMsg } from './messages.js';
-import { arrivesLate, impliedSpeed } from './order-rules.js';
+import { arrivesLate, impliedSpeed, lateArrivalDue } from './order-rules.js';
 import { classifyFix, withTs } from './position-filter.js';
 import {
   activeOrderOf,
@@ -130,7 +130,7 @@ export function technicianSpec(deps: ActorDeps): ActorSpec<TechRecord, TechMsg> 
     if (o.state === 'in_service') return true;
     if (o.arrival === null || (o.state !== 'assigned' && o.state !== 'departed')) return false;
     return (
-      arrivesLate(o.arrival, o.arrival.scheduledAt + config.LATE_ARRIVAL_MS, fix.lat, fix.lon, now, config) !== null
+      arrivesLate(o.arrival, lateArrivalDue(o.arrival.scheduledAt, config), fix.lat, fix.lon, now, config) !== null
     );
   }
 
