@@ -52,7 +52,7 @@ describe('graceful shutdown', () => {
     const t0 = Date.now() - 10_000;
     const pings: Promise<Reply>[] = [];
     for (let i = 0; i < 40; i++) pings.push(device.ping({ ts: t0 + i, lat: 10, lon: 10 + i / 1000 }));
-    server.child.kill('SIGTERM');
+    server.terminate();
     const settled = await Promise.allSettled(pings);
     assert.equal(await deviceClosed, 1001);
     assert.equal(await safetyClosed, 1001);
@@ -89,7 +89,7 @@ describe('graceful shutdown', () => {
 
   it('refuses new upgrades while shutting down', async () => {
     const server = await ServerProcess.start();
-    server.child.kill('SIGTERM');
+    server.terminate();
     assert.equal(await server.waitForExit(), 0);
     await assert.rejects(server.device('tech-late'));
     server.cleanup();

@@ -31,6 +31,8 @@ export class ServerProcess {
   readonly stderr: string[] = [];
   private exitWaiters: Array<(code: number | null) => void> = [];
   exitCode: number | null | undefined = undefined;
+  /** Set when the test itself stops or kills the process, so only a death of its own is reported. */
+  private exitRequested = false;
 
   private constructor(
     readonly child: ChildProcess,
@@ -102,11 +104,13 @@ export class ServerProcess {
     this.child.stderr?.setEncoding('utf8').on('data', (chunk: string) => this.stderr.push(chunk));
     this.child.on('exit', (code, signal) => {
       this.exitCode = code;
-      // A server that dies on its own leaves its tests failing with closed connections: say why.
-      if (code !== 0 && code !== null && signal === null && this.logs.some((l) => l.msg === 'listening')) {
+      // A server that dies on its own (an exit code, or a signal such as SIGSEGV from a native
+      // module) leaves its tests failing with closed connections: say why.
+      if (!this.exitRequested && this.logs.some((l) => l.msg === 'listening')) {
         const last = this.logs.slice(-10).map((l) => JSON.stringify(l));
         process.stderr.write(
-          `server process exited with ${code}\n${this.stderr.join('').slice(-4000)}\n${last.join('\n')}\n`,
+          `server process (pid ${this.child.pid}, data ${this.dataDir}) exited on its own with ${code ?? signal}\n` +
+            `${this.stderr.join('').slice(-4000)}\n${last.join('\n')}\n`,
         );
       }
       for (const wake of this.exitWaiters.splice(0)) wake(code);
@@ -159,8 +163,15 @@ export class ServerProcess {
     }
   }
 
+  /** Sends SIGTERM without waiting, for tests that watch the shutdown itself. */
+  terminate(): void {
+    this.exitRequested = true;
+    this.child.kill('SIGTERM');
+  }
+
   /** SIGTERM and wait for a clean exit; returns the exit code. */
   async stop(): Promise<number | null> {
+    this.exitRequested = true;
     if (this.exitCode === undefined) this.child.kill('SIGTERM');
     const code = await this.waitForExit();
     this.cleanup();
@@ -169,6 +180,7 @@ export class ServerProcess {
 
   /** kill -9: no chance to flush anything. Keeps the data dir for a restart. */
   async crash(): Promise<void> {
+    this.exitRequested = true;
     this.child.kill('SIGKILL');
     await this.waitForExit();
   }
