@@ -88,6 +88,14 @@ export type AlertKind = (typeof AlertKinds)[number];
 export const AlertStates = ['open', 'acknowledged', 'resolved'] as const;
 export type AlertState = (typeof AlertStates)[number];
 
+/**
+ * Coordinate systems a client may give positions in (`crs`, PROTOCOL.md): GPS's WGS-84
+ * (the default, and all the server stores and decides in), GCJ-02 (AMap, Tencent) and
+ * BD-09 (Baidu).
+ */
+export const CoordinateSystems = ['wgs84', 'gcj02', 'bd09'] as const;
+export type Crs = (typeof CoordinateSystems)[number];
+
 /** An alert as consoles and HTTP clients see it. */
 export type Alert = Static<typeof S.AlertSchema>;
 

@@ -1,6 +1,7 @@
 /** `/v1/device`: a technician's phone, acting only as its token's `sub`. */
 import type { DeviceLink, Tracker } from '../actors/api.js';
 import { CloseCode, type DeviceMessage, Role } from '../protocol.js';
+import type { AppPresence } from './app-presence.js';
 import { validateDeviceMessage } from './messages.js';
 import {
   type Connection,
@@ -12,8 +13,15 @@ import {
 import { timeWindow } from './time-window.js';
 import type { WebSocket } from './uws.js';
 
-/** The device endpoint's behaviour: one live connection per technician; a newer one replaces the older (4003). */
-export function deviceEndpoint(tracker: Tracker, deps: EndpointDeps): EndpointBehaviour<DeviceMessage> {
+/**
+ * The device endpoint's behaviour: one live connection per technician; a newer one replaces
+ * the older (4003). An open socket also takes precedence over a tracker app's presence.
+ */
+export function deviceEndpoint(
+  tracker: Tracker,
+  deps: EndpointDeps,
+  presence?: AppPresence,
+): EndpointBehaviour<DeviceMessage> {
   const current = new Map<string, WebSocket<Connection>>();
   return {
     path: '/v1/device',
@@ -28,10 +36,14 @@ export function deviceEndpoint(tracker: Tracker, deps: EndpointDeps): EndpointBe
       const previous = current.get(tech);
       if (previous !== undefined) closeConnection(previous, CloseCode.replaced, 'replaced by a newer connection');
       current.set(tech, ws);
+      presence?.socketAttached(tech);
       const link: DeviceLink = { push: (msg) => sendMessage(ws, msg, deps) };
       tracker.attachDevice(tech, link);
       return () => {
-        if (current.get(tech) === ws) current.delete(tech);
+        if (current.get(tech) === ws) {
+          current.delete(tech);
+          presence?.socketDetached(tech);
+        }
         tracker.detachDevice(tech, link);
       };
     },

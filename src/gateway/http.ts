@@ -19,6 +19,10 @@ export interface HttpCall {
   principal?: Principal;
   /** Parsed JSON body, when the route reads one. */
   body?: unknown;
+  /** The body's bytes, when the route reads it raw (`body: 'raw'`). */
+  raw?: Buffer;
+  /** The request headers the route asked for (`headers`), by lower-case name; '' when absent. */
+  headers?: Record<string, string>;
 }
 
 /** What a handler answers: a JSON value, or ready text with its content type, and any extra headers. */
@@ -29,10 +33,18 @@ export type HttpAnswer = ({ status: number; json: unknown } | { status: number; 
 export interface RouteOptions {
   /** Roles allowed; omitted for the unauthenticated operations routes. */
   roles?: readonly Role[];
-  /** Whether the route reads a JSON body. */
-  body?: boolean;
+  /** Whether the route reads a JSON body (`true`) or the body's bytes as they are (`'raw'`). */
+  body?: boolean | 'raw';
   /** How many `:params` the pattern has. */
   params?: number;
+  /** Request headers the handler needs, lower-case. */
+  headers?: readonly string[];
+  /**
+   * Where the token is, for routes used by apps that cannot send it the usual way
+   * (`Authorization: Bearer` or `?token=`, the default): from the authorization header, the
+   * query string and the path parameters; undefined when there is none.
+   */
+  token?: (authorization: string, query: string, params: readonly string[]) => string | undefined;
 }
 
 export interface HttpDeps {
@@ -122,7 +134,9 @@ export function route(
   app[method](pattern, (res: HttpResponse, req: HttpRequest) => {
     const params = Array.from({ length: options.params ?? 0 }, (_, i) => req.getParameter(i) ?? '');
     const query = new URLSearchParams(req.getQuery() ?? '');
-    const token = options.roles ? extractToken(req.getHeader('authorization'), req.getQuery() ?? '') : undefined;
+    const headers = options.headers ? Object.fromEntries(options.headers.map((h) => [h, req.getHeader(h)])) : undefined;
+    const findToken = options.token ?? extractToken;
+    const token = options.roles ? findToken(req.getHeader('authorization'), req.getQuery() ?? '', params) : undefined;
     const state = { aborted: false };
     res.onAborted(() => {
       state.aborted = true;
@@ -130,7 +144,7 @@ export function route(
     const body = options.body ? readBody(res, deps.maxBodyBytes) : undefined;
     body?.catch(() => {}); // handled below; avoid an unhandled rejection if auth fails first
     answer(res, state, pattern, deps, async () => {
-      const call: HttpCall = { params, query };
+      const call: HttpCall = { params, query, ...(headers ? { headers } : {}) };
       if (options.roles) {
         const auth = await deps.verifier.verify(token, options.roles);
         if (!auth.ok) {
@@ -147,6 +161,7 @@ export function route(
         } catch {
           return errorAnswer(ErrorCode.badRequest, `body is larger than ${deps.maxBodyBytes} bytes`, 413);
         }
+        if (options.body === 'raw') return handler({ ...call, raw });
         try {
           call.body = JSON.parse(raw.toString('utf8'));
         } catch {

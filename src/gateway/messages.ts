@@ -2,9 +2,12 @@
  * Validation of every client message and HTTP body with the protocol's compiled schemas
  * (`../protocol/checks.ts`), plus the time window of fixes. A validated message is rebuilt
  * from its known fields only, so nothing a client adds beyond the protocol reaches the actors.
+ * Positions given in another coordinate system (`crs`) are converted to WGS-84 here, so
+ * the actors only ever see WGS-84 and no `crs` field.
  */
 import type { Static, TSchema } from '@sinclair/typebox';
 import type { TypeCheck } from '@sinclair/typebox/compiler';
+import { type LatLon, toWgs84 } from '../geofence/index.js';
 import {
   batchPointProblem,
   type Compiled,
@@ -14,7 +17,7 @@ import {
   orderInputCheck,
   safetyChecks,
 } from '../protocol/checks.js';
-import type { DeviceMessage, OrderInput, SafetyMessage } from '../protocol.js';
+import type { BatchPoint, Crs, DeviceMessage, OrderInput, SafetyMessage } from '../protocol.js';
 import { outsideWindow, type TimeWindow } from './time-window.js';
 
 /** A message that failed validation; `seq` is echoed when it was itself valid. */
@@ -51,6 +54,23 @@ function checkFrame<S extends Record<string, TSchema>>(
   return { ok: true, value: frame as Static<S[keyof S]> };
 }
 
+/** A position given in `crs` (WGS-84 when absent), in WGS-84. */
+function wgs(crs: Crs | undefined, lat: number, lon: number): LatLon {
+  return crs === undefined ? { lat, lon } : toWgs84(crs, lat, lon);
+}
+
+/** Batch points given in `crs`, in WGS-84 (the same array when they already are). */
+function wgsPoints(crs: Crs | undefined, pts: BatchPoint[]): BatchPoint[] {
+  if (crs === undefined || crs === 'wgs84') return pts;
+  return pts.map((p) => {
+    const { lat, lon } = toWgs84(crs, p[1], p[2]);
+    const q: BatchPoint = [...p];
+    q[1] = lat;
+    q[2] = lon;
+    return q;
+  });
+}
+
 /**
  * A `checkin` or `sos` is never refused for its clock: a `ts` outside the window is
  * replaced by the server's time, and counted as out of window.
@@ -74,14 +94,15 @@ export function validateDeviceMessage(frame: Record<string, unknown>, window: Ti
     case 'ping': {
       const outside = outsideWindow(m.ts, window);
       if (outside !== null) return { ok: false, seq: m.seq, msg: `field ts: ${outside}`, outOfWindow: 1 };
+      const { lat, lon } = wgs(m.crs, m.lat, m.lon);
       return {
         ok: true,
         value: pickDefined({
           t: m.t,
           seq: m.seq,
           ts: m.ts,
-          lat: m.lat,
-          lon: m.lon,
+          lat,
+          lon,
           acc: m.acc,
           spd: m.spd,
           hdg: m.hdg,
@@ -94,7 +115,10 @@ export function validateDeviceMessage(frame: Record<string, unknown>, window: Ti
         const problem = batchPointProblem(m.pts[i]!);
         if (problem) return { ok: false, seq: m.seq, msg: `field pts.${i}: ${problem}` };
       }
-      const pts = m.pts.filter((p) => outsideWindow(p[0], window) === null);
+      const pts = wgsPoints(
+        m.crs,
+        m.pts.filter((p) => outsideWindow(p[0], window) === null),
+      );
       const outOfWindow = m.pts.length - pts.length;
       return { ok: true, value: { t: m.t, seq: m.seq, pts }, ...(outOfWindow > 0 ? { outOfWindow } : {}) };
     }
@@ -108,9 +132,10 @@ export function validateDeviceMessage(frame: Record<string, unknown>, window: Ti
     }
     case 'checkin': {
       const at = timeOrNow(m.ts, window);
+      const { lat, lon } = wgs(m.crs, m.lat, m.lon);
       return {
         ok: true,
-        value: pickDefined({ t: m.t, seq: m.seq, order: m.order, ts: at.ts, lat: m.lat, lon: m.lon, acc: m.acc }),
+        value: pickDefined({ t: m.t, seq: m.seq, order: m.order, ts: at.ts, lat, lon, acc: m.acc }),
         ...at.counted,
       };
     }
@@ -119,9 +144,10 @@ export function validateDeviceMessage(frame: Record<string, unknown>, window: Ti
       return { ok: true, value: { t: m.t, seq: m.seq, order: m.order } };
     case 'sos': {
       const at = timeOrNow(m.ts, window);
+      const { lat, lon } = wgs(m.crs, m.lat, m.lon);
       return {
         ok: true,
-        value: pickDefined({ t: m.t, seq: m.seq, ts: at.ts, lat: m.lat, lon: m.lon, note: m.note }),
+        value: pickDefined({ t: m.t, seq: m.seq, ts: at.ts, lat, lon, note: m.note }),
         ...at.counted,
       };
     }
@@ -143,22 +169,32 @@ export function validateSafetyMessage(frame: Record<string, unknown>): Validated
   }
 }
 
-/** Validates the JSON body of `PUT /v1/orders/:id`. */
-export function validateOrderInput(body: unknown): { ok: true; value: OrderInput } | { ok: false; msg: string } {
+/**
+ * Validates the JSON body of `PUT /v1/orders/:id`; the customer point and polygon come back
+ * in WGS-84 whatever `crs` they were given in (which is `crs`, for the answer).
+ */
+export function validateOrderInput(
+  body: unknown,
+): { ok: true; value: OrderInput; crs: Crs } | { ok: false; msg: string } {
   const checked = checkValue(orderInputCheck, body);
   if (!checked.ok) return checked;
   const b = checked.value;
+  const { lat, lon } = wgs(b.crs, b.lat, b.lon);
   return {
     ok: true,
     value: pickDefined({
       technician: b.technician,
-      lat: b.lat,
-      lon: b.lon,
+      lat,
+      lon,
       radius: b.radius,
       scheduledAt: b.scheduledAt,
       durationMin: b.durationMin,
-      polygon: b.polygon?.map(([lon, lat]) => [lon, lat] as [number, number]),
+      polygon: b.polygon?.map(([pLon, pLat]) => {
+        const p = wgs(b.crs, pLat, pLon);
+        return [p.lon, p.lat] as [number, number];
+      }),
     }),
+    crs: b.crs ?? 'wgs84',
   };
 }
 

@@ -6,10 +6,19 @@
  */
 import type { Static, TSchema } from '@sinclair/typebox';
 import type { TypeCheck } from '@sinclair/typebox/compiler';
-import { alertsQueryCheck, fieldErrors, isValidId, nearbyQueryCheck, trackQueryCheck } from '../protocol/checks.js';
+import {
+  alertsQueryCheck,
+  crsCheck,
+  fieldErrors,
+  isValidId,
+  nearbyQueryCheck,
+  trackQueryCheck,
+} from '../protocol/checks.js';
 import {
   type AlertState,
   AlertStates,
+  CoordinateSystems,
+  type Crs,
   ID_RULE,
   NEARBY_DEFAULT_RADIUS_M,
   NEARBY_MAX_RADIUS_M,
@@ -90,4 +99,16 @@ export function alertsQuery(query: URLSearchParams): Checked<{ state?: AlertStat
   return checkWith(alertsQueryCheck, state === null ? {} : { state }, [
     ['state', `state must be one of ${AlertStates.join(', ')}`],
   ]);
+}
+
+/**
+ * `?crs=` of any route whose answer holds positions: the system to answer in (and, for a
+ * nearby search, the system its `lat`/`lon` are given in); `fallback` when absent.
+ */
+export function crsQuery(query: URLSearchParams, fallback: Crs = 'wgs84'): Checked<Crs> {
+  const crs = query.get('crs');
+  if (crs === null) return { ok: true, value: fallback };
+  return crsCheck.Check(crs)
+    ? { ok: true, value: crs }
+    : { ok: false, msg: `crs must be one of ${CoordinateSystems.join(', ')}` };
 }

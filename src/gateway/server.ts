@@ -12,6 +12,7 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { CloseCode, ErrorCode } from '../protocol.js';
 import { Admission } from './admission.js';
+import { AppPresence } from './app-presence.js';
 import { TokenVerifier } from './auth.js';
 import { defaultConsoleSources, loadConsoleFiles, registerConsoleRoutes } from './console-routes.js';
 import { deviceEndpoint } from './device-endpoint.js';
@@ -22,6 +23,7 @@ import { registerApiRoutes } from './routes.js';
 import { safetyEndpoint } from './safety-endpoint.js';
 import { type Connection, closeConnection, type EndpointDeps, registerSocketEndpoint } from './socket-endpoint.js';
 import type { StaticFiles } from './static-files.js';
+import { registerTrackerAppRoutes } from './tracker-apps.js';
 import { loadUws, type TemplatedApp, type Uws, type us_listen_socket, type WebSocket } from './uws.js';
 
 export interface GatewayDeps {
@@ -128,10 +130,20 @@ export async function startGateway({ config, clock, log, metrics, tracker }: Gat
     isShuttingDown: () => shuttingDown,
   };
   const httpDeps: HttpDeps = { clock, log, metrics, verifier, maxBodyBytes: config.MAX_HTTP_BODY_BYTES };
+  // A tracker app's technician counts as online until OFFLINE_MS pass without a fix.
+  const presence = new AppPresence(tracker, clock, config.OFFLINE_MS);
 
-  registerSocketEndpoint(app, deviceEndpoint(tracker, endpointDeps), endpointDeps);
+  registerSocketEndpoint(app, deviceEndpoint(tracker, endpointDeps, presence), endpointDeps);
   registerSocketEndpoint(app, safetyEndpoint(tracker, endpointDeps), endpointDeps);
   registerApiRoutes(app, tracker, httpDeps, config.RETENTION_DAYS);
+  registerTrackerAppRoutes(app, tracker, httpDeps, {
+    config,
+    clock,
+    metrics,
+    inflight,
+    shedder: endpointDeps.shedder,
+    presence,
+  });
   registerConsoleRoutes(app, config, httpDeps, consoleFiles(log));
 
   route(app, 'get', '/healthz', {}, httpDeps, () => ({ status: 200, json: { ok: true } }));
@@ -175,6 +187,7 @@ export async function startGateway({ config, clock, log, metrics, tracker }: Gat
       const answered = await inflight.drain(timeoutMs);
       if (!answered) log.warn({ pending: inflight.size }, 'shutdown: some handlers did not finish in time');
       for (const ws of [...connections]) closeConnection(ws, CloseCode.goingAway, 'server shutting down');
+      presence.close();
       await tracker.close();
     },
   };

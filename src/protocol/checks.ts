@@ -10,6 +10,7 @@ import {
   AlertSchema,
   AlertsQuerySchema,
   BATCH_POINT_FIELDS,
+  CrsSchema,
   DeviceMessageSchemas,
   DevicePushSchema,
   IdSchema,
@@ -38,6 +39,7 @@ export const idCheck = TypeCompiler.Compile(IdSchema);
 export const trackQueryCheck = TypeCompiler.Compile(TrackQuerySchema);
 export const nearbyQueryCheck = TypeCompiler.Compile(NearbyQuerySchema);
 export const alertsQueryCheck = TypeCompiler.Compile(AlertsQuerySchema);
+export const crsCheck = TypeCompiler.Compile(CrsSchema);
 const batchPointChecks = BATCH_POINT_FIELDS.map(([name, schema]) => [name, TypeCompiler.Compile(schema)] as const);
 
 /** One validation error: the dotted path of the field (empty for the value itself) and what is wrong. */

@@ -9,7 +9,7 @@
  * `../protocol.js`, which only takes types from here.
  */
 import { type TSchema, Type } from '@sinclair/typebox';
-import { AlertKinds, AlertStates, ErrorCode, OrderStates } from '../protocol.js';
+import { AlertKinds, AlertStates, CoordinateSystems, ErrorCode, OrderStates } from '../protocol.js';
 import {
   ACCURACY_MAX_M,
   BATTERY_MAX_PCT,
@@ -45,6 +45,14 @@ export const OrderStateSchema = Type.Union(OrderStates.map((s) => Type.Literal(s
 export const AlertKindSchema = Type.Union(AlertKinds.map((k) => Type.Literal(k)));
 export const AlertStateSchema = Type.Union(AlertStates.map((s) => Type.Literal(s)));
 export const ErrorCodeSchema = Type.Union(Object.values(ErrorCode).map((c) => Type.Literal(c)));
+/**
+ * The coordinate system the positions of a message, body or answer are in (PROTOCOL.md,
+ * `crs`): `wgs84` when absent. The server converts on input and stores WGS-84 only.
+ */
+export const CrsSchema = Type.Union(
+  CoordinateSystems.map((c) => Type.Literal(c)),
+  { description: `one of ${CoordinateSystems.join(', ')}` },
+);
 
 /**
  * One `batch` point, `[ts, lat, lon, acc?, spd?, hdg?]`. JSON Schema tuples have no
@@ -77,8 +85,13 @@ export const PingSchema = msg('ping', {
   spd: Type.Optional(SpeedSchema),
   hdg: Type.Optional(HeadingSchema),
   bat: Type.Optional(BatterySchema),
+  crs: Type.Optional(CrsSchema),
 });
-export const BatchSchema = msg('batch', { pts: Type.Array(BatchPointSchema, { maxItems: MAX_BATCH_POINTS }) });
+/** A `batch`; its `crs` applies to every point. */
+export const BatchSchema = msg('batch', {
+  pts: Type.Array(BatchPointSchema, { maxItems: MAX_BATCH_POINTS }),
+  crs: Type.Optional(CrsSchema),
+});
 export const DepartSchema = msg('depart', { order: IdSchema, ts: Type.Optional(TsSchema) });
 export const CheckinSchema = msg('checkin', {
   order: IdSchema,
@@ -86,10 +99,17 @@ export const CheckinSchema = msg('checkin', {
   lat: LatSchema,
   lon: LonSchema,
   acc: Type.Optional(AccuracySchema),
+  crs: Type.Optional(CrsSchema),
 });
 export const StartSchema = msg('start', { order: IdSchema });
 export const CompleteSchema = msg('complete', { order: IdSchema });
-export const SosSchema = msg('sos', { ts: TsSchema, lat: LatSchema, lon: LonSchema, note: Type.Optional(NoteSchema) });
+export const SosSchema = msg('sos', {
+  ts: TsSchema,
+  lat: LatSchema,
+  lon: LonSchema,
+  note: Type.Optional(NoteSchema),
+  crs: Type.Optional(CrsSchema),
+});
 export const SosCancelSchema = msg('sos_cancel', { incident: IdSchema });
 
 /** Every `/v1/device` message, by its `t`. */
@@ -185,6 +205,8 @@ export const OrderInputSchema = Type.Object({
    * (GeoJSON order). When present it replaces the circle for the check-in verdict.
    */
   polygon: Type.Optional(PolygonSchema),
+  /** The system of `lat`, `lon` and `polygon`; the order is stored in WGS-84. */
+  crs: Type.Optional(CrsSchema),
 });
 
 export const TimelineEntrySchema = Type.Object({

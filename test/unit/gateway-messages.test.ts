@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { decodeFrame, encodeMessage } from '../../src/gateway/codec.js';
 import { validateDeviceMessage, validateOrderInput, validateSafetyMessage } from '../../src/gateway/messages.js';
+import { crsQuery } from '../../src/gateway/queries.js';
 import { timeWindow } from '../../src/gateway/time-window.js';
+import { distanceMeters, fromWgs84 } from '../../src/geofence/index.js';
 
 const NOW = Date.UTC(2026, 10, 26, 12);
 const WINDOW = timeWindow(NOW, 30);
@@ -70,6 +72,14 @@ const deviceCases: Case[] = [
   ['no t', { seq: 9 }, /field t/],
   ['no seq', { t: 'ping', ts: NOW, lat: 0, lon: 1 }, /field seq/],
   ['negative seq', { t: 'ping', seq: -1, ts: NOW, lat: 0, lon: 1 }, /field seq/],
+  ['ping in gcj02', { t: 'ping', seq: 1, ts: NOW, lat: 31.23, lon: 121.47, crs: 'gcj02' }, 'ok'],
+  ['ping in bd09', { t: 'ping', seq: 1, ts: NOW, lat: 31.23, lon: 121.47, crs: 'bd09' }, 'ok'],
+  ['ping in wgs84', { t: 'ping', seq: 1, ts: NOW, lat: 31.23, lon: 121.47, crs: 'wgs84' }, 'ok'],
+  ['ping unknown crs', { t: 'ping', seq: 1, ts: NOW, lat: 31.23, lon: 121.47, crs: 'cgcs2000' }, /field crs/],
+  ['ping crs upper case', { t: 'ping', seq: 1, ts: NOW, lat: 31.23, lon: 121.47, crs: 'GCJ02' }, /field crs/],
+  ['checkin unknown crs', { t: 'checkin', seq: 4, order: 'o-1', ts: NOW, lat: 1, lon: 2, crs: 1 }, /field crs/],
+  ['sos unknown crs', { t: 'sos', seq: 7, ts: NOW, lat: 1, lon: 2, crs: '' }, /field crs/],
+  ['batch unknown crs', { t: 'batch', seq: 2, pts: [], crs: 'mars' }, /field crs/],
 ];
 
 describe('device message validation', () => {
@@ -110,6 +120,97 @@ describe('device message validation', () => {
     );
     assert.ok(result.ok);
     assert.deepEqual(result.value, { t: 'ping', seq: 1, ts: NOW, lat: 1, lon: 2 });
+  });
+});
+
+describe('coordinate systems on input', () => {
+  // A customer's door in Shanghai, in WGS-84, and the same place as AMap (GCJ-02) and Baidu (BD-09) give it.
+  const door = { lat: 31.2304, lon: 121.4737 };
+  const inGcj = fromWgs84('gcj02', door.lat, door.lon);
+  const inBd = fromWgs84('bd09', door.lat, door.lon);
+  const atDoor = (p: { lat: number; lon: number }) => distanceMeters(p.lat, p.lon, door.lat, door.lon) < 0.01;
+
+  it('converts a ping, checkin and sos to WGS-84 and drops crs', () => {
+    for (const [crs, p] of [
+      ['gcj02', inGcj],
+      ['bd09', inBd],
+    ] as const) {
+      for (const frame of [
+        { t: 'ping', seq: 1, ts: NOW, ...p, crs },
+        { t: 'checkin', seq: 2, order: 'o-1', ts: NOW, ...p, crs },
+        { t: 'sos', seq: 3, ts: NOW, ...p, crs },
+      ]) {
+        const result = validateDeviceMessage(frame, WINDOW);
+        assert.ok(result.ok, result.ok ? '' : result.msg);
+        const value = result.value as { lat: number; lon: number; crs?: string };
+        assert.ok(atDoor(value), `${frame.t} in ${crs}: ${value.lat}, ${value.lon}`);
+        assert.equal('crs' in value, false);
+      }
+    }
+  });
+
+  it('converts every point of a batch, keeping the other fields', () => {
+    const result = validateDeviceMessage(
+      {
+        t: 'batch',
+        seq: 2,
+        crs: 'gcj02',
+        pts: [
+          [NOW, inGcj.lat, inGcj.lon, 5, 1, 90],
+          [NOW - 1000, inGcj.lat, inGcj.lon],
+        ],
+      },
+      WINDOW,
+    );
+    assert.ok(result.ok && result.value.t === 'batch');
+    const pts = result.value.pts;
+    assert.equal(pts.length, 2);
+    assert.ok(atDoor({ lat: pts[0]![1], lon: pts[0]![2] }));
+    assert.deepEqual([pts[0]![0], pts[0]![3], pts[0]![4], pts[0]![5]], [NOW, 5, 1, 90]);
+    assert.equal(pts[1]!.length, 3);
+    assert.equal('crs' in result.value, false);
+  });
+
+  it('a wgs84 or absent crs leaves positions untouched', () => {
+    const result = validateDeviceMessage({ t: 'ping', seq: 1, ts: NOW, ...door, crs: 'wgs84' }, WINDOW);
+    assert.ok(result.ok);
+    assert.deepEqual(result.value, { t: 'ping', seq: 1, ts: NOW, ...door });
+  });
+
+  it('converts an order body, polygon included, and reports its crs', () => {
+    const corner = fromWgs84('gcj02', door.lat + 0.001, door.lon);
+    const result = validateOrderInput({
+      technician: 'tech-1',
+      ...inGcj,
+      scheduledAt: NOW,
+      durationMin: 30,
+      crs: 'gcj02',
+      polygon: [
+        [inGcj.lon, inGcj.lat],
+        [corner.lon, corner.lat],
+        [inGcj.lon + 0.001, inGcj.lat],
+      ],
+    });
+    assert.ok(result.ok);
+    assert.equal(result.crs, 'gcj02');
+    assert.ok(atDoor(result.value));
+    const [first, second] = result.value.polygon!;
+    assert.ok(atDoor({ lat: first![1], lon: first![0] }));
+    assert.ok(distanceMeters(second![1], second![0], door.lat + 0.001, door.lon) < 0.01);
+    assert.equal('crs' in result.value, false);
+    const unknown = validateOrderInput({ technician: 't', ...door, scheduledAt: NOW, durationMin: 30, crs: 'x' });
+    assert.equal(unknown.ok, false);
+    if (!unknown.ok) assert.match(unknown.msg, /crs/);
+  });
+
+  it('?crs= of queries', () => {
+    assert.deepEqual(crsQuery(new URLSearchParams('')), { ok: true, value: 'wgs84' });
+    assert.deepEqual(crsQuery(new URLSearchParams(''), 'bd09'), { ok: true, value: 'bd09' });
+    assert.deepEqual(crsQuery(new URLSearchParams('crs=gcj02')), { ok: true, value: 'gcj02' });
+    assert.deepEqual(crsQuery(new URLSearchParams('crs=wgs')), {
+      ok: false,
+      msg: 'crs must be one of wgs84, gcj02, bd09',
+    });
   });
 });
 
