@@ -6,7 +6,8 @@
  * errors by code) while sampling the server's CPU and memory.
  *
  * Also a command: `npm run sim -- --devices 2000 --hz 1 --seconds 30` against a server
- * it starts itself (`--target full|baseline`); `--cpu-prof DIR` profiles that server.
+ * it starts itself (`--target full|baseline`); `--cpu-prof DIR` profiles that server;
+ * `--env NAME=value` (repeatable) sets one of its settings.
  */
 import { fork } from 'node:child_process';
 import { dirname, join } from 'node:path';
@@ -33,7 +34,7 @@ export interface SimOptions {
   orders?: boolean;
   sosPerSec?: number;
   consoles?: number;
-  /** Simulator processes; default one per 4,000 devices, at least 2. */
+  /** Simulator processes for the load; default one per 4,000 devices, at least 2. SOS and consoles get one more. */
   processes?: number;
   /** Print a progress line every second to stderr. */
   progress?: boolean;
@@ -137,29 +138,57 @@ function histogramOfMs(values: readonly number[]): hdr.Histogram {
   return h;
 }
 
+/**
+ * How many devices run beside the consoles in the safety process: enough that each presses
+ * an SOS about every ten seconds (an incident is acknowledged and resolved well before its
+ * device presses again), and never more than the run has.
+ */
+export function safetyDevices(o: Pick<SimOptions, 'devices' | 'sosPerSec'>): number {
+  return Math.min(o.devices, Math.max(20, Math.ceil((o.sosPerSec ?? 0) * 10)));
+}
+
 /** Runs the simulator against a running server and returns client- and server-side figures. */
 export async function runSim(server: RunningServer, o: SimOptions): Promise<SimResult> {
   const processes = Math.max(1, o.processes ?? Math.max(2, Math.ceil(o.devices / 4000)));
   const rssIdle = server.stats().rssBytes;
   const began = Date.now();
-  const workers = Array.from({ length: processes }, (_, index) => {
-    const plan: WorkerPlan = {
-      index,
-      wsUrl: server.wsUrl,
-      httpUrl: server.httpUrl,
-      target: server.kind,
-      localAddress: `127.0.0.${2 + index}`,
-      devices: Math.floor(o.devices / processes) + (index < o.devices % processes ? 1 : 0),
-      pingHz: o.pingHz,
-      window: o.window ?? 0,
-      jobShare: o.jobShare ?? 0.1,
-      orders: o.orders ?? true,
-      sosPerSec: (o.sosPerSec ?? 0) / processes,
-      consoles: index === 0 && server.kind === 'full' ? (o.consoles ?? 0) : 0,
-      secret: BENCH_SECRET,
-      durationSec: o.seconds,
-      drainMs: (o.drainSeconds ?? 10) * 1000,
-    };
+  // The devices that press SOS and the consoles run in a process of their own, apart from
+  // the thousands of devices making the load: as on a real platform, where the safety
+  // centre and a technician in distress are not on a machine busy with everyone else's
+  // pings. In a busy simulator process the SOS figures were mostly that process's own
+  // event-loop delay (sending late, reading the console's push late), not the node's.
+  const full = server.kind === 'full';
+  const safety = full && ((o.sosPerSec ?? 0) > 0 || (o.consoles ?? 0) > 0) ? safetyDevices(o) : 0;
+  const loadDevices = o.devices - safety;
+  const plans: WorkerPlan[] = Array.from({ length: processes }, (_, index) => ({
+    index,
+    wsUrl: server.wsUrl,
+    httpUrl: server.httpUrl,
+    target: server.kind,
+    localAddress: `127.0.0.${2 + index}`,
+    devices: Math.floor(loadDevices / processes) + (index < loadDevices % processes ? 1 : 0),
+    pingHz: o.pingHz,
+    window: o.window ?? 0,
+    jobShare: o.jobShare ?? 0.1,
+    orders: o.orders ?? true,
+    sosPerSec: safety > 0 ? 0 : (o.sosPerSec ?? 0) / processes,
+    consoles: safety === 0 && index === 0 && full ? (o.consoles ?? 0) : 0,
+    secret: BENCH_SECRET,
+    durationSec: o.seconds,
+    drainMs: (o.drainSeconds ?? 10) * 1000,
+  }));
+  if (safety > 0) {
+    const first = plans[0] as WorkerPlan;
+    plans.push({
+      ...first,
+      index: processes,
+      localAddress: `127.0.0.${2 + processes}`,
+      devices: safety,
+      sosPerSec: o.sosPerSec ?? 0,
+      consoles: o.consoles ?? 0,
+    });
+  }
+  const workers = plans.map((plan) => {
     const child = fork(WORKER, [JSON.stringify(plan)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     const state = {
       child,
@@ -294,7 +323,6 @@ export async function runSim(server: RunningServer, o: SimOptions): Promise<SimR
       Object.assign({}, ...results.map((r) => r.sosAcksSent)),
       results.map((r) => r.sosAcksSeen),
     );
-    const full = server.kind === 'full';
     const delta = (name: string): number => metricValue(metricsAfter, name) - metricValue(metricsBefore, name);
     const rowsDelta = full ? delta('fieldtrack_archive_rows_total') : null;
     return {
@@ -351,11 +379,20 @@ async function main(): Promise<void> {
       processes: { type: 'string' },
       /** Write a V8 CPU profile of the server into this folder (open it in Chrome DevTools). */
       'cpu-prof': { type: 'string' },
+      /** A setting for the server, `NAME=value`; repeatable (to compare settings run by run). */
+      env: { type: 'string', multiple: true, default: [] },
     },
   });
   const target = values.target === 'baseline' ? 'baseline' : 'full';
   const profile = values['cpu-prof'];
-  const server = await launch(target, {}, profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : []);
+  const env = Object.fromEntries(
+    values.env.map((kv) => {
+      const at = kv.indexOf('=');
+      if (at <= 0) throw new Error(`--env wants NAME=value, got ${kv}`);
+      return [kv.slice(0, at), kv.slice(at + 1)];
+    }),
+  );
+  const server = await launch(target, env, profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : []);
   try {
     const result = await runSim(server, {
       devices: Number(values.devices),

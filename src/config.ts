@@ -208,6 +208,11 @@ export const VARIABLES = {
     'Answer time a saturated node may take for a ping or batch it admitted: the in-flight limit is the best delivery rate of the last second times this.',
   ),
   SHED_INTERVAL_MS: v(100, int(10, 60_000), 'How often the load-shedding limit is recomputed.'),
+  FIX_LANE_SLICE_MS: v(
+    4,
+    int(0, 1000),
+    'Longest the node works on queued pings and batches in one event-loop turn, so SOS, check-ins and transitions are handled on arrival and their turns come quickly; 0 handles every frame on arrival.',
+  ),
   BATCH_POINTS_PER_SEC: v(
     1000,
     num(1, 1e7),

@@ -16,6 +16,7 @@ import { AppPresence } from './app-presence.js';
 import { TokenVerifier } from './auth.js';
 import { defaultConsoleSources, loadConsoleFiles, registerConsoleRoutes } from './console-routes.js';
 import { deviceEndpoint } from './device-endpoint.js';
+import { FixLane } from './fix-lane.js';
 import { type HttpDeps, route } from './http.js';
 import { InflightTracker } from './inflight.js';
 import { LoadShedder } from './load-shed.js';
@@ -127,6 +128,13 @@ export async function startGateway({ config, clock, log, metrics, tracker }: Gat
       targetMs: config.SHED_TARGET_MS,
       intervalMs: config.SHED_INTERVAL_MS,
     }),
+    ...(config.FIX_LANE_SLICE_MS > 0
+      ? {
+          lane: new FixLane(config.FIX_LANE_SLICE_MS, (err) =>
+            log.error({ err }, 'queued ping or batch failed before its answer'),
+          ),
+        }
+      : {}),
     isShuttingDown: () => shuttingDown,
   };
   const httpDeps: HttpDeps = { clock, log, metrics, verifier, maxBodyBytes: config.MAX_HTTP_BODY_BYTES };

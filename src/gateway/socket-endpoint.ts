@@ -16,6 +16,7 @@ import type { Admission } from './admission.js';
 import { extractToken, type Principal, type TokenVerifier } from './auth.js';
 import { closeCodeLabel } from './close-label.js';
 import { decodeFrame, encodeAck, encodeMessage, encodeShared, RefusalFrames } from './codec.js';
+import type { FixLane } from './fix-lane.js';
 import { writeHttpError } from './http.js';
 import type { InflightTracker } from './inflight.js';
 import { type LoadShedder, SHEDDABLE } from './load-shed.js';
@@ -76,6 +77,8 @@ export interface EndpointDeps {
   admission?: Admission;
   /** Decides when pings and batches are refused at once (load-shed.ts); absent means no shedding. */
   shedder?: LoadShedder;
+  /** Where pings and batches wait so other frames go first (fix-lane.ts); absent means handled on arrival. */
+  lane?: FixLane;
 }
 
 const SHED_MSG = 'node busy: keep the fixes and send them later';
@@ -188,6 +191,23 @@ export function registerSocketEndpoint<M extends { t: string; seq: number }>(
     else refuse(ws, deps, seq, ErrorCode.rateLimited, SHED_MSG, { retryMs });
   };
 
+  /**
+   * Counts a message as in flight (for shutdown, and for the shedder when it is a fix);
+   * returns the one call that settles it once answered, with how long it took.
+   */
+  const beginMessage = (type: string, started: number): (() => void) => {
+    const stats = statsOf(type);
+    const fixShedder = SHEDDABLE.has(type) ? deps.shedder : undefined;
+    deps.inflight.begin();
+    fixShedder?.begin();
+    return () => {
+      const took = performance.now() - started;
+      stats.latency.observe(took / 1000);
+      fixShedder?.end(took);
+      deps.inflight.end();
+    };
+  };
+
   const onFrame = (ws: WebSocket<Connection>, frame: ArrayBuffer, isBinary: boolean): void => {
     const conn = ws.getUserData();
     if (conn.closed) return;
@@ -203,31 +223,58 @@ export function registerSocketEndpoint<M extends { t: string; seq: number }>(
     conn.messages += 1;
     const allowed = conn.limiter.take(now);
     const bytes = new Uint8Array(frame);
-    // A node that sheds answers a ping or batch from its first bytes: decoding and
-    // validating up to a thousand points it refuses anyway is what would sink it.
+    const lane = deps.lane;
     const shedder = deps.shedder;
-    // Set once the shedder has decided on this frame (it counts every decision).
-    let admitted = false;
-    if (allowed && shedder?.saturated) {
+    if (allowed && (lane !== undefined || shedder?.saturated)) {
       const peeked = peekTypeAndSeq(bytes);
       if (peeked !== null && SHEDDABLE.has(peeked.t)) {
-        if (shedder.shouldShed(performance.now())) {
+        // A node that sheds answers a ping or batch from its first bytes: decoding and
+        // validating up to a thousand points it refuses anyway is what would sink it.
+        if (shedder?.shouldShed(performance.now())) {
           shed(ws, shedder, peeked.t, peeked.seq);
           return;
         }
-        admitted = true;
+        if (lane === undefined) {
+          handleFrame(ws, bytes, now, allowed, true, null);
+          return;
+        }
+        // uWS reuses the frame's memory once this callback returns: the lane keeps a copy.
+        const copy = bytes.slice();
+        const settle = beginMessage(peeked.t, performance.now());
+        lane.push(() => {
+          if (conn.closed || !handleFrame(ws, copy, now, allowed, true, settle)) settle();
+        });
+        return;
       }
     }
+    handleFrame(ws, bytes, now, allowed, false, null);
+  };
+
+  /**
+   * Decodes, validates and hands one frame to the behaviour, which answers it. `admitted`:
+   * the shedder already took this frame. `settle`: the frame is already counted in flight
+   * (queued in the lane), and this settles it. Returns whether the frame went to the
+   * behaviour, which then settles it; false when it was refused here.
+   */
+  const handleFrame = (
+    ws: WebSocket<Connection>,
+    bytes: Uint8Array,
+    now: number,
+    allowed: boolean,
+    admitted: boolean,
+    settle: (() => void) | null,
+  ): boolean => {
+    const conn = ws.getUserData();
     const decoded = decodeFrame(bytes);
     if (!decoded.ok) {
       conn.garbageInARow += 1;
       metrics.messages.inc({ endpoint, type: 'invalid' });
       if (conn.garbageInARow >= config.GARBAGE_DISCONNECT_AFTER) {
         closeConnection(ws, CloseCode.policyViolation, 'too many undecodable frames');
-        return;
+        return false;
       }
       refuse(ws, deps, null, ErrorCode.badRequest, decoded.reason);
-      return;
+      return false;
     }
     conn.garbageInARow = 0;
     const validated = behaviour.validate(decoded.value, now);
@@ -238,13 +285,13 @@ export function registerSocketEndpoint<M extends { t: string; seq: number }>(
     if (!allowed && (!critical || conn.limiter.refusedInARow >= config.RATE_LIMIT_DISCONNECT_AFTER)) {
       if (conn.limiter.refusedInARow >= config.RATE_LIMIT_DISCONNECT_AFTER) {
         closeConnection(ws, CloseCode.policyViolation, 'sustained rate limit abuse');
-        return;
+        return false;
       }
       const seq = validated.ok ? validated.value.seq : validated.seq;
       refuse(ws, deps, seq, ErrorCode.rateLimited, `more than ${config.RATE_LIMIT_PER_SEC} messages per second`, {
         retryMs: conn.limiter.retryMs(now),
       });
-      return;
+      return false;
     }
     if (validated.outOfWindow !== undefined) {
       // A refusal for the window is always a ping's (other types keep the message): a bounded label.
@@ -254,7 +301,7 @@ export function registerSocketEndpoint<M extends { t: string; seq: number }>(
     if (!validated.ok) {
       metrics.messages.inc({ endpoint, type: 'invalid' });
       refuse(ws, deps, validated.seq, ErrorCode.badRequest, validated.msg);
-      return;
+      return false;
     }
     const msg = validated.value;
     const points = behaviour.pointsOf?.(msg) ?? 0;
@@ -270,26 +317,17 @@ export function registerSocketEndpoint<M extends { t: string; seq: number }>(
           `more than ${config.BATCH_POINTS_PER_SEC} batch points per second`,
           { retryMs: conn.points.retryMs(now, points) },
         );
-        return;
+        return false;
       }
     }
-    const fixShedder = SHEDDABLE.has(msg.t) ? shedder : undefined;
-    if (fixShedder !== undefined && !admitted && fixShedder.shouldShed(performance.now())) {
-      shed(ws, fixShedder, msg.t, msg.seq);
-      return;
+    const shedder = deps.shedder;
+    if (shedder !== undefined && !admitted && SHEDDABLE.has(msg.t) && shedder.shouldShed(performance.now())) {
+      shed(ws, shedder, msg.t, msg.seq);
+      return false;
     }
-    const stats = statsOf(msg.t);
-    stats.received.inc();
-    const started = performance.now();
-    deps.inflight.begin();
-    fixShedder?.begin();
+    statsOf(msg.t).received.inc();
     // One settlement per message, no promise chained on it: this runs for every ping.
-    const answered = (): void => {
-      const took = performance.now() - started;
-      stats.latency.observe(took / 1000);
-      fixShedder?.end(took);
-      deps.inflight.end();
-    };
+    const answered = settle ?? beginMessage(msg.t, performance.now());
     // The counters are settled even if answering throws: a leaked count would leave the
     // shedder refusing pings for good and a shutdown waiting for an answer that never comes.
     behaviour.handle(conn.principal, msg).then(
@@ -309,6 +347,7 @@ export function registerSocketEndpoint<M extends { t: string; seq: number }>(
         }
       },
     );
+    return true;
   };
 
   app.ws<Connection>(endpoint, {

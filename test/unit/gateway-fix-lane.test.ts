@@ -1,0 +1,209 @@
+/**
+ * The fix lane (gateway/fix-lane.ts): pings and batches wait in it in slices of bounded
+ * time, so an SOS that arrives in the same turn as thousands of pings is handled first.
+ */
+
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { pack } from 'msgpackr';
+import { systemClock } from '../../src/clock.js';
+import { loadConfig } from '../../src/config.js';
+import { TokenVerifier } from '../../src/gateway/auth.js';
+import { decodeFrame } from '../../src/gateway/codec.js';
+import { FixLane } from '../../src/gateway/fix-lane.js';
+import { InflightTracker } from '../../src/gateway/inflight.js';
+import { RateLimiter } from '../../src/gateway/rate-limit.js';
+import {
+  type Connection,
+  type EndpointBehaviour,
+  type EndpointDeps,
+  registerSocketEndpoint,
+} from '../../src/gateway/socket-endpoint.js';
+import type { TemplatedApp, WebSocket } from '../../src/gateway/uws.js';
+import { createLogger } from '../../src/log.js';
+import { Metrics } from '../../src/metrics.js';
+
+describe('fix lane', () => {
+  /** A lane on a clock the test moves, with its next turn run by hand. */
+  function manualLane(sliceMs: number) {
+    let now = 0;
+    let pending: (() => void) | null = null;
+    const errors: unknown[] = [];
+    const lane = new FixLane(
+      sliceMs,
+      (err) => errors.push(err),
+      () => now,
+      (run) => {
+        assert.equal(pending, null, 'one turn scheduled at a time');
+        pending = run;
+      },
+    );
+    return {
+      lane,
+      errors,
+      advance(ms: number) {
+        now += ms;
+      },
+      /** Runs the scheduled turn; false when none was scheduled. */
+      turn(): boolean {
+        const run = pending;
+        pending = null;
+        run?.();
+        return run !== null;
+      },
+    };
+  }
+
+  it('runs jobs in order, at most a slice of time per turn, and the rest in later turns', () => {
+    const m = manualLane(4);
+    const ran: number[] = [];
+    // Each job takes 1 ms of the lane's clock.
+    for (let i = 0; i < 10; i++)
+      m.lane.push(() => {
+        ran.push(i);
+        m.advance(1);
+      });
+    assert.equal(m.lane.length, 10);
+    assert.ok(m.turn());
+    assert.deepEqual(ran, [0, 1, 2, 3], 'a 4 ms slice holds four 1 ms jobs');
+    assert.ok(m.turn());
+    assert.ok(m.turn());
+    assert.deepEqual(ran, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    assert.equal(m.lane.length, 0);
+    assert.equal(m.turn(), false, 'an empty lane schedules nothing');
+  });
+
+  it('runs at least one job per turn, however slow, and goes on after a job throws', () => {
+    const m = manualLane(1);
+    const ran: string[] = [];
+    m.lane.push(() => {
+      m.advance(50);
+      throw new Error('boom');
+    });
+    m.lane.push(() => ran.push('second'));
+    m.turn();
+    assert.equal(m.errors.length, 1);
+    assert.deepEqual(ran, []);
+    m.turn();
+    assert.deepEqual(ran, ['second']);
+  });
+});
+
+describe('socket endpoint with a fix lane', () => {
+  type Msg = { t: string; seq: number };
+
+  /** Registers a test endpoint on a fake uWS app and returns its frame handler and what the behaviour saw. */
+  function endpointWith(lane: FixLane | undefined) {
+    const handled: string[] = [];
+    const behaviour: EndpointBehaviour<Msg> = {
+      path: '/v1/device',
+      roles: ['device'],
+      validate: (frame) => ({ ok: true, value: { t: String(frame.t), seq: Number(frame.seq) } }),
+      handle: async (_principal, msg) => {
+        handled.push(`${msg.t}:${msg.seq}`);
+        return { ok: true, value: {} };
+      },
+      attach: () => () => undefined,
+    };
+    let handlers: { message: (ws: WebSocket<Connection>, frame: ArrayBuffer, isBinary: boolean) => void } | undefined;
+    const app = {
+      ws: (_path: string, h: typeof handlers) => {
+        handlers = h;
+      },
+    } as unknown as TemplatedApp;
+    const config = loadConfig({
+      TRACKER_JWT_SECRET: 'x'.repeat(40),
+      RATE_LIMIT_PER_SEC: '100000',
+      RATE_LIMIT_BURST: '100000',
+    });
+    const inflight = new InflightTracker();
+    const deps: EndpointDeps = {
+      config,
+      clock: systemClock,
+      log: createLogger('silent'),
+      metrics: new Metrics(),
+      verifier: new TokenVerifier(config.jwtSecret, config.TOKEN_MAX_LIFETIME_SEC),
+      inflight,
+      connections: new Set(),
+      isShuttingDown: () => false,
+      ...(lane === undefined ? {} : { lane }),
+    };
+    registerSocketEndpoint(app, behaviour, deps);
+    const conn: Connection = {
+      principal: { sub: 'tech-1', role: 'device', expiresAt: Date.now() + 60_000 },
+      endpoint: '/v1/device',
+      remote: '127.0.0.1',
+      openedAt: Date.now(),
+      limiter: new RateLimiter(100_000, 100_000, Date.now()),
+      garbageInARow: 0,
+      messages: 0,
+      closed: false,
+    };
+    const answers: Array<Record<string, unknown>> = [];
+    const ws = {
+      getUserData: () => conn,
+      getBufferedAmount: () => 0,
+      cork: (fn: () => void) => fn(),
+      send: (frame: Buffer) => {
+        const d = decodeFrame(new Uint8Array(frame));
+        if (d.ok) answers.push(d.value);
+        return 1;
+      },
+      end: () => undefined,
+    } as unknown as WebSocket<Connection>;
+    /** Delivers one frame the way uWS does: memory that is reused once the callback returns. */
+    const deliver = (msg: Record<string, unknown>): void => deliverBytes(pack(msg));
+    const deliverBytes = (bytes: Uint8Array): void => {
+      const frame = new ArrayBuffer(bytes.length);
+      new Uint8Array(frame).set(bytes);
+      handlers?.message(ws, frame, true);
+      new Uint8Array(frame).fill(0xc1);
+    };
+    return { deliver, deliverBytes, handled, answers, inflight };
+  }
+
+  const turns = async (n: number): Promise<void> => {
+    for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
+  };
+
+  it('hands an SOS to the behaviour before the pings that arrived ahead of it in the same turn', async () => {
+    const e = endpointWith(new FixLane(4, (err) => assert.fail(String(err))));
+    for (let seq = 1; seq <= 200; seq++) e.deliver({ t: 'ping', seq, ts: 1, lat: 1, lon: 1 });
+    e.deliver({ t: 'sos', seq: 201, ts: 1, lat: 1, lon: 1 });
+    assert.deepEqual(e.handled, ['sos:201'], 'only the SOS is handled on arrival');
+    assert.equal(e.inflight.size, 201, 'queued pings count as in flight');
+    for (let i = 0; i < 1000 && e.answers.length < 201; i++) await turns(1);
+    assert.equal(e.handled.length, 201);
+    // The copies survived uWS reusing the frame memory: every ping's own seq, in order.
+    assert.deepEqual(
+      e.handled.slice(1),
+      Array.from({ length: 200 }, (_, i) => `ping:${i + 1}`),
+    );
+    assert.equal(e.answers.length, 201);
+    assert.ok(e.answers.every((a) => a.t === 'ack'));
+    assert.equal(e.inflight.size, 0);
+  });
+
+  it('without a lane handles frames in arrival order (what the lane changes)', async () => {
+    const e = endpointWith(undefined);
+    for (let seq = 1; seq <= 3; seq++) e.deliver({ t: 'ping', seq, ts: 1, lat: 1, lon: 1 });
+    e.deliver({ t: 'sos', seq: 4, ts: 1, lat: 1, lon: 1 });
+    assert.deepEqual(e.handled, ['ping:1', 'ping:2', 'ping:3', 'sos:4']);
+    await turns(3);
+    assert.equal(e.inflight.size, 0);
+  });
+
+  it('answers a queued frame that turns out undecodable, and settles its count', async () => {
+    const e = endpointWith(new FixLane(4, (err) => assert.fail(String(err))));
+    // Its first bytes read as a ping (so it is queued), but a frame must be exactly one map.
+    const bytes = Buffer.concat([pack({ t: 'ping', seq: 8 }), pack(1)]);
+    e.deliverBytes(bytes);
+    assert.equal(e.inflight.size, 1, 'queued');
+    for (let i = 0; i < 100 && e.answers.length === 0; i++) await turns(1);
+    assert.deepEqual(e.handled, []);
+    assert.equal(e.answers.length, 1);
+    assert.equal(e.answers[0]?.t, 'err');
+    assert.equal(e.answers[0]?.code, 'bad_request');
+    assert.equal(e.inflight.size, 0);
+  });
+});
