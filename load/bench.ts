@@ -131,6 +131,18 @@ async function main(): Promise<void> {
     consoles: overloadConsoles,
     progress: true,
   });
+  // The same top step without the fix lane, so the lane's effect is a comparison within this run.
+  const topFactor = overloadFactors[overloadFactors.length - 1] as number;
+  const withoutLane = await runOverload({
+    capacity,
+    factors: [topFactor],
+    seconds: overloadSeconds,
+    sosPerSec: overloadSos,
+    consoles: overloadConsoles,
+    progress: true,
+    env: { FIX_LANE_SLICE_MS: '0' },
+    label: 'no fix lane (FIX_LANE_SLICE_MS=0)',
+  });
   phase(`4/5 hold: ${holdDevices} devices, ${rate} pings/s, SOS, consoles`);
   const server = await launch('full');
   let hold: SimResult;
@@ -167,7 +179,7 @@ async function main(): Promise<void> {
     baseline,
     fullMax,
     ratio,
-    overload: { capacity, factors: overloadFactors, seconds: overloadSeconds, steps: overload },
+    overload: { capacity, factors: overloadFactors, seconds: overloadSeconds, steps: overload, withoutLane },
     hold,
     http: httpFigures,
     wallSeconds: Math.round((Date.now() - started) / 1000),
@@ -196,6 +208,10 @@ async function main(): Promise<void> {
     `Each step on a fresh node for ${overloadSeconds} s, open loop, ${overloadSos} SOS/s, ${overloadConsoles} consoles (console 0 acknowledges and resolves each SOS), no orders. Goodput: fixes acked per second (a batch ack counts each fix it carried). The devices' count of \`rate_limited\` includes \`unavailable\` (both mean "send later"); the node's is its own shed count. A frame is a request (ping, batch, sos): its answer latency runs from sending it to its \`ack\` or \`err\`; a \`rate_limited\` answer is an answer, and a frame still waiting ${OVERLOAD_DRAIN_SECONDS} s after the step's load stopped is unanswered. Chart: [${chartFile}](${chartFile}).`,
     '',
     ...overloadTable(overload),
+    '',
+    `For comparison, the top step once more with every frame handled on arrival (no fix lane); not in the chart or the targets:`,
+    '',
+    ...overloadTable(withoutLane),
     '',
     `## Hold: ${hold.connected}/${hold.devices} devices, ${rate} pings/s offered, ${seconds} s, 10% running jobs, 5 SOS/s, 4 consoles`,
     '',

@@ -30,6 +30,10 @@ export interface OverloadPlan {
   sosPerSec: number;
   consoles: number;
   progress?: boolean;
+  /** Settings of the nodes under test (to compare one with its default). */
+  env?: Record<string, string>;
+  /** Shown beside each step's load in the table, when `env` differs from the defaults. */
+  label?: string;
 }
 
 /** One step and what it measured. */
@@ -40,6 +44,7 @@ export interface OverloadStep {
   devices: number;
   pingHz: number;
   sim: SimResult;
+  label?: string;
 }
 
 /** Devices and rate for `offered` fixes per second, no device above MAX_PING_HZ. */
@@ -58,7 +63,7 @@ export async function runOverload(plan: OverloadPlan): Promise<OverloadStep[]> {
       `overload ${factor}x: ${devices} devices x ${pingHz.toFixed(2)} pings/s = ${offered} fixes/s\n`,
     );
     const began = Date.now();
-    const server = await launch('full');
+    const server = await launch('full', plan.env ?? {});
     try {
       const sim = await runSim(server, {
         devices,
@@ -73,7 +78,7 @@ export async function runOverload(plan: OverloadPlan): Promise<OverloadStep[]> {
         consoles: plan.consoles,
         ...(plan.progress === undefined ? {} : { progress: plan.progress }),
       });
-      steps.push({ factor, offered, devices, pingHz, sim });
+      steps.push({ factor, offered, devices, pingHz, sim, ...(plan.label === undefined ? {} : { label: plan.label }) });
     } finally {
       await server.stop();
     }
@@ -109,7 +114,7 @@ export function overloadTable(steps: readonly OverloadStep[]): string[] {
           : `${(share * 100).toFixed(2)}% of ${f.sent} (${f.over1s} late, ${f.unanswered} unanswered)`;
       return [
         '',
-        `${s.factor}x`,
+        s.label === undefined ? `${s.factor}x` : `${s.factor}x, ${s.label}`,
         `${s.devices} x ${s.pingHz.toFixed(2)}`,
         `${s.offered} / ${s.sim.sentPerSec}`,
         `${s.sim.acksPerSec}`,
