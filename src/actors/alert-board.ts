@@ -9,6 +9,17 @@
  * the node's durable record, and a feed that is unreachable (Redis down) queues the
  * append and sends it when it is back, so local behaviour never waits on it.
  *
+ * SOS incidents are announced while they are stored: the change goes to the feed (and so
+ * to every console) when its write starts, not when its fsync ends, because a disk busy
+ * with the archive's merges takes tens of milliseconds per fsync at p99, and an operator
+ * should not wait for the disk to learn that someone is in danger. Whoever caused the
+ * change (the device for an SOS, the operator for an ack) is still answered only once it
+ * is durable. If the write fails, consoles get the stored version again (a change of an
+ * existing incident is undone on their screens); a new incident that could not be stored
+ * stays announced, and the technician's next press (the device presses again when it gets
+ * no ack) is given the same incident id, so a failing disk shows one incident, not one per
+ * press.
+ *
  * Changes of one alert are serialised (a per-alert promise chain), so an operator's ack
  * racing an escalation cannot reorder what is stored and what consoles see.
  */
@@ -24,6 +35,11 @@ import type { Persistence, SpoolPolicy } from './persistence.js';
 import { isUnresolved } from './records.js';
 import type { WorkCounter } from './work.js';
 
+/** Whether changes of `alert` reach consoles while they are stored rather than after (module comment). */
+function announcedWhileStored(alert: Alert): boolean {
+  return alert.kind === 'sos';
+}
+
 function isRefusal(x: Alert | Refusal): x is Refusal {
   return (x as Refusal).ok === false;
 }
@@ -36,6 +52,10 @@ export class AlertBoard {
   private readonly chains = new Map<string, Promise<unknown>>();
   /** Feed appends not yet confirmed, so a hand-over can wait for them. */
   private readonly appending = new Set<Promise<unknown>>();
+  /** New SOS incidents announced while their first write is in progress. */
+  private readonly announcing = new Map<string, Alert>();
+  /** Per technician, a new SOS incident announced to consoles whose write failed. */
+  private readonly unstoredSos = new Map<string, string>();
   /** Random per process, so ids made in the same millisecond by two process lifetimes differ. */
   private readonly nonce = randomBytes(3).toString('hex');
   private counter = 0;
@@ -65,32 +85,96 @@ export class AlertBoard {
     return `a-${this.clock.now().toString(36)}-${this.nonce}${(this.counter++).toString(36)}`;
   }
 
-  /** Persists a new alert, then commits and pushes it. */
+  /** Persists a new alert, commits and pushes it (an SOS is pushed while it is stored). */
   raise(alert: Alert, policy: SpoolPolicy): Promise<Outcome<Alert>> {
     return this.serial(alert.id, async () => {
       const existing = this.alerts.get(alert.id);
       if (existing !== undefined) return { ok: true, value: existing };
-      const refused = await this.persistence.saveAlert(alert, alert.ts, policy);
-      if (refused !== null) return refused;
+      const early = announcedWhileStored(alert);
+      if (early) {
+        this.announcing.set(alert.id, alert);
+        this.announce(alert);
+      }
+      let refused: Refusal | null;
+      try {
+        refused = await this.persistence.saveAlert(alert, alert.ts, policy);
+      } catch (err) {
+        if (early) this.notStored(alert);
+        throw err;
+      }
+      if (refused !== null) {
+        if (early) this.notStored(alert);
+        return refused;
+      }
+      this.announcing.delete(alert.id);
       this.metrics.alerts.inc({ kind: alert.kind });
-      this.commit(alert);
+      this.record(alert);
+      if (!early) this.announce(alert);
       return { ok: true, value: alert };
     });
   }
 
-  /** Applies `change` to the current version of alert `id`, persists and pushes the result. */
-  change(id: string, change: AlertChange, policy: SpoolPolicy): Promise<Outcome<Alert>> {
+  /**
+   * Applies `change` to the current version of alert `id`, persists, commits and pushes the
+   * result. `announced` runs once the result is pushed: for an SOS while it is stored
+   * (see the module comment), for other alerts once it is committed.
+   */
+  change(
+    id: string,
+    change: AlertChange,
+    policy: SpoolPolicy,
+    announced?: (next: Alert) => void,
+  ): Promise<Outcome<Alert>> {
     return this.serial(id, async () => {
       const current = this.alerts.get(id);
       if (current === undefined) return { ok: false, code: 'not_found', msg: `no alert ${id}` };
       const next = change(current);
       if (next === null) return { ok: true, value: current };
       if (isRefusal(next)) return next;
-      const refused = await this.persistence.saveAlert(next, this.clock.now(), policy);
-      if (refused !== null) return refused;
-      this.commit(next);
+      const early = announcedWhileStored(next);
+      if (early) {
+        this.announce(next);
+        announced?.(next);
+      }
+      let refused: Refusal | null;
+      try {
+        refused = await this.persistence.saveAlert(next, this.clock.now(), policy);
+      } catch (err) {
+        // Consoles saw a change that did not happen: they get the stored version back.
+        if (early) this.announce(current);
+        throw err;
+      }
+      if (refused !== null) {
+        if (early) this.announce(current);
+        return refused;
+      }
+      this.record(next);
+      if (!early) {
+        this.announce(next);
+        announced?.(next);
+      }
       return { ok: true, value: next };
     });
+  }
+
+  /** A new SOS incident was announced but could not be stored: its technician's next press reuses its id. */
+  private notStored(alert: Alert): void {
+    this.announcing.delete(alert.id);
+    this.unstoredSos.set(alert.tech, alert.id);
+  }
+
+  /**
+   * The id for a new SOS incident of technician `tech`: the incident announced to consoles
+   * but never stored, if there is one (so it is stored under the id consoles know), else a
+   * new one.
+   */
+  newSosId(tech: string): string {
+    return this.unstoredSos.get(tech) ?? this.newId();
+  }
+
+  /** A new SOS incident announced to consoles while it is being stored (an operator may already answer it). */
+  announcedSos(id: string): Alert | undefined {
+    return this.announcing.get(id);
   }
 
   /**
@@ -134,12 +218,18 @@ export class AlertBoard {
     return out.sort((a, b) => b.ts - a.ts || (a.id < b.id ? 1 : -1));
   }
 
-  private commit(alert: Alert): void {
+  /** Makes `alert` the current version in memory. */
+  private record(alert: Alert): void {
     const before = this.alerts.get(alert.id);
     this.unresolved += (isUnresolved(alert) ? 1 : 0) - (before !== undefined && isUnresolved(before) ? 1 : 0);
     this.metrics.openAlerts.set(this.unresolved);
     this.alerts.set(alert.id, alert);
     this.indexSos(alert);
+    if (this.unstoredSos.get(alert.tech) === alert.id) this.unstoredSos.delete(alert.tech);
+  }
+
+  /** Appends `alert` to the feed, which pushes it to every console. */
+  private announce(alert: Alert): void {
     const p: Promise<unknown> = this.feed
       .append(alert)
       .catch((err: Error) => this.log.warn({ err, alert: alert.id }, 'alert feed append failed'))

@@ -143,7 +143,7 @@ export class DeviceIntake {
       // Resolved or cancelled meanwhile: this press opens a new incident.
       if (!out.ok && out.code === 'conflict') out = null;
     }
-    out ??= await ask<Alert, IncidentMsg, AckExtras>(incidents, board.newId(), (reply) => ({
+    out ??= await ask<Alert, IncidentMsg, AckExtras>(incidents, board.newSosId(tech), (reply) => ({
       t: 'open' as const,
       ...press,
       reply,

@@ -53,7 +53,7 @@ export function incidentSpec(deps: ActorDeps): ActorSpec<Alert, IncidentMsg> {
   /**
    * Applies `rule` to the incident: nothing to change answers OK at once; a refusal is the
    * answer; a change is persisted and pushed through the board, and `changed` runs (the
-   * technician's `sos_status`) before the answer.
+   * technician's `sos_status`) as it is pushed, before the answer.
    */
   async function decide(
     a: Alert,
@@ -69,9 +69,10 @@ export function incidentSpec(deps: ActorDeps): ActorSpec<Alert, IncidentMsg> {
       return a;
     }
     if (isRefusal(next)) return refuse(fx, reply, next, a);
-    const out = await board.change(a.id, rule, policy);
+    // `changed` (the technician's sos_status) goes out with the consoles' push, while the
+    // change is stored; the answer waits until it is durable.
+    const out = await board.change(a.id, rule, policy, changed);
     if (!out.ok) return refuse(fx, reply, out, a);
-    if (changed !== undefined) fx.push(() => changed(out.value));
     fx.push(() => reply(OK));
     return out.value;
   }
@@ -95,6 +96,7 @@ export function incidentSpec(deps: ActorDeps): ActorSpec<Alert, IncidentMsg> {
       detail,
     };
     // Journaled (fsync) inside raise before we answer: the SOS survives a crash once acked.
+    // Consoles hear of it as soon as that write starts (alert-board.ts).
     const out = await board.raise(alert, 'tolerate');
     if (!out.ok) {
       fx.push(() => msg.reply(out));

@@ -214,7 +214,7 @@ export class ActorTracker implements LocalTracker {
   }
 
   ownsAlert(id: string): boolean {
-    return this.board.get(id) !== undefined;
+    return this.board.get(id) !== undefined || this.board.announcedSos(id) !== undefined;
   }
 
   seenAlert(id: string): Alert | undefined {
@@ -271,9 +271,11 @@ export class ActorTracker implements LocalTracker {
   }
 
   async onSafetyMessage(operator: string, msg: SafetyMessage): Promise<Outcome<AckExtras>> {
-    const a = this.board.get(msg.id);
+    // An SOS reaches consoles while its first write is in progress: an operator may answer it before it is stored.
+    const announced = this.board.announcedSos(msg.id);
+    const a = this.board.get(msg.id) ?? announced;
     if (a === undefined) return notFound(`no alert ${msg.id}`);
-    if (a.kind === 'sos' && this.incidents.records.has(a.id) && a.state !== 'resolved') {
+    if (a.kind === 'sos' && (announced !== undefined || this.incidents.records.has(a.id)) && a.state !== 'resolved') {
       return ask(this.incidents, a.id, (reply) =>
         msg.t === 'ack'
           ? { t: 'ack' as const, operator, reply }

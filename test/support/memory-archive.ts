@@ -36,9 +36,12 @@ export class MemoryArchive implements ArchiveWriter, ArchiveQueries, ArchiveEras
   full = false;
   /** Number of coming writes that reject with a plain Error. */
   failNext = 0;
+  /** While set, every write waits for it (a slow disk the test releases). */
+  held: Promise<void> | null = null;
 
   async write(records: ArchiveRecord[]): Promise<void> {
     await Promise.resolve();
+    if (this.held !== null) await this.held;
     if (this.full) throw new SpoolFullError(2, 1);
     if (this.failNext > 0) {
       this.failNext--;

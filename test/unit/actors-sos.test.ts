@@ -55,6 +55,31 @@ describe('SOS', () => {
     assert.equal(h.archive.alertEvents.filter((e) => e.alert === id).length, 1);
   });
 
+  test('reaches consoles while it is stored, and an operator may acknowledge it before it is', async () => {
+    let release = (): void => undefined;
+    h.archive.held = new Promise((r) => {
+      release = r;
+    });
+    const answer = h.tracker.onDeviceMessage('tech-1', { t: 'sos', seq: 1, ts: h.clock.now(), ...HERE });
+    let pushed: Alert | undefined;
+    for (let i = 0; i < 100 && pushed === undefined; i++) {
+      await new Promise((r) => setImmediate(r));
+      pushed = consoleLink.got.flatMap((m) => (m.t === 'alert' ? [m.alert] : []))[0];
+    }
+    assert.ok(pushed, 'on the console before its archive row is written');
+    let answered = false;
+    void answer.then(() => (answered = true));
+    const acked = h.tracker.onSafetyMessage('op', { t: 'ack', seq: 2, id: pushed.id });
+    await new Promise((r) => setImmediate(r));
+    assert.equal(answered, false, 'the device is answered only once it is stored');
+    h.archive.held = null;
+    release();
+    assert.equal(ok(await answer).incident, pushed.id);
+    ok(await acked);
+    assert.equal((await incident(pushed.id)).state, 'acknowledged');
+    assert.ok(phone.got.some((m) => m.t === 'sos_status' && m.incident === pushed.id && m.state === 'acknowledged'));
+  });
+
   test('climbs to level 2, level 3 and slaBreached without an acknowledgement', async () => {
     const id = await sos();
     await h.advance(60 * SEC - 1);
