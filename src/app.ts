@@ -10,6 +10,7 @@ import type { Config } from './config.js';
 import { startGateway } from './gateway/server.js';
 import type { Logger } from './log.js';
 import { Metrics } from './metrics.js';
+import type { RedisTarget } from './shared/redis-target.js';
 import { memorySharedState, redisSharedState } from './shared/shared-state.js';
 import { openArchive } from './telemetry/archive-factory.js';
 
@@ -23,6 +24,19 @@ export interface Server {
 /** Key prefix of everything fieldtrack stores in Redis. */
 const REDIS_PREFIX = 'fieldtrack:';
 
+/** Where the shared Redis is, from REDIS_URL or REDIS_SENTINELS; null without either (one node). */
+function redisTarget(config: Config): RedisTarget | null {
+  if (config.REDIS_URL !== undefined) return { url: config.REDIS_URL };
+  if (config.REDIS_SENTINELS !== undefined && config.REDIS_SENTINEL_NAME !== undefined) {
+    return {
+      sentinels: config.REDIS_SENTINELS,
+      name: config.REDIS_SENTINEL_NAME,
+      ...(config.REDIS_PASSWORD !== undefined ? { password: config.REDIS_PASSWORD } : {}),
+    };
+  }
+  return null;
+}
+
 /** Starts a node on `config`. */
 export async function startServer(config: Config, log: Logger, clock: Clock = systemClock): Promise<Server> {
   const metrics = new Metrics();
@@ -32,8 +46,9 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
   // local tracker alone.
   const base = { config, clock, log, metrics, archive };
   let tracker: Tracker;
-  if (config.REDIS_URL !== undefined) {
-    const shared = redisSharedState(config.REDIS_URL, REDIS_PREFIX, log);
+  const redis = redisTarget(config);
+  if (redis !== null) {
+    const shared = redisSharedState(redis, REDIS_PREFIX, log, (what) => metrics.staleWritesRefused.inc({ what }));
     log.info({ node: shared.nodeId }, 'multi-node mode: shared state in redis');
     tracker = await ClusteredTracker.start({ ...base, shared });
   } else {

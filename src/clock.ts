@@ -11,6 +11,12 @@ export interface Clock {
   now(): number;
   /** Runs `fn` once at (or, if `at` has passed, right after) the epoch time `at`. */
   setTimer(at: number, fn: () => void): CancelTimer;
+  /**
+   * Milliseconds on a clock that only moves forward at a steady rate, whatever happens to
+   * the wall clock (NTP steps, an operator's `date`): what lease validity is measured on.
+   * It keeps running while the process is frozen (SIGSTOP, a VM stall), which is the point.
+   */
+  monotonic(): number;
 }
 
 /** Longest delay Node's setTimeout honours; longer timers are re-armed in steps. */
@@ -19,6 +25,7 @@ const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 /** Wall-clock time with real timers. Timers are unref'd: they never keep the process alive. */
 export const systemClock: Clock = {
   now: () => Date.now(),
+  monotonic: () => performance.now(),
   setTimer(at, fn) {
     let handle: NodeJS.Timeout;
     const arm = (): void => {
@@ -48,6 +55,11 @@ export class ManualClock implements Clock {
   }
 
   now(): number {
+    return this.time;
+  }
+
+  /** Manual time is monotonic: it moves only forward, with `advance` and `set`. */
+  monotonic(): number {
     return this.time;
   }
 

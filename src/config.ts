@@ -67,6 +67,19 @@ const url =
     return raw;
   };
 
+/** A comma-separated list of `host:port` (Sentinel addresses). */
+const hostPorts: Parser<{ host: string; port: number }[]> = (raw) => {
+  const out = raw.split(',').map((part) => {
+    const m = /^\s*([A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\]):(\d{1,5})\s*$/.exec(part);
+    const port = Number(m?.[2]);
+    if (m === null || !(port >= 1 && port <= 65535)) {
+      throw new ConfigValueError(`must be a comma-separated list of host:port, got "${part.trim()}"`);
+    }
+    return { host: (m[1] as string).replace(/^\[|\]$/g, ''), port };
+  });
+  return out;
+};
+
 const logLevel: Parser<string> = (raw) => {
   const levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
   if (!levels.includes(raw)) throw new ConfigValueError(`must be one of ${levels.join(', ')}, got "${raw}"`);
@@ -100,6 +113,21 @@ export const VARIABLES = {
   TLS_KEY_FILE: v<string>(undefined, text, 'PEM private key file for TLS_CERT_FILE.'),
   TLS_KEY_PASSPHRASE: v<string>(undefined, text, 'Passphrase of TLS_KEY_FILE when it is encrypted.'),
   REDIS_URL: v<string>(undefined, url('redis:', 'rediss:'), 'Shared state across nodes; unset: in-process state.'),
+  REDIS_SENTINELS: v<{ host: string; port: number }[]>(
+    undefined,
+    hostPorts,
+    'Redis Sentinel addresses (host:port,host:port): shared state on the primary they monitor, followed across failovers. Needs REDIS_SENTINEL_NAME; excludes REDIS_URL.',
+  ),
+  REDIS_SENTINEL_NAME: v<string>(
+    undefined,
+    text,
+    'Name of the primary the sentinels monitor (their `sentinel monitor <name>`).',
+  ),
+  REDIS_PASSWORD: v<string>(
+    undefined,
+    text,
+    'Password of the Redis data nodes when REDIS_SENTINELS is used (REDIS_URL carries its own).',
+  ),
   CLICKHOUSE_URL: v<string>(
     undefined,
     url('http:', 'https:'),
@@ -276,6 +304,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const l3 = out.SOS_LEVEL3_MS as number;
   if (l2 !== undefined && l3 !== undefined && l3 < l2) {
     problems.push(`SOS_LEVEL3_MS (${l3}) must not be less than SOS_LEVEL2_MS (${l2})`);
+  }
+  const sentinels = out.REDIS_SENTINELS !== undefined;
+  if (sentinels && out.REDIS_URL !== undefined) problems.push('set either REDIS_URL or REDIS_SENTINELS, not both');
+  if (sentinels !== (out.REDIS_SENTINEL_NAME !== undefined)) {
+    problems.push('REDIS_SENTINELS and REDIS_SENTINEL_NAME go together: set both or neither');
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return { ...out, jwtSecret: secret ?? INSECURE_DEV_SECRET } as Config;

@@ -72,6 +72,13 @@ export class Metrics {
   });
 
   // actors
+  /** Shared-state writes Redis refused because their fencing token was stale (another node holds the technician). */
+  readonly staleWritesRefused = new Counter({
+    name: 'fieldtrack_stale_writes_refused_total',
+    help: 'Writes to shared state refused by Redis as stale (fencing token older than the lease), by what was written',
+    labelNames: ['what'] as const,
+    registers: [this.registry],
+  });
   readonly alerts = new Counter({
     name: 'fieldtrack_alerts_raised_total',
     help: 'Alerts raised, by kind',

@@ -32,7 +32,10 @@ export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
  */
 export const CloseCode = {
   normal: 1000,
-  /** Server shutting down: reconnect, possibly to another node. */
+  /**
+   * Reconnect, possibly to another node: the server is shutting down, or (multi-node) the
+   * device's technician now runs on another node (its lease passed while this one was frozen).
+   */
   goingAway: 1001,
   /** A text frame was sent: the protocol is binary MessagePack only. */
   unsupportedData: 1003,

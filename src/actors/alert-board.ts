@@ -228,13 +228,24 @@ export class AlertBoard {
     if (this.unstoredSos.get(alert.tech) === alert.id) this.unstoredSos.delete(alert.tech);
   }
 
-  /** Appends `alert` to the feed, which pushes it to every console. */
+  /** Appends `alert` to the feed, which pushes it to every console; not awaited (see the module comment). */
   private announce(alert: Alert): void {
     const p: Promise<unknown> = this.feed
       .append(alert)
-      .catch((err: Error) => this.log.warn({ err, alert: alert.id }, 'alert feed append failed'))
+      // A stale write (another node holds the technician now) is counted and logged by the feed.
+      .catch((err: Error) => {
+        if (err.name !== 'StaleWriteError') this.log.warn({ err, alert: alert.id }, 'alert feed append failed');
+      })
       .finally(() => this.appending.delete(p));
     this.appending.add(p);
+  }
+
+  /** Appends alert `id`'s current version to the feed again, after its changes in progress (the feed lacked it). */
+  republish(id: string): void {
+    void this.serial(id, async () => {
+      const a = this.alerts.get(id);
+      if (a !== undefined) this.announce(a);
+    });
   }
 
   /** Resolves once every change committed so far is in the feed (or failed). */

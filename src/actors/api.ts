@@ -23,6 +23,11 @@ import type {
 /** A connected technician's phone, as the behaviour sees it. */
 export interface DeviceLink {
   push(msg: DevicePush): void;
+  /**
+   * Closes the connection telling the device to reconnect (close code 1001): its
+   * technician runs on another node now, which the device reaches by connecting again.
+   */
+  moveOn(): void;
 }
 
 /** A connected safety console, as the behaviour sees it. */

@@ -6,7 +6,7 @@
 import type { Alert } from '../protocol.js';
 import type { AlertBoard } from './alert-board.js';
 import { type IncidentMsg, type OrderMsg, type TechMsg, TICK } from './messages.js';
-import { activeOrderOf, type OrderRecord, type TechRecord } from './records.js';
+import { activeOrderOf, isTerminalState, type OrderRecord, type TechRecord } from './records.js';
 import type { RecoveredState } from './recovery.js';
 import type { Registry } from './registry.js';
 
@@ -56,4 +56,13 @@ export async function evict(d: HandoverDeps, tech: string): Promise<void> {
   for (const [id, a] of [...incidents.records]) if (a.tech === tech) await incidents.replace(id, undefined);
   for (const a of board.list()) if (a.tech === tech) await board.evict(a.id);
   await techs.replace(tech, undefined);
+}
+
+/** Sends a tick to every actor of technician `tech` with a deadline, so what came due runs now. */
+export function wake(d: HandoverDeps, tech: string): void {
+  const { techs, orders, incidents } = d;
+  for (const [id, o] of orders.records) if (o.tech === tech && !isTerminalState(o.state)) orders.send(id, TICK);
+  for (const [id, a] of incidents.records) if (a.tech === tech) incidents.send(id, TICK);
+  const rec = techs.records.get(tech);
+  if (rec !== undefined && activeOrderOf(rec) !== undefined) techs.send(tech, TICK);
 }

@@ -33,6 +33,16 @@ export interface LocalTracker extends Tracker {
   techOfOrder(id: string): string | undefined;
   /** Whether alert `id` is on this node's board (its actor runs here). */
   ownsAlert(id: string): boolean;
+  /** Alert `id` as this node's board has it (its actor runs here), if it does. */
+  localAlert(id: string): Alert | undefined;
+  /** Every alert of technician `tech` on this node's board. */
+  alertsOf(tech: string): Alert[];
+  /** Appends alert `id`'s current version to the shared feed again (it lacked it). */
+  republish(id: string): void;
+  /** Sends the device of `tech`, if attached here, to reconnect (its technician runs elsewhere now). */
+  moveOn(tech: string): void;
+  /** Looks at every deadline of technician `tech` now (they were gated off while its lease lapsed). */
+  wake(tech: string): void;
   /** Alert `id` as the shared feed last showed it, whichever node runs it. */
   seenAlert(id: string): Alert | undefined;
   /** Every alert the shared feed showed. */

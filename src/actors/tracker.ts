@@ -37,7 +37,7 @@ import { ConsoleFanout } from './console-fanout.js';
 import type { ActorDeps } from './deps.js';
 import { DeviceIntake } from './device-intake.js';
 import { eraseTechnician } from './erase.js';
-import { adopt, evict, type HandoverDeps } from './handover.js';
+import { adopt, evict, type HandoverDeps, wake } from './handover.js';
 import { incidentSpec } from './incident-actor.js';
 import type { ClusterHooks, LocalTracker } from './local-tracker.js';
 import { type IncidentMsg, type OrderMsg, type TechMsg, TICK } from './messages.js';
@@ -215,6 +215,32 @@ export class ActorTracker implements LocalTracker {
 
   ownsAlert(id: string): boolean {
     return this.board.get(id) !== undefined || this.board.announcedSos(id) !== undefined;
+  }
+
+  localAlert(id: string): Alert | undefined {
+    return this.board.get(id);
+  }
+
+  alertsOf(tech: string): Alert[] {
+    return this.board.list().filter((a) => a.tech === tech);
+  }
+
+  republish(id: string): void {
+    this.board.republish(id);
+  }
+
+  moveOn(tech: string): void {
+    const link = this.devices.get(tech);
+    if (link === undefined) return;
+    try {
+      link.moveOn();
+    } catch (err) {
+      this.deps.log.warn({ err }, 'device link close failed');
+    }
+  }
+
+  wake(tech: string): void {
+    wake(this.registries(), tech);
   }
 
   seenAlert(id: string): Alert | undefined {

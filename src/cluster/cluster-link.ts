@@ -5,6 +5,14 @@
  *   `tech:<id>` and renews every lease it holds each LEASE_RENEW_MS, so the owner of a
  *   technician (and of its orders and SOS incidents) can be found by any node, and a lease
  *   of a dead node runs out after LEASE_TTL_MS.
+ * - Provably held: a node acts for a technician only while its own monotonic clock says
+ *   Redis confirmed the lease less than LEASE_TTL_MS - LEASE_MARGIN_MS ago, counted from
+ *   when the confirming request was sent (`holds`). A node frozen (SIGSTOP, a VM stall, a
+ *   partition) past that wakes up holding nothing: its timers are gated off until a renewal
+ *   confirms the lease again (then its due deadlines run: `wake`), or it learns another node
+ *   took the technician (then it drops it, and sends its device to reconnect elsewhere).
+ * - Fencing: each confirmation carries the lease's fencing token, which this node's writes
+ *   to shared state carry (src/shared/fencing.ts).
  * - Requests where the state is: an operator's ack or resolve on a console of node B for
  *   an alert whose actor runs on node A (or an order request for A's technician) is
  *   posted to A's inbox, run there by A's ordinary code path (so an ack stops escalation
@@ -22,6 +30,7 @@ import type { Logger } from '../log.js';
 import type { Outcome } from '../outcome.js';
 import type { DevicePush } from '../protocol.js';
 import { parseBusMessage } from '../shared/bus-schemas.js';
+import type { FenceTokens } from '../shared/fencing.js';
 import type { Leases } from '../shared/leases.js';
 import type { BusMessage, NodeBus } from '../shared/node-bus.js';
 
@@ -29,6 +38,13 @@ import type { BusMessage, NodeBus } from '../shared/node-bus.js';
 export const LEASE_TTL_MS = 10_000;
 /** How often held leases are renewed (well within the TTL, so a slow round trip does not lose one). */
 export const LEASE_RENEW_MS = 3_000;
+/**
+ * How much sooner than Redis this node stops counting a lease as its own: room for the two
+ * clocks' rates to differ and for the confirming reply's way back. A lease confirmed by a
+ * request sent at monotonic time t is acted on until t + LEASE_TTL_MS - LEASE_MARGIN_MS,
+ * while Redis keeps it until at least t + LEASE_TTL_MS, so two renewals may fail in a row.
+ */
+export const LEASE_MARGIN_MS = 3_000;
 /** How long a request run on another node may take before the operator is told to retry. */
 const REMOTE_TIMEOUT_MS = 10_000;
 
@@ -37,20 +53,36 @@ export function techLease(tech: string): string {
   return `tech:${tech}`;
 }
 
+/** What taking a lease came to: held already, newly held (load the state), held elsewhere, or Redis not answering. */
+export type Ownership = 'held' | 'fresh' | 'taken' | 'unreachable';
+
+/** A lease this node holds: its fencing token and when (monotonic) a request that confirmed it was sent. */
+interface HeldLease {
+  token: number;
+  confirmedAt: number;
+  /** `holds` said no since the last confirmation (deadlines were gated off): wake them on the next. */
+  lapsed: boolean;
+}
+
 /** What the link needs from this node's tracker. */
 export interface LocalNode {
   /** Runs request `op` (validating `args`, which crossed a network) on this node only. */
   call(op: string, args: unknown): Promise<Outcome<unknown>>;
   /** Pushes to a device attached to this node, if it is. */
   push(tech: string, msg: DevicePush): void;
-  /** Drops this node's actors of `tech` (lease lost or handed over); resolves once their writes are out. */
+  /**
+   * Drops this node's actors of `tech` (lease lost or handed over) and sends its device, if
+   * attached here, to reconnect; resolves once their writes are out.
+   */
   drop(tech: string): Promise<void>;
+  /** The lease of `tech` was confirmed again after it had lapsed here: run the deadlines that came due meanwhile. */
+  wake(tech: string): void;
 }
 
 /** See the module comment. One per node in Redis mode. */
 export class ClusterLink {
-  /** Leases held, by technician, with the time Redis last confirmed each. */
-  private readonly held = new Map<string, number>();
+  /** Leases held, by technician. */
+  private readonly held = new Map<string, HeldLease>();
   private readonly pending = new Map<string, (out: Outcome<unknown>) => void>();
   private counter = 0;
   private stopRenewal: CancelTimer | null = null;
@@ -61,6 +93,7 @@ export class ClusterLink {
     private readonly local: LocalNode,
     private readonly log: Logger,
     private readonly clock: Clock,
+    private readonly fences: FenceTokens,
   ) {}
 
   /** This node's id. */
@@ -74,27 +107,75 @@ export class ClusterLink {
     this.stopRenewal = every(this.clock, LEASE_RENEW_MS, () => this.renew());
   }
 
-  /** Takes (or renews) technician `tech`'s lease for this node; false if another node holds it. */
-  async own(tech: string): Promise<boolean> {
-    const at = this.clock.now();
-    const ok = await this.leases.acquire(techLease(tech), this.nodeId, LEASE_TTL_MS).catch((err: Error) => {
+  /**
+   * Takes (or renews) technician `tech`'s lease for this node: `held` when it already held it
+   * with the same token (its state here is current), `fresh` when newly taken or another node
+   * held it in between (load the state from shared storage), `taken` when another node holds
+   * it, `unreachable` when Redis did not answer.
+   */
+  async own(tech: string): Promise<Ownership> {
+    const sentAt = this.clock.monotonic();
+    let token: number | null;
+    try {
+      token = await this.leases.acquire(techLease(tech), this.nodeId, LEASE_TTL_MS);
+    } catch (err) {
       // Repeats every claim retry while Redis is down; the outage itself is logged once.
-      this.log.debug({ err: err.message, tech }, 'technician lease: could not reach redis');
-      return false;
-    });
-    if (ok) this.held.set(tech, at);
-    return ok;
+      this.log.debug({ err: (err as Error).message, tech }, 'technician lease: could not reach redis');
+      return 'unreachable';
+    }
+    if (token === null) return 'taken';
+    const before = this.held.get(tech);
+    if (before !== undefined && before.token !== token) {
+      // Another node held it in between: what this node has of the technician is stale.
+      this.held.delete(tech);
+      this.fences.delete(tech);
+      this.log.warn({ tech }, 'technician lease was held by another node meanwhile; reloading its state');
+      await this.local.drop(tech);
+    }
+    this.confirm(tech, token, sentAt);
+    return before?.token === token ? 'held' : 'fresh';
   }
 
   /**
-   * Whether this node runs `tech`'s deadlines: it took the lease and has not learnt that
-   * another node holds it since. While Redis is unreachable the node goes on (SOS
-   * escalation must not stall because shared storage is down); if only this node was cut
-   * off and another took the technician over meanwhile, its first renewal after the
-   * outage fails and it drops the technician (README: Redis outages).
+   * Records a confirmation of `tech`'s lease with `token` (the token this node already had
+   * for it, or its first), asked at monotonic `sentAt`; wakes the deadlines gated off while
+   * the lease had lapsed here.
+   */
+  private confirm(tech: string, token: number, sentAt: number): void {
+    const h = this.held.get(tech);
+    if (h === undefined) {
+      this.held.set(tech, { token, confirmedAt: sentAt, lapsed: false });
+      this.fences.set(tech, token);
+      return;
+    }
+    h.confirmedAt = Math.max(h.confirmedAt, sentAt);
+    if (h.lapsed) {
+      h.lapsed = false;
+      this.log.info({ tech }, 'technician lease confirmed again after it lapsed; running due deadlines');
+      this.local.wake(tech);
+    }
+  }
+
+  /** Forgets `tech`'s lease (another node has it) and drops its actors here. */
+  private lose(tech: string, why: string): void {
+    this.held.delete(tech);
+    this.fences.delete(tech);
+    this.log.warn({ tech }, why);
+    void this.local.drop(tech).catch((err: Error) => this.log.error({ err, tech }, 'dropping actors failed'));
+  }
+
+  /**
+   * Whether this node may act for `tech` now (fire its deadlines, run its requests): it took
+   * the lease and Redis confirmed it less than LEASE_TTL_MS - LEASE_MARGIN_MS ago by this
+   * node's monotonic clock. False while Redis cannot confirm it (outage, partition, a stall
+   * of this process); the node acts again once a renewal confirms it.
    */
   holds(tech: string): boolean {
-    return this.held.has(tech);
+    const h = this.held.get(tech);
+    if (h === undefined) return false;
+    if (this.clock.monotonic() - h.confirmedAt < LEASE_TTL_MS - LEASE_MARGIN_MS) return true;
+    h.lapsed = true;
+    return false;
   }
 
   /** Technicians whose lease this node holds or held until its last renewal. */
@@ -105,6 +186,7 @@ export class ClusterLink {
   /** Gives `tech`'s lease up (after its actors were dropped here). */
   async release(tech: string): Promise<void> {
     this.held.delete(tech);
+    this.fences.delete(tech);
     await this.leases.release(techLease(tech), this.nodeId).catch(() => false);
   }
 
@@ -161,23 +243,21 @@ export class ClusterLink {
 
   private renew(): void {
     for (const tech of this.held.keys()) {
-      const at = this.clock.now();
+      const sentAt = this.clock.monotonic();
       // Acquire rather than renew: after an outage longer than the TTL the key is gone,
-      // and the lease is still ours unless another node took it meanwhile.
+      // and the lease is still ours (same token) unless another node took it meanwhile.
       this.leases
         .acquire(techLease(tech), this.nodeId, LEASE_TTL_MS)
-        .then((ok) => {
-          if (ok) {
-            if (this.held.has(tech)) this.held.set(tech, at);
-            return;
-          }
-          if (!this.held.has(tech)) return;
-          this.held.delete(tech);
-          this.log.warn({ tech }, 'technician lease lost to another node; dropping its actors here');
-          void this.local.drop(tech);
+        .then((token) => {
+          const h = this.held.get(tech);
+          if (h === undefined) return;
+          if (token === null) this.lose(tech, 'technician lease lost to another node; dropping its actors here');
+          else if (token !== h.token)
+            this.lose(tech, 'technician lease was held by another node meanwhile; dropping it here');
+          else this.confirm(tech, token, sentAt);
         })
         .catch(() => {
-          // Redis unreachable: keep trying; the lease may run out meanwhile, and `own` takes it back.
+          // Redis unreachable: keep trying; `holds` turns false once the lease may have run out.
         });
     }
   }
@@ -202,6 +282,7 @@ export class ClusterLink {
         const tech = m.tech;
         if (!this.held.has(tech)) return;
         this.held.delete(tech);
+        this.fences.delete(tech);
         const to = m.from ?? null;
         void this.local
           .drop(tech)

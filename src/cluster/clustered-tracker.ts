@@ -9,6 +9,13 @@
  *   (takeover.ts); a read never moves a technician, so reads cannot fight a hand-over.
  * - Claiming: a device that connects here makes this node take its technician over,
  *   asking a live owner to hand it over, and retrying while the device stays connected.
+ * - Acting only under a lease: a device's order command, `sos` or `sos_cancel`, and an
+ *   operator's ack or resolve, run here only while this node provably holds the
+ *   technician's lease (cluster-link.ts `holds`); otherwise this node first tries to take
+ *   it, waits for a hand-over while its device is here, and answers `unavailable` when
+ *   another node keeps it. When Redis cannot be reached at all, the node serves from its
+ *   own state (an SOS is never refused because shared storage is down); what it writes
+ *   then carries its fencing token, so Redis refuses it if another node took over.
  * - Requests forwarded by other nodes run on the local tracker only.
  *
  * Everything else (device messages, consoles, queries, erasure) is the local tracker's.
@@ -36,10 +43,15 @@ import type { SharedState } from '../shared/shared-state.js';
 import type { StateMirror } from '../shared/state-mirror.js';
 import { ClusterLink } from './cluster-link.js';
 import { parseRemoteCall } from './remote-calls.js';
-import { Takeover } from './takeover.js';
+import { type Adoption, Takeover } from './takeover.js';
 
 /** How often a device's node retries taking its technician over while another node holds it. */
 const CLAIM_RETRY_MS = 200;
+/**
+ * Longest a device's order command or SOS waits here for its technician to be handed over
+ * from another live node before it is answered `unavailable` (the device retries).
+ */
+const HANDOVER_WAIT_MS = 5_000;
 
 /** See the module comment. One per node in Redis mode. */
 export class ClusteredTracker implements Tracker {
@@ -64,9 +76,11 @@ export class ClusteredTracker implements Tracker {
         call: (op, args) => this.runCall(op, args),
         push: (tech, msg) => local.pushHere(tech, msg),
         drop: (tech) => this.takeover.drop(tech),
+        wake: (tech) => local.wake(tech),
       },
       log,
       clock,
+      shared.fences,
     );
     this.cluster = cluster;
     this.takeover = new Takeover({ cluster, mirror, shared, local, log, clock });
@@ -111,7 +125,7 @@ export class ClusteredTracker implements Tracker {
   private async claim(tech: string, link: DeviceLink): Promise<void> {
     const { cluster, takeover } = this;
     while (this.local.attached(tech, link) && !this.closed) {
-      if (await takeover.adopt(tech)) return;
+      if ((await takeover.adopt(tech)) === 'runs') return;
       const owner = await cluster.owner(tech);
       if (owner !== null && owner !== cluster.nodeId) cluster.requestRelease(owner, tech);
       await sleep(this.clock, CLAIM_RETRY_MS);
@@ -174,15 +188,33 @@ export class ClusteredTracker implements Tracker {
     this.local.detachDevice(tech, link);
   }
 
-  onDeviceMessage(tech: string, msg: DeviceMessage): Promise<Outcome<AckExtras>> {
+  async onDeviceMessage(tech: string, msg: DeviceMessage): Promise<Outcome<AckExtras>> {
     const { local, takeover } = this;
-    // The device is faster than the take-over of its technician: wait for it once.
-    const early =
-      ((msg.t === 'depart' || msg.t === 'start' || msg.t === 'complete' || msg.t === 'checkin') &&
-        local.techOfOrder(msg.order) === undefined) ||
-      (msg.t === 'sos_cancel' && !local.ownsAlert(msg.incident));
-    if (early && !takeover.runs(tech)) return takeover.adopt(tech).then(() => local.onDeviceMessage(tech, msg));
+    // Positions are served at once, even before the technician is taken over here: they
+    // are archived by this node, and the newest position wins when the state is merged.
+    if (msg.t === 'ping' || msg.t === 'batch' || takeover.runs(tech)) return local.onDeviceMessage(tech, msg);
+    const got = await this.runHere(tech);
+    if (got === 'taken') {
+      return { ok: false, code: 'unavailable', msg: 'technician is between nodes; retry (reconnect if told to)' };
+    }
     return local.onDeviceMessage(tech, msg);
+  }
+
+  /**
+   * Makes this node run technician `tech` for a device attached here: takes it over, asking
+   * another live owner to hand it over and waiting up to HANDOVER_WAIT_MS for it. `runs`, or
+   * `unreachable` (Redis does not answer: serve from this node's state), or `taken`.
+   */
+  private async runHere(tech: string): Promise<Adoption> {
+    const { cluster, takeover } = this;
+    const until = this.clock.now() + HANDOVER_WAIT_MS;
+    for (;;) {
+      const got = await takeover.adopt(tech);
+      if (got !== 'taken' || this.closed || !this.local.attached(tech) || this.clock.now() >= until) return got;
+      const owner = await cluster.owner(tech);
+      if (owner !== null && owner !== cluster.nodeId) cluster.requestRelease(owner, tech);
+      await sleep(this.clock, CLAIM_RETRY_MS);
+    }
   }
 
   attachSafety(operator: string, link: SafetyLink): void {
@@ -194,14 +226,22 @@ export class ClusteredTracker implements Tracker {
   }
 
   async onSafetyMessage(operator: string, msg: SafetyMessage): Promise<Outcome<AckExtras>> {
-    if (!this.local.ownsAlert(msg.id)) {
-      // An alert of another node: run the request where its actor runs.
-      const seen = this.local.seenAlert(msg.id);
-      if (seen === undefined) return notFound(`no alert ${msg.id}`);
-      const place = await this.placeOf(seen.tech, true);
-      if (place !== null) return this.cluster.forward(place, 'safety', { operator, msg: { ...msg } });
+    const { local, takeover, cluster } = this;
+    const alert = local.localAlert(msg.id) ?? local.seenAlert(msg.id);
+    if (alert === undefined) return notFound(`no alert ${msg.id}`);
+    const tech = alert.tech;
+    if (!takeover.runs(tech)) {
+      // Run it where the technician runs; take it over here when no node does.
+      const got = await takeover.adopt(tech);
+      if (got === 'taken') {
+        const owner = await cluster.owner(tech);
+        if (owner !== null && owner !== cluster.nodeId) {
+          return cluster.forward(owner, 'safety', { operator, msg: { ...msg } });
+        }
+        return { ok: false, code: 'unavailable', msg: 'the alert is between nodes; retry' };
+      }
     }
-    return this.local.onSafetyMessage(operator, msg);
+    return local.onSafetyMessage(operator, msg);
   }
 
   async putOrder(id: string, input: OrderInput): Promise<Outcome<OrderView>> {

@@ -6,7 +6,9 @@
  *   (open orders and last position from the state mirror, unresolved alerts from the
  *   alert feed) through the same `recover` as a restart, install it in the registries and
  *   wake its actors so every pending deadline runs here from now on. This node's own
- *   writes are flushed first, so what Redis holds is at least what this node knew.
+ *   writes are flushed first; an unresolved alert this node has of the technician that
+ *   Redis lacks (raised here while Redis was unreachable, its write refused as stale or
+ *   lost) is kept and written to the feed under the new lease, so no acked SOS is lost.
  * - Drop: the lease was lost or handed over; the technician's actors, orders, incidents
  *   and alerts leave this node (after their writes are out, for the next owner to load).
  * - Sweep: every LEASE_RENEW_MS each node looks at the technicians with open orders or
@@ -14,7 +16,9 @@
  *   escalation goes on even before the device reconnects (but not in the first two renewal
  *   periods after Redis came back, so live nodes re-take their own leases first). A
  *   technician held here with no
- *   device here and no open work is released, so leases do not pile up.
+ *   device here and no open work is released, so leases do not pile up. A technician
+ *   held here with an unresolved alert in the feed that this node does not run is loaded
+ *   again, so no open SOS is left without a node escalating it.
  *
  * Deadlines fire only on the lease holder: each registry's `gate` asks `holds`.
  */
@@ -27,6 +31,9 @@ import type { Logger } from '../log.js';
 import type { SharedState } from '../shared/shared-state.js';
 import type { StateMirror } from '../shared/state-mirror.js';
 import { type ClusterLink, LEASE_RENEW_MS } from './cluster-link.js';
+
+/** What an attempt to run a technician here came to. */
+export type Adoption = 'runs' | 'taken' | 'unreachable';
 
 /** What the takeover works on: this node's local tracker and the shared state. */
 export interface TakeoverDeps {
@@ -42,7 +49,7 @@ export interface TakeoverDeps {
 export class Takeover {
   /** Technicians whose state this node loaded under its lease. */
   private readonly adopted = new Set<string>();
-  private readonly adopting = new Map<string, Promise<boolean>>();
+  private readonly adopting = new Map<string, Promise<Adoption>>();
   private stopSweeper: CancelTimer | null = null;
   private sweeping = false;
 
@@ -64,15 +71,18 @@ export class Takeover {
     return this.adopted.has(tech) && this.d.cluster.holds(tech);
   }
 
-  /** Takes technician `tech` over if no other node holds it; true when this node runs it. */
-  adopt(tech: string): Promise<boolean> {
-    if (this.runs(tech)) return Promise.resolve(true);
+  /**
+   * Takes technician `tech` over if no other node holds it: `runs` when this node runs it,
+   * `taken` when another node holds it, `unreachable` when Redis did not answer.
+   */
+  adopt(tech: string): Promise<Adoption> {
+    if (this.runs(tech)) return Promise.resolve('runs');
     let p = this.adopting.get(tech);
     if (p === undefined) {
       p = this.load(tech)
-        .catch((err: Error) => {
+        .catch((err: Error): Adoption => {
           this.d.log.warn({ err: err.message, tech }, 'take-over failed; will retry');
-          return false;
+          return 'unreachable';
         })
         .finally(() => this.adopting.delete(tech));
       this.adopting.set(tech, p);
@@ -84,14 +94,23 @@ export class Takeover {
   async drop(tech: string): Promise<void> {
     this.adopted.delete(tech);
     const { local, mirror } = this.d;
+    // The device goes to the node that runs its technician now (close code 1001: reconnect).
+    local.moveOn(tech);
     await local.evict(tech);
     await Promise.all([local.flushFeed(), mirror.flush()]);
   }
 
-  private async load(tech: string): Promise<boolean> {
+  /** Loads technician `tech` again from shared storage (this node holds it but misses some of its state). */
+  reload(tech: string): Promise<Adoption> {
+    this.adopted.delete(tech);
+    return this.adopt(tech);
+  }
+
+  private async load(tech: string): Promise<Adoption> {
     const { cluster, mirror, shared, local, log } = this.d;
-    if (!(await cluster.own(tech))) return false;
-    if (this.adopted.has(tech)) return true;
+    const got = await cluster.own(tech);
+    if (got === 'taken' || got === 'unreachable') return got;
+    if (got === 'held' && this.adopted.has(tech)) return 'runs';
     const startedAt = this.d.clock.now();
     // What this node wrote itself must be in Redis before Redis's copy replaces it here.
     await Promise.all([local.flushFeed(), mirror.flush()]);
@@ -101,18 +120,34 @@ export class Takeover {
     for (const o of mirrored.orders) {
       if (o.tech === tech && !isTerminalState(o.state)) recs.push({ k: 'o', o });
     }
-    for (const a of snap.alerts) if (a.tech === tech && isUnresolved(a)) recs.push({ k: 'a', a });
+    const inRedis = new Set<string>();
+    for (const a of snap.alerts) {
+      if (a.tech !== tech) continue;
+      inRedis.add(a.id);
+      if (isUnresolved(a)) recs.push({ k: 'a', a });
+    }
+    // Unresolved alerts this node raised that Redis lacks (written while Redis was
+    // unreachable, and refused or lost): kept, and written to the feed under this lease.
+    const missing = local.alertsOf(tech).filter((a) => isUnresolved(a) && !inRedis.has(a.id));
+    for (const a of missing) recs.push({ k: 'a', a });
     const p = mirrored.position;
     if (p !== null) recs.push({ k: 'p', id: tech, pos: p.pos, quietSince: p.quietSince });
     const state = recover(recs, startedAt);
 
     await local.adopt(tech, state);
+    for (const a of missing) local.republish(a.id);
     this.adopted.add(tech);
     log.info(
-      { tech, orders: state.orders.size, alerts: state.alerts.length, ms: this.d.clock.now() - startedAt },
+      {
+        tech,
+        orders: state.orders.size,
+        alerts: state.alerts.length,
+        republished: missing.length,
+        ms: this.d.clock.now() - startedAt,
+      },
       'technician taken over',
     );
-    return true;
+    return 'runs';
   }
 
   private async sweep(): Promise<void> {
@@ -136,6 +171,18 @@ export class Takeover {
       for (const tech of orphans) {
         log.info({ tech }, 'sweeper: technician without a live node; taking it over');
         void this.adopt(tech);
+      }
+      // An open alert in the feed whose technician this node runs must be on its board:
+      // otherwise nobody escalates it. Load the technician again from shared storage.
+      const missing = new Set<string>();
+      for (const a of local.seenAlerts()) {
+        if (isUnresolved(a) && this.runs(a.tech) && !local.ownsAlert(a.id) && !this.adopting.has(a.tech)) {
+          missing.add(a.tech);
+        }
+      }
+      for (const tech of missing) {
+        log.warn({ tech }, 'sweeper: an open alert of a technician run here is not on this node; reloading it');
+        void this.reload(tech);
       }
       // Idle technicians held here: release them.
       for (const tech of cluster.heldTechs()) {

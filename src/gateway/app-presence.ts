@@ -39,7 +39,17 @@ export class AppPresence {
       current.lastAt = now;
       return;
     }
-    const link: DeviceLink = { push: () => {} };
+    // An app has no connection to push on or close: its next request simply comes again.
+    // When another node takes the technician over, this node stops counting it as online.
+    const link: DeviceLink = {
+      push: () => {},
+      moveOn: () => {
+        if (this.apps.get(tech) !== entry) return;
+        entry.cancel();
+        this.apps.delete(tech);
+        this.tracker.detachDevice(tech, link);
+      },
+    };
     const entry: Attached = { link, lastAt: now, cancel: () => {} };
     this.apps.set(tech, entry);
     this.tracker.attachDevice(tech, link);

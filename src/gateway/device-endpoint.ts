@@ -37,7 +37,10 @@ export function deviceEndpoint(
       if (previous !== undefined) closeConnection(previous, CloseCode.replaced, 'replaced by a newer connection');
       current.set(tech, ws);
       presence?.socketAttached(tech);
-      const link: DeviceLink = { push: (msg) => sendMessage(ws, msg, deps) };
+      const link: DeviceLink = {
+        push: (msg) => sendMessage(ws, msg, deps),
+        moveOn: () => closeConnection(ws, CloseCode.goingAway, 'technician runs on another node: reconnect'),
+      };
       tracker.attachDevice(tech, link);
       return () => {
         if (current.get(tech) === ws) {

@@ -4,14 +4,25 @@
  * stream's last id gives a snapshot exactly consistent with a stream position. Each tail is
  * a dedicated connection looping on `XREAD BLOCK` from the last id it delivered, so a Redis
  * restart or a reconnect resumes where it stopped instead of losing changes (pub/sub would).
+ *
+ * Fenced: the append carries the fencing token this node holds for the alert's technician,
+ * and the script refuses it (nothing written) when a newer token was issued since
+ * (fencing.ts): a node that lost the technician cannot add a duplicate rung or alert.
  */
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { Alert } from '../protocol.js';
 import type { AlertFeed, FeedEntry, FeedSnapshot } from './alert-feed.js';
+import { FenceTokens, fenceKey, StaleWriteError } from './fencing.js';
 import { type OnCorrupt, readRecord, storedAlertCheck } from './record-schemas.js';
+import { type RedisTarget, redisClient } from './redis-target.js';
 
-/** Appends to the stream and updates the open-alert hash atomically; returns the new id. */
+/**
+ * Appends to the stream and updates the open-alert hash atomically; returns the new id, or
+ * nil when ARGV[5] (the writer's fencing token) is older than the technician's fence KEYS[3].
+ */
 const APPEND = `
+local fence = tonumber(redis.call('HGET', KEYS[3], 'token') or '0')
+if tonumber(ARGV[5]) < fence then return nil end
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'a', ARGV[2])
 if ARGV[3] == '1' then redis.call('HSET', KEYS[2], ARGV[4], ARGV[2]) else redis.call('HDEL', KEYS[2], ARGV[4]) end
 return id
@@ -19,7 +30,9 @@ return id
 
 /** How a Redis alert feed is set up. */
 export interface RedisAlertFeedOptions {
-  readonly url: string;
+  readonly url: RedisTarget | string;
+  /** This node's fencing tokens (none: every append carries 0). */
+  readonly fences?: FenceTokens;
   /** Key prefix, so several deployments (or tests) can share one Redis. */
   readonly prefix: string;
   /** Approximate number of changes kept in the stream for replay. */
@@ -38,10 +51,12 @@ export class RedisAlertFeed implements AlertFeed {
   private readonly streamKey: string;
   private readonly openKey: string;
   private readonly readers = new Set<Redis>();
+  private readonly fences: FenceTokens;
 
   constructor(private readonly opts: RedisAlertFeedOptions) {
+    this.fences = opts.fences ?? new FenceTokens();
     // Commands issued in the same tick go out as one pipeline (no per-call round trip wait).
-    this.redis = new Redis(opts.url, { enableAutoPipelining: true, maxRetriesPerRequest: null });
+    this.redis = redisClient(opts.url, { enableAutoPipelining: true, maxRetriesPerRequest: null });
     this.redis.on('error', (err: Error) => opts.onError?.(err));
     this.streamKey = `${opts.prefix}alerts:stream`;
     this.openKey = `${opts.prefix}alerts:open`;
@@ -49,16 +64,24 @@ export class RedisAlertFeed implements AlertFeed {
 
   async append(alert: Alert): Promise<string> {
     const open = alert.state === 'resolved' ? '0' : '1';
+    // The token is taken now, when the write is issued: a write queued while Redis is
+    // unreachable goes out later with the token its node held when it made the change.
     const id = await this.redis.eval(
       APPEND,
-      2,
+      3,
       this.streamKey,
       this.openKey,
+      fenceKey(this.opts.prefix, alert.tech),
       String(this.opts.maxLen),
       JSON.stringify(alert),
       open,
       alert.id,
+      String(this.fences.get(alert.tech)),
     );
+    if (id === null) {
+      this.fences.refused('alert', alert.tech);
+      throw new StaleWriteError('alert', alert.tech);
+    }
     return String(id);
   }
 

@@ -5,6 +5,8 @@ import type { Leases } from './leases.js';
 /** See the module comment. */
 export class MemoryLeases implements Leases {
   private readonly held = new Map<string, { owner: string; until: number }>();
+  /** Per key, the newest fencing token issued and the node it went to (never expires). */
+  private readonly fences = new Map<string, { token: number; owner: string }>();
 
   constructor(private readonly clock: Clock) {}
 
@@ -17,11 +19,20 @@ export class MemoryLeases implements Leases {
     return l;
   }
 
-  async acquire(key: string, owner: string, ttlMs: number): Promise<boolean> {
+  /** The token of `key` for `owner`: the current one if `owner` had it last, else a new one. */
+  private fence(key: string, owner: string): number {
+    const f = this.fences.get(key);
+    if (f !== undefined && f.owner === owner) return f.token;
+    const next = { token: (f?.token ?? 0) + 1, owner };
+    this.fences.set(key, next);
+    return next.token;
+  }
+
+  async acquire(key: string, owner: string, ttlMs: number): Promise<number | null> {
     const l = this.live(key);
-    if (l !== undefined && l.owner !== owner) return false;
+    if (l !== undefined && l.owner !== owner) return null;
     this.held.set(key, { owner, until: this.clock.now() + ttlMs });
-    return true;
+    return this.fence(key, owner);
   }
 
   async renew(key: string, owner: string, ttlMs: number): Promise<boolean> {
@@ -33,6 +44,7 @@ export class MemoryLeases implements Leases {
   async transfer(key: string, owner: string, to: string, ttlMs: number): Promise<boolean> {
     if (this.live(key)?.owner !== owner) return false;
     this.held.set(key, { owner: to, until: this.clock.now() + ttlMs });
+    this.fence(key, to);
     return true;
   }
 

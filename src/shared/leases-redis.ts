@@ -1,19 +1,30 @@
 /**
  * Redis leases: one string key per lease holding the owner id, with a PX expiry kept by
- * Redis itself (so it runs out even if every node that knew about it is dead). Acquire is
- * `SET NX PX` unless already ours; renew, transfer and release check the owner in a Lua script so a
- * node that lost its lease can never extend or delete someone else's.
+ * Redis itself (so it runs out even if every node that knew about it is dead), and beside
+ * it a hash `<prefix>fence:<key>` (never expiring) with the newest fencing token issued and
+ * the node it went to (leases.ts, fencing.ts). Every operation is one Lua script, so
+ * checking the owner, moving the lease and issuing a token are one atomic step: a node that
+ * lost its lease can never extend, move or delete someone else's.
+ *
+ * Every lease operation times out after LEASE_OP_TIMEOUT_MS (ioredis `commandTimeout`):
+ * while Redis is unreachable a node learns soon that it cannot confirm a lease instead of
+ * waiting for a reconnect. (A confirmation only counts from when its request was sent, so
+ * a slow answer can never stretch a lease: src/cluster/cluster-link.ts.)
  */
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { Leases } from './leases.js';
+import { type RedisTarget, redisClient } from './redis-target.js';
 
+/** KEYS: lease, fence. ARGV: owner, ttl. The token when held (kept if `owner` had it last), else nil. */
 const ACQUIRE = `
 local cur = redis.call('GET', KEYS[1])
-if cur == false or cur == ARGV[1] then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  return 1
-end
-return 0
+if cur ~= false and cur ~= ARGV[1] then return nil end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+local f = redis.call('HMGET', KEYS[2], 'owner', 'token')
+if f[1] == ARGV[1] and f[2] then return tonumber(f[2]) end
+local token = redis.call('HINCRBY', KEYS[2], 'token', 1)
+redis.call('HSET', KEYS[2], 'owner', ARGV[1])
+return token
 `;
 
 const RENEW = `
@@ -24,9 +35,12 @@ end
 return 0
 `;
 
+/** KEYS: lease, fence. ARGV: owner, to, ttl. The new holder gets a new token. */
 const TRANSFER = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+  redis.call('HINCRBY', KEYS[2], 'token', 1)
+  redis.call('HSET', KEYS[2], 'owner', ARGV[2])
   return 1
 end
 return 0
@@ -40,18 +54,25 @@ end
 return 0
 `;
 
+/** Longest a lease operation may take before it counts as failed (a half-open connection). */
+const LEASE_OP_TIMEOUT_MS = 2000;
+
 /** See the module comment. */
 export class RedisLeases implements Leases {
   private readonly redis: Redis;
 
   /** `prefix` namespaces the keys so deployments (or tests) can share one Redis. */
   constructor(
-    url: string,
+    target: RedisTarget | string,
     private readonly prefix: string,
     onError?: (err: Error) => void,
   ) {
-    // Renewals of many actors in one tick go out as one pipeline.
-    this.redis = new Redis(url, { enableAutoPipelining: true });
+    // Renewals of many technicians in one tick go out as one pipeline.
+    this.redis = redisClient(target, {
+      enableAutoPipelining: true,
+      maxRetriesPerRequest: 1,
+      commandTimeout: LEASE_OP_TIMEOUT_MS,
+    });
     this.redis.on('error', (err: Error) => onError?.(err));
   }
 
@@ -59,8 +80,13 @@ export class RedisLeases implements Leases {
     return `${this.prefix}lease:${key}`;
   }
 
-  async acquire(key: string, owner: string, ttlMs: number): Promise<boolean> {
-    return (await this.redis.eval(ACQUIRE, 1, this.key(key), owner, String(ttlMs))) === 1;
+  private fence(key: string): string {
+    return `${this.prefix}fence:${key}`;
+  }
+
+  async acquire(key: string, owner: string, ttlMs: number): Promise<number | null> {
+    const token = await this.redis.eval(ACQUIRE, 2, this.key(key), this.fence(key), owner, String(ttlMs));
+    return typeof token === 'number' ? token : null;
   }
 
   async renew(key: string, owner: string, ttlMs: number): Promise<boolean> {
@@ -68,7 +94,7 @@ export class RedisLeases implements Leases {
   }
 
   async transfer(key: string, owner: string, to: string, ttlMs: number): Promise<boolean> {
-    return (await this.redis.eval(TRANSFER, 1, this.key(key), owner, to, String(ttlMs))) === 1;
+    return (await this.redis.eval(TRANSFER, 2, this.key(key), this.fence(key), owner, to, String(ttlMs))) === 1;
   }
 
   async release(key: string, owner: string): Promise<boolean> {

@@ -1,20 +1,29 @@
 /**
- * Ownership leases: "actor X runs on node N until T". Each actor (technician, order, SOS
- * incident) may run on exactly one node at a time; its node renews the lease while it runs,
- * and a lease that is not renewed expires so another node can claim it after a crash.
- * A deadline fires only on the lease holder, which is what makes it fire once.
+ * Ownership leases: "technician X runs on node N until T", with a fencing token. Each
+ * technician (with its orders and SOS incidents) runs on exactly one node at a time; its
+ * node renews the lease while it runs, and a lease that is not renewed expires so another
+ * node can claim it after a crash. A deadline fires only on the lease holder.
+ *
+ * Fencing: every lease key has a token that only grows. Taking a lease that another node
+ * held last (or had handed over) issues a new, larger token; a node re-taking a lease that
+ * nobody else held since it lapsed keeps its token (nothing happened in between that its
+ * writes could overwrite). Writes to shared state carry the token (fencing.ts).
  * One interface, one file per backend (in-process, Redis).
  */
 
 /** See the module comment. Every method is atomic with respect to every other node. */
 export interface Leases {
-  /** Takes `key` for `owner` for `ttlMs` if free or expired, or renews it if `owner` already holds it. */
-  acquire(key: string, owner: string, ttlMs: number): Promise<boolean>;
+  /**
+   * Takes `key` for `owner` for `ttlMs` if free or expired, or renews it if `owner` already
+   * holds it; resolves with the lease's fencing token, or null when another node holds it.
+   */
+  acquire(key: string, owner: string, ttlMs: number): Promise<number | null>;
   /** Extends `key` by `ttlMs` only if `owner` still holds it; false means the lease was lost. */
   renew(key: string, owner: string, ttlMs: number): Promise<boolean>;
   /**
    * Hands `key` from `owner` straight to `to` for `ttlMs` if `owner` holds it, so no third
-   * node can take it in between (a device moved between live nodes); false if it did not.
+   * node can take it in between (a device moved between live nodes), with a new token that
+   * `to` learns by acquiring; false if `owner` did not hold it.
    */
   transfer(key: string, owner: string, to: string, ttlMs: number): Promise<boolean>;
   /** Gives `key` up if `owner` holds it (a graceful hand-over); false if it did not. */

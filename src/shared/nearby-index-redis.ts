@@ -5,13 +5,14 @@
  * a ping costs two commands (GEOADD, HSET) sent with everything else of that tick, and
  * never waits a round trip.
  */
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { distanceMeters } from '../geofence/distance.js';
 import { roundMeters } from '../geofence/fence.js';
 import type { NearbyTechnician } from '../protocol.js';
 import type { NearbyIndex } from './nearby-index.js';
 import { nearestFirst } from './nearby-index-memory.js';
 import { nearbyFixCheck, type OnCorrupt } from './record-schemas.js';
+import { type RedisTarget, redisClient } from './redis-target.js';
 
 /** See the module comment. */
 export class RedisNearbyIndex implements NearbyIndex {
@@ -25,12 +26,12 @@ export class RedisNearbyIndex implements NearbyIndex {
    * `onCorrupt` about a stored fix that fails its schema (that technician is left out).
    */
   constructor(
-    url: string,
+    url: RedisTarget | string,
     prefix: string,
     private readonly onError?: (err: Error) => void,
     private readonly onCorrupt?: OnCorrupt,
   ) {
-    this.redis = new Redis(url, { enableAutoPipelining: true });
+    this.redis = redisClient(url, { enableAutoPipelining: true });
     this.redis.on('error', (err: Error) => onError?.(err));
     this.geoKey = `${prefix}geo:online`;
     this.fixKey = `${prefix}geo:fix`;

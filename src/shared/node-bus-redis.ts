@@ -6,10 +6,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { busEnvelopeCheck } from './bus-schemas.js';
 import type { BusMessage, NodeBus } from './node-bus.js';
 import { type OnCorrupt, readRecord } from './record-schemas.js';
+import { type RedisTarget, redisClient } from './redis-target.js';
 
 /** Messages kept per inbox: a node that is alive reads them within milliseconds. */
 const INBOX_MAXLEN = 10_000;
@@ -29,7 +30,7 @@ export class RedisNodeBus implements NodeBus {
   private stopped = false;
 
   constructor(
-    url: string,
+    url: RedisTarget | string,
     private readonly prefix: string,
     readonly nodeId: string,
     private readonly onError?: (err: Error) => void,
@@ -38,7 +39,7 @@ export class RedisNodeBus implements NodeBus {
   ) {
     // Posts of one tick go out as one pipeline; while Redis is down they wait in ioredis's
     // offline queue and go out on reconnect.
-    this.redis = new Redis(url, { enableAutoPipelining: true, maxRetriesPerRequest: null });
+    this.redis = redisClient(url, { enableAutoPipelining: true, maxRetriesPerRequest: null });
     this.redis.on('error', (err: Error) => onError?.(err));
   }
 

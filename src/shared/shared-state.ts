@@ -3,13 +3,13 @@
  * live-position index, ownership leases and (Redis mode only) the node bus. Embedded mode
  * (no `REDIS_URL`) gets the in-process twins, so one code path serves both modes.
  */
-import { Redis } from 'ioredis';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { ComponentHealth } from '../outcome.js';
 import type { AlertFeed } from './alert-feed.js';
 import { MemoryAlertFeed } from './alert-feed-memory.js';
 import { RedisAlertFeed } from './alert-feed-redis.js';
+import { FenceTokens, type StaleWrite } from './fencing.js';
 import type { Leases } from './leases.js';
 import { MemoryLeases } from './leases-memory.js';
 import { RedisLeases } from './leases-redis.js';
@@ -18,6 +18,7 @@ import { MemoryNearbyIndex } from './nearby-index-memory.js';
 import { RedisNearbyIndex } from './nearby-index-redis.js';
 import type { NodeBus } from './node-bus.js';
 import { newNodeId, RedisNodeBus } from './node-bus-redis.js';
+import { describeTarget, type RedisTarget, redisClient } from './redis-target.js';
 import type { StateMirror } from './state-mirror.js';
 import { RedisStateMirror } from './state-mirror-redis.js';
 
@@ -34,6 +35,8 @@ export interface SharedState {
   readonly feed: AlertFeed;
   readonly nearby: NearbyIndex;
   readonly leases: Leases;
+  /** The fencing tokens of the leases this node holds, read by every fenced write (fencing.ts). */
+  readonly fences: FenceTokens;
   /** Null in embedded mode: there is no other node to talk to. */
   readonly bus: NodeBus | null;
   /** Null in embedded mode: no other node ever takes a technician over. */
@@ -59,6 +62,7 @@ export function memorySharedState(clock: Clock): SharedState {
     feed,
     nearby,
     leases,
+    fences: new FenceTokens(),
     bus: null,
     mirror: null,
     readyForMs: () => Number.MAX_SAFE_INTEGER,
@@ -69,9 +73,19 @@ export function memorySharedState(clock: Clock): SharedState {
   };
 }
 
-/** Shared state in the Redis at `url`, keys under `prefix`. */
-export function redisSharedState(url: string, prefix: string, log: Logger): SharedState {
+/** Shared state in the Redis at `url` (a server or a Sentinel-monitored primary), keys under `prefix`. */
+export function redisSharedState(
+  url: RedisTarget,
+  prefix: string,
+  log: Logger,
+  /** Told of every write Redis refused as stale (metrics). */
+  onStale: (what: StaleWrite) => void = () => {},
+): SharedState {
   const nodeId = newNodeId();
+  const fences = new FenceTokens((what, tech) => {
+    onStale(what);
+    log.warn({ what, tech }, 'redis refused a stale write: another node holds this technician');
+  });
   // Errors repeat every reconnect attempt while Redis is down: log each kind once per outage.
   let reported = false;
   const onError = (err: Error): void => {
@@ -83,7 +97,7 @@ export function redisSharedState(url: string, prefix: string, log: Logger): Shar
   const onCorrupt = (where: string, problem: string): void => {
     log.warn({ where, problem }, 'redis: corrupt record refused');
   };
-  const probe = new Redis(url, { maxRetriesPerRequest: 1 });
+  const probe = redisClient(url, { maxRetriesPerRequest: 1 });
   probe.on('error', onError);
   let readyAt = 0;
   probe.on('ready', () => {
@@ -91,20 +105,24 @@ export function redisSharedState(url: string, prefix: string, log: Logger): Shar
     if (reported) log.info('redis: shared state reachable again');
     reported = false;
   });
-  const feed = new RedisAlertFeed({ url, prefix, maxLen: FEED_MAXLEN, onError, onCorrupt });
+  const feed = new RedisAlertFeed({ url, prefix, maxLen: FEED_MAXLEN, onError, onCorrupt, fences });
   const nearby = new RedisNearbyIndex(url, prefix, onError, onCorrupt);
   const leases = new RedisLeases(url, prefix, onError);
   const bus = new RedisNodeBus(url, prefix, nodeId, onError, onCorrupt);
-  const mirror = new RedisStateMirror(url, prefix, onError, onCorrupt);
+  const mirror = new RedisStateMirror(url, prefix, onError, onCorrupt, fences);
   return {
     nodeId,
     feed,
     nearby,
     leases,
+    fences,
     bus,
     mirror,
     readyForMs: () => (probe.status === 'ready' ? Date.now() - readyAt : null),
-    health: () => (probe.status === 'ready' ? { ok: true } : { ok: false, detail: `redis connection ${probe.status}` }),
+    health: () =>
+      probe.status === 'ready'
+        ? { ok: true }
+        : { ok: false, detail: `redis (${describeTarget(url)}) connection ${probe.status}` },
     async close() {
       // While Redis is down a graceful QUIT would wait for it; shutdown must not.
       let timer: NodeJS.Timeout | undefined;

@@ -7,8 +7,12 @@
  * Writes are auto-pipelined on one connection, so they land in the order they were
  * issued, and are not awaited by anyone on a client's path. While Redis is unreachable
  * they wait in ioredis's offline queue (the node's outbox) and go out on reconnect.
+ *
+ * Fenced: each order and position write carries the fencing token this node holds for the
+ * technician and is refused (nothing written) when a newer one was issued (fencing.ts).
  */
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { FenceTokens, fenceKey, type StaleWrite } from './fencing.js';
 import {
   type MirroredOrder,
   mirroredOrderCheck,
@@ -16,12 +20,22 @@ import {
   type OnCorrupt,
   readRecord,
 } from './record-schemas.js';
+import { type RedisTarget, redisClient } from './redis-target.js';
 import type { MirroredTech, StateMirror } from './state-mirror.js';
 
+/** KEYS: orders, busy, order-tech, fence. ARGV: id, json ('' drops it), tech, token. 0 when stale. */
 const PUT_ORDER = `
+if tonumber(ARGV[4]) < tonumber(redis.call('HGET', KEYS[4], 'token') or '0') then return 0 end
 if ARGV[2] == '' then redis.call('HDEL', KEYS[1], ARGV[1]) else redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
 if redis.call('HLEN', KEYS[1]) > 0 then redis.call('SADD', KEYS[2], ARGV[3]) else redis.call('SREM', KEYS[2], ARGV[3]) end
 redis.call('HSET', KEYS[3], ARGV[1], ARGV[3])
+return 1
+`;
+
+/** KEYS: position, fence. ARGV: json, token. 0 when stale. */
+const PUT_POSITION = `
+if tonumber(ARGV[2]) < tonumber(redis.call('HGET', KEYS[2], 'token') or '0') then return 0 end
+redis.call('SET', KEYS[1], ARGV[1])
 return 1
 `;
 
@@ -31,29 +45,41 @@ export class RedisStateMirror implements StateMirror {
   private readonly inFlight = new Set<Promise<unknown>>();
 
   constructor(
-    url: string,
+    url: RedisTarget | string,
     private readonly prefix: string,
     private readonly onError?: (err: Error) => void,
     /** Told about a mirrored record that fails its schema; it is left out of `load`. */
     private readonly onCorrupt?: OnCorrupt,
+    /** This node's fencing tokens (none: every write carries 0). */
+    private readonly fences: FenceTokens = new FenceTokens(),
   ) {
-    this.redis = new Redis(url, { enableAutoPipelining: true, maxRetriesPerRequest: null });
+    this.redis = redisClient(url, { enableAutoPipelining: true, maxRetriesPerRequest: null });
     this.redis.on('error', (err: Error) => onError?.(err));
   }
 
-  private track(p: Promise<unknown>): void {
-    const tracked = p.catch((err: Error) => this.onError?.(err)).finally(() => this.inFlight.delete(tracked));
+  /** Tracks a fenced write; a refusal is counted, not an error of the connection. */
+  private fenced(what: StaleWrite, tech: string, p: Promise<unknown>): void {
+    const tracked = p
+      .then((stored) => {
+        if (stored === 0) this.fences.refused(what, tech);
+      })
+      .catch((err: Error) => this.onError?.(err))
+      .finally(() => this.inFlight.delete(tracked));
     this.inFlight.add(tracked);
   }
 
   putOrder(tech: string, id: string, value: unknown): void {
     const json = value === null ? '' : JSON.stringify(value);
-    const keys = [`${this.prefix}t:${tech}:o`, `${this.prefix}busy`, `${this.prefix}order-tech`];
-    this.track(this.redis.eval(PUT_ORDER, 3, ...keys, id, json, tech));
+    const p = this.prefix;
+    const keys = [`${p}t:${tech}:o`, `${p}busy`, `${p}order-tech`, fenceKey(p, tech)];
+    const token = String(this.fences.get(tech));
+    this.fenced('order', tech, this.redis.eval(PUT_ORDER, 4, ...keys, id, json, tech, token));
   }
 
   putPosition(tech: string, value: unknown): void {
-    this.track(this.redis.set(`${this.prefix}t:${tech}:p`, JSON.stringify(value)));
+    const keys = [`${this.prefix}t:${tech}:p`, fenceKey(this.prefix, tech)];
+    const token = String(this.fences.get(tech));
+    this.fenced('position', tech, this.redis.eval(PUT_POSITION, 2, ...keys, JSON.stringify(value), token));
   }
 
   async load(tech: string): Promise<MirroredTech> {

@@ -92,6 +92,11 @@ export class Collector<T> {
   push(msg: T): void {
     this.got.push(msg);
   }
+  /** Times the device was told to reconnect elsewhere. */
+  movedOn = 0;
+  moveOn(): void {
+    this.movedOn++;
+  }
 }
 
 /** Device pushes collected. */

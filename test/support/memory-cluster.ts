@@ -16,6 +16,7 @@ import { createLogger } from '../../src/log.js';
 import { Metrics } from '../../src/metrics.js';
 import type { Alert, DevicePush, SafetyPush } from '../../src/protocol.js';
 import { MemoryAlertFeed } from '../../src/shared/alert-feed-memory.js';
+import { FenceTokens } from '../../src/shared/fencing.js';
 import { MemoryLeases } from '../../src/shared/leases-memory.js';
 import { MemoryNearbyIndex } from '../../src/shared/nearby-index-memory.js';
 import { MemoryBusHub } from '../../src/shared/node-bus-memory.js';
@@ -26,8 +27,13 @@ import { MemoryArchive, testConfig } from './memory-archive.js';
 /** A device link that keeps what it was sent. */
 export class RecordingDevice implements DeviceLink {
   readonly pushes: DevicePush[] = [];
+  /** Times the device was told to reconnect elsewhere (its technician runs on another node). */
+  movedOn = 0;
   push(msg: DevicePush): void {
     this.pushes.push(msg);
+  }
+  moveOn(): void {
+    this.movedOn++;
   }
 }
 
@@ -70,6 +76,7 @@ export class MemoryCluster {
       feed: this.feed,
       nearby: this.nearby,
       leases: this.leases,
+      fences: new FenceTokens(),
       bus,
       mirror: this.mirror,
       readyForMs: () => Number.MAX_SAFE_INTEGER,

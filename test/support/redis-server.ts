@@ -17,7 +17,7 @@ function locateBinary(): string {
   return BINARY;
 }
 
-function configText(dir: string, port: number): string {
+function configText(dir: string, port: number, extra: string[] = []): string {
   // Every write is fsynced to the append-only file, so even `kill` (SIGKILL) keeps what
   // was acknowledged: an outage test can restart on the same data.
   return [
@@ -30,6 +30,7 @@ function configText(dir: string, port: number): string {
     'appendonly yes',
     'appendfsync always',
     'protected-mode yes',
+    ...extra,
     '',
   ].join('\n');
 }
@@ -50,11 +51,11 @@ export class RedisServer extends DaemonServer {
   }
 
   /** Creates the temp folder and config, starts the server and waits for `PING`. */
-  static async launch(): Promise<RedisServer> {
+  static async launch(extra: string[] = []): Promise<RedisServer> {
     const binary = locateBinary();
     const dir = await mkdtemp(join(tmpdir(), 'fieldtrack-redis-'));
     const server = new RedisServer(dir, await freePort(), binary);
-    await writeFile(join(dir, 'redis.conf'), configText(dir, server.port));
+    await writeFile(join(dir, 'redis.conf'), configText(dir, server.port, extra));
     await server.start();
     return server;
   }

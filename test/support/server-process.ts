@@ -178,6 +178,16 @@ export class ServerProcess {
     return code;
   }
 
+  /** SIGSTOP: the process freezes as in a long GC pause, a VM stall or a partition (timers, sockets, all). */
+  pause(): void {
+    this.child.kill('SIGSTOP');
+  }
+
+  /** SIGCONT: a paused process runs again, its monotonic clock having moved on meanwhile. */
+  resume(): void {
+    this.child.kill('SIGCONT');
+  }
+
   /** kill -9: no chance to flush anything. Keeps the data dir for a restart. */
   async crash(): Promise<void> {
     this.exitRequested = true;

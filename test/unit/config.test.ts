@@ -80,6 +80,32 @@ describe('configuration', () => {
     );
   });
 
+  it('reads Redis Sentinel addresses and refuses them half-set or beside REDIS_URL', () => {
+    const c = loadConfig({
+      TRACKER_JWT_SECRET: SECRET,
+      REDIS_SENTINELS: '127.0.0.1:26379, sentinel-2:26380',
+      REDIS_SENTINEL_NAME: 'fieldtrack',
+    });
+    assert.deepEqual(c.REDIS_SENTINELS, [
+      { host: '127.0.0.1', port: 26379 },
+      { host: 'sentinel-2', port: 26380 },
+    ]);
+    assert.match(problems({ TRACKER_JWT_SECRET: SECRET, REDIS_SENTINELS: '127.0.0.1:26379' })[0] ?? '', /go together/);
+    assert.match(
+      problems({
+        TRACKER_JWT_SECRET: SECRET,
+        REDIS_SENTINELS: 'h:1',
+        REDIS_SENTINEL_NAME: 'n',
+        REDIS_URL: 'redis://h',
+      })[0] ?? '',
+      /either REDIS_URL or REDIS_SENTINELS/,
+    );
+    assert.match(
+      problems({ TRACKER_JWT_SECRET: SECRET, REDIS_SENTINELS: 'h:99999', REDIS_SENTINEL_NAME: 'n' })[0] ?? '',
+      /REDIS_SENTINELS must be a comma-separated list of host:port/,
+    );
+  });
+
   it('is documented: the README names every variable with its default', () => {
     const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
     for (const [name, variable] of Object.entries(VARIABLES)) {

@@ -1,0 +1,46 @@
+/**
+ * Where the shared Redis is: one server (`REDIS_URL`), or a primary found through Redis
+ * Sentinel (`REDIS_SENTINELS` and `REDIS_SENTINEL_NAME`), in which case ioredis asks the
+ * sentinels for the current primary on every (re)connect and so follows a failover by
+ * itself. Every Redis connection of the shared state is made here, so both forms reach
+ * every backend the same way.
+ */
+import { Redis, type RedisOptions } from 'ioredis';
+
+/** One Redis server, or a Sentinel-monitored primary. */
+export type RedisTarget =
+  | { readonly url: string }
+  | {
+      readonly sentinels: ReadonlyArray<{ readonly host: string; readonly port: number }>;
+      readonly name: string;
+      /** Password of the data nodes, if any (the sentinels are assumed open on a private network). */
+      readonly password?: string;
+    };
+
+/** A new ioredis connection to `target` with `options` (a plain URL is taken as `{url}`). */
+export function redisClient(target: RedisTarget | string, options: RedisOptions = {}): Redis {
+  const t: RedisTarget = typeof target === 'string' ? { url: target } : target;
+  if ('url' in t) return new Redis(t.url, options);
+  return new Redis({
+    ...options,
+    sentinels: t.sentinels.map((s) => ({ host: s.host, port: s.port })),
+    name: t.name,
+    ...(t.password !== undefined ? { password: t.password } : {}),
+    // After a failover the old primary may still answer as a replica for a moment: a
+    // READONLY error reconnects, which asks the sentinels again.
+    reconnectOnError: (err) => err.message.startsWith('READONLY'),
+  });
+}
+
+/** A short description of `target` for logs and `/readyz` (no secrets). */
+export function describeTarget(target: RedisTarget): string {
+  if ('url' in target) {
+    try {
+      const u = new URL(target.url);
+      return `${u.hostname}:${u.port || '6379'}`;
+    } catch {
+      return 'redis';
+    }
+  }
+  return `sentinel ${target.name} via ${target.sentinels.map((s) => `${s.host}:${s.port}`).join(',')}`;
+}
