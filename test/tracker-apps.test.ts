@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Alert, TechnicianView, TrackPoint } from '../src/protocol.js';
 import { eventually } from './support/eventually.js';
+import { ownTracksLocation } from './support/fixtures.js';
 import { ServerProcess, token } from './support/server-process.js';
 
 const KNOT = 1852 / 3600;
@@ -189,25 +190,7 @@ describe('tracker apps (OsmAnd protocol, Traccar Client, OwnTracks)', () => {
       'x-limit-d': 'phone',
     };
     const tst = Math.floor(Date.now() / 1000) - 30;
-    const location = {
-      _type: 'location',
-      acc: 13,
-      alt: 40,
-      batt: 84,
-      bs: 1,
-      conn: 'w',
-      created_at: tst + 1,
-      lat: 48.856826,
-      lon: 2.292713,
-      m: 1,
-      t: 'u',
-      tid: 'ph',
-      tst,
-      vac: 0,
-      vel: 36,
-      cog: 270,
-      topic: 'owntracks/app-owntracks/phone',
-    };
+    const location = ownTracksLocation('app-owntracks', 'ph', tst);
     const res = await send('POST', '/v1/owntracks', headers, JSON.stringify(location));
     assert.equal(res.status, 200);
     assert.deepEqual(res.body, []);

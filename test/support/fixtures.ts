@@ -49,3 +49,29 @@ export function tempDirs(prefix: string): () => Promise<string> {
 export function sosAlert(id: string, extra: Partial<Alert> = {}): Alert {
   return { id, kind: 'sos', level: 1, state: 'open', tech: 't-1', ts: 1_000, ...extra };
 }
+
+/**
+ * A location message as OwnTracks sends it in HTTP mode (the booklet's JSON page), from
+ * technician `user` at `tst` (unix seconds), 36 km/h heading west.
+ */
+export function ownTracksLocation(user: string, tid: string, tst: number): Record<string, unknown> {
+  return {
+    _type: 'location',
+    acc: 13,
+    alt: 40,
+    batt: 84,
+    bs: 1,
+    conn: 'w',
+    created_at: tst + 1,
+    lat: 48.856826,
+    lon: 2.292713,
+    m: 1,
+    t: 'u',
+    tid,
+    tst,
+    vac: 0,
+    vel: 36,
+    cog: 270,
+    topic: `owntracks/${user}/phone`,
+  };
+}

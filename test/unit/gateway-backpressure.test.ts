@@ -9,27 +9,18 @@ import { systemClock } from '../../src/clock.js';
 import { loadConfig } from '../../src/config.js';
 import { TokenVerifier } from '../../src/gateway/auth.js';
 import { InflightTracker } from '../../src/gateway/inflight.js';
-import { RateLimiter } from '../../src/gateway/rate-limit.js';
 import { type Connection, type EndpointDeps, sendMessage } from '../../src/gateway/socket-endpoint.js';
 import type { WebSocket } from '../../src/gateway/uws.js';
 import { createLogger } from '../../src/log.js';
 import { Metrics } from '../../src/metrics.js';
+import { testConnection } from '../support/connection.js';
 
 /** A socket that records what the send path did to it. */
 function recordingSocket(buffered: number) {
   const sent: Buffer[] = [];
   let corks = 0;
   const ended: Array<[number | undefined, string | undefined]> = [];
-  const conn: Connection = {
-    principal: { sub: 'op', role: 'safety', expiresAt: Date.now() + 60_000 },
-    endpoint: '/v1/safety',
-    remote: '127.0.0.1',
-    openedAt: Date.now(),
-    limiter: new RateLimiter(1, 1, Date.now()),
-    garbageInARow: 0,
-    messages: 0,
-    closed: false,
-  };
+  const conn = testConnection('op', 'safety', '/v1/safety');
   const ws = {
     getUserData: () => conn,
     getBufferedAmount: () => buffered,

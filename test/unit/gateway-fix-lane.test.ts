@@ -12,7 +12,6 @@ import { TokenVerifier } from '../../src/gateway/auth.js';
 import { decodeFrame } from '../../src/gateway/codec.js';
 import { FixLane } from '../../src/gateway/fix-lane.js';
 import { InflightTracker } from '../../src/gateway/inflight.js';
-import { RateLimiter } from '../../src/gateway/rate-limit.js';
 import {
   type Connection,
   type EndpointBehaviour,
@@ -22,6 +21,7 @@ import {
 import type { TemplatedApp, WebSocket } from '../../src/gateway/uws.js';
 import { createLogger } from '../../src/log.js';
 import { Metrics } from '../../src/metrics.js';
+import { testConnection } from '../support/connection.js';
 
 describe('fix lane', () => {
   /** A lane on a clock the test moves, with its next turn run by hand. */
@@ -129,16 +129,7 @@ describe('socket endpoint with a fix lane', () => {
       ...(lane === undefined ? {} : { lane }),
     };
     registerSocketEndpoint(app, behaviour, deps);
-    const conn: Connection = {
-      principal: { sub: 'tech-1', role: 'device', expiresAt: Date.now() + 60_000 },
-      endpoint: '/v1/device',
-      remote: '127.0.0.1',
-      openedAt: Date.now(),
-      limiter: new RateLimiter(100_000, 100_000, Date.now()),
-      garbageInARow: 0,
-      messages: 0,
-      closed: false,
-    };
+    const conn = testConnection('tech-1', 'device', '/v1/device', 100_000);
     const answers: Array<Record<string, unknown>> = [];
     const ws = {
       getUserData: () => conn,

@@ -14,6 +14,7 @@ import {
   parseTraccarJson,
 } from '../../src/gateway/tracker-app-formats.js';
 import { basicCredentials } from '../../src/gateway/tracker-apps.js';
+import { ownTracksLocation } from '../support/fixtures.js';
 
 const T = Date.UTC(2026, 10, 26, 12, 30, 15); // 2026-11-26T12:30:15Z
 const KNOT = 1852 / 3600;
@@ -210,25 +211,7 @@ describe("Traccar Client's JSON", () => {
 
 describe('OwnTracks HTTP mode', () => {
   // As the OwnTracks booklet's JSON page shows a location message.
-  const location = {
-    _type: 'location',
-    acc: 13,
-    alt: 40,
-    batt: 84,
-    bs: 1,
-    conn: 'w',
-    created_at: T / 1000 + 2,
-    lat: 48.856826,
-    lon: 2.292713,
-    m: 1,
-    t: 'u',
-    tid: 'te',
-    tst: T / 1000,
-    vac: 0,
-    vel: 36,
-    cog: 270,
-    topic: 'owntracks/tech-1/phone',
-  };
+  const location = ownTracksLocation('tech-1', 'te', T / 1000);
 
   it('a location is a fix: tst in seconds, vel in km/h', () => {
     const parsed = parseOwnTracks(location);
