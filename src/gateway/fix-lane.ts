@@ -6,14 +6,23 @@
  * twice the node's capacity that is thousands of frames, and a turn of hundreds of
  * milliseconds: an SOS in the same turn waited for all of them, and each of the four or
  * five turns its journal write, commit and console push take was as long. Here a ping or
- * batch only has its bytes copied on arrival; the lane works through them in slices of at
- * most `sliceMs` per turn, and every other frame (SOS, check-ins, order transitions, a
- * console's answers) is handled the moment it arrives. Turns stay short, so the safety
- * traffic's turns come quickly, and the fixes still get all the time the loop has left.
+ * batch only has its bytes copied on arrival; the lane works through them in slices, one
+ * per turn, and every other frame (SOS, check-ins, order transitions, a console's answers)
+ * is handled the moment it arrives, ahead of the pings that came with it.
+ *
+ * A slice runs for as long as the rest of the loop took since the last one (at least
+ * `minSliceMs`, at most MAX_SLICE_MS): the fixes get at least half the loop's time
+ * whatever else it does. A fixed slice of a few milliseconds starved them on a busy or
+ * descheduled process: with turns of 50 ms it gave pings a tenth of the node, and a node
+ * at half its capacity shed. Turns are then about twice the other work of a turn, which
+ * stays short when the node is not overloaded, and at most MAX_SLICE_MS longer when it is.
  *
  * The lane itself never refuses anything: how much may wait in it is the load shedder's
  * business (load-shed.ts), which counts a fix as in flight from the moment it is queued.
  */
+
+/** The longest slice, however long the rest of a turn took. */
+export const MAX_SLICE_MS = 50;
 
 /** A queued unit of work: runs once, must not throw (a throw is reported and the lane goes on). */
 export type LaneJob = () => void;
@@ -23,13 +32,15 @@ export class FixLane {
   private queue: Array<LaneJob | undefined> = [];
   private head = 0;
   private scheduled = false;
+  /** When the last slice ended; NaN before the first. */
+  private lastEnd = Number.NaN;
 
   /**
-   * `sliceMs`: the longest the lane works in one turn. `now` and `schedule` are the clock
-   * and the next-turn hook; tests pass their own.
+   * `minSliceMs`: the shortest slice (see the module comment). `now` and `schedule` are the
+   * clock and the next-turn hook; tests pass their own.
    */
   constructor(
-    private readonly sliceMs: number,
+    private readonly minSliceMs: number,
     private readonly onError: (err: unknown) => void,
     private readonly now: () => number = () => performance.now(),
     private readonly schedule: (run: () => void) => void = setImmediate,
@@ -54,7 +65,9 @@ export class FixLane {
 
   private readonly drain = (): void => {
     this.scheduled = false;
-    const until = this.now() + this.sliceMs;
+    const start = this.now();
+    const rest = Number.isNaN(this.lastEnd) ? 0 : start - this.lastEnd;
+    const until = start + Math.min(MAX_SLICE_MS, Math.max(this.minSliceMs, rest));
     while (this.head < this.queue.length) {
       const job = this.queue[this.head] as LaneJob;
       this.queue[this.head] = undefined;
@@ -66,6 +79,7 @@ export class FixLane {
       }
       if (this.now() >= until) break;
     }
+    this.lastEnd = this.now();
     if (this.head === this.queue.length) {
       this.queue = [];
       this.head = 0;

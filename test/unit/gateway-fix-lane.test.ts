@@ -10,7 +10,7 @@ import { systemClock } from '../../src/clock.js';
 import { loadConfig } from '../../src/config.js';
 import { TokenVerifier } from '../../src/gateway/auth.js';
 import { decodeFrame } from '../../src/gateway/codec.js';
-import { FixLane } from '../../src/gateway/fix-lane.js';
+import { FixLane, MAX_SLICE_MS } from '../../src/gateway/fix-lane.js';
 import { InflightTracker } from '../../src/gateway/inflight.js';
 import {
   type Connection,
@@ -71,6 +71,27 @@ describe('fix lane', () => {
     assert.deepEqual(ran, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
     assert.equal(m.lane.length, 0);
     assert.equal(m.turn(), false, 'an empty lane schedules nothing');
+  });
+
+  it('works as long as the rest of the loop took since its last slice, within bounds', () => {
+    const m = manualLane(4);
+    const ran: number[] = [];
+    for (let i = 0; i < 200; i++)
+      m.lane.push(() => {
+        ran.push(i);
+        m.advance(1);
+      });
+    m.turn();
+    assert.equal(ran.length, 4, 'the first slice: the minimum');
+    m.advance(20);
+    m.turn();
+    assert.equal(ran.length, 4 + 20, 'after 20 ms of other work, a 20 ms slice');
+    m.advance(500);
+    m.turn();
+    assert.equal(ran.length, 4 + 20 + MAX_SLICE_MS, 'never more than MAX_SLICE_MS');
+    m.advance(1);
+    m.turn();
+    assert.equal(ran.length, 4 + 20 + MAX_SLICE_MS + 4, 'after a short turn, the minimum again');
   });
 
   it('runs at least one job per turn, however slow, and goes on after a job throws', () => {
