@@ -155,7 +155,9 @@ class Device {
         const c = new DeviceClient({ url, token: await token(this.tech, 'device') });
         c.on('push', (m) => {
           if (m.t === 'sos_status') {
-            (this.statuses[m.incident] ??= []).push(m.state);
+            const states = this.statuses[m.incident] ?? [];
+            states.push(m.state);
+            this.statuses[m.incident] = states;
             if (m.state === 'resolved' && m.incident === this.incident) this.incident = null;
           }
         });
