@@ -19,8 +19,18 @@ export interface Refusal {
 /** What a behaviour call answers: a value, or a refusal that changed nothing. */
 export type Outcome<T> = { ok: true; value: T } | Refusal;
 
+/**
+ * What a component's state leaves of this node's service to its own devices: `served`
+ * (everything a device sends is acked as usual), `degraded` (acked from this node alone:
+ * some work is refused or waits, but SOS and check-ins are served), `refused` (the node
+ * cannot store what devices send).
+ */
+export type DeviceService = 'served' | 'degraded' | 'refused';
+
 /** Health of one dependency, for `/readyz`. */
 export interface ComponentHealth {
   ok: boolean;
   detail?: string;
+  /** What this state means for this node's devices (absent: `served`). */
+  devices?: DeviceService;
 }

@@ -23,6 +23,13 @@ after(async () => {
 
 const SITE = PLACES.lyon;
 
+/** `/readyz`'s body. */
+interface Readiness {
+  down: string[];
+  components: Record<string, { ok: boolean; devices?: string }>;
+  devices: { state: string; served: boolean };
+}
+
 describe('redis outage mid-stream', () => {
   it('keeps serving, reports it on /readyz, and catches up with nothing acked lost', async () => {
     const [a, b] = cluster.nodes as [ServerProcess, ServerProcess];
@@ -58,10 +65,20 @@ describe('redis outage mid-stream', () => {
       const r = await a.http('GET', '/readyz');
       return r.status === 503 && (r.body as { down: string[] }).down.includes('redis');
     });
+    // Per component: only Redis is down, and A still serves its devices (from its journal).
+    const ready = (await a.http('GET', '/readyz')).body as Readiness;
+    assert.deepEqual(ready.down, ['redis'], JSON.stringify(ready));
+    assert.equal(ready.components.redis?.devices, 'degraded');
+    assert.equal(ready.components.journal?.ok, true);
+    assert.deepEqual(ready.devices, { state: 'degraded', served: true });
+    // What a load balancer routing devices asks: this node still takes them.
+    const forDevices = await a.http('GET', '/readyz?for=devices');
+    assert.equal(forDevices.status, 200, forDevices.text);
 
     await cluster.redis.start();
     for (let i = 0; i < 20; i++) await ping();
     await eventually('A ready again', async () => (await a.http('GET', '/readyz')).status === 200);
+    assert.deepEqual(((await a.http('GET', '/readyz')).body as Readiness).devices, { state: 'served', served: true });
 
     // The SOS acked during the outage reached the other node's console and list.
     await eventually('SOS on the console of B', () => seenB.some((x) => x.id === incident), 60_000);

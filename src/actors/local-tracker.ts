@@ -6,7 +6,7 @@
  */
 import type { Alert, DevicePush } from '../protocol.js';
 import type { DeviceLink, Tracker } from './api.js';
-import type { LiveRecord } from './records.js';
+import type { LivePosition, LiveRecord, OrderRecord } from './records.js';
 import type { RecoveredState } from './recovery.js';
 
 /** What the cluster plugs into a local tracker (`join`). */
@@ -55,6 +55,20 @@ export interface LocalTracker extends Tracker {
   adopt(tech: string, state: RecoveredState): Promise<void>;
   /** Drops technician `tech`'s actors and state from this node. */
   evict(tech: string): Promise<void>;
+  /**
+   * What this node's journal held when it started in multi-node mode (where the journal
+   * is not loaded: technicians come from shared storage), for journal reconciliation;
+   * returned once, then null.
+   */
+  takeJournaled(): RecoveredState | null;
+  /** What this node holds of technician `tech` now: its orders, alerts and last position. */
+  stateOf(tech: string): { orders: OrderRecord[]; alerts: Alert[]; position: LivePosition | null };
+  /**
+   * Adds journal records of technician `tech` that this node (running it) lacked: stores
+   * them in its journal (whose durable hook copies orders and positions to shared storage),
+   * installs them in the actors and appends the alerts to the shared feed.
+   */
+  mergeJournaled(tech: string, recs: LiveRecord[]): Promise<void>;
   /** Resolves once every alert change committed so far is in the shared feed. */
   flushFeed(): Promise<void>;
   /** Waits until every message in flight has landed (tests). */

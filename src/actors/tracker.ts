@@ -49,6 +49,8 @@ import {
   isUnresolved,
   type LiveJournal,
   type LiveKinds,
+  type LivePosition,
+  type LiveRecord,
   type OrderRecord,
   type TechRecord,
   techView,
@@ -102,6 +104,8 @@ export class ActorTracker implements LocalTracker {
   private readonly retention: Retention;
   private hooks: ClusterHooks | null = null;
   private closed = false;
+  /** The journal as replayed at start, in multi-node mode, until reconciliation takes it. */
+  private journaled: RecoveredState | null = null;
 
   private constructor(
     private readonly system: ActorSystemRef,
@@ -166,6 +170,8 @@ export class ActorTracker implements LocalTracker {
 
     await fanout.start(FEED_START_WAIT_MS);
     if (!opts.fromJournal) {
+      // Not loaded (shared storage is the truth), but kept for reconciliation: what Redis lacks of it is written there.
+      tracker.journaled = recover(records, startedAt);
       tracker.retention.start();
       log.info({ node: shared.nodeId, journaled: records.length }, 'tracker started in multi-node mode');
       return tracker;
@@ -271,6 +277,36 @@ export class ActorTracker implements LocalTracker {
 
   flushFeed(): Promise<void> {
     return this.board.flushFeed();
+  }
+
+  takeJournaled(): RecoveredState | null {
+    const j = this.journaled;
+    this.journaled = null;
+    return j;
+  }
+
+  stateOf(tech: string): { orders: OrderRecord[]; alerts: Alert[]; position: LivePosition | null } {
+    const orders = [...this.orders.records.values()].filter((o) => o.tech === tech);
+    return { orders, alerts: this.alertsOf(tech), position: this.techs.records.get(tech)?.pos ?? null };
+  }
+
+  async mergeJournaled(tech: string, recs: LiveRecord[]): Promise<void> {
+    if (recs.length === 0) return;
+    for (const r of recs) await this.journal.put(r, 'safety');
+    const now = this.deps.clock.now();
+    const cur = this.stateOf(tech);
+    const quietSince = this.techs.records.get(tech)?.quietSince ?? now;
+    // Last record per key wins, as in a replay: the journal's records go after the present ones.
+    const byKey = new Map<string, LiveRecord>();
+    for (const o of cur.orders) byKey.set(`o:${o.id}`, { k: 'o', o });
+    for (const a of cur.alerts) byKey.set(`a:${a.id}`, { k: 'a', a });
+    if (cur.position !== null) byKey.set('p', { k: 'p', id: tech, pos: cur.position, quietSince });
+    for (const r of recs) byKey.set(r.k === 'o' ? `o:${r.o.id}` : r.k === 'a' ? `a:${r.a.id}` : 'p', r);
+    await adopt(this.registries(), tech, recover(byKey.values(), now));
+    for (const r of recs) {
+      if (r.k === 'a') this.board.republish(r.a.id);
+      else if (r.k === 'p') this.deps.shared.nearby.put(tech, r.pos.lat, r.pos.lon, r.pos.ts);
+    }
   }
 
   attachDevice(tech: string, link: DeviceLink): void {

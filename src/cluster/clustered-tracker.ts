@@ -42,6 +42,8 @@ import type {
 import type { SharedState } from '../shared/shared-state.js';
 import type { StateMirror } from '../shared/state-mirror.js';
 import { ClusterLink } from './cluster-link.js';
+import type { Journaled } from './journal-merge.js';
+import { Reconciler } from './reconcile.js';
 import { parseRemoteCall } from './remote-calls.js';
 import { type Adoption, Takeover } from './takeover.js';
 
@@ -57,6 +59,7 @@ const HANDOVER_WAIT_MS = 5_000;
 export class ClusteredTracker implements Tracker {
   private readonly cluster: ClusterLink;
   private readonly takeover: Takeover;
+  private readonly reconciler: Reconciler;
   private closed = false;
 
   private constructor(
@@ -84,6 +87,7 @@ export class ClusteredTracker implements Tracker {
     );
     this.cluster = cluster;
     this.takeover = new Takeover({ cluster, mirror, shared, local, log, clock });
+    this.reconciler = new Reconciler({ cluster, takeover: this.takeover, mirror, shared, local, log, clock });
     local.join({
       holds: (tech) => cluster.holds(tech),
       pushElsewhere: (tech, msg) => void cluster.pushRemote(tech, msg),
@@ -115,6 +119,7 @@ export class ClusteredTracker implements Tracker {
     const tracker = new ClusteredTracker(local, deps.shared, mirror, deps.log, deps.clock);
     tracker.cluster.start();
     tracker.takeover.start();
+    tracker.reconciler.start();
     return tracker;
   }
 
@@ -176,6 +181,9 @@ export class ClusteredTracker implements Tracker {
         return this.local.getTechnician(call.id);
       case 'eraseTechnician':
         return this.local.eraseTechnician(call.id);
+      case 'reconcile':
+        // Checked against the record schemas on arrival: the same shapes as the actors' records.
+        return this.reconciler.mergeHere(call.journaled as unknown as Journaled);
     }
   }
 
@@ -302,6 +310,7 @@ export class ClusteredTracker implements Tracker {
     if (this.closed) return;
     this.closed = true;
     this.takeover.stop();
+    this.reconciler.stop();
     await this.local.close();
   }
 
@@ -314,6 +323,7 @@ export class ClusteredTracker implements Tracker {
   async crash(): Promise<void> {
     this.closed = true;
     this.takeover.stop();
+    this.reconciler.stop();
     this.cluster.abandon();
     await this.local.crash();
   }

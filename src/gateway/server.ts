@@ -20,6 +20,7 @@ import { FixLane } from './fix-lane.js';
 import { type HttpDeps, route } from './http.js';
 import { InflightTracker } from './inflight.js';
 import { LoadShedder } from './load-shed.js';
+import { readyAnswer } from './readiness.js';
 import { registerApiRoutes } from './routes.js';
 import { safetyEndpoint } from './safety-endpoint.js';
 import { type Connection, closeConnection, type EndpointDeps, registerSocketEndpoint } from './socket-endpoint.js';
@@ -155,14 +156,9 @@ export async function startGateway({ config, clock, log, metrics, tracker }: Gat
   registerConsoleRoutes(app, config, httpDeps, consoleFiles(log));
 
   route(app, 'get', '/healthz', {}, httpDeps, () => ({ status: 200, json: { ok: true } }));
-  route(app, 'get', '/readyz', {}, httpDeps, async () => {
-    const components = await tracker.readiness();
-    const down = Object.entries(components)
-      .filter(([, health]) => !health.ok)
-      .map(([name]) => name);
-    if (shuttingDown) down.push('gateway');
-    return { status: down.length === 0 ? 200 : 503, json: { ok: down.length === 0, down, components } };
-  });
+  route(app, 'get', '/readyz', {}, httpDeps, async (call) =>
+    readyAnswer(await tracker.readiness(), shuttingDown, call.query.get('for')),
+  );
   route(app, 'get', '/metrics', {}, httpDeps, async () => ({
     status: 200,
     text: await metrics.registry.metrics(),

@@ -38,6 +38,11 @@ export class MemoryAlertFeed implements AlertFeed {
     };
   }
 
+  async idsSince(_since: number): Promise<{ ids: Set<string>; complete: boolean }> {
+    // Positions here are counters, not times: answer with the whole history, which is kept.
+    return { ids: new Set(this.entries.map((e) => e.alert.id)), complete: true };
+  }
+
   async close(): Promise<void> {
     this.tails.clear();
   }

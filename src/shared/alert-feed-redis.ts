@@ -141,6 +141,26 @@ export class RedisAlertFeed implements AlertFeed {
     };
   }
 
+  async idsSince(since: number): Promise<{ ids: Set<string>; complete: boolean }> {
+    const ids = new Set<string>();
+    const first = (await this.redis.xrange(this.streamKey, '-', '+', 'COUNT', 1)) as [string, string[]][];
+    const oldest = first[0] === undefined ? null : Number(first[0][0].split('-')[0]);
+    let from = `${Math.max(0, Math.floor(since))}-0`;
+    for (;;) {
+      const page = (await this.redis.xrange(this.streamKey, from, '+', 'COUNT', 1000)) as [string, string[]][];
+      for (const [, fields] of page) {
+        const raw = fields[fields.indexOf('a') + 1];
+        const alert = readRecord(storedAlertCheck, raw ?? '', 'alert feed stream', this.opts.onCorrupt);
+        if (alert !== null) ids.add(alert.id);
+      }
+      const last = page.at(-1);
+      if (page.length < 1000 || last === undefined) break;
+      from = `(${last[0]}`;
+    }
+    // Trimmed history: entries older than the oldest kept one are gone.
+    return { ids, complete: oldest === null || oldest <= since };
+  }
+
   async close(): Promise<void> {
     for (const r of this.readers) r.disconnect();
     this.readers.clear();

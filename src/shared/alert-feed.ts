@@ -32,6 +32,12 @@ export interface AlertFeed {
    * function is called. Survives backend outages by resuming from the last delivered position.
    */
   tail(position: string, onEntry: (entry: FeedEntry) => void): () => Promise<void>;
+  /**
+   * Ids of the alerts with a change in the feed at or after `since` (ms since the epoch, by
+   * the backend's clock), and whether the feed reaches back that far (`complete`: it keeps
+   * a bounded history). Read by journal reconciliation (src/cluster/reconcile.ts).
+   */
+  idsSince(since: number): Promise<{ ids: Set<string>; complete: boolean }>;
   /** Stops every tail and releases connections. */
   close(): Promise<void>;
 }

@@ -9,12 +9,14 @@ import { type Static, type TObject, Type } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { compileAll } from '../protocol/checks.js';
 import {
+  AlertSchema,
   DevicePushSchema,
   ErrorCodeSchema,
   IdSchema,
   OrderInputSchema,
   SafetyMessageSchema,
 } from '../protocol/schemas.js';
+import { MirroredOrderSchema, MirroredPositionSchema } from './record-schemas.js';
 
 /** Longest node id, request id or request name on the bus. */
 export const BUS_TOKEN_MAX_LENGTH = 256;
@@ -30,6 +32,15 @@ export const RemoteCallSchemas = {
   getOrder: Type.Object({ id: IdSchema }),
   getTechnician: Type.Object({ id: IdSchema }),
   eraseTechnician: Type.Object({ id: IdSchema }),
+  /** Journal records of a technician that the asking node holds and Redis lacked (src/cluster/reconcile.ts). */
+  reconcile: Type.Object({
+    journaled: Type.Object({
+      tech: IdSchema,
+      orders: Type.Array(MirroredOrderSchema, { maxItems: 10_000 }),
+      alerts: Type.Array(AlertSchema, { maxItems: 10_000 }),
+      position: Type.Union([MirroredPositionSchema, Type.Null()]),
+    }),
+  }),
 };
 type RemoteCallSchemas = typeof RemoteCallSchemas;
 export type RemoteCallOp = keyof RemoteCallSchemas;

@@ -122,7 +122,13 @@ export function redisSharedState(
     health: () =>
       probe.status === 'ready'
         ? { ok: true }
-        : { ok: false, detail: `redis (${describeTarget(url)}) connection ${probe.status}` },
+        : {
+            ok: false,
+            detail:
+              `redis (${describeTarget(url)}) connection ${probe.status}: devices are served from this ` +
+              "node's journal; deadlines pause 7 s into the outage; other nodes' technicians cannot be reached",
+            devices: 'degraded',
+          },
     async close() {
       // While Redis is down a graceful QUIT would wait for it; shutdown must not.
       let timer: NodeJS.Timeout | undefined;

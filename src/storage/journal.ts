@@ -459,10 +459,15 @@ export class Journal<K extends JournalKinds> {
 
   /** For `/readyz`: the journal accepts writes, all of them (its reserve is whole). */
   health(): ComponentHealth {
-    if (this.closed) return { ok: false, detail: 'closed' };
-    if (this.failure !== null) return { ok: false, detail: `write failed: ${this.failure.message}` };
-    if (!this.reserve.whole)
-      return { ok: false, detail: new JournalFullError(this.reserve.held, this.reserve.target).message };
+    if (this.closed) return { ok: false, detail: 'closed', devices: 'refused' };
+    if (this.failure !== null) {
+      return { ok: false, detail: `write failed: ${this.failure.message}`, devices: 'refused' };
+    }
+    if (!this.reserve.whole) {
+      // Bulk writes are refused; safety writes (SOS, alerts) use the reserve.
+      const detail = new JournalFullError(this.reserve.held, this.reserve.target).message;
+      return { ok: false, detail, devices: 'degraded' };
+    }
     return { ok: true, detail: `${this.log.diskBytes} bytes` };
   }
 

@@ -164,6 +164,8 @@ export class SpooledArchive implements Archive {
       return {
         ok: false,
         detail: `archive spool over budget (${this.spool.diskBytes} of ${this.spool.maxBytes} bytes): new data is refused`,
+        // Pings and order transitions are refused with `unavailable`; SOS and alerts go on.
+        devices: 'degraded',
       };
     }
     const status = this.drainer.storeStatus;
@@ -171,6 +173,8 @@ export class SpooledArchive implements Archive {
       return {
         ok: false,
         detail: `${this.store.name} unreachable (${status.error}); ${this.spool.pendingRows} rows spooled`,
+        // Rows wait in the spool: devices are served as usual until it is over budget.
+        devices: 'served',
       };
     }
     return { ok: true, detail: `${this.store.name}; ${this.spool.pendingRows} rows spooled` };
