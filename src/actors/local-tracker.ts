@@ -63,6 +63,8 @@ export interface LocalTracker extends Tracker {
   takeJournaled(): RecoveredState | null;
   /** What this node holds of technician `tech` now: its orders, alerts and last position. */
   stateOf(tech: string): { orders: OrderRecord[]; alerts: Alert[]; position: LivePosition | null };
+  /** The same, as the journal records that would restore it (one per order, alert and the position). */
+  liveRecordsOf(tech: string): LiveRecord[];
   /**
    * Adds journal records of technician `tech` that this node (running it) lacked: stores
    * them in its journal (whose durable hook copies orders and positions to shared storage),

@@ -290,18 +290,24 @@ export class ActorTracker implements LocalTracker {
     return { orders, alerts: this.alertsOf(tech), position: this.techs.records.get(tech)?.pos ?? null };
   }
 
+  liveRecordsOf(tech: string): LiveRecord[] {
+    const cur = this.stateOf(tech);
+    const quietSince = this.techs.records.get(tech)?.quietSince ?? this.deps.clock.now();
+    const recs: LiveRecord[] = [];
+    for (const o of cur.orders) recs.push({ k: 'o', o });
+    for (const a of cur.alerts) recs.push({ k: 'a', a });
+    if (cur.position !== null) recs.push({ k: 'p', id: tech, pos: cur.position, quietSince });
+    return recs;
+  }
+
   async mergeJournaled(tech: string, recs: LiveRecord[]): Promise<void> {
     if (recs.length === 0) return;
     for (const r of recs) await this.journal.put(r, 'safety');
     const now = this.deps.clock.now();
-    const cur = this.stateOf(tech);
-    const quietSince = this.techs.records.get(tech)?.quietSince ?? now;
     // Last record per key wins, as in a replay: the journal's records go after the present ones.
     const byKey = new Map<string, LiveRecord>();
-    for (const o of cur.orders) byKey.set(`o:${o.id}`, { k: 'o', o });
-    for (const a of cur.alerts) byKey.set(`a:${a.id}`, { k: 'a', a });
-    if (cur.position !== null) byKey.set('p', { k: 'p', id: tech, pos: cur.position, quietSince });
-    for (const r of recs) byKey.set(r.k === 'o' ? `o:${r.o.id}` : r.k === 'a' ? `a:${r.a.id}` : 'p', r);
+    for (const r of [...this.liveRecordsOf(tech), ...recs])
+      byKey.set(r.k === 'o' ? `o:${r.o.id}` : r.k === 'a' ? `a:${r.a.id}` : 'p', r);
     await adopt(this.registries(), tech, recover(byKey.values(), now));
     for (const r of recs) {
       if (r.k === 'a') this.board.republish(r.a.id);

@@ -22,7 +22,6 @@
  */
 import type { DeviceLink, OrderTimeline, SafetyLink, TechnicianErased, Tracker } from '../actors/api.js';
 import type { LocalTracker } from '../actors/local-tracker.js';
-import { isTerminalState } from '../actors/records.js';
 import { notFound } from '../actors/refusals.js';
 import { ActorTracker, type TrackerDeps } from '../actors/tracker.js';
 import { type Clock, sleep } from '../clock.js';
@@ -45,6 +44,7 @@ import { ClusterLink } from './cluster-link.js';
 import type { Journaled } from './journal-merge.js';
 import { Reconciler } from './reconcile.js';
 import { parseRemoteCall } from './remote-calls.js';
+import { mirrorRecord, SharedResync } from './resync.js';
 import { type Adoption, Takeover } from './takeover.js';
 
 /** How often a device's node retries taking its technician over while another node holds it. */
@@ -60,6 +60,8 @@ export class ClusteredTracker implements Tracker {
   private readonly cluster: ClusterLink;
   private readonly takeover: Takeover;
   private readonly reconciler: Reconciler;
+  /** Writes again what Redis lost, after each reconnection (resync.ts); public for tests. */
+  readonly resync: SharedResync;
   private closed = false;
 
   private constructor(
@@ -88,14 +90,12 @@ export class ClusteredTracker implements Tracker {
     this.cluster = cluster;
     this.takeover = new Takeover({ cluster, mirror, shared, local, log, clock });
     this.reconciler = new Reconciler({ cluster, takeover: this.takeover, mirror, shared, local, log, clock });
+    this.resync = new SharedResync({ cluster, takeover: this.takeover, mirror, shared, local, log, clock });
     local.join({
       holds: (tech) => cluster.holds(tech),
       pushElsewhere: (tech, msg) => void cluster.pushRemote(tech, msg),
       // Every durable order and position record is copied to Redis for the next owner.
-      durable: (rec) => {
-        if (rec.k === 'o') mirror.putOrder(rec.o.tech, rec.o.id, isTerminalState(rec.o.state) ? null : rec.o);
-        else if (rec.k === 'p') mirror.putPosition(rec.id, { pos: rec.pos, quietSince: rec.quietSince });
-      },
+      durable: (rec) => mirrorRecord(mirror, rec),
       erased: async (tech) => {
         await mirror.eraseTech(tech);
         await this.takeover.drop(tech);
@@ -120,6 +120,7 @@ export class ClusteredTracker implements Tracker {
     tracker.cluster.start();
     tracker.takeover.start();
     tracker.reconciler.start();
+    tracker.resync.start();
     return tracker;
   }
 
@@ -311,6 +312,7 @@ export class ClusteredTracker implements Tracker {
     this.closed = true;
     this.takeover.stop();
     this.reconciler.stop();
+    this.resync.stop();
     await this.local.close();
   }
 
@@ -324,6 +326,7 @@ export class ClusteredTracker implements Tracker {
     this.closed = true;
     this.takeover.stop();
     this.reconciler.stop();
+    this.resync.stop();
     this.cluster.abandon();
     await this.local.crash();
   }

@@ -146,3 +146,32 @@ export function historyWanted(j: Journaled, present: Present): { orders: string[
     alerts: j.alerts.filter((a) => !present.alerts.has(a.id) && isUnresolved(a)),
   };
 }
+
+/**
+ * Records of a technician this node runs that shared storage holds an older version of,
+ * or lacks (after Redis lost writes: a failover to a replica that had not received them,
+ * a restart without persistence). Here the node's state is the authority: it holds the
+ * lease, so every record of it is at least as new as anything in shared storage, and a
+ * record shared storage lacks is one it lost, never one another node finished since.
+ * Unlike `missingFrom`, a finished order or resolved alert that shared storage still shows
+ * open is written too (its removal was lost).
+ */
+export function staleInShared(local: readonly LiveRecord[], shared: Present): LiveRecord[] {
+  const out: LiveRecord[] = [];
+  for (const r of local) {
+    if (r.k === 'o') {
+      const s = shared.orders.get(r.o.id);
+      const stale = isTerminalState(r.o.state)
+        ? s !== undefined
+        : s === undefined || r.o.timeline.length > s.timeline.length;
+      if (stale) out.push(r);
+    } else if (r.k === 'a') {
+      const s = shared.alerts.get(r.a.id);
+      const stale = isUnresolved(r.a) ? s === undefined || aheadOf(r.a, s) : s !== undefined;
+      if (stale) out.push(r);
+    } else if (shared.position === null || r.pos.ts > shared.position.ts) {
+      out.push(r);
+    }
+  }
+  return out;
+}

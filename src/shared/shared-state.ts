@@ -46,6 +46,12 @@ export interface SharedState {
    * while it is down (always ready in embedded mode).
    */
   readyForMs(): number | null;
+  /**
+   * How many times the connection to the shared backend has become ready: it grows by one
+   * on every reconnection (a failover included), so a node can tell that Redis may have
+   * lost writes since it last looked (always 1 in embedded mode).
+   */
+  connections(): number;
   /** Health of the shared backend for `/readyz`; null in embedded mode (nothing to report). */
   health(): ComponentHealth | null;
   /** Stops tails and releases connections. */
@@ -66,6 +72,7 @@ export function memorySharedState(clock: Clock): SharedState {
     bus: null,
     mirror: null,
     readyForMs: () => Number.MAX_SAFE_INTEGER,
+    connections: () => 1,
     health: () => null,
     async close() {
       await Promise.all([feed.close(), nearby.close(), leases.close()]);
@@ -100,8 +107,10 @@ export function redisSharedState(
   const probe = redisClient(url, { maxRetriesPerRequest: 1 });
   probe.on('error', onError);
   let readyAt = 0;
+  let connections = 0;
   probe.on('ready', () => {
     readyAt = Date.now();
+    connections++;
     if (reported) log.info('redis: shared state reachable again');
     reported = false;
   });
@@ -119,6 +128,7 @@ export function redisSharedState(
     bus,
     mirror,
     readyForMs: () => (probe.status === 'ready' ? Date.now() - readyAt : null),
+    connections: () => connections,
     health: () =>
       probe.status === 'ready'
         ? { ok: true }

@@ -80,6 +80,7 @@ export class MemoryCluster {
       bus,
       mirror: this.mirror,
       readyForMs: () => Number.MAX_SAFE_INTEGER,
+      connections: () => 1,
       health: () => ({ ok: true }),
       // The twins are the cluster's, not this node's: closing a node only takes it off the bus.
       close: () => bus.close(),

@@ -4,8 +4,15 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { OrderRecord } from '../../src/actors/records.js';
-import { aheadOf, type Journaled, type Known, missingFrom, type Present } from '../../src/cluster/journal-merge.js';
+import type { LiveRecord, OrderRecord } from '../../src/actors/records.js';
+import {
+  aheadOf,
+  type Journaled,
+  type Known,
+  missingFrom,
+  type Present,
+  staleInShared,
+} from '../../src/cluster/journal-merge.js';
 import type { Alert } from '../../src/protocol.js';
 import { sosAlert } from '../support/fixtures.js';
 
@@ -85,5 +92,47 @@ describe('journal reconciliation decides', () => {
     // The order's mark alone (its alert resolved and gone) is enough.
     const marked = present({ orders: [order('o1', ['assigned'], { fired: ['late_departure'] })] });
     assert.deepEqual(ids(missingFrom(journal({ alerts: [late('late-a')] }), marked, none)), []);
+  });
+});
+
+describe('after redis lost writes, the node that runs the technician writes again', () => {
+  const local = (j: Partial<Journaled>): LiveRecord[] => [
+    ...(j.orders ?? []).map((o): LiveRecord => ({ k: 'o', o })),
+    ...(j.alerts ?? []).map((a): LiveRecord => ({ k: 'a', a })),
+    ...(j.position ? [{ k: 'p' as const, id: 't-1', ...j.position }] : []),
+  ];
+
+  it('what redis lacks or holds an older version of', () => {
+    const mine = local({
+      orders: [order('o1', ['assigned', 'departed']), order('o2', ['assigned'])],
+      alerts: [sosAlert('s1'), sosAlert('s2', { state: 'acknowledged' })],
+      position: pos(9),
+    });
+    const redis = present({ orders: [order('o1', ['assigned'])], alerts: [sosAlert('s2')], position: 5 });
+    assert.deepEqual(ids(staleInShared(mine, redis)), [
+      'o:o1:departed',
+      'o:o2:assigned',
+      'a:s1:open',
+      'a:s2:acknowledged',
+      'p:9',
+    ]);
+  });
+
+  it('a finished order or resolved alert redis still shows open (its removal was lost), and nothing else', () => {
+    const done = order('o1', ['assigned', 'departed', 'arrived', 'in_service', 'completed']);
+    const gone = order('o2', ['assigned', 'cancelled']);
+    const mine = local({
+      orders: [done, gone],
+      alerts: [sosAlert('s1', { state: 'resolved' }), sosAlert('s2', { state: 'resolved' })],
+      position: pos(5),
+    });
+    const redis = present({ orders: [order('o1', ['assigned', 'departed'])], alerts: [sosAlert('s1')], position: 5 });
+    assert.deepEqual(ids(staleInShared(mine, redis)), ['o:o1:completed', 'a:s1:resolved']);
+  });
+
+  it('nothing when redis is up to date', () => {
+    const mine = local({ orders: [order('o1', ['assigned'])], alerts: [sosAlert('s1')], position: pos(5) });
+    const redis = present({ orders: [order('o1', ['assigned'])], alerts: [sosAlert('s1')], position: 5 });
+    assert.deepEqual(staleInShared(mine, redis), []);
   });
 });

@@ -1,0 +1,114 @@
+/**
+ * Rewriting shared storage after Redis lost writes (multi-node mode). Redis replication is
+ * asynchronous: when Sentinel promotes a replica, the writes the old primary acked but had
+ * not yet sent are gone (an SOS, an operator's ack, an order transition), and a Redis
+ * restarted without persistence has lost everything. Each node still runs its technicians
+ * with all of it, journaled and acked. So whenever this node's Redis connection comes back
+ * (a failover reconnects every client to the new primary), it compares what it runs with
+ * what Redis holds and writes what Redis lacks or holds an older version of
+ * (`staleInShared`): orders and positions to the state mirror, alerts to the feed, which
+ * pushes them to every console again. Writes go under this node's current fencing tokens,
+ * like any other write of a technician it holds, so a node that is not the holder changes
+ * nothing.
+ *
+ * Journal reconciliation (reconcile.ts) covers the other case: a node that was down when
+ * its writes were lost, and compares its journal at start.
+ */
+import type { LocalTracker } from '../actors/local-tracker.js';
+import type { LiveRecord } from '../actors/records.js';
+import { isTerminalState } from '../actors/records.js';
+import { type CancelTimer, type Clock, every } from '../clock.js';
+import type { Logger } from '../log.js';
+import type { SharedState } from '../shared/shared-state.js';
+import type { StateMirror } from '../shared/state-mirror.js';
+import { type ClusterLink, LEASE_RENEW_MS } from './cluster-link.js';
+import { type Present, staleInShared } from './journal-merge.js';
+import type { Takeover } from './takeover.js';
+
+/** Copies a durable order or position record to the state mirror (orders finished: removed). */
+export function mirrorRecord(mirror: StateMirror, rec: LiveRecord): void {
+  if (rec.k === 'o') mirror.putOrder(rec.o.tech, rec.o.id, isTerminalState(rec.o.state) ? null : rec.o);
+  else if (rec.k === 'p') mirror.putPosition(rec.id, { pos: rec.pos, quietSince: rec.quietSince });
+}
+
+/** What the resync works on. */
+export interface ResyncDeps {
+  cluster: ClusterLink;
+  takeover: Takeover;
+  mirror: StateMirror;
+  shared: SharedState;
+  local: LocalTracker;
+  log: Logger;
+  clock: Clock;
+}
+
+/** See the module comment. One per node in Redis mode. */
+export class SharedResync {
+  private stopTimer: CancelTimer | null = null;
+  /** Redis connections made by the last look (SharedState.connections); more later means it reconnected. */
+  private seenConnections = 0;
+  private running: Promise<void> | null = null;
+  /** Passes that wrote something, and records written (tests, logs). */
+  passes = 0;
+
+  constructor(private readonly d: ResyncDeps) {}
+
+  /** Starts watching for reconnections. */
+  start(): void {
+    this.seenConnections = this.d.shared.connections();
+    this.stopTimer = every(this.d.clock, LEASE_RENEW_MS, () => this.look());
+  }
+
+  stop(): void {
+    this.stopTimer?.();
+    this.stopTimer = null;
+  }
+
+  private look(): void {
+    if (this.running !== null) return;
+    const before = this.seenConnections;
+    this.seenConnections = this.d.shared.connections();
+    // The first connection (at start, or once Redis is up after a start without it) is
+    // journal reconciliation's business; every later one may follow lost writes.
+    if (before === 0 || this.seenConnections === before) return;
+    this.running = this.pass()
+      .catch((err: Error) => {
+        // Redis went away again: the next reconnection starts another pass.
+        this.d.log.warn({ err: err.message }, 'shared resync: redis unreachable during the pass');
+      })
+      .finally(() => {
+        this.running = null;
+      });
+  }
+
+  /** Compares every technician this node runs with Redis and writes what Redis lacks. */
+  async pass(): Promise<void> {
+    const { cluster, takeover, mirror, shared, local, log } = this.d;
+    const snap = await shared.feed.snapshot();
+    const openAlerts = new Map(snap.alerts.map((a) => [a.id, a]));
+    const counts = { technicians: 0, orders: 0, alerts: 0, positions: 0 };
+    for (const tech of cluster.heldTechs()) {
+      if (!takeover.runs(tech)) continue;
+      const mirrored = await mirror.load(tech);
+      const present: Present = {
+        orders: new Map(mirrored.orders.map((o) => [o.id, o])),
+        alerts: openAlerts,
+        position: mirrored.position?.pos ?? null,
+      };
+      const stale = staleInShared(local.liveRecordsOf(tech), present);
+      if (stale.length > 0) counts.technicians++;
+      for (const r of stale) {
+        if (r.k === 'a') {
+          local.republish(r.a.id);
+          counts.alerts++;
+        } else {
+          mirrorRecord(mirror, r);
+          if (r.k === 'o') counts.orders++;
+          else counts.positions++;
+        }
+      }
+    }
+    this.passes++;
+    log.info(counts, 'shared resync after a redis reconnection: what redis lacked was written again');
+  }
+}
