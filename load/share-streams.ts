@@ -19,7 +19,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { DeviceClient } from '../src/client/index.js';
-import { launch, latencyHistogram, mint } from './launch.js';
+import { latencyHistogram, launch, mint } from './launch.js';
 import { windowQuantileBound } from './prom-histogram.js';
 
 const { values } = parseArgs({
