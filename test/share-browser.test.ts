@@ -206,4 +206,16 @@ describe('customer page in a browser', () => {
     }
     assert.deepEqual(pageErrors, []);
   });
+
+  it('gives the safety console the same tiles and allows exactly their origin', async () => {
+    const csp = `img-src 'self' ${tiles.origin};`;
+    for (const path of ['/console', '/console/config.json']) {
+      const res = await fetch(server.httpUrl + path);
+      assert.ok(res.headers.get('content-security-policy')?.includes(csp), path);
+      if (path.endsWith('.json')) {
+        const cfg = (await res.json()) as { tiles: unknown };
+        assert.deepEqual(cfg.tiles, { url: tiles.template, attribution: '© Test Tiles' });
+      } else await res.body?.cancel();
+    }
+  });
 });
