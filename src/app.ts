@@ -4,12 +4,18 @@
  */
 import type { Tracker } from './actors/api.js';
 import { createTracker } from './actors/index.js';
+import { LiveFeed } from './actors/live-feed.js';
 import { type Clock, systemClock } from './clock.js';
 import { ClusteredTracker } from './cluster/clustered-tracker.js';
 import type { Config } from './config.js';
+import { type EtaEstimator, OsrmEstimator, StraightLineEstimator } from './eta/index.js';
 import { startGateway } from './gateway/server.js';
 import type { Logger } from './log.js';
 import { Metrics } from './metrics.js';
+import { ShareHub } from './share/share-hub.js';
+import { ShareLinks } from './share/share-links.js';
+import { ShareStore } from './share/share-store.js';
+import { ShareTokens } from './share/share-token.js';
 import type { RedisTarget } from './shared/redis-target.js';
 import { memorySharedState, redisSharedState } from './shared/shared-state.js';
 import { openArchive } from './telemetry/archive-factory.js';
@@ -17,6 +23,11 @@ import { openArchive } from './telemetry/archive-factory.js';
 /** A running node. */
 export interface Server {
   readonly port: number;
+  /**
+   * What the actors commit, for features beside them: `live.add({approaching(e) {...}})`
+   * hears `order.approaching` once per order (the events of issue 16 subscribe here).
+   */
+  readonly live: LiveFeed;
   /** Graceful stop: gateway first (clients told 1001), then the tracker and the archive flushed. */
   shutdown(): Promise<void>;
 }
@@ -37,6 +48,24 @@ function redisTarget(config: Config): RedisTarget | null {
   return null;
 }
 
+/** How often a customer stream's order is re-read in multi-node mode (its technician may run elsewhere). */
+const SHARE_POLL_MS = 1000;
+/** How often an idle customer stream gets a comment, so proxies keep it open. */
+const SHARE_HEARTBEAT_MS = 8000;
+
+/** The ETA estimator: the router's with ROUTER_URL, else the straight line. */
+function etaEstimator(config: Config, clock: Clock, metrics: Metrics): EtaEstimator {
+  if (config.ROUTER_URL === undefined) return new StraightLineEstimator(config.TRAVEL_SPEED_MPS);
+  return new OsrmEstimator({
+    baseUrl: config.ROUTER_URL,
+    timeoutMs: config.ROUTER_TIMEOUT_MS,
+    speedMps: config.TRAVEL_SPEED_MPS,
+    now: () => clock.now(),
+    onFallback: (reason) => metrics.etaFallbacks.inc({ reason }),
+    onRoute: () => metrics.etaRouted.inc(),
+  });
+}
+
 /** Starts a node on `config`. */
 export async function startServer(config: Config, log: Logger, clock: Clock = systemClock): Promise<Server> {
   const metrics = new Metrics();
@@ -44,7 +73,10 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
   // With REDIS_URL the node shares alerts, positions and ownership with its peers and the
   // local tracker is wrapped in the clustered one; without it, in-process twins and the
   // local tracker alone.
-  const base = { config, clock, log, metrics, archive };
+  const live = new LiveFeed(log);
+  live.add({ approaching: () => metrics.approaching.inc() });
+  const eta = etaEstimator(config, clock, metrics);
+  const base = { config, clock, log, metrics, archive, eta, observer: live };
   let tracker: Tracker;
   const redis = redisTarget(config);
   if (redis !== null) {
@@ -54,11 +86,30 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
   } else {
     tracker = await createTracker({ ...base, shared: memorySharedState(clock) });
   }
-  const gateway = await startGateway({ config, clock, log, metrics, tracker });
+  const lingerMs = config.SHARE_LINGER_MIN * 60_000;
+  const linkMs = Math.round(config.SHARE_LINK_HOURS * 3_600_000);
+  const store = await ShareStore.open(config.DATA_DIR, linkMs);
+  const hub = new ShareHub({
+    tracker,
+    eta,
+    clock,
+    log,
+    lingerMs,
+    maxStreams: config.SHARE_MAX_STREAMS,
+    maxStreamsPerOrder: config.SHARE_MAX_STREAMS_PER_ORDER,
+    pollMs: redis !== null ? SHARE_POLL_MS : 0,
+    heartbeatMs: SHARE_HEARTBEAT_MS,
+    onStreams: (n) => metrics.shareStreams.set(n),
+  });
+  live.add(hub);
+  const links = new ShareLinks({ tracker, tokens: new ShareTokens(config.jwtSecret), store, hub, clock, linkMs });
+  const gateway = await startGateway({ config, clock, log, metrics, tracker, share: { links, hub } });
   return {
     port: gateway.port,
+    live,
     async shutdown() {
       await gateway.shutdown(config.SHUTDOWN_TIMEOUT_MS / 2);
+      await store.flush();
       await archive.close(config.SHUTDOWN_TIMEOUT_MS / 4);
     },
   };

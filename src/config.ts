@@ -80,6 +80,21 @@ const hostPorts: Parser<{ host: string; port: number }[]> = (raw) => {
   return out;
 };
 
+/**
+ * An XYZ raster tile template (`https://tile.example.org/{z}/{x}/{y}.png`): http or https,
+ * with `{z}`, `{x}` and `{y}` once each, and no other placeholder, so the pages load tiles
+ * from exactly one origin (the one the Content-Security-Policy allows).
+ */
+const tileTemplate: Parser<string> = (raw) => {
+  for (const p of ['{z}', '{x}', '{y}']) {
+    if (raw.split(p).length !== 2) throw new ConfigValueError(`must contain ${p} exactly once, got "${raw}"`);
+  }
+  const rest = raw.replace('{z}', '0').replace('{x}', '0').replace('{y}', '0');
+  if (/[{}]/.test(rest)) throw new ConfigValueError(`may hold only {z}, {x} and {y} as placeholders, got "${raw}"`);
+  url('http:', 'https:')(rest);
+  return raw;
+};
+
 const logLevel: Parser<string> = (raw) => {
   const levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
   if (!levels.includes(raw)) throw new ConfigValueError(`must be one of ${levels.join(', ')}, got "${raw}"`);
@@ -189,7 +204,11 @@ export const VARIABLES = {
     'late_departure: order still assigned this long after scheduledAt.',
   ),
   LATE_ARRIVAL_MS: v(15 * MIN, int(0, 24 * 60 * MIN), 'late_arrival: not arrived this long after scheduledAt.'),
-  TRAVEL_SPEED_MPS: v(8.3, num(0.1, 100), 'Travel speed used to predict a late arrival from the last position.'),
+  TRAVEL_SPEED_MPS: v(
+    8.3,
+    num(0.1, 100),
+    'Travel speed of straight-line ETAs: the late-arrival prediction, and the customer link without ROUTER_URL.',
+  ),
   OVERTIME_FACTOR: v(1.5, num(1, 100), 'overtime: in_service longer than durationMin times this.'),
   OFFLINE_MS: v(5 * MIN, int(1000, 24 * 60 * MIN), 'offline: no ping for this long with an active order.'),
   IMPLAUSIBLE_SPEED_MPS: v(70, num(1, 10_000), 'implausible_move: two pings imply a speed above this.'),
@@ -255,6 +274,58 @@ export const VARIABLES = {
     5,
     int(1, 100_000),
     'Console connections one safety token sub may hold on this node; the next is closed with 4004.',
+  ),
+
+  SHARE_LINGER_MIN: v(
+    30,
+    num(0, 7 * 24 * 60),
+    'A customer tracking link keeps answering this many minutes after its order is completed or cancelled, then 410.',
+  ),
+  SHARE_LINK_HOURS: v(
+    24,
+    num(0.001, 366 * 24),
+    'Longest a customer tracking link lives after it is made (its expiresAt), whatever the order does.',
+  ),
+  SHARE_BASE_URL: v<string>(
+    undefined,
+    url('http:', 'https:'),
+    "Public base of the customer links (https://track.example.com); unset: http://<the request's Host>.",
+  ),
+  SHARE_MAX_STREAMS: v(
+    20_000,
+    int(1, 10_000_000),
+    'Open customer streams (/t/<token>/stream) this node serves at once; past it a new stream gets 503.',
+  ),
+  SHARE_MAX_STREAMS_PER_ORDER: v(
+    20,
+    int(1, 100_000),
+    'Open customer streams of one order this node serves at once; past it a new one gets 429.',
+  ),
+  APPROACH_SEC: v(300, num(0, 24 * 3600), 'order.approaching fires once per order when the ETA falls under this.'),
+  APPROACH_M: v(
+    500,
+    num(0, 1_000_000),
+    'order.approaching also fires once the distance to the customer falls under this many metres.',
+  ),
+  ROUTER_URL: v<string>(
+    undefined,
+    url('http:', 'https:'),
+    'OSRM HTTP API for ETAs (its /route/v1/driving); unset: straight line at TRAVEL_SPEED_MPS.',
+  ),
+  ROUTER_TIMEOUT_MS: v(
+    1000,
+    int(10, 60_000),
+    'Longest an ETA waits for ROUTER_URL before it falls back to the straight line (counted in metrics).',
+  ),
+  MAP_TILE_URL: v<string>(
+    undefined,
+    tileTemplate,
+    'XYZ raster tile template (https://tiles.example.org/{z}/{x}/{y}.png): the console and the customer page draw real streets from it and their CSP allows its origin; unset: no tiles, nothing loaded from elsewhere.',
+  ),
+  MAP_TILE_ATTRIBUTION: v<string>(
+    undefined,
+    text,
+    'Attribution shown on maps drawn with MAP_TILE_URL (e.g. "© OpenStreetMap contributors").',
   ),
 } as const;
 

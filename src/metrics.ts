@@ -64,6 +64,28 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly shareStreams = new Gauge({
+    name: 'fieldtrack_share_streams',
+    help: 'Open customer tracking streams (/t/<token>/stream) on this node',
+    registers: [this.registry],
+  });
+  readonly etaRouted = new Counter({
+    name: 'fieldtrack_eta_route_total',
+    help: 'ETAs the router (ROUTER_URL) answered with a route',
+    registers: [this.registry],
+  });
+  readonly etaFallbacks = new Counter({
+    name: 'fieldtrack_eta_fallback_total',
+    help: 'Router requests for an ETA that fell back to the straight line, by reason (timeout, error, status, no_route, bad_answer)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly approaching = new Counter({
+    name: 'fieldtrack_order_approaching_total',
+    help: 'order.approaching fired (once per order) on this node',
+    registers: [this.registry],
+  });
+
   readonly fixesOutsideWindow = new Counter({
     name: 'fieldtrack_fixes_outside_window_total',
     help: 'Fixes whose ts was outside the time window (ping refused, batch point left out, checkin/sos/depart ts replaced), by message type',

@@ -88,6 +88,13 @@ export const AlertKinds = [
 ] as const;
 export type AlertKind = (typeof AlertKinds)[number];
 
+/**
+ * Kinds of `notice` a device may be pushed: every alert kind that has a notice, plus
+ * `approaching` (the technician is close to the customer; once per order).
+ */
+export const NoticeKinds = [...AlertKinds, 'approaching'] as const;
+export type NoticeKind = (typeof NoticeKinds)[number];
+
 export const AlertStates = ['open', 'acknowledged', 'resolved'] as const;
 export type AlertState = (typeof AlertStates)[number];
 
@@ -150,3 +157,13 @@ export type TechnicianView = Static<typeof S.TechnicianViewSchema>;
 /** One point of `GET /v1/technicians/:id/track`: `[ts, lat, lon, acc, spd, hdg]`, missing values null. */
 export type TrackPoint = Static<typeof S.TrackPointSchema>;
 export type NearbyTechnician = Static<typeof S.NearbyTechnicianSchema>;
+
+// ---- customer tracking link (`/t/<token>`) ----
+
+/** Where an ETA came from: the router (`ROUTER_URL`, OSRM) or the straight line at the travel speed. */
+export const EtaSources = ['route', 'straight_line'] as const;
+export type EtaSource = (typeof EtaSources)[number];
+/** `GET /t/<token>/state` and each event of `/t/<token>/stream` (PROTOCOL.md, "Customer tracking link"). */
+export type ShareState = Static<typeof S.ShareStateSchema>;
+/** Answer of `POST /v1/orders/:id/share`. */
+export type ShareLink = Static<typeof S.ShareLinkSchema>;

@@ -124,11 +124,12 @@ describe('console assets', () => {
     assert.equal(res.status, 200);
     assert.equal(res.headers.get('cache-control'), 'no-store');
     const body = (await res.json()) as Record<string, number>;
-    assert.deepEqual(Object.keys(body).sort(), ['serverTime', 'sosLevel2Ms', 'sosLevel3Ms', 'sosSlaMs']);
+    assert.deepEqual(Object.keys(body).sort(), ['serverTime', 'sosLevel2Ms', 'sosLevel3Ms', 'sosSlaMs', 'tiles']);
     assert.equal(body.sosLevel2Ms, 12345);
     assert.equal(body.sosLevel3Ms, 23456);
     assert.equal(body.sosSlaMs, 34567);
     assert.ok(Math.abs(body.serverTime! - Date.now()) < 5000);
+    assert.equal((body as Record<string, unknown>).tiles, null, 'no tiles without MAP_TILE_URL');
   });
 
   it('checks a token exactly as the /v1/safety upgrade does', async () => {

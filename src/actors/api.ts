@@ -10,6 +10,7 @@ import type {
   AlertState,
   DeviceMessage,
   DevicePush,
+  EtaSource,
   NearbyTechnician,
   OrderInput,
   OrderView,
@@ -19,6 +20,30 @@ import type {
   TimelineEntry,
   TrackPoint,
 } from '../protocol.js';
+
+/** `order.approaching`: the technician of `order` is close (ETA under APPROACH_SEC or distance under APPROACH_M). */
+export interface Approaching {
+  order: string;
+  tech: string;
+  /** Server time it fired. */
+  ts: number;
+  eta: { seconds: number; metres: number; source: EtaSource };
+}
+
+/**
+ * Listens to what the node's actors commit, for features built beside them (the customer
+ * tracking link, events): each call comes after the change is durable, on the node that
+ * runs the actor, and must return at once (no awaiting, no throwing). Every member is
+ * optional; `LiveFeed` (live-feed.ts) fans one out to many.
+ */
+export interface LiveObserver {
+  /** Technician `tech` has a new live position (its newest accepted fix). */
+  position?(tech: string, pos: { ts: number; lat: number; lon: number }): void;
+  /** Order `order.id` was created or changed (state, fields, timeline). */
+  order?(order: OrderView): void;
+  /** `order.approaching` fired for an order: once per order, after it was journaled. */
+  approaching?(event: Approaching): void;
+}
 
 /** A connected technician's phone, as the behaviour sees it. */
 export interface DeviceLink {

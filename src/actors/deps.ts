@@ -5,9 +5,11 @@
  */
 import type { Clock } from '../clock.js';
 import type { Config } from '../config.js';
+import type { EtaEstimator } from '../eta/eta.js';
 import type { Logger } from '../log.js';
 import type { Alert, DevicePush } from '../protocol.js';
 import type { AlertBoard } from './alert-board.js';
+import type { LiveObserver } from './api.js';
 import type { IncidentMsg, OrderMsg, TechMsg } from './messages.js';
 import type { Persistence } from './persistence.js';
 import type { LiveJournal, LivePosition, OrderRecord, TechRecord } from './records.js';
@@ -29,6 +31,8 @@ export type ActorConfig = Pick<
   | 'MAX_ACCURACY_M'
   | 'GEOFENCE_EXIT_DWELL_MS'
   | 'PASSIVATE_AFTER_MS'
+  | 'APPROACH_SEC'
+  | 'APPROACH_M'
 >;
 
 /** Sends a message to the actor of an id (spawning it if needed). */
@@ -65,6 +69,10 @@ export interface ActorDeps {
   techs: Mailer<TechMsg>;
   orders: Mailer<OrderMsg>;
   incidents: Mailer<IncidentMsg>;
+  /** Estimates a departed order's arrival (straight line, or the router), for `order.approaching`. */
+  eta: EtaEstimator;
+  /** Told of committed order changes, live positions and `order.approaching` (api.ts). */
+  observer: LiveObserver;
 }
 
 /** Whether a fix is accurate enough to decide a geofence or an alert (no `acc` counts as exact). */

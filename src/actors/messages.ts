@@ -5,6 +5,7 @@
  * by the registry only after the actor committed its new state.
  */
 
+import type { Eta } from '../eta/eta.js';
 import type { AckExtras, Outcome } from '../outcome.js';
 import type { BatchPoint, OrderInput, OrderView, PingMsg } from '../protocol.js';
 import type { OrderLink } from './records.js';
@@ -48,6 +49,8 @@ export type OrderMsg =
     }
   /** A live, accurate-enough fix of the order's technician (forwarded by the technician actor). */
   | { t: 'fix'; ts: number; lat: number; lon: number; acc: number | null }
+  /** The ETA estimated from a fix of the order's technician while `departed` (eta/): decides approaching. */
+  | { t: 'eta'; eta: Eta }
   | Tick;
 
 /** Messages of an SOS incident actor. */

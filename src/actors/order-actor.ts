@@ -12,6 +12,7 @@
  * `DELETE` of an already cancelled order answers the order again (idempotent); of a
  * completed one, `conflict`.
  */
+import { isApproaching } from '../eta/eta.js';
 import { checkinVerdict, type Fence, initialExitWatch, makeFence, onDwellTimer, onFix } from '../geofence/index.js';
 import type { AckExtras, Outcome, Refusal } from '../outcome.js';
 import type { Alert, AlertKind, OrderInput, OrderView } from '../protocol.js';
@@ -45,7 +46,7 @@ const conflict = (msg: string): Refusal => ({ ok: false, code: 'conflict', msg }
 
 /** The order actor's behaviour, for the registry. */
 export function orderSpec(deps: ActorDeps): ActorSpec<OrderRecord, OrderMsg> {
-  const { config, clock, persistence, board, techs, orders, pushDevice, positionOf } = deps;
+  const { config, clock, log, persistence, board, techs, orders, pushDevice, positionOf, eta, observer } = deps;
   // Fences are derived data: rebuilt from the record when missing, never persisted.
   const fences = new WeakMap<OrderRecord, Fence>();
   /** The technician's newest accurate position, to place alerts and start/complete on the map. */
@@ -204,6 +205,7 @@ export function orderSpec(deps: ActorDeps): ActorSpec<OrderRecord, OrderMsg> {
   ): Promise<OrderRecord | undefined> {
     if (o === undefined || isTerminalState(o.state)) return o;
     const now = clock.now();
+    if (o.state === 'departed' && o.approachedAt === undefined) estimateArrival(o, msg, fx);
     if (o.state === 'in_service') {
       const fixArg =
         msg.acc === null
@@ -224,6 +226,42 @@ export function orderSpec(deps: ActorDeps): ActorSpec<OrderRecord, OrderMsg> {
     await raise(next, 'late_arrival', { predicted: true, eta: late.eta, dist: late.dist, scheduledAt: o.scheduledAt });
     await persistence.saveOrder(next, null, 'tolerate');
     // Nothing left to predict: the technician stops sending this order its fixes.
+    tellTech(next, fx);
+    return next;
+  }
+
+  /**
+   * Estimates the arrival from this fix, after the commit and without waiting for it (a
+   * router may take up to ROUTER_TIMEOUT_MS): the answer comes back as an `eta` message.
+   */
+  function estimateArrival(o: OrderRecord, at: { lat: number; lon: number }, fx: Effects): void {
+    const from = { lat: at.lat, lon: at.lon };
+    const to = { lat: o.lat, lon: o.lon };
+    fx.push(() => {
+      eta.estimate(o.id, from, to).then(
+        (e) => orders.send(o.id, { t: 'eta', eta: e }),
+        (err: Error) => log.warn({ err }, 'order actor: arrival estimate failed'),
+      );
+    });
+  }
+
+  /**
+   * An ETA of the departed order: `order.approaching` fires once, when the ETA falls under
+   * APPROACH_SEC or the distance under APPROACH_M. Journaled first, so a restart or a
+   * hand-over does not fire it again; then the device gets a `notice` and the observer
+   * (events) is told. A write that fails fires nothing: the next fix tries again.
+   */
+  async function etaKnown(o: OrderRecord | undefined, msg: OrderMsg & { t: 'eta' }, fx: Effects) {
+    if (o === undefined || o.state !== 'departed' || o.approachedAt !== undefined) return o;
+    if (!isApproaching(msg.eta, config)) return o;
+    const now = clock.now();
+    const next: OrderRecord = { ...o, approachedAt: now };
+    const refused = await persistence.saveOrder(next, null, 'refuse');
+    if (refused !== null) return o;
+    const { seconds, metres, source } = msg.eta;
+    fx.push(() => pushDevice(o.tech, { t: 'notice', kind: 'approaching', order: o.id, msg: APPROACHING_TEXT }));
+    fx.push(() => observer.approaching?.({ order: o.id, tech: o.tech, ts: now, eta: { seconds, metres, source } }));
+    // The technician stops sending this order its fixes.
     tellTech(next, fx);
     return next;
   }
@@ -278,7 +316,15 @@ export function orderSpec(deps: ActorDeps): ActorSpec<OrderRecord, OrderMsg> {
         case 'tick':
           next = await tick(state, fx);
           break;
+        case 'eta':
+          next = await etaKnown(state, msg, fx);
+          break;
       }
+      if (next !== undefined && next !== state && observer.order !== undefined && changedForObservers(state, next)) {
+        const view = orderView(next);
+        fx.push(() => observer.order?.(view));
+      }
+      if (state?.state === 'departed' && next?.state !== 'departed') eta.forget(id);
       if (next !== undefined) {
         const at = isTerminalState(next.state) ? null : nextOrderDeadline(next, config);
         fx.push(() => orders.arm(id, at));
@@ -305,6 +351,28 @@ function refuse<T>(
 ): OrderRecord | undefined {
   fx.push(() => reply(refusal));
   return state;
+}
+
+/** The text of the `approaching` notice to the device. */
+export const APPROACHING_TEXT = 'You are close to the customer';
+
+/**
+ * Whether observers (customer link, events) care about this change: a new order, a state,
+ * a field or approaching; not the exit watch's bookkeeping while in service.
+ */
+function changedForObservers(before: OrderRecord | undefined, after: OrderRecord): boolean {
+  if (before === undefined) return true;
+  return (
+    before.state !== after.state ||
+    before.timeline !== after.timeline ||
+    before.approachedAt !== after.approachedAt ||
+    before.lat !== after.lat ||
+    before.lon !== after.lon ||
+    before.scheduledAt !== after.scheduledAt ||
+    before.tech !== after.tech ||
+    before.radius !== after.radius ||
+    before.durationMin !== after.durationMin
+  );
 }
 
 /** The device order commands, for routing. */

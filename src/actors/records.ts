@@ -38,6 +38,11 @@ export interface OrderLink {
   readonly id: string;
   readonly state: OrderState;
   readonly arrival: ArrivalTarget | null;
+  /**
+   * True while the order is `departed` and `order.approaching` has not fired: the order then
+   * wants every accurate live fix, to estimate the arrival (eta/) and decide approaching.
+   */
+  readonly approach: boolean;
 }
 
 /** The technician's view of order `o`. */
@@ -47,6 +52,7 @@ export function orderLink(o: OrderRecord): OrderLink {
     id: o.id,
     state: o.state,
     arrival: predictable ? { lat: o.lat, lon: o.lon, radius: o.radius, scheduledAt: o.scheduledAt } : null,
+    approach: o.state === 'departed' && o.approachedAt === undefined,
   };
 }
 
@@ -91,6 +97,11 @@ export interface OrderRecord {
   readonly watch: ExitWatch;
   /** When the exit watch's dwell rule must be re-checked; null when no exit is pending. */
   readonly dwellAt: number | null;
+  /**
+   * When `order.approaching` fired (server time); absent before. Journaled, so it fires
+   * once per order, across restarts and hand-overs.
+   */
+  readonly approachedAt?: number;
 }
 
 /** What the live-state journal persists: storage/journal.ts is generic over it and reads only ids. */

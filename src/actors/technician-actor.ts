@@ -124,10 +124,11 @@ export function technicianSpec(deps: ActorDeps): ActorSpec<TechRecord, TechMsg> 
 
   /**
    * Whether order `o` needs this accurate live fix: in service every one (the exit watch);
-   * before arrival only one that predicts lateness (the order decides again and raises).
+   * departed and not yet approaching every one (its ETA decides `order.approaching`);
+   * otherwise before arrival only one that predicts lateness (the order decides again and raises).
    */
   function wantsFix(o: OrderLink, fix: IncomingFix, now: number): boolean {
-    if (o.state === 'in_service') return true;
+    if (o.state === 'in_service' || o.approach) return true;
     if (o.arrival === null || (o.state !== 'assigned' && o.state !== 'departed')) return false;
     return (
       arrivesLate(o.arrival, lateArrivalDue(o.arrival.scheduledAt, config), fix.lat, fix.lon, now, config) !== null

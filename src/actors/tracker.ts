@@ -12,6 +12,7 @@
 import { type ActorSystemRef, start, stop } from 'nact';
 import type { Clock } from '../clock.js';
 import type { Config } from '../config.js';
+import { type EtaEstimator, StraightLineEstimator } from '../eta/eta.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { AckExtras, ComponentHealth, Outcome } from '../outcome.js';
@@ -32,7 +33,7 @@ import { Journal, type JournalOptions } from '../storage/journal.js';
 import type { ArchiveEraser, ArchiveQueries, ArchiveWriter } from '../telemetry/archive.js';
 import { AlertBoard } from './alert-board.js';
 import { acknowledge, resolve } from './alert-rules.js';
-import type { DeviceLink, OrderTimeline, SafetyLink, TechnicianErased } from './api.js';
+import type { DeviceLink, LiveObserver, OrderTimeline, SafetyLink, TechnicianErased } from './api.js';
 import { ConsoleFanout } from './console-fanout.js';
 import type { ActorDeps } from './deps.js';
 import { DeviceIntake } from './device-intake.js';
@@ -82,6 +83,13 @@ export interface TrackerDeps {
    * with `REDIS_URL`. The composition root picks it; the tracker owns it and closes it.
    */
   shared: SharedState;
+  /**
+   * Estimates arrivals for `order.approaching`; default: the straight line at
+   * TRAVEL_SPEED_MPS. The composition root gives the router's (ROUTER_URL) when configured.
+   */
+  eta?: EtaEstimator;
+  /** Told of committed order changes, live positions and approaching (the customer link, events). */
+  observer?: LiveObserver;
 }
 
 /** How the tracker starts. */
@@ -146,6 +154,7 @@ export class ActorTracker implements LocalTracker {
     const fanout = new ConsoleFanout(shared.feed, log);
     const system = start();
     let tracker: ActorTracker | undefined;
+    const observer = deps.observer ?? {};
     const actorDeps: ActorDeps = {
       config,
       clock,
@@ -154,11 +163,16 @@ export class ActorTracker implements LocalTracker {
       board,
       journal,
       pushDevice: (tech, msg) => tracker?.pushDevice(tech, msg),
-      publishPosition: (tech, pos) => tracker?.intake.publish(tech, pos),
+      publishPosition: (tech, pos) => {
+        tracker?.intake.publish(tech, pos);
+        observer.position?.(tech, pos);
+      },
       positionOf: (tech) => techs.records.get(tech)?.pos ?? null,
       techs: { send: (id, m) => techs.send(id, m), arm: (id, at) => techs.arm(id, at) },
       orders: { send: (id, m) => orders.send(id, m), arm: (id, at) => orders.arm(id, at) },
       incidents: { send: (id, m) => incidents.send(id, m), arm: (id, at) => incidents.arm(id, at) },
+      eta: deps.eta ?? new StraightLineEstimator(config.TRAVEL_SPEED_MPS),
+      observer,
     };
     const pass = config.PASSIVATE_AFTER_MS;
     const techs = new Registry(system, technicianSpec(actorDeps), TICK, clock, pass, metrics, log, work);

@@ -14,6 +14,7 @@ import type { Config } from '../config.js';
 import type { ConsoleSettings } from '../console/app/model.js';
 import { Role } from '../protocol.js';
 import { type HttpDeps, route, statusLine } from './http.js';
+import { pageCsp, type TileSettings } from './map-tiles.js';
 import { StaticFiles } from './static-files.js';
 import type { HttpRequest, HttpResponse, TemplatedApp } from './uws.js';
 
@@ -65,27 +66,21 @@ export function loadConsoleFiles(sources: ConsoleSources): StaticFiles {
 /**
  * Same-origin only: no inline script or style, no eval, no other origin for anything.
  * `connect-src 'self'` covers the page's fetches and its ws:// (or wss://) connection.
+ * With map tiles configured, `img-src` also names the tile origin (map-tiles.ts).
  */
-export const CONSOLE_CSP = [
-  "default-src 'none'",
-  "script-src 'self'",
-  "style-src 'self'",
-  "img-src 'self'",
-  "connect-src 'self'",
-  "base-uri 'none'",
-  "form-action 'none'",
-  "frame-ancestors 'none'",
-].join('; ');
+export const CONSOLE_CSP = pageCsp(null);
 
-/** Headers on every console response. */
-const SECURITY_HEADERS: Readonly<Record<string, string>> = {
-  'content-security-policy': CONSOLE_CSP,
-  'x-content-type-options': 'nosniff',
-  'referrer-policy': 'no-referrer',
-  'x-frame-options': 'DENY',
-  'cross-origin-opener-policy': 'same-origin',
-  'cross-origin-resource-policy': 'same-origin',
-};
+/** Headers on every response of the node's pages (console, customer page), with `csp`. */
+export function securityHeaders(csp: string): Readonly<Record<string, string>> {
+  return {
+    'content-security-policy': csp,
+    'x-content-type-options': 'nosniff',
+    'referrer-policy': 'no-referrer',
+    'x-frame-options': 'DENY',
+    'cross-origin-opener-policy': 'same-origin',
+    'cross-origin-resource-policy': 'same-origin',
+  };
+}
 
 function writeHeaders(res: HttpResponse, headers: Readonly<Record<string, string>>): void {
   for (const [name, value] of Object.entries(headers)) res.writeHeader(name, value);
@@ -101,7 +96,9 @@ export function registerConsoleRoutes(
   config: Config,
   deps: HttpDeps,
   files: StaticFiles | Error,
+  tiles: TileSettings | null = null,
 ): void {
+  const pageHeaders = securityHeaders(pageCsp(tiles));
   route(app, 'get', '/console/config.json', {}, deps, () => ({
     status: 200,
     json: {
@@ -109,8 +106,9 @@ export function registerConsoleRoutes(
       sosLevel3Ms: config.SOS_LEVEL3_MS,
       sosSlaMs: config.SOS_SLA_MS,
       serverTime: deps.clock.now(),
+      tiles: tiles === null ? null : { url: tiles.url, attribution: tiles.attribution },
     } satisfies ConsoleSettings,
-    headers: { ...SECURITY_HEADERS, 'cache-control': 'no-store' },
+    headers: { ...pageHeaders, 'cache-control': 'no-store' },
   }));
 
   // The page's sign-in check: the same verifier and role as the /v1/safety upgrade, so a
@@ -118,7 +116,7 @@ export function registerConsoleRoutes(
   route(app, 'get', '/console/session', { roles: [Role.safety] }, deps, (call) => ({
     status: 200,
     json: { sub: call.principal!.sub, exp: Math.floor(call.principal!.expiresAt / 1000) },
-    headers: { ...SECURITY_HEADERS, 'cache-control': 'no-store' },
+    headers: { ...pageHeaders, 'cache-control': 'no-store' },
   }));
 
   const serve = (res: HttpResponse, req: HttpRequest): void => {
@@ -133,7 +131,7 @@ export function registerConsoleRoutes(
           : 200;
     res.cork(() => {
       res.writeStatus(statusLine(status));
-      writeHeaders(res, SECURITY_HEADERS);
+      writeHeaders(res, pageHeaders);
       if (file === undefined) {
         res.writeHeader('content-type', 'text/plain; charset=utf-8').writeHeader('cache-control', 'no-store');
         res.end(files instanceof Error ? `console unavailable: ${files.message}\n` : 'not found\n');

@@ -57,6 +57,7 @@ export interface HttpDeps {
 
 const statusLines: Record<number, string> = {
   200: '200 OK',
+  201: '201 Created',
   304: '304 Not Modified',
   400: '400 Bad Request',
   401: '401 Unauthorized',
@@ -64,6 +65,7 @@ const statusLines: Record<number, string> = {
   404: '404 Not Found',
   405: '405 Method Not Allowed',
   409: '409 Conflict',
+  410: '410 Gone',
   413: '413 Payload Too Large',
   429: '429 Too Many Requests',
   500: '500 Internal Server Error',

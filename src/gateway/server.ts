@@ -11,6 +11,8 @@ import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { CloseCode, ErrorCode } from '../protocol.js';
+import type { ShareHub } from '../share/share-hub.js';
+import type { ShareLinks } from '../share/share-links.js';
 import { Admission } from './admission.js';
 import { AppPresence } from './app-presence.js';
 import { TokenVerifier } from './auth.js';
@@ -20,9 +22,11 @@ import { FixLane } from './fix-lane.js';
 import { type HttpDeps, route } from './http.js';
 import { InflightTracker } from './inflight.js';
 import { LoadShedder } from './load-shed.js';
+import { tileSettings } from './map-tiles.js';
 import { readyAnswer } from './readiness.js';
 import { registerApiRoutes } from './routes.js';
 import { safetyEndpoint } from './safety-endpoint.js';
+import { loadSharePage, registerShareRoutes, type SharePage } from './share-routes.js';
 import { type Connection, closeConnection, type EndpointDeps, registerSocketEndpoint } from './socket-endpoint.js';
 import type { StaticFiles } from './static-files.js';
 import { registerTrackerAppRoutes } from './tracker-apps.js';
@@ -34,6 +38,8 @@ export interface GatewayDeps {
   log: Logger;
   metrics: Metrics;
   tracker: Tracker;
+  /** The customer tracking links (built by the composition root); without them no `/t/` routes. */
+  share?: { links: ShareLinks; hub: ShareHub };
 }
 
 /** A listening gateway. */
@@ -100,8 +106,18 @@ function consoleFiles(log: Logger): StaticFiles | Error {
   }
 }
 
+/** The customer page's files, read once; like the console's, missing files only disable the page. */
+function sharePage(log: Logger): SharePage | Error {
+  try {
+    return loadSharePage(defaultConsoleSources());
+  } catch (err) {
+    log.warn({ err }, 'customer tracking page unavailable');
+    return err as Error;
+  }
+}
+
 /** Builds the app, registers every route and listens on HOST:PORT. */
-export async function startGateway({ config, clock, log, metrics, tracker }: GatewayDeps): Promise<Gateway> {
+export async function startGateway({ config, clock, log, metrics, tracker, share }: GatewayDeps): Promise<Gateway> {
   const uws = loadUws();
   const app = createApp(uws, config);
   const verifier = new TokenVerifier(config.jwtSecret, config.TOKEN_MAX_LIFETIME_SEC, clock);
@@ -153,7 +169,17 @@ export async function startGateway({ config, clock, log, metrics, tracker }: Gat
     shedder: endpointDeps.shedder,
     presence,
   });
-  registerConsoleRoutes(app, config, httpDeps, consoleFiles(log));
+  const tiles = tileSettings(config);
+  registerConsoleRoutes(app, config, httpDeps, consoleFiles(log), tiles);
+  if (share !== undefined) {
+    registerShareRoutes(app, httpDeps, {
+      ...share,
+      baseUrl: config.SHARE_BASE_URL,
+      tls: config.TLS_CERT_FILE !== undefined,
+      tiles,
+      page: sharePage(log),
+    });
+  }
 
   route(app, 'get', '/healthz', {}, httpDeps, () => ({ status: 200, json: { ok: true } }));
   route(app, 'get', '/readyz', {}, httpDeps, async (call) =>
@@ -191,6 +217,7 @@ export async function startGateway({ config, clock, log, metrics, tracker }: Gat
       const answered = await inflight.drain(timeoutMs);
       if (!answered) log.warn({ pending: inflight.size }, 'shutdown: some handlers did not finish in time');
       for (const ws of [...connections]) closeConnection(ws, CloseCode.goingAway, 'server shutting down');
+      share?.hub.stop();
       presence.close();
       await tracker.close();
     },

@@ -18,6 +18,7 @@ import {
   OrderInputSchema,
   SafetyMessageSchema,
   SafetyMessageSchemas,
+  ShareStateSchema,
   TrackQuerySchema,
 } from './schemas.js';
 
@@ -35,6 +36,8 @@ export const safetyMessageCheck = TypeCompiler.Compile(SafetyMessageSchema);
 export const orderInputCheck = TypeCompiler.Compile(OrderInputSchema);
 export const alertCheck = TypeCompiler.Compile(AlertSchema);
 export const devicePushCheck = TypeCompiler.Compile(DevicePushSchema);
+/** The customer link's state object (tests check what a customer is shown against it). */
+export const shareStateCheck = TypeCompiler.Compile(ShareStateSchema);
 export const idCheck = TypeCompiler.Compile(IdSchema);
 export const trackQueryCheck = TypeCompiler.Compile(TrackQuerySchema);
 export const nearbyQueryCheck = TypeCompiler.Compile(NearbyQuerySchema);

@@ -9,7 +9,15 @@
  * `../protocol.js`, which only takes types from here.
  */
 import { type TSchema, Type } from '@sinclair/typebox';
-import { AlertKinds, AlertStates, CoordinateSystems, ErrorCode, OrderStates } from '../protocol.js';
+import {
+  AlertKinds,
+  AlertStates,
+  CoordinateSystems,
+  ErrorCode,
+  EtaSources,
+  NoticeKinds,
+  OrderStates,
+} from '../protocol.js';
 import {
   ACCURACY_MAX_M,
   BATTERY_MAX_PCT,
@@ -169,9 +177,10 @@ export const ErrReplySchema = Type.Object(
   },
   { additionalProperties: true },
 );
+export const NoticeKindSchema = Type.Union(NoticeKinds.map((k) => Type.Literal(k)));
 export const NoticePushSchema = Type.Object({
   t: Type.Literal('notice'),
-  kind: AlertKindSchema,
+  kind: NoticeKindSchema,
   order: Type.Optional(IdSchema),
   msg: Type.String(),
 });
@@ -261,6 +270,38 @@ export const NearbyTechnicianSchema = Type.Object({
   ts: TsSchema,
   dist: Type.Number({ minimum: 0 }),
 });
+
+// ---- customer tracking link ----
+
+/**
+ * What the customer's page sees (`GET /t/<token>/state`, each `/t/<token>/stream` event):
+ * the order's state, time and place, the technician's live position only while the order
+ * is `departed`, and the ETA then. Nothing else: no technician id, no track, no phone.
+ */
+export const ShareStateSchema = Type.Object(
+  {
+    order: Type.Object(
+      { state: OrderStateSchema, scheduledAt: TsSchema, lat: LatSchema, lon: LonSchema },
+      { additionalProperties: false },
+    ),
+    technician: Nullable(
+      Type.Object({ lat: LatSchema, lon: LonSchema, ts: TsSchema }, { additionalProperties: false }),
+    ),
+    eta: Nullable(
+      Type.Object(
+        {
+          seconds: Type.Number({ minimum: 0 }),
+          metres: Type.Number({ minimum: 0 }),
+          source: Type.Union(EtaSources.map((s) => Type.Literal(s))),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+/** Answer of `POST /v1/orders/:id/share`. */
+export const ShareLinkSchema = Type.Object({ url: Type.String(), token: Type.String(), expiresAt: TsSchema });
 
 // ---- HTTP queries (after the query string is read into numbers, see gateway/queries.ts) ----
 

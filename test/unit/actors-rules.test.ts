@@ -245,7 +245,7 @@ describe('recovery from journal records', () => {
     );
     assert.deepEqual(r.orders.get('o1')?.fired, ['late_arrival']);
     const t1 = r.techs.get('t1');
-    assert.deepEqual(t1?.orders, [{ id: 'o1', state: 'departed', arrival: null }]);
+    assert.deepEqual(t1?.orders, [{ id: 'o1', state: 'departed', arrival: null, approach: true }]);
     assert.equal(t1?.quietSince, 100, 'silence counted from the restart');
     assert.equal(t1?.offlineAlert, 'a4');
     assert.deepEqual(t1?.recent, [5]);

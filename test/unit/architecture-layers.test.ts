@@ -19,11 +19,13 @@ const BASE = 0;
 const FOLDER_LAYERS: Record<string, number> = {
   protocol: BASE, // limits, schemas and compiled checks of the wire protocol
   geofence: 1, // pure geometry
+  eta: 1, // arrival estimates: straight line, the router client
   storage: 2, // append-only log, checkpoints, journal, disk reserve
   telemetry: 3, // the archive
   shared: 4, // shared-state backends (memory, Redis)
   actors: 5, // behaviour
   cluster: 6, // placement, forwarding, takeover (may not exist yet)
+  share: 6, // customer tracking links: tokens, revocations, state, streams (over the Tracker port)
   gateway: 7, // transport
   console: 7, // browser app
   client: 7, // typed client

@@ -11,7 +11,7 @@ import { type LinkState, SafetyLink, type TokenVerdict } from './connection.js';
 import { DetailView } from './detail-view.js';
 import { byId } from './dom.js';
 import { drawMap } from './map-view.js';
-import { AlertBoard, type BoardChange, type ConsoleSettings, KIND_LABELS, type Timings } from './model.js';
+import { AlertBoard, type BoardChange, type ConsoleSettings, KIND_LABELS } from './model.js';
 import { loadScene, type MapScene, trackWindowFor } from './scene.js';
 import { Alarm } from './sound.js';
 import type { TrackWindow } from './track-window.js';
@@ -40,7 +40,7 @@ class ConsoleApp {
   private codec: Codec | undefined;
   private api: Api | undefined;
   private link: SafetyLink | undefined;
-  private settings: (Timings & { offsetMs: number }) | undefined;
+  private settings: (ConsoleSettings & { offsetMs: number }) | undefined;
   private linkState: LinkState | { kind: 'signed-out' } = { kind: 'signed-out' };
   /** Bumped on every sign-in and sign-out, so late async work of an old session is dropped. */
   private session = 0;
@@ -131,7 +131,7 @@ class ConsoleApp {
   }
 
   /** The SOS timings and the clock offset, retried until the server answers. */
-  private async loadSettings(session: number): Promise<(Timings & { offsetMs: number }) | undefined> {
+  private async loadSettings(session: number): Promise<(ConsoleSettings & { offsetMs: number }) | undefined> {
     for (let attempt = 0; session === this.session; attempt++) {
       const sent = Date.now();
       try {
@@ -263,6 +263,7 @@ class ConsoleApp {
       this.map,
       scene,
       scene === undefined && selected !== undefined ? 'Loading map…' : message,
+      this.settings?.tiles ?? null,
     );
     const caption = byId('map-caption');
     if (scene === undefined) caption.textContent = '';

@@ -1,17 +1,25 @@
 /**
- * Draws a MapScene as SVG: no tiles, only the incident's own geometry on a plain grid —
+ * Draws a MapScene as SVG: without map tiles, the incident's own geometry on a plain grid —
  * geofence, customer, 30-minute track, the technician in trouble and the nearest online
- * technicians — with a scale bar and a north mark. Each part carries `data-role` (and
- * `data-id` for technicians) so tests and assistive text can find it.
+ * technicians — with a scale bar and a north mark; with tiles configured (MAP_TILE_URL) the
+ * same drawing in Web Mercator over real streets (`tiles.ts`). Each part carries
+ * `data-role` (and `data-id` for technicians) so tests and assistive text can find it.
  */
 import { svg } from './dom.js';
+import type { TileSource } from './model.js';
 import { fitProjection, formatDistance, type LatLon, type Projection, scaleBar } from './projection.js';
 import type { MapScene } from './scene.js';
+import { fitView, type MercatorView, metresPerPx, TILE_PX, tilesFor, toScreen } from './tiles.js';
 
 const MARGIN = 36;
 
 /** Replaces the content of `target` with `scene`, or with `message` when there is nothing to draw. */
-export function drawMap(target: SVGSVGElement, scene: MapScene | undefined, message: string): string {
+export function drawMap(
+  target: SVGSVGElement,
+  scene: MapScene | undefined,
+  message: string,
+  tiles: TileSource | null = null,
+): string {
   const width = Math.max(target.clientWidth, 200);
   const height = Math.max(target.clientHeight, 150);
   target.setAttribute('viewBox', `0 0 ${width} ${height}`);
@@ -22,7 +30,15 @@ export function drawMap(target: SVGSVGElement, scene: MapScene | undefined, mess
   if (scene?.alertPos) points.push(scene.alertPos);
   if (scene?.fence?.polygon) points.push(...scene.fence.polygon);
   const circles = scene?.fence ? [{ centre: scene.fence.centre, radiusM: scene.fence.radiusM }] : [];
-  const proj = scene ? fitProjection({ points, circles }, { width, height, margin: MARGIN }) : undefined;
+  let view: MercatorView | undefined;
+  let proj: Projection | undefined;
+  if (scene !== undefined && tiles !== null && points.length + circles.length > 0) {
+    view = fitView([...points, ...circles.flatMap((c) => circleBox(c.centre, c.radiusM))], width, height, MARGIN);
+    const v = view;
+    proj = { project: (p) => toScreen(v, p), metresPerPx: metresPerPx(v) };
+  } else if (scene !== undefined) {
+    proj = fitProjection({ points, circles }, { width, height, margin: MARGIN });
+  }
 
   if (scene === undefined || proj === undefined) {
     parts.push(svg('text', { class: 'map-message', x: width / 2, y: height / 2, 'text-anchor': 'middle' }, message));
@@ -31,7 +47,8 @@ export function drawMap(target: SVGSVGElement, scene: MapScene | undefined, mess
   }
 
   const bar = scaleBar(proj.metresPerPx, Math.min(160, width / 4));
-  parts.push(grid(width, height, bar.px));
+  if (view !== undefined && tiles !== null) parts.push(tileImages(view, tiles));
+  else parts.push(grid(width, height, bar.px));
   if (scene.fence) parts.push(fence(scene.fence, proj));
   if (scene.track.length > 0) parts.push(track(scene.track, proj));
   for (const [i, t] of scene.nearby.entries()) {
@@ -71,6 +88,11 @@ export function drawMap(target: SVGSVGElement, scene: MapScene | undefined, mess
     );
   }
   parts.push(scale(bar, height), north(width));
+  if (view !== undefined && tiles !== null && tiles.attribution !== '') {
+    parts.push(
+      svg('text', { class: 'map-attribution', x: width - 4, y: height - 4, 'text-anchor': 'end' }, tiles.attribution),
+    );
+  }
   target.replaceChildren(...parts);
   return describe(scene);
 }
@@ -189,4 +211,25 @@ function describe(scene: MapScene): string {
       : `nearest online: ${scene.nearby.map(nearbyLabel).join(', ')}`,
   );
   return `${parts.join('; ')}.`;
+}
+
+/** The tiles under the view, as SVG images (loaded from the tile origin the CSP allows). */
+function tileImages(view: MercatorView, tiles: TileSource): SVGGElement {
+  const g = svg('g', { 'data-role': 'tiles' });
+  for (const t of tilesFor(view, tiles.url)) {
+    g.append(svg('image', { href: t.url, x: t.x, y: t.y, width: TILE_PX, height: TILE_PX, class: 'map-tile' }));
+  }
+  return g;
+}
+
+/** Four points on a circle's bounding box, so fitting them keeps the whole circle on screen. */
+function circleBox(centre: LatLon, radiusM: number): LatLon[] {
+  const dLat = radiusM / 111_195;
+  const dLon = dLat / Math.max(0.01, Math.cos((centre.lat * Math.PI) / 180));
+  return [
+    { lat: centre.lat + dLat, lon: centre.lon },
+    { lat: centre.lat - dLat, lon: centre.lon },
+    { lat: centre.lat, lon: centre.lon + dLon },
+    { lat: centre.lat, lon: centre.lon - dLon },
+  ];
 }

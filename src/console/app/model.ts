@@ -15,6 +15,14 @@ export interface Timings {
 /** `GET /console/config.json`: the timings, and the server's clock to correct the browser's. */
 export interface ConsoleSettings extends Timings {
   serverTime: number;
+  /** Map tiles the operator configured (MAP_TILE_URL), or null: the map is drawn without tiles. */
+  tiles: TileSource | null;
+}
+
+/** An XYZ raster tile source: the template (`{z}`, `{x}`, `{y}`) and its attribution. */
+export interface TileSource {
+  url: string;
+  attribution: string;
 }
 
 /** How each kind is named on screen. */

@@ -1,0 +1,303 @@
+/**
+ * The customer streams of this node (`/t/<token>/stream`), fanned out per order: one
+ * `Watch` per order with open streams holds the order, its technician's live position, the
+ * ETA and the last event sent, and every stream of that order gets the same bytes. The
+ * hub hears of changes from the actors (`LiveObserver`: positions and order changes,
+ * after they are durable), so a ping reaches the page within one event-loop turn plus the
+ * ETA; a position of a technician nobody watches costs one Map lookup. In multi-node mode
+ * a technician may run on another node, whose events do not come here: then `pollMs`
+ * refreshes each watched order from the `Tracker` port (one read per order, not per stream).
+ *
+ * Bounded: at most `maxStreams` streams on the node and `maxStreamsPerOrder` per order. A
+ * stream ends (an SSE `gone` event) when its link dies: its `exp`, the order completed or
+ * cancelled SHARE_LINGER_MIN ago, a revocation, or the order leaving live state.
+ */
+import type { LiveObserver, Tracker } from '../actors/api.js';
+import type { CancelTimer, Clock } from '../clock.js';
+import type { Eta, EtaEstimator } from '../eta/eta.js';
+import type { Logger } from '../log.js';
+import type { OrderView, ShareState } from '../protocol.js';
+import { type Fix, liveUntil, shareState } from './share-state.js';
+
+/** One open stream, as the hub sees it; the gateway writes the bytes (and handles backpressure). */
+export interface ShareSink {
+  /** Sends one SSE chunk (an event or a comment). */
+  write(chunk: string): void;
+  /** Ends the stream: the link is dead (a `gone` event was written just before). */
+  end(): void;
+}
+
+export interface ShareHubDeps {
+  tracker: Pick<Tracker, 'getOrder' | 'getTechnician'>;
+  eta: EtaEstimator;
+  clock: Clock;
+  log: Logger;
+  lingerMs: number;
+  maxStreams: number;
+  maxStreamsPerOrder: number;
+  /** Refresh every watched order from the tracker this often (multi-node); 0: events only. */
+  pollMs: number;
+  /** A comment is written to every stream this often, so proxies and the client see it alive. */
+  heartbeatMs: number;
+  /** Called with the number of open streams whenever it changes (a gauge). */
+  onStreams?: (open: number) => void;
+}
+
+/** The answer to a link: its state, or gone (`410`). */
+export type ShareAnswer = { live: true; state: ShareState } | { live: false };
+
+/** Why a stream was not opened. */
+export type OpenResult = 'opened' | 'gone' | 'node_full' | 'order_full';
+
+/** The SSE event that tells a page its link died; the stream ends after it. */
+export const GONE_EVENT = 'event: gone\ndata: {}\n\n';
+
+interface Watch {
+  readonly id: string;
+  order: OrderView | null;
+  fix: Fix | null;
+  eta: Eta | null;
+  /** Each stream with its link's `exp`. */
+  readonly sinks: Map<ShareSink, number>;
+  /** The last event written, so an unchanged state is not sent again. */
+  chunk: string | null;
+  /** Bumped by each change; an ETA that comes back after a newer change is dropped. */
+  seq: number;
+  timer: CancelTimer | null;
+}
+
+const eventOf = (state: ShareState): string => `data: ${JSON.stringify(state)}\n\n`;
+
+/** See the module comment. */
+export class ShareHub implements LiveObserver {
+  private readonly watches = new Map<string, Watch>();
+  private readonly byTech = new Map<string, Set<Watch>>();
+  private open_ = 0;
+  private readonly intervals: NodeJS.Timeout[] = [];
+
+  constructor(private readonly d: ShareHubDeps) {
+    const beat = setInterval(() => this.heartbeat(), d.heartbeatMs);
+    beat.unref();
+    this.intervals.push(beat);
+    if (d.pollMs > 0) {
+      const poll = setInterval(() => this.poll(), d.pollMs);
+      poll.unref();
+      this.intervals.push(poll);
+    }
+  }
+
+  /** Open streams on this node. */
+  get streams(): number {
+    return this.open_;
+  }
+
+  /** The state of order `id` for a link expiring at `exp`, read fresh (or from its watch). */
+  async answer(id: string, exp: number): Promise<ShareAnswer> {
+    let w = this.watches.get(id);
+    if (w === undefined) {
+      w = this.newWatch(id);
+      await this.load(w);
+    }
+    if (w.order === null || this.d.clock.now() >= liveUntil(w.order, exp, this.d.lingerMs)) return { live: false };
+    const eta = await this.estimate(w);
+    return { live: true, state: shareState(w.order, w.fix, eta) };
+  }
+
+  /** Opens a stream of order `id` for a link expiring at `exp`; on `opened` its first event is written. */
+  async open(id: string, exp: number, sink: ShareSink): Promise<OpenResult> {
+    if (this.open_ >= this.d.maxStreams) return 'node_full';
+    let w = this.watches.get(id);
+    if (w !== undefined && w.sinks.size >= this.d.maxStreamsPerOrder) return 'order_full';
+    // Counted before the first await, so concurrent opens cannot pass the limit together.
+    this.setOpen(this.open_ + 1);
+    if (w === undefined) {
+      w = this.newWatch(id);
+      this.watches.set(id, w);
+      await this.load(w);
+    } else if (w.order === null) {
+      await this.load(w);
+    }
+    if (w.order === null || this.d.clock.now() >= liveUntil(w.order, exp, this.d.lingerMs)) {
+      this.setOpen(this.open_ - 1);
+      this.dropIfIdle(w);
+      return 'gone';
+    }
+    w.sinks.set(sink, exp);
+    if (w.chunk === null) await this.publish(w);
+    else sink.write(w.chunk);
+    this.arm(w);
+    return 'opened';
+  }
+
+  /** The stream closed (the client went away). */
+  close(id: string, sink: ShareSink): void {
+    const w = this.watches.get(id);
+    if (w === undefined || !w.sinks.delete(sink)) return;
+    this.setOpen(this.open_ - 1);
+    this.dropIfIdle(w);
+  }
+
+  /** Every link of order `id` was revoked: its streams end now. */
+  revoke(id: string): void {
+    const w = this.watches.get(id);
+    if (w === undefined) return;
+    for (const sink of [...w.sinks.keys()]) this.end(w, sink);
+  }
+
+  /** LiveObserver: a technician's new live position. */
+  position(tech: string, pos: { ts: number; lat: number; lon: number }): void {
+    const watching = this.byTech.get(tech);
+    if (watching === undefined) return;
+    for (const w of watching) {
+      if (w.fix !== null && w.fix.ts >= pos.ts) continue;
+      w.fix = { lat: pos.lat, lon: pos.lon, ts: pos.ts };
+      if (w.order?.state === 'departed') void this.publish(w);
+    }
+  }
+
+  /** LiveObserver: an order changed. */
+  order(view: OrderView): void {
+    const w = this.watches.get(view.id);
+    if (w === undefined) return;
+    const before = w.order;
+    this.setOrder(w, view);
+    if (view.state === 'departed' && (w.fix === null || before?.technician !== view.technician)) {
+      // Set off just now: the technician's live position, which this node may not have heard yet.
+      void this.loadFix(w).then(() => this.publish(w));
+    } else {
+      void this.publish(w);
+    }
+    this.arm(w);
+  }
+
+  /** Ends every stream, without `gone` (the pages reconnect, maybe to another node), and stops the timers. */
+  stop(): void {
+    for (const t of this.intervals) clearInterval(t);
+    for (const w of [...this.watches.values()]) for (const sink of [...w.sinks.keys()]) this.end(w, sink, false);
+  }
+
+  private newWatch(id: string): Watch {
+    return { id, order: null, fix: null, eta: null, sinks: new Map(), chunk: null, seq: 0, timer: null };
+  }
+
+  private setOpen(n: number): void {
+    this.open_ = n;
+    this.d.onStreams?.(n);
+  }
+
+  private setOrder(w: Watch, view: OrderView | null): void {
+    const oldTech = w.order?.technician;
+    w.order = view;
+    const tech = view?.technician;
+    if (oldTech === tech) return;
+    if (oldTech !== undefined) {
+      const set = this.byTech.get(oldTech);
+      set?.delete(w);
+      if (set?.size === 0) this.byTech.delete(oldTech);
+    }
+    w.fix = null;
+    if (tech !== undefined && this.watches.get(w.id) === w) {
+      const set = this.byTech.get(tech) ?? new Set<Watch>();
+      this.byTech.set(tech, set);
+      set.add(w);
+    }
+  }
+
+  /** Reads the order (and, when departed, its technician's position) from the tracker. */
+  private async load(w: Watch): Promise<void> {
+    const o = await this.d.tracker.getOrder(w.id);
+    this.setOrder(w, o.ok ? o.value : null);
+    if (w.order?.state === 'departed') await this.loadFix(w);
+  }
+
+  private async loadFix(w: Watch): Promise<void> {
+    const tech = w.order?.technician;
+    if (tech === undefined) return;
+    const t = await this.d.tracker.getTechnician(tech);
+    if (!t.ok || t.value.lat === undefined || t.value.lon === undefined || t.value.ts === undefined) return;
+    if (w.order?.technician !== tech || (w.fix !== null && w.fix.ts >= t.value.ts)) return;
+    w.fix = { lat: t.value.lat, lon: t.value.lon, ts: t.value.ts };
+  }
+
+  private async estimate(w: Watch): Promise<Eta | null> {
+    const o = w.order;
+    if (o === null || o.state !== 'departed' || w.fix === null) return null;
+    try {
+      return await this.d.eta.estimate(o.id, w.fix, { lat: o.lat, lon: o.lon });
+    } catch (err) {
+      this.d.log.warn({ err }, 'customer link: arrival estimate failed');
+      return null;
+    }
+  }
+
+  /** Computes the watch's state and writes it to its streams when it changed. */
+  private async publish(w: Watch): Promise<void> {
+    const seq = ++w.seq;
+    const eta = await this.estimate(w);
+    if (seq !== w.seq || w.order === null) return;
+    w.eta = eta;
+    const chunk = eventOf(shareState(w.order, w.fix, eta));
+    if (chunk === w.chunk) return;
+    w.chunk = chunk;
+    for (const sink of w.sinks.keys()) sink.write(chunk);
+  }
+
+  /** Arms the watch's timer at the earliest moment one of its links dies. */
+  private arm(w: Watch): void {
+    w.timer?.();
+    w.timer = null;
+    if (w.sinks.size === 0) return;
+    if (w.order === null) {
+      for (const sink of [...w.sinks.keys()]) this.end(w, sink);
+      return;
+    }
+    let next = Number.POSITIVE_INFINITY;
+    for (const exp of w.sinks.values()) next = Math.min(next, liveUntil(w.order, exp, this.d.lingerMs));
+    w.timer = this.d.clock.setTimer(next, () => {
+      w.timer = null;
+      const now = this.d.clock.now();
+      for (const [sink, exp] of [...w.sinks]) {
+        if (w.order === null || now >= liveUntil(w.order, exp, this.d.lingerMs)) this.end(w, sink);
+      }
+      this.arm(w);
+    });
+  }
+
+  private end(w: Watch, sink: ShareSink, gone = true): void {
+    if (!w.sinks.delete(sink)) return;
+    this.setOpen(this.open_ - 1);
+    try {
+      if (gone) sink.write(GONE_EVENT);
+      sink.end();
+    } catch (err) {
+      this.d.log.warn({ err }, 'customer link: ending a stream failed');
+    }
+    this.dropIfIdle(w);
+  }
+
+  private dropIfIdle(w: Watch): void {
+    if (w.sinks.size > 0 || this.watches.get(w.id) !== w) return;
+    w.timer?.();
+    this.watches.delete(w.id);
+    const tech = w.order?.technician;
+    if (tech === undefined) return;
+    const set = this.byTech.get(tech);
+    set?.delete(w);
+    if (set?.size === 0) this.byTech.delete(tech);
+  }
+
+  private heartbeat(): void {
+    for (const w of this.watches.values()) for (const sink of w.sinks.keys()) sink.write(':\n\n');
+  }
+
+  private poll(): void {
+    for (const w of [...this.watches.values()]) {
+      this.load(w)
+        .then(() => {
+          this.arm(w);
+          return this.publish(w);
+        })
+        .catch((err: Error) => this.d.log.warn({ err }, 'customer link: refresh failed'));
+    }
+  }
+}
