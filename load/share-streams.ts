@@ -7,14 +7,16 @@
  * their customer (so every ping changes the state of an order that has streams); each
  * order gets a link. Phase A runs `--seconds` with no stream open, phase B the same with
  * `--streams` streams open, spread evenly over the orders (each receives every change of
- * its order, as a customer's page would). The ack p99 is measured twice per phase: by the
- * devices (send to ack, in this process, which also reads the streams) and by the node
+ * its order, as a customer's page would; they are read in a process of their own,
+ * share-stream-readers.ts). The ack p99 is measured twice per phase: by the devices (send
+ * to ack, in this process) and by the node
  * itself (`fieldtrack_ack_latency_seconds`, a bucket bound). Written to
  * `load/results/share-streams.json`. Not part of `npm run bench` (it needs its own node and
  * minutes of a 2-core machine); run it on its own.
  */
+
+import { fork } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -116,33 +118,33 @@ async function main(): Promise<void> {
   await sleep(5000); // warm-up
   const a = await phase('no streams');
 
-  let events = 0;
-  let open = 0;
-  const sockets: Array<() => void> = [];
-  for (let s = 0; s < STREAMS; s++) {
-    const token = tokens[s % tokens.length]!;
-    const req = request(`${node.httpUrl}/t/${token}/stream`, { agent: false }, (res) => {
-      if (res.statusCode === 200) open++;
-      res.on('data', (chunk: Buffer) => {
-        if (chunk.includes('data: ')) events++;
-      });
+  // The customers read their streams in a process of their own (share-stream-readers.ts).
+  const readers = fork(join(here, 'share-stream-readers.js'), [
+    JSON.stringify({ httpUrl: node.httpUrl, tokens, streams: STREAMS }),
+  ]);
+  const fromReaders = (t: string) =>
+    new Promise<{ t: string; open?: number; events?: number }>((resolve) => {
+      const on = (m: { t: string }) => {
+        if (m.t !== t) return;
+        readers.off('message', on);
+        resolve(m);
+      };
+      readers.on('message', on);
     });
-    req.on('error', () => {});
-    req.end();
-    sockets.push(() => req.destroy());
-    if (s % 200 === 199) await sleep(50);
-  }
-  while (open < STREAMS) {
-    await sleep(200);
-    if (open < STREAMS) process.stderr.write(`streams open: ${open}/${STREAMS}\r`);
-  }
-  const eventsBefore = events;
+  process.stderr.write(`opening ${STREAMS} streams\n`);
+  await fromReaders('open');
+  const countEvents = async (): Promise<number> => {
+    const reply = fromReaders('events');
+    readers.send({ t: 'count' });
+    return (await reply).events ?? 0;
+  };
+  const eventsBefore = await countEvents();
   const b = await phase(`${STREAMS} streams`);
-  const eventsPerSec = (events - eventsBefore) / SECONDS;
+  const eventsPerSec = ((await countEvents()) - eventsBefore) / SECONDS;
 
   running = false;
   await pinger;
-  for (const close of sockets) close();
+  readers.send({ t: 'stop' });
   for (const d of devices) await d.client.close();
   await node.stop();
 
