@@ -7,8 +7,9 @@
  * and the `DELETE` is answered only after that. An entry is dropped once every link it
  * killed has expired anyway (`maxLinkMs` after the revocation), so the file stays small.
  */
-import { mkdir, open, readFile, rename } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { replaceFileDurably } from '../storage/checkpoint.js';
 
 /** The file's name in DATA_DIR. */
 export const SHARE_STORE_FILE = 'share-links.json';
@@ -74,19 +75,5 @@ export class ShareStore {
 
 async function writeDurably(path: string, text: string): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp`;
-  const fh = await open(tmp, 'w');
-  try {
-    await fh.writeFile(text);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, path);
-  const dir = await open(dirname(path), 'r');
-  try {
-    await dir.sync();
-  } finally {
-    await dir.close();
-  }
+  await replaceFileDurably(path, text);
 }

@@ -26,10 +26,19 @@ export async function readCheckpoint(path: string): Promise<LogPosition | null> 
 
 /** Durably replaces the position saved at `path`. */
 export async function writeCheckpoint(path: string, pos: LogPosition): Promise<void> {
+  await replaceFileDurably(path, JSON.stringify({ segment: pos.segment, offset: pos.offset }));
+}
+
+/**
+ * Replaces the file at `path` with `text` so that a crash leaves either the old or the new
+ * content, never a mix: written beside it, fsynced, renamed over it, and the folder fsynced
+ * (the rename itself must survive a power loss too).
+ */
+export async function replaceFileDurably(path: string, text: string): Promise<void> {
   const tmp = `${path}.tmp`;
   const fh = await open(tmp, 'w');
   try {
-    await fh.writeFile(JSON.stringify({ segment: pos.segment, offset: pos.offset }));
+    await fh.writeFile(text);
     await fh.sync();
   } finally {
     await fh.close();

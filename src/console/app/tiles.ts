@@ -5,17 +5,9 @@
  * template (MAP_TILE_URL); the page's CSP allows exactly that template's origin for images.
  */
 
-/** WGS84 degrees. */
-export interface LatLon {
-  lat: number;
-  lon: number;
-}
+import type { LatLon, Point } from './projection.js';
 
-/** Pixels. */
-export interface Point {
-  x: number;
-  y: number;
-}
+export type { LatLon, Point };
 
 /** Edge of one tile in pixels. */
 export const TILE_PX = 256;
