@@ -14,16 +14,13 @@
  * Journal reconciliation (reconcile.ts) covers the other case: a node that was down when
  * its writes were lost, and compares its journal at start.
  */
-import type { LocalTracker } from '../actors/local-tracker.js';
 import type { LiveRecord } from '../actors/records.js';
 import { isTerminalState } from '../actors/records.js';
-import { type CancelTimer, type Clock, every } from '../clock.js';
-import type { Logger } from '../log.js';
-import type { SharedState } from '../shared/shared-state.js';
+import { type CancelTimer, every } from '../clock.js';
 import type { StateMirror } from '../shared/state-mirror.js';
-import { type ClusterLink, LEASE_RENEW_MS } from './cluster-link.js';
+import { LEASE_RENEW_MS } from './cluster-link.js';
 import { type Present, staleInShared } from './journal-merge.js';
-import type { Takeover } from './takeover.js';
+import type { ReconcileDeps } from './reconcile.js';
 
 /** Copies a durable order or position record to the state mirror (orders finished: removed). */
 export function mirrorRecord(mirror: StateMirror, rec: LiveRecord): void {
@@ -31,16 +28,8 @@ export function mirrorRecord(mirror: StateMirror, rec: LiveRecord): void {
   else if (rec.k === 'p') mirror.putPosition(rec.id, { pos: rec.pos, quietSince: rec.quietSince });
 }
 
-/** What the resync works on. */
-export interface ResyncDeps {
-  cluster: ClusterLink;
-  takeover: Takeover;
-  mirror: StateMirror;
-  shared: SharedState;
-  local: LocalTracker;
-  log: Logger;
-  clock: Clock;
-}
+/** What the resync works on: what journal reconciliation works on. */
+export type ResyncDeps = ReconcileDeps;
 
 /** See the module comment. One per node in Redis mode. */
 export class SharedResync {
