@@ -13,17 +13,10 @@ import { Redis } from 'ioredis';
 import type { Alert } from '../src/protocol.js';
 import { Cluster } from './support/cluster.js';
 import { eventually } from './support/eventually.js';
-import { PLACES } from './support/fixtures.js';
+import { PLACES, QUIET_DEADLINES_ENV } from './support/fixtures.js';
 import type { ServerProcess } from './support/server-process.js';
 
-const ENV = {
-  SOS_LEVEL2_MS: '600000',
-  SOS_LEVEL3_MS: '600000',
-  SOS_SLA_MS: '900000',
-  OFFLINE_MS: '600000',
-  LATE_DEPARTURE_MS: '600000',
-  LATE_ARRIVAL_MS: '600000',
-};
+const ENV = QUIET_DEADLINES_ENV;
 const SITE = PLACES.paris;
 const P = 'fieldtrack:';
 

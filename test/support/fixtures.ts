@@ -28,6 +28,16 @@ export const FAILOVER_ENV = {
   OFFLINE_MS: '600000',
 };
 
+/** Deadlines far beyond a test's length: no alert but the ones a test causes. */
+export const QUIET_DEADLINES_ENV = {
+  SOS_LEVEL2_MS: '600000',
+  SOS_LEVEL3_MS: '600000',
+  SOS_SLA_MS: '900000',
+  OFFLINE_MS: '600000',
+  LATE_DEPARTURE_MS: '600000',
+  LATE_ARRIVAL_MS: '600000',
+};
+
 /**
  * Returns a function that makes a fresh temporary folder named after `prefix`; every
  * folder it made is removed once the calling test file's tests are done. Call it at the
