@@ -11,6 +11,7 @@
  *   partition) past that wakes up holding nothing: its timers are gated off until a renewal
  *   confirms the lease again (then its due deadlines run: `wake`), or it learns another node
  *   took the technician (then it drops it, and sends its device to reconnect elsewhere).
+ *   While this node cannot reach Redis at all it goes on acting for what it held (`holds`).
  * - Fencing: each confirmation carries the lease's fencing token, which this node's writes
  *   to shared state carry (src/shared/fencing.ts).
  * - Requests where the state is: an operator's ack or resolve on a console of node B for
@@ -94,6 +95,8 @@ export class ClusterLink {
     private readonly log: Logger,
     private readonly clock: Clock,
     private readonly fences: FenceTokens,
+    /** Whether this node cannot reach shared storage right now (see `holds`). */
+    private readonly sharedDown: () => boolean = () => false,
   ) {}
 
   /** This node's id. */
@@ -167,13 +170,22 @@ export class ClusterLink {
   /**
    * Whether this node may act for `tech` now (fire its deadlines, run its requests): it took
    * the lease and Redis confirmed it less than LEASE_TTL_MS - LEASE_MARGIN_MS ago by this
-   * node's monotonic clock. False while Redis cannot confirm it (outage, partition, a stall
-   * of this process); the node acts again once a renewal confirms it.
+   * node's monotonic clock, so a node that was frozen (a stall, SIGSTOP) wakes up holding
+   * nothing until a renewal confirms the lease again.
+   *
+   * Except while this node cannot reach Redis at all: then it goes on acting for the
+   * technicians it held, so an SOS ladder never stalls for an outage. If Redis is down for
+   * every node, nobody can take a technician over meanwhile, so this is still the one node
+   * acting. If only this node is cut off and another takes the technician over, what this
+   * node changes meanwhile carries its old fencing token: Redis refuses it on reconnection,
+   * consoles (fed from Redis) never see it, and the next renewal drops the technician here.
+   * A pause instead let an SOS pass its rung unescalated for as long as the outage lasted.
    */
   holds(tech: string): boolean {
     const h = this.held.get(tech);
     if (h === undefined) return false;
     if (this.clock.monotonic() - h.confirmedAt < LEASE_TTL_MS - LEASE_MARGIN_MS) return true;
+    if (this.sharedDown()) return true;
     h.lapsed = true;
     return false;
   }

@@ -86,6 +86,7 @@ export class ClusteredTracker implements Tracker {
       log,
       clock,
       shared.fences,
+      () => shared.readyForMs() === null,
     );
     this.cluster = cluster;
     this.takeover = new Takeover({ cluster, mirror, shared, local, log, clock });
