@@ -6,7 +6,7 @@
  * Invariants (issue 15):
  * - every SOS acked to a device reaches the consoles;
  * - it reaches each rung (level 2, level 3) exactly once unless acknowledged first: no
- *   console sees a rung twice, some console sees it when the SOS stayed unacknowledged past
+ *   console sees a rung reached at two different times (`detail.escalatedAt`), some console sees it when the SOS stayed unacknowledged past
  *   the rung (with slack), none sees it when it was acknowledged well before;
  * - every ping acked to a device is in the archives exactly once (summed over nodes: each
  *   node archives what it served);
@@ -84,20 +84,27 @@ export function check(o: Observations): string[] {
     if (!seen.has(s.incident)) out.push(`sos ${s.incident} of ${s.tech} acked to the device, never seen by a console`);
   }
 
-  // Rungs: per incident and console, the open versions at each level.
+  // Rungs: per incident and level, when it reached that level, as its versions say
+  // (`detail.escalatedAt`). A rung delivered again (re-published after a failover, or a
+  // press while at that level) carries the same time; a rung fired twice does not. A
+  // version without the time counts as a rung of its own.
   const raised = new Map<string, number>();
-  const rungs = new Map<string, number>();
+  const rungs = new Map<string, Set<string>>();
+  let untimed = 0;
   for (const c of o.changes) {
     if (c.alert.kind !== 'sos') continue;
     raised.set(c.alert.id, c.alert.ts);
     if (c.alert.state !== 'open' || c.alert.level < 2) continue;
-    const key = `${c.alert.id}\u0000${c.alert.level}\u0000${c.console}`;
-    rungs.set(key, (rungs.get(key) ?? 0) + 1);
+    const key = `${c.alert.id}\u0000${c.alert.level}`;
+    const at = c.alert.detail?.escalatedAt;
+    const times = rungs.get(key) ?? new Set<string>();
+    times.add(typeof at === 'number' ? String(at) : `untimed ${untimed++}`);
+    rungs.set(key, times);
   }
   const anyConsole = new Map<string, number>();
-  for (const [key, n] of rungs) {
-    const [id, level, console] = key.split('\u0000') as [string, string, string];
-    if (n > 1) out.push(`sos ${id} reached level ${level} ${n} times on console ${console}`);
+  for (const [key, times] of rungs) {
+    const [id, level] = key.split('\u0000') as [string, string];
+    if (times.size > 1) out.push(`sos ${id} reached level ${level} ${times.size} times (${[...times].join(', ')})`);
     anyConsole.set(`${id}:${level}`, 1);
   }
   for (const [id, ts] of raised) {

@@ -53,15 +53,16 @@ export function cancelByTechnician(tech: string, now: number): AlertChange {
 }
 
 /** The SOS ladder's rung reached: the level only rises, and only while nobody has acknowledged. */
-export function escalate(rung: Pick<SosRung, 'level' | 'slaBreached'>): AlertChange {
+export function escalate(rung: Pick<SosRung, 'level' | 'slaBreached'>, now: number): AlertChange {
   return (cur) => {
     if (cur.state !== 'open') return null;
     if (rung.level <= cur.level && (!rung.slaBreached || slaBreached(cur))) return null;
-    return {
-      ...cur,
-      level: Math.max(cur.level, rung.level),
-      detail: rung.slaBreached ? { ...cur.detail, slaBreached: true } : cur.detail,
-    };
+    const detail: Record<string, unknown> = { ...cur.detail };
+    if (rung.slaBreached) detail.slaBreached = true;
+    // When the incident reached its level: a rung delivered twice (a re-publish after a
+    // failover) carries the same time, a rung fired twice would not.
+    if (rung.level > cur.level) detail.escalatedAt = now;
+    return { ...cur, level: Math.max(cur.level, rung.level), detail };
   };
 }
 

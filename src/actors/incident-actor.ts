@@ -115,7 +115,7 @@ export function incidentSpec(deps: ActorDeps): ActorSpec<Alert, IncidentMsg> {
   async function tick(a: Alert | undefined): Promise<Alert | undefined> {
     if (a === undefined || a.state !== 'open') return a;
     const rung = sosRung(a.ts, false, { level: a.level, slaBreached: slaBreached(a) }, clock.now(), config);
-    const rule = escalate(rung);
+    const rule = escalate(rung, clock.now());
     if (rule(a) === null) return a;
     const out = await board.change(a.id, rule, 'tolerate');
     return out.ok ? out.value : a;

@@ -46,7 +46,7 @@ describe('alert rules', () => {
     ],
     [
       'escalate to level 2',
-      escalate({ level: 2, slaBreached: false }),
+      escalate({ level: 2, slaBreached: false }, 5),
       { open: 'open', acknowledged: 'same', resolved: 'same' },
     ],
     [
@@ -83,11 +83,16 @@ describe('alert rules', () => {
   });
 
   it('escalation only rises, and flags a broken response promise once', () => {
-    assert.equal(escalate({ level: 1, slaBreached: false })(alert('open', { level: 2 })), null);
-    assert.equal((escalate({ level: 3, slaBreached: false })(alert('open', { level: 2 })) as Alert).level, 3);
-    const breached = escalate({ level: 3, slaBreached: true })(alert('open', { level: 3 })) as Alert;
+    assert.equal(escalate({ level: 1, slaBreached: false }, 5)(alert('open', { level: 2 })), null);
+    assert.equal((escalate({ level: 3, slaBreached: false }, 5)(alert('open', { level: 2 })) as Alert).level, 3);
+    assert.equal(
+      (escalate({ level: 3, slaBreached: false }, 5)(alert('open', { level: 2 })) as Alert).detail?.escalatedAt,
+      5,
+    );
+    const breached = escalate({ level: 3, slaBreached: true }, 7)(alert('open', { level: 3 })) as Alert;
+    assert.equal(breached.detail?.escalatedAt, undefined, 'the SLA flag is no new level');
     assert.equal(breached.detail?.slaBreached, true);
-    assert.equal(escalate({ level: 3, slaBreached: true })(breached), null);
+    assert.equal(escalate({ level: 3, slaBreached: true }, 9)(breached), null);
   });
 
   it('a press counts, moves the alert to the newest fix only, and keeps the last notes', () => {

@@ -28,8 +28,12 @@ function clean(): Observations {
     sosPresses: { d1: 1 },
     changes: [
       { console: 'c#1', at: T0 + 20, alert: sos() },
-      { console: 'c#1', at: T0 + 15_010, alert: sos({ level: 2 }) },
-      { console: 'c#1', at: T0 + 20_010, alert: sos({ level: 2, state: 'acknowledged' }) },
+      { console: 'c#1', at: T0 + 15_010, alert: sos({ level: 2, detail: { escalatedAt: T0 + 15_000 } }) },
+      {
+        console: 'c#1',
+        at: T0 + 20_010,
+        alert: sos({ level: 2, state: 'acknowledged', detail: { escalatedAt: T0 + 15_000 } }),
+      },
     ],
     sosSeen: ['s1'],
     consoleAcks: [{ incident: 's1', at: T0 + 20_000 }],
@@ -55,8 +59,20 @@ describe('chaos checker', () => {
 
   it('catches a rung reached twice, a rung skipped, and a rung after the ack', () => {
     const twice = clean();
-    twice.changes.splice(2, 0, { console: 'c#1', at: T0 + 15_500, alert: sos({ level: 2 }) });
+    twice.changes.splice(2, 0, {
+      console: 'c#2',
+      at: T0 + 15_500,
+      alert: sos({ level: 2, detail: { escalatedAt: T0 + 15_400 } }),
+    });
     assert.match(check(twice).join('\n'), /reached level 2 2 times/);
+    // The same rung delivered again (a re-publish after a failover) is no second rung.
+    const again = clean();
+    again.changes.splice(2, 0, {
+      console: 'c#1',
+      at: T0 + 16_000,
+      alert: sos({ level: 2, detail: { escalatedAt: T0 + 15_000 } }),
+    });
+    assert.deepEqual(check(again), []);
 
     const never = clean();
     never.changes = never.changes.filter((c) => c.alert.level !== 2 || c.alert.state !== 'open');
