@@ -70,7 +70,7 @@ export class AlertBoard {
     return this.serial(alert.id, async () => {
       const existing = this.alerts.get(alert.id);
       if (existing !== undefined) return { ok: true, value: existing };
-      const refused = await this.persistence.saveAlert(alert, alert.ts, policy);
+      const refused = await this.persistence.saveAlert(alert, alert.ts, policy, 'opened');
       if (refused !== null) return refused;
       this.metrics.alerts.inc({ kind: alert.kind });
       this.commit(alert);

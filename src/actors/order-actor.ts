@@ -124,7 +124,14 @@ export function orderSpec(deps: ActorDeps): ActorSpec<OrderRecord, OrderMsg> {
     } catch (err) {
       return refuse(fx, reply, { ok: false, code: 'bad_request', msg: `bad polygon: ${(err as Error).message}` }, o);
     }
-    const refused = await persistence.saveOrder(next, { state: next.state, ts: now }, 'refuse');
+    // Dispatch hears of an order when it is assigned, created or moved to a technician or
+    // changed while still assigned; an update of an order under way is no transition.
+    const refused = await persistence.saveOrder(
+      next,
+      { state: next.state, ts: now },
+      'refuse',
+      next.state === 'assigned',
+    );
     if (refused !== null) return refuse(fx, reply, refused, o);
     tellTech(next, fx, o?.tech);
     fx.push(() => reply({ ok: true, value: orderView(next) }));

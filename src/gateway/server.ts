@@ -8,6 +8,8 @@ import { accessSync, constants } from 'node:fs';
 import type { Tracker } from '../actors/api.js';
 import type { Clock } from '../clock.js';
 import type { Config } from '../config.js';
+import type { EventReader } from '../events/event-reader.js';
+import type { Webhooks } from '../events/webhooks.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { CloseCode, ErrorCode } from '../protocol.js';
@@ -16,6 +18,7 @@ import { AppPresence } from './app-presence.js';
 import { TokenVerifier } from './auth.js';
 import { defaultConsoleSources, loadConsoleFiles, registerConsoleRoutes } from './console-routes.js';
 import { deviceEndpoint } from './device-endpoint.js';
+import { registerEventRoutes } from './event-routes.js';
 import { type HttpDeps, route } from './http.js';
 import { InflightTracker } from './inflight.js';
 import { LoadShedder } from './load-shed.js';
@@ -32,6 +35,9 @@ export interface GatewayDeps {
   log: Logger;
   metrics: Metrics;
   tracker: Tracker;
+  /** Events for the dispatch system: the pull API and stream read here, webhooks are managed here. */
+  events: EventReader;
+  webhooks: Webhooks;
 }
 
 /** A listening gateway. */
@@ -99,7 +105,15 @@ function consoleFiles(log: Logger): StaticFiles | Error {
 }
 
 /** Builds the app, registers every route and listens on HOST:PORT. */
-export async function startGateway({ config, clock, log, metrics, tracker }: GatewayDeps): Promise<Gateway> {
+export async function startGateway({
+  config,
+  clock,
+  log,
+  metrics,
+  tracker,
+  events,
+  webhooks,
+}: GatewayDeps): Promise<Gateway> {
   const uws = loadUws();
   const app = createApp(uws, config);
   const verifier = new TokenVerifier(config.jwtSecret, config.TOKEN_MAX_LIFETIME_SEC, clock);
@@ -145,6 +159,7 @@ export async function startGateway({ config, clock, log, metrics, tracker }: Gat
     presence,
   });
   registerConsoleRoutes(app, config, httpDeps, consoleFiles(log));
+  const streams = registerEventRoutes(app, httpDeps, events, webhooks);
 
   route(app, 'get', '/healthz', {}, httpDeps, () => ({ status: 200, json: { ok: true } }));
   route(app, 'get', '/readyz', {}, httpDeps, async () => {
@@ -184,6 +199,7 @@ export async function startGateway({ config, clock, log, metrics, tracker }: Gat
       if (shuttingDown) return;
       shuttingDown = true;
       uws.us_listen_socket_close(listenSocket);
+      streams.closeAll();
       const answered = await inflight.drain(timeoutMs);
       if (!answered) log.warn({ pending: inflight.size }, 'shutdown: some handlers did not finish in time');
       for (const ws of [...connections]) closeConnection(ws, CloseCode.goingAway, 'server shutting down');

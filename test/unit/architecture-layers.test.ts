@@ -22,12 +22,13 @@ const FOLDER_LAYERS: Record<string, number> = {
   storage: 2, // append-only log, checkpoints, journal, disk reserve
   telemetry: 3, // the archive
   shared: 4, // shared-state backends (memory, Redis)
-  actors: 5, // behaviour
-  cluster: 6, // placement, forwarding, takeover (may not exist yet)
-  gateway: 7, // transport
-  console: 7, // browser app
-  client: 7, // typed client
-  cli: 8, // composition root
+  events: 5, // events for the dispatch system: event log, webhooks, delivery
+  actors: 6, // behaviour
+  cluster: 7, // placement, forwarding, takeover (may not exist yet)
+  gateway: 8, // transport
+  console: 8, // browser app
+  client: 8, // typed client
+  cli: 9, // composition root
 };
 const TOP_FILE_LAYERS: Record<string, number> = {
   'protocol.ts': BASE,
@@ -36,8 +37,8 @@ const TOP_FILE_LAYERS: Record<string, number> = {
   'config.ts': BASE,
   'log.ts': BASE,
   'metrics.ts': BASE,
-  'app.ts': 8,
-  'main.ts': 8,
+  'app.ts': 9,
+  'main.ts': 9,
 };
 
 /**
