@@ -221,6 +221,35 @@ describe('events for the dispatch system (real node, real receiver)', () => {
     assert.equal(view.dead, 0);
   });
 
+  it('a receiver that hangs delays neither another receiver nor device acks', async () => {
+    const s = await server({ WEBHOOK_MAX_IN_FLIGHT: '2', WEBHOOK_TIMEOUT_MS: '600000' });
+    const stuck = await receiver();
+    await stuck.mode('hang');
+    const fine = await receiver();
+    const stuckHook = await subscribe(s, stuck.url);
+    await subscribe(s, fine.url);
+    const d = await s.device('hang-tech');
+    for (let i = 0; i < 10; i++) {
+      assert.equal(
+        (await s.http('PUT', `/v1/orders/h-${i}`, { role: 'dispatch', body: order(`ht-${i}`) })).status,
+        200,
+      );
+      assert.equal((await d.ping({ ts: Date.now(), ...HOME })).t, 'ack');
+    }
+    await d.close();
+    const got = await eventually('every event at the receiver that answers', () => {
+      const u = fine.unique();
+      return u.length >= 12 ? u : false; // 10 orders, online, offline
+    });
+    assert.equal(got.length, 12);
+    assert.equal(stuck.unique().length, 0);
+    const view = (await s.http('GET', `/v1/webhooks/${stuckHook}`, { role: 'dispatch' })).body as Record<
+      string,
+      number
+    >;
+    assert.equal(view.pending, 12, 'the hanging receiver still has them all to come');
+  });
+
   it('after the retry window an event is dead, later events of its order go on, and redelivery sends it', async () => {
     const s = await server({ WEBHOOK_RETRY_BASE_MS: '20', WEBHOOK_RETRY_MAX_MS: '100', WEBHOOK_RETRY_FOR_MS: '800' });
     const r = await receiver();

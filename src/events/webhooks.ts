@@ -56,12 +56,13 @@ export type CreatedWebhook = Pick<WebhookView, 'id' | 'url' | 'events'> & { secr
 interface Live {
   hook: StoredWebhook;
   delivery: WebhookDelivery;
+  /** Its own connections: a receiver that hangs holds none of another webhook's sockets, even on the same host. */
+  sender: { send: Send; close(): void };
 }
 
 /** See the module comment. */
 export class Webhooks {
   private readonly live = new Map<string, Live>();
-  private readonly sender: { send: Send; close(): void };
   private unsubscribe: (() => void) | null = null;
   private stopRetention: CancelTimer | null = null;
 
@@ -72,11 +73,8 @@ export class Webhooks {
     private readonly log: Logger,
     private readonly metrics: Metrics,
     private readonly opts: WebhookOptions,
-    send?: Send,
+    private readonly send?: Send,
   ) {
-    this.sender = send
-      ? { send, close: () => {} }
-      : httpSender({ timeoutMs: opts.timeoutMs, allowPrivate: opts.allowPrivate, maxSockets: opts.maxInFlight });
     metrics.webhookPendingSource = () => [...this.live].map(([id, l]) => [id, l.delivery.pendingCount]);
   }
 
@@ -102,9 +100,9 @@ export class Webhooks {
   private async recover(): Promise<void> {
     let scanFrom: string | null | undefined;
     for (const st of this.store.states.values()) {
-      const delivery = this.deliveryOf(st.hook);
-      for (const d of st.dead.values()) delivery.deadEvents.set(d.event.id, d);
-      this.live.set(st.hook.id, { hook: st.hook, delivery });
+      const l = this.liveOf(st.hook);
+      for (const d of st.dead.values()) l.delivery.deadEvents.set(d.event.id, d);
+      this.live.set(st.hook.id, l);
       // `below` is inclusive of pending events, `after` exclusive: start one step before `below`.
       const start = maxId(st.hook.after, st.below === null ? null : st.below.slice(0, -1));
       scanFrom = scanFrom === undefined ? start : minId(scanFrom, start);
@@ -130,11 +128,19 @@ export class Webhooks {
     this.log.info({ webhooks: this.live.size, pending: recovered }, 'webhooks recovered');
   }
 
-  private deliveryOf(hook: StoredWebhook): WebhookDelivery {
+  private liveOf(hook: StoredWebhook): Live {
     const types: ReadonlySet<EventType> | '*' = hook.events.includes('*') ? '*' : new Set(hook.events as EventType[]);
     const url = new URL(hook.url);
     const labels = { webhook: hook.id };
-    return new WebhookDelivery(
+    const sender =
+      this.send !== undefined
+        ? { send: this.send, close: () => {} }
+        : httpSender({
+            timeoutMs: this.opts.timeoutMs,
+            allowPrivate: this.opts.allowPrivate,
+            maxSockets: this.opts.maxInFlight,
+          });
+    const delivery = new WebhookDelivery(
       types,
       this.clock,
       this.opts.retry,
@@ -142,7 +148,7 @@ export class Webhooks {
       (ev) => {
         const body = JSON.stringify(ev);
         const t = Math.floor(this.clock.now() / 1000);
-        return this.sender.send(
+        return sender.send(
           url,
           {
             'content-type': 'application/json',
@@ -176,6 +182,7 @@ export class Webhooks {
         },
       },
     );
+    return { hook, delivery, sender };
   }
 
   private storeFailed(err: Error): void {
@@ -224,7 +231,7 @@ export class Webhooks {
       after: this.events.newestId,
     };
     await this.store.create(hook);
-    this.live.set(hook.id, { hook, delivery: this.deliveryOf(hook) });
+    this.live.set(hook.id, this.liveOf(hook));
     // Logged without its secret (the logger also redacts `secret` anywhere).
     this.log.info({ webhook: hook.id, events: hook.events }, 'webhook created');
     return {
@@ -248,6 +255,7 @@ export class Webhooks {
     const l = this.live.get(id);
     if (l === undefined) return notFound(id);
     l.delivery.stop();
+    l.sender.close();
     this.live.delete(id);
     await this.store.remove(id);
     this.log.info({ webhook: id }, 'webhook deleted');
@@ -278,8 +286,10 @@ export class Webhooks {
   async close(): Promise<void> {
     this.unsubscribe?.();
     this.stopRetention?.();
-    for (const l of this.live.values()) l.delivery.stop();
-    this.sender.close();
+    for (const l of this.live.values()) {
+      l.delivery.stop();
+      l.sender.close();
+    }
     await this.store.close();
   }
 }
