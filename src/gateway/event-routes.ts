@@ -9,6 +9,7 @@
  * writing and picks up from the cursor when it drains, so a slow reader costs a cursor, not
  * memory, and misses nothing.
  */
+import { EVENT_ID_PATTERN as EVENT_ID } from '../events/event-id.js';
 import type { EventReader } from '../events/event-reader.js';
 import type { WebhookInput, Webhooks } from '../events/webhooks.js';
 import type { Logger } from '../log.js';
@@ -28,7 +29,6 @@ import { errorAnswer, type HttpAnswer, type HttpDeps, route, statusLine, writeHt
 import type { Checked } from './queries.js';
 import type { HttpResponse, TemplatedApp } from './uws.js';
 
-const EVENT_ID = /^\d{13}-\d{4}$/;
 const WEBHOOK_ID = /^wh_[A-Za-z0-9_-]{1,64}$/;
 const HEARTBEAT_MS = 15_000;
 const STREAM_BATCH = 500;
