@@ -83,7 +83,10 @@ describe('events for the dispatch system (real node, real receiver)', () => {
     const r = await receiver();
     const hook = await subscribe(s, r.url);
 
-    assert.equal((await s.http('PUT', '/v1/orders/job-1', { role: 'dispatch', body: order('tech-1') })).status, 200);
+    const job = order('tech-1');
+    assert.equal((await s.http('PUT', '/v1/orders/job-1', { role: 'dispatch', body: job })).status, 200);
+    // A retried PUT that changes nothing makes no second order.assigned.
+    assert.equal((await s.http('PUT', '/v1/orders/job-1', { role: 'dispatch', body: job })).status, 200);
     const d = await s.device('tech-1');
     assert.equal((await d.depart('job-1')).t, 'ack');
     assert.equal((await d.checkin({ order: 'job-1', ts: Date.now(), ...HOME, acc: 5 })).t, 'ack');
