@@ -118,8 +118,8 @@ class IdQueue {
 export class WebhookDelivery {
   private readonly pending = new Map<string, Item>();
   private readonly queues = new Map<string, IdQueue>();
-  /** Heads that are due and not being sent, in id order when taken. */
-  private ready: string[] = [];
+  /** Heads that are due and not being sent, taken oldest first. */
+  private readonly ready = new ReadyHeap();
   private inFlight = 0;
   private stopped = false;
   readonly deadEvents = new Map<string, DeadEvent>();
@@ -189,11 +189,7 @@ export class WebhookDelivery {
       events.push(dead.event);
     }
     for (const ev of events) this.offer(ev);
-    // A redelivered event may now head a queue whose old head was ready: recompute.
-    this.ready = this.ready.filter((id) => {
-      const item = this.pending.get(id);
-      return item !== undefined && this.isHead(item);
-    });
+    // A ready event that a redelivered one now precedes is skipped by `pump` (not a head).
     this.pump();
     return events;
   }
@@ -221,12 +217,12 @@ export class WebhookDelivery {
       });
       return;
     }
-    if (!this.ready.includes(item.ev.id)) insertSorted(this.ready, item.ev.id);
+    this.ready.add(item.ev.id);
   }
 
   private pump(): void {
-    while (!this.stopped && this.inFlight < this.maxInFlight && this.ready.length > 0) {
-      const id = this.ready.shift() as string;
+    while (!this.stopped && this.inFlight < this.maxInFlight && this.ready.size > 0) {
+      const id = this.ready.take();
       const item = this.pending.get(id);
       if (item === undefined || item.sending || !this.isHead(item)) continue;
       this.send(item);
@@ -289,8 +285,57 @@ export class WebhookDelivery {
   }
 }
 
-function insertSorted(list: string[], id: string): void {
-  let i = list.length;
-  while (i > 0 && (list[i - 1] as string) > id) i--;
-  list.splice(i, 0, id);
+/**
+ * The ready set: a binary min-heap of ids with a membership set, so that a receiver coming
+ * back to a backlog of many independent orders costs O(log n) per event, not O(n).
+ */
+class ReadyHeap {
+  private readonly heap: string[] = [];
+  private readonly members = new Set<string>();
+
+  get size(): number {
+    return this.heap.length;
+  }
+
+  add(id: string): void {
+    if (this.members.has(id)) return;
+    this.members.add(id);
+    const h = this.heap;
+    h.push(id);
+    let i = h.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if ((h[parent] as string) <= id) break;
+      h[i] = h[parent] as string;
+      i = parent;
+    }
+    h[i] = id;
+  }
+
+  /** Removes and returns the smallest id; only called when not empty. */
+  take(): string {
+    const h = this.heap;
+    const top = h[0] as string;
+    const last = h.pop() as string;
+    if (h.length > 0) {
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        let min = last;
+        if (l < h.length && (h[l] as string) < min) {
+          m = l;
+          min = h[l] as string;
+        }
+        if (r < h.length && (h[r] as string) < min) m = r;
+        if (m === i) break;
+        h[i] = h[m] as string;
+        i = m;
+      }
+      h[i] = last;
+    }
+    this.members.delete(top);
+    return top;
+  }
 }

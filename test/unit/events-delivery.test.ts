@@ -102,6 +102,25 @@ describe('webhook delivery', () => {
     assert.deepEqual(calls.openIds, ['1', '2']);
   });
 
+  it('takes ready events oldest first, whatever order they became ready in', async () => {
+    const { calls, d } = setup(1);
+    const ids = Array.from({ length: 200 }, (_, i) => String(i).padStart(3, '0'));
+    const shuffled = [...ids].sort((a, b) => ((Number(b) * 7919) % 211) - ((Number(a) * 7919) % 211));
+    for (const id of shuffled) d.offer(ev(id, `o${id}`, `t${id}`));
+    const first = calls.openIds[0] as string;
+    const order: string[] = [];
+    for (let i = 0; i < ids.length; i++) {
+      const [open] = calls.openIds;
+      order.push(open as string);
+      calls.answer(open as string, { ok: true });
+      await flush();
+    }
+    assert.deepEqual(
+      order.slice(1),
+      ids.filter((id) => id !== first),
+    );
+  });
+
   it('retries with exponential backoff and jitter for 24 hours, then the event is dead and the next one goes', async () => {
     const { clock, calls, d, dead, retried } = setup();
     d.offer(ev('1', 'o1', 'a'));
