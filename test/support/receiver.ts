@@ -55,7 +55,8 @@ export class Receiver {
 
   /** kill -9: the receiver is down until started again on the same port. */
   async kill(): Promise<void> {
-    if (this.child.exitCode !== null) return;
+    // Already dead (an exit code, or a signal such as an earlier kill): 'exit' will not fire again.
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
     const exited = new Promise((r) => this.child.once('exit', r));
     this.child.kill('SIGKILL');
     await exited;
