@@ -286,7 +286,8 @@ describe('events for the dispatch system (real node, real receiver)', () => {
   });
 
   it('kill -9 of the node during delivery loses nothing; the receiver deduplicates by id', async () => {
-    const s = await server({ WEBHOOK_MAX_IN_FLIGHT: '2' });
+    const dataDir = await tempDir(); // kept for the restart, removed after the file's tests
+    const s = await server({ WEBHOOK_MAX_IN_FLIGHT: '2' }, dataDir);
     const r = await receiver();
     await r.mode('ok', 40); // slow: deliveries are in flight when the node dies
     await subscribe(s, r.url);
@@ -304,7 +305,7 @@ describe('events for the dispatch system (real node, real receiver)', () => {
     assert.ok(r.unique().length < acked.length, 'the node dies with deliveries left');
     await s.crash();
 
-    const again = await server({ WEBHOOK_MAX_IN_FLIGHT: '2' }, s.dataDir);
+    const again = await server({ WEBHOOK_MAX_IN_FLIGHT: '2' }, dataDir);
     const afterRestart = await allEvents(again);
     assert.deepEqual(
       afterRestart.map((e) => e.id),
