@@ -2,7 +2,8 @@
  * `npm run bench`: the standard scenarios in one command. Max ping throughput of the bare
  * baseline and of the full node (closed loop, same simulator), the overload steps at
  * multiples of that capacity, a hold run of many devices at a fixed rate with SOS and
- * consoles, and autocannon on the HTTP routes. Writes `load/results/bench.json`,
+ * consoles, autocannon on the HTTP routes, and the events for the dispatch system (events/s
+ * delivered to a webhook, device acks with 0 and 10 webhooks: events-bench.ts). Writes `load/results/bench.json`,
  * `bench.md` (with the targets table) and `bench-overload.svg`. `--quick` for a short try
  * (`bench-quick.*`).
  */
@@ -13,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { benchTargets, verdictText } from './bench-targets.js';
+import { eventsTable, runEventsBench } from './events-bench.js';
 import { launch, mint, type RunningServer } from './launch.js';
 import { OVERLOAD_DRAIN_SECONDS, overloadChart, overloadTable, runOverload } from './overload.js';
 import { type Quantiles, runSim, type SimResult } from './sim.js';
@@ -117,12 +119,12 @@ async function main(): Promise<void> {
   const phase = (text: string): void => {
     process.stderr.write(`${text} (at ${Math.round((Date.now() - started) / 1000)} s)\n`);
   };
-  phase('1/5 baseline max throughput');
+  phase('1/6 baseline max throughput');
   const baseline = await maxThroughput('baseline');
-  phase('2/5 full pipeline max throughput');
+  phase('2/6 full pipeline max throughput');
   const fullMax = await maxThroughput('full');
   const capacity = fullMax.acksPerSec;
-  phase(`3/5 overload: ${overloadFactors.join(', ')} x ${capacity} fixes/s`);
+  phase(`3/6 overload: ${overloadFactors.join(', ')} x ${capacity} fixes/s`);
   const overload = await runOverload({
     capacity,
     factors: overloadFactors,
@@ -143,7 +145,7 @@ async function main(): Promise<void> {
     env: { FIX_LANE_SLICE_MS: '0' },
     label: 'no fix lane (FIX_LANE_SLICE_MS=0)',
   });
-  phase(`4/5 hold: ${holdDevices} devices, ${rate} pings/s, SOS, consoles`);
+  phase(`4/6 hold: ${holdDevices} devices, ${rate} pings/s, SOS, consoles`);
   const server = await launch('full');
   let hold: SimResult;
   let httpFigures: HttpFigure[];
@@ -157,11 +159,13 @@ async function main(): Promise<void> {
       consoles: 4,
       progress: true,
     });
-    phase('5/5 HTTP (autocannon)');
+    phase('5/6 HTTP (autocannon)');
     httpFigures = await http(server);
   } finally {
     await server.stop();
   }
+  phase('6/6 events: delivery rate, then device acks with 0 and 10 webhooks');
+  const events = await runEventsBench(quick);
   const ratio = {
     throughput: fullMax.acksPerSec / Math.max(1, baseline.acksPerSec),
     cpuPerPing: fullMax.server.cpuSecPer1000Pings / Math.max(1e-9, baseline.server.cpuSecPer1000Pings),
@@ -182,6 +186,7 @@ async function main(): Promise<void> {
     overload: { capacity, factors: overloadFactors, seconds: overloadSeconds, steps: overload, withoutLane },
     hold,
     http: httpFigures,
+    events,
     wallSeconds: Math.round((Date.now() - started) / 1000),
   };
   const targets = benchTargets({ baseline, fullMax, holdDevices, holdRate: rate, hold, capacity, overload });
@@ -229,6 +234,8 @@ async function main(): Promise<void> {
     '| route | req/s | p99 | non-2xx |',
     '|---|---|---|---|',
     ...httpFigures.map((h) => `| ${h.route} | ${h.reqPerSec} | ${h.p99Ms} ms | ${h.non2xx} |`),
+    '',
+    ...eventsTable(events),
     '',
     '## Targets',
     '',

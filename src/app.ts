@@ -9,6 +9,8 @@ import { type Clock, systemClock } from './clock.js';
 import { ClusteredTracker } from './cluster/clustered-tracker.js';
 import type { Config } from './config.js';
 import { type EtaEstimator, OsrmEstimator, StraightLineEstimator } from './eta/index.js';
+import { EventLog } from './events/event-log.js';
+import { Webhooks } from './events/webhooks.js';
 import { startGateway } from './gateway/server.js';
 import type { Logger } from './log.js';
 import { Metrics } from './metrics.js';
@@ -25,7 +27,7 @@ export interface Server {
   readonly port: number;
   /**
    * What the actors commit, for features beside them: `live.add({approaching(e) {...}})`
-   * hears `order.approaching` once per order (the events of issue 16 subscribe here).
+   * hears `order.approaching` once per order (the event log subscribes here).
    */
   readonly live: LiveFeed;
   /** Graceful stop: gateway first (clients told 1001), then the tracker and the archive flushed. */
@@ -70,13 +72,40 @@ function etaEstimator(config: Config, clock: Clock, metrics: Metrics): EtaEstima
 export async function startServer(config: Config, log: Logger, clock: Clock = systemClock): Promise<Server> {
   const metrics = new Metrics();
   const archive = await openArchive(config, log, metrics);
+  // Events for the dispatch system: the log first, then the webhooks that follow it, then
+  // the behaviour that appends to it (recovery may already fire deadlines).
+  const events = await EventLog.open(config.DATA_DIR, clock, log);
+  events.subscribe((ev) => metrics.eventsStored.inc({ type: ev.type }));
+  const webhooks = await Webhooks.open(
+    { dataDir: config.DATA_DIR, events, clock, log, metrics },
+    {
+      allowPrivate: config.WEBHOOK_ALLOW_PRIVATE,
+      maxInFlight: config.WEBHOOK_MAX_IN_FLIGHT,
+      timeoutMs: config.WEBHOOK_TIMEOUT_MS,
+      retry: {
+        baseMs: config.WEBHOOK_RETRY_BASE_MS,
+        maxMs: config.WEBHOOK_RETRY_MAX_MS,
+        forMs: config.WEBHOOK_RETRY_FOR_MS,
+      },
+      retentionMs: config.EVENTS_RETENTION_HOURS * 3600 * 1000,
+    },
+  );
   // With REDIS_URL the node shares alerts, positions and ownership with its peers and the
   // local tracker is wrapped in the clustered one; without it, in-process twins and the
   // local tracker alone.
   const live = new LiveFeed(log);
-  live.add({ approaching: () => metrics.approaching.inc() });
+  live.add({
+    approaching: (e) => {
+      metrics.approaching.inc();
+      // After the order's approaching mark is durable: a crash in between loses this one
+      // event (README, events), never repeats it.
+      events
+        .append({ type: 'order.approaching', ts: e.ts, order: e.order, tech: e.tech, data: { eta: e.eta } })
+        .catch((err: Error) => log.error({ err, order: e.order }, 'order.approaching event not stored'));
+    },
+  });
   const eta = etaEstimator(config, clock, metrics);
-  const base = { config, clock, log, metrics, archive, eta, observer: live };
+  const base = { config, clock, log, metrics, archive, eta, observer: live, events };
   let tracker: Tracker;
   const redis = redisTarget(config);
   if (redis !== null) {
@@ -103,13 +132,15 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
   });
   live.add(hub);
   const links = new ShareLinks({ tracker, tokens: new ShareTokens(config.jwtSecret), store, hub, clock, linkMs });
-  const gateway = await startGateway({ config, clock, log, metrics, tracker, share: { links, hub } });
+  const gateway = await startGateway({ config, clock, log, metrics, tracker, share: { links, hub }, events, webhooks });
   return {
     port: gateway.port,
     live,
     async shutdown() {
       await gateway.shutdown(config.SHUTDOWN_TIMEOUT_MS / 2);
       await store.flush();
+      await webhooks.close();
+      await events.close();
       await archive.close(config.SHUTDOWN_TIMEOUT_MS / 4);
     },
   };

@@ -327,6 +327,29 @@ export const VARIABLES = {
     text,
     'Attribution shown on maps drawn with MAP_TILE_URL (e.g. "© OpenStreetMap contributors").',
   ),
+  WEBHOOK_ALLOW_PRIVATE: v(
+    false,
+    flag,
+    'Allow webhook URLs that resolve to loopback, private, link-local or other non-public addresses (tests, private networks); off: such URLs get 400 and are refused at delivery.',
+  ),
+  WEBHOOK_MAX_IN_FLIGHT: v(8, int(1, 1000), 'Deliveries one webhook may have unanswered at once.'),
+  WEBHOOK_TIMEOUT_MS: v(10_000, int(100, 600_000), 'A delivery not answered 2xx within this fails and is retried.'),
+  WEBHOOK_RETRY_BASE_MS: v(
+    1000,
+    int(1, 24 * 60 * MIN),
+    'First retry delay of a failed delivery; each further retry doubles it (with jitter: 50-100% of it).',
+  ),
+  WEBHOOK_RETRY_MAX_MS: v(60 * MIN, int(1, 24 * 60 * MIN), 'Longest delay between two delivery attempts.'),
+  WEBHOOK_RETRY_FOR_MS: v(
+    24 * 60 * MIN,
+    int(1, 30 * 24 * 60 * MIN),
+    'How long a failing event is retried after its first attempt before it is dead (listed, redeliverable).',
+  ),
+  EVENTS_RETENTION_HOURS: v(
+    72,
+    int(1, 24 * 365),
+    'Events are kept (GET /v1/events, the SSE stream) at least this long, and as long as a webhook has not settled them.',
+  ),
 } as const;
 
 type Vars = typeof VARIABLES;
@@ -380,6 +403,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (sentinels && out.REDIS_URL !== undefined) problems.push('set either REDIS_URL or REDIS_SENTINELS, not both');
   if (sentinels !== (out.REDIS_SENTINEL_NAME !== undefined)) {
     problems.push('REDIS_SENTINELS and REDIS_SENTINEL_NAME go together: set both or neither');
+  }
+  const base = out.WEBHOOK_RETRY_BASE_MS as number;
+  const max = out.WEBHOOK_RETRY_MAX_MS as number;
+  if (base !== undefined && max !== undefined && max < base) {
+    problems.push(`WEBHOOK_RETRY_MAX_MS (${max}) must not be less than WEBHOOK_RETRY_BASE_MS (${base})`);
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return { ...out, jwtSecret: secret ?? INSECURE_DEV_SECRET } as Config;

@@ -18,6 +18,8 @@ const REDACTED = [
   'lon',
   '*.lat',
   '*.lon',
+  'secret',
+  '*.secret',
 ];
 
 /** Makes the process logger at `level`; `destination` lets tests capture lines. */

@@ -159,6 +159,50 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  // events for the dispatch system
+  readonly eventsStored = new Counter({
+    name: 'fieldtrack_events_total',
+    help: 'Events for the dispatch system stored in the event log, by type',
+    labelNames: ['type'] as const,
+    registers: [this.registry],
+  });
+  /** Where the pending gauge reads its values at scrape time (set by the webhook service). */
+  webhookPendingSource: () => Iterable<[string, number]> = () => [];
+  readonly webhookPending = new Gauge({
+    name: 'fieldtrack_webhook_pending',
+    help: 'Events waiting to be delivered (not yet delivered nor dead), by webhook',
+    labelNames: ['webhook'] as const,
+    registers: [this.registry],
+    collect: () => {
+      this.webhookPending.reset();
+      for (const [webhook, n] of this.webhookPendingSource()) this.webhookPending.set({ webhook }, n);
+    },
+  });
+  readonly webhookDelivered = new Counter({
+    name: 'fieldtrack_webhook_delivered_total',
+    help: 'Events delivered (2xx answer), by webhook',
+    labelNames: ['webhook'] as const,
+    registers: [this.registry],
+  });
+  readonly webhookRetried = new Counter({
+    name: 'fieldtrack_webhook_retried_total',
+    help: 'Failed delivery attempts that will be retried, by webhook',
+    labelNames: ['webhook'] as const,
+    registers: [this.registry],
+  });
+  readonly webhookDead = new Counter({
+    name: 'fieldtrack_webhook_dead_total',
+    help: 'Events given up on after the retry window (dead), by webhook',
+    labelNames: ['webhook'] as const,
+    registers: [this.registry],
+  });
+  readonly webhookLatency = new Histogram({
+    name: 'fieldtrack_webhook_delivery_latency_seconds',
+    help: 'Time from storing an event to its delivery (2xx answer), retries included',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 60, 600, 3600, 86400],
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'fieldtrack_' });
   }

@@ -99,6 +99,40 @@ export const AlertStates = ['open', 'acknowledged', 'resolved'] as const;
 export type AlertState = (typeof AlertStates)[number];
 
 /**
+ * Types of the events for the dispatch system (PROTOCOL.md, "Events for the dispatch
+ * system"). `order.approaching` belongs to the customer tracking link, which this server
+ * does not implement yet: it may be subscribed to but is never produced (README).
+ */
+export const EventTypes = [
+  'order.assigned',
+  'order.departed',
+  'order.arrived',
+  'order.in_service',
+  'order.completed',
+  'order.cancelled',
+  'order.approaching',
+  'alert.opened',
+  'alert.changed',
+  'technician.online',
+  'technician.offline',
+] as const;
+export type EventType = (typeof EventTypes)[number];
+
+/**
+ * One event for the dispatch system: `id` is unique, stable (consumers deduplicate on it)
+ * and sorts in the order the events were stored (README, "Events for the dispatch
+ * system"); `ts` is when it happened; `data` depends on `type`.
+ */
+export interface DispatchEvent {
+  id: string;
+  type: EventType;
+  ts: number;
+  order?: string;
+  tech?: string;
+  data: Record<string, unknown>;
+}
+
+/**
  * Coordinate systems a client may give positions in (`crs`, PROTOCOL.md): GPS's WGS-84
  * (the default, and all the server stores and decides in), GCJ-02 (AMap, Tencent) and
  * BD-09 (Baidu).

@@ -13,6 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
 import type { DeviceClient, DevicePush } from '../src/client/index.js';
 import type { ShareLink, ShareState } from '../src/protocol.js';
+import { eventually } from './support/eventually.js';
 import { Inbox } from './support/inbox.js';
 import { ServerProcess } from './support/server-process.js';
 import { north, OsrmStub, SseReader } from './support/share.js';
@@ -208,6 +209,15 @@ describe('customer tracking link', () => {
     const metrics = await (await fetch(`${server.httpUrl}/metrics`)).text();
     assert.match(metrics, /fieldtrack_order_approaching_total 1\b/);
     assert.equal(approaching().length, 1);
+    // And one order.approaching event for the dispatch system, with the ETA that fired it.
+    const events = await eventually('the order.approaching event', async () => {
+      const res = await server.http('GET', '/v1/events?limit=1000', { role: 'dispatch' });
+      const all = (res.body as { events: Array<{ type: string; order?: string; data: { eta?: unknown } }> }).events;
+      const mine = all.filter((e) => e.type === 'order.approaching' && e.order === 'job-1');
+      return mine.length > 0 ? mine : undefined;
+    });
+    assert.equal(events.length, 1);
+    assert.equal((events[0]?.data.eta as { source?: string } | undefined)?.source, 'route');
   });
 
   it('keeps links, revocations and the approaching mark across kill -9 and a restart', async () => {

@@ -97,7 +97,7 @@ export class AlertBoard {
       }
       let refused: Refusal | null;
       try {
-        refused = await this.persistence.saveAlert(alert, alert.ts, policy);
+        refused = await this.persistence.saveAlert(alert, alert.ts, policy, 'opened');
       } catch (err) {
         if (early) this.notStored(alert);
         throw err;

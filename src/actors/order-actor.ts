@@ -89,6 +89,11 @@ export function orderSpec(deps: ActorDeps): ActorSpec<OrderRecord, OrderMsg> {
     await board.raise(alert, 'tolerate');
   }
 
+  /** What an `order.assigned` event says of an order, to tell a real change from a repeated PUT. */
+  function assignmentOf(o: OrderRecord): string {
+    return JSON.stringify([o.tech, o.lat, o.lon, o.radius, o.scheduledAt, o.durationMin, o.polygon ?? null]);
+  }
+
   async function put(o: OrderRecord | undefined, id: string, input: OrderInput, fx: Effects, reply: ReplyView) {
     const now = clock.now();
     const fields = {
@@ -125,7 +130,11 @@ export function orderSpec(deps: ActorDeps): ActorSpec<OrderRecord, OrderMsg> {
     } catch (err) {
       return refuse(fx, reply, { ok: false, code: 'bad_request', msg: `bad polygon: ${(err as Error).message}` }, o);
     }
-    const refused = await persistence.saveOrder(next, { state: next.state, ts: now }, 'refuse');
+    // Dispatch hears of an order when it is created, or changed while still assigned (a new
+    // technician, time or place); an update of an order under way is no transition, and a
+    // PUT that changes nothing (a retried request) makes no second event.
+    const emit = next.state === 'assigned' && (o === undefined || assignmentOf(o) !== assignmentOf(next));
+    const refused = await persistence.saveOrder(next, { state: next.state, ts: now }, 'refuse', emit);
     if (refused !== null) return refuse(fx, reply, refused, o);
     tellTech(next, fx, o?.tech);
     fx.push(() => reply({ ok: true, value: orderView(next) }));

@@ -20,10 +20,18 @@
  * cannot store them loses only the row, and the journal stores them with its reserve.
  * When even that fails, a change whose caller expects a refusal gets one; the others
  * throw `StorageUnavailableError`, which the registry answers as `unavailable`.
+ *
+ * Events for the dispatch system (README, "Events for the dispatch system"): an order
+ * transition or an alert change that makes an event appends it to the event log in the
+ * same step as its journal record (both fsyncs run together), and the caller answers only
+ * once both settled, so an acked change has its event on disk. When the event log alone
+ * fails, the change stands (it is journaled) and the event is retried until it lands.
  */
+import type { Clock } from '../clock.js';
+import type { EventDraft, EventLog } from '../events/event-log.js';
 import type { Logger } from '../log.js';
 import type { Refusal } from '../outcome.js';
-import type { Alert, OrderState } from '../protocol.js';
+import type { Alert, EventType, OrderState } from '../protocol.js';
 import { LogClosedError } from '../storage/append-log.js';
 import { JournalFullError, type Lane } from '../storage/journal.js';
 import { type ArchiveRecord, type ArchiveWriter, type PingRecord, SpoolFullError } from '../telemetry/archive.js';
@@ -76,13 +84,72 @@ export interface OrderEvent {
 
 const stored = (): null => null;
 
+/** How long a failed event append waits before it is tried again. */
+const EVENT_RETRY_MS = 1000;
+
+/** The event of an order transition: `data` holds the order as dispatch knows it, and where the technician was. */
+export function orderEventDraft(rec: OrderRecord, event: OrderEvent): EventDraft {
+  const data: Record<string, unknown> = {
+    state: event.state,
+    technician: rec.tech,
+    scheduledAt: rec.scheduledAt,
+    durationMin: rec.durationMin,
+    lat: rec.lat,
+    lon: rec.lon,
+    radius: rec.radius,
+  };
+  if (event.lat !== undefined && event.lon !== undefined) data.at = { lat: event.lat, lon: event.lon };
+  return { type: `order.${event.state}` as EventType, ts: event.ts, order: rec.id, tech: rec.tech, data };
+}
+
+/** The event of an alert change: `data` is the alert as consoles see it. */
+export function alertEventDraft(alert: Alert, at: number, kind: 'opened' | 'changed'): EventDraft {
+  return {
+    type: kind === 'opened' ? 'alert.opened' : 'alert.changed',
+    ts: at,
+    tech: alert.tech,
+    ...(alert.order !== undefined ? { order: alert.order } : {}),
+    data: { ...alert },
+  };
+}
+
 /** Archive-then-journal writer shared by the actors. */
 export class Persistence {
+  private closed = false;
+
   constructor(
     private readonly archive: ArchiveWriter,
     private readonly journal: LiveJournal,
     private readonly log: Logger,
+    /** The event log; null where no events are wanted (benchmarks of the actors alone). */
+    private readonly events: EventLog | null = null,
+    private readonly clock: Clock | null = null,
   ) {}
+
+  /**
+   * Stores an event; resolves once it is durable, or once its first attempt failed (it is
+   * then retried in the background every second until it lands or the node stops).
+   */
+  emit(draft: EventDraft): Promise<void> {
+    const events = this.events;
+    if (events === null) return Promise.resolve();
+    const attempt = (): Promise<void> =>
+      events.append(draft).then(
+        () => undefined,
+        (err: Error) => {
+          if (this.closed) return;
+          this.log.error({ err, type: draft.type }, 'event log cannot store an event; retrying');
+          const clock = this.clock;
+          if (clock !== null) clock.setTimer(clock.now() + EVENT_RETRY_MS, () => void attempt());
+        },
+      );
+    return attempt();
+  }
+
+  /** No more event retries (shutdown). */
+  stop(): void {
+    this.closed = true;
+  }
 
   /** Archives accepted pings; a refusal when the spool or the disk is full. Pings are not journaled (see storage/journal.ts). */
   savePings(rows: PingRecord[]): Promise<Refusal | null> {
@@ -92,8 +159,16 @@ export class Persistence {
     return this.archiveRows(records, 'refuse', 'bulk');
   }
 
-  /** Persists an order's new state (and its archive event, when given); resolves after both fsyncs. */
-  async saveOrder(rec: OrderRecord, event: OrderEvent | null, policy: SpoolPolicy): Promise<Refusal | null> {
+  /**
+   * Persists an order's new state (and its archive event, when given); resolves after both
+   * fsyncs. `emit`: the change is a transition (or an assignment) that dispatch hears of.
+   */
+  async saveOrder(
+    rec: OrderRecord,
+    event: OrderEvent | null,
+    policy: SpoolPolicy,
+    emit = event !== null,
+  ): Promise<Refusal | null> {
     const lane: Lane = policy === 'tolerate' ? 'safety' : 'bulk';
     if (lane === 'bulk' && !this.journal.acceptsBulk) return NOT_STORED;
     if (event !== null) {
@@ -118,7 +193,12 @@ export class Persistence {
     }
     // A journal refusal after the archive row landed leaves that row behind: the archive
     // then shows an event the live state never took (only when the disk fills in between).
-    return this.journalPut({ k: 'o', o: rec }, lane, policy);
+    if (!emit || event === null) return this.journalPut({ k: 'o', o: rec }, lane, policy);
+    const [journaled] = await Promise.all([
+      this.journalPut({ k: 'o', o: rec }, lane, policy),
+      this.emit(orderEventDraft(rec, event)),
+    ]);
+    return journaled;
   }
 
   /**
@@ -127,7 +207,12 @@ export class Persistence {
    * refuse it (a lost row is only logged), so nothing has to wait for the archive's verdict,
    * and an SOS is acked one fsync round sooner.
    */
-  async saveAlert(alert: Alert, at: number, policy: SpoolPolicy): Promise<Refusal | null> {
+  async saveAlert(
+    alert: Alert,
+    at: number,
+    policy: SpoolPolicy,
+    kind: 'opened' | 'changed' = 'changed',
+  ): Promise<Refusal | null> {
     const archived = this.archiveRows(
       [
         {
@@ -150,13 +235,19 @@ export class Persistence {
       policy,
       'safety',
     );
+    const emitted = (): Promise<void> => this.emit(alertEventDraft(alert, at, kind));
     if (policy === 'tolerate') {
-      const [, journaled] = await Promise.all([archived, this.journalPut({ k: 'a', a: alert }, 'safety', policy)]);
+      const [, journaled] = await Promise.all([
+        archived,
+        this.journalPut({ k: 'a', a: alert }, 'safety', policy),
+        emitted(),
+      ]);
       return journaled;
     }
     const refused = await archived;
     if (refused !== null) return refused;
-    return this.journalPut({ k: 'a', a: alert }, 'safety', policy);
+    const [journaled] = await Promise.all([this.journalPut({ k: 'a', a: alert }, 'safety', policy), emitted()]);
+    return journaled;
   }
 
   private async journalPut(rec: LiveRecord, lane: Lane, policy: SpoolPolicy): Promise<Refusal | null> {

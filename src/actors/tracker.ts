@@ -13,6 +13,7 @@ import { type ActorSystemRef, start, stop } from 'nact';
 import type { Clock } from '../clock.js';
 import type { Config } from '../config.js';
 import { type EtaEstimator, StraightLineEstimator } from '../eta/eta.js';
+import type { EventLog } from '../events/event-log.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { AckExtras, ComponentHealth, Outcome } from '../outcome.js';
@@ -90,6 +91,12 @@ export interface TrackerDeps {
   eta?: EtaEstimator;
   /** Told of committed order changes, live positions and approaching (the customer link, events). */
   observer?: LiveObserver;
+  /**
+   * The event log for the dispatch system (src/events): order transitions, alert changes
+   * and technicians going online or offline are appended to it. Absent: no events (tools
+   * that run the actors alone).
+   */
+  events?: EventLog;
 }
 
 /** How the tracker starts. */
@@ -122,6 +129,7 @@ export class ActorTracker implements LocalTracker {
     private readonly board: AlertBoard,
     private readonly fanout: ConsoleFanout,
     private readonly work: WorkCounter,
+    private readonly persistence: Persistence,
     /** Technician actors; public for tests (passivation, crash counts). */
     readonly techs: Registry<TechRecord, TechMsg>,
     readonly orders: Registry<OrderRecord, OrderMsg>,
@@ -149,7 +157,7 @@ export class ActorTracker implements LocalTracker {
       ...deps.journal,
     });
     const work = new WorkCounter();
-    const persistence = new Persistence(archive, journal, log);
+    const persistence = new Persistence(archive, journal, log, deps.events ?? null, clock);
     const board = new AlertBoard(persistence, clock, metrics, log, work, shared.feed);
     const fanout = new ConsoleFanout(shared.feed, log);
     const system = start();
@@ -180,7 +188,7 @@ export class ActorTracker implements LocalTracker {
     // (its technician checks the fixes itself): its actor stops as soon as it is idle.
     const orders = new Registry(system, orderSpec(actorDeps), TICK, clock, 0, metrics, log, work);
     const incidents = new Registry(system, incidentSpec(actorDeps), TICK, clock, pass, metrics, log, work);
-    tracker = new ActorTracker(system, deps, journal, board, fanout, work, techs, orders, incidents);
+    tracker = new ActorTracker(system, deps, journal, board, fanout, work, persistence, techs, orders, incidents);
 
     await fanout.start(FEED_START_WAIT_MS);
     if (!opts.fromJournal) {
@@ -330,14 +338,32 @@ export class ActorTracker implements LocalTracker {
   }
 
   attachDevice(tech: string, link: DeviceLink): void {
+    const wasOnline = this.devices.has(tech);
     this.devices.set(tech, link);
     this.intake.attach(tech);
+    // A replacing connection (4003) keeps the technician online: no event.
+    if (!wasOnline) this.techEvent(tech, true);
   }
 
   detachDevice(tech: string, link: DeviceLink): void {
     if (this.devices.get(tech) !== link) return;
     this.devices.delete(tech);
     this.intake.detach(tech);
+    this.techEvent(tech, false);
+  }
+
+  /**
+   * `technician.online` / `.offline`: its phone (socket or tracker app) attached here or
+   * went away. Stored without anyone waiting: no client message is acked on it.
+   */
+  private techEvent(tech: string, online: boolean): void {
+    if (this.closed) return;
+    void this.persistence.emit({
+      type: online ? 'technician.online' : 'technician.offline',
+      ts: this.deps.clock.now(),
+      tech,
+      data: { online },
+    });
   }
 
   onDeviceMessage(tech: string, msg: DeviceMessage): Promise<Outcome<AckExtras>> {
@@ -464,6 +490,7 @@ export class ActorTracker implements LocalTracker {
       .settle()
       .catch((err: Error) => this.deps.log.warn({ err }, 'tracker: work still in flight at close'));
     this.stopActors();
+    this.persistence.stop();
     // The next owner of this node's technicians loads what is in shared storage: send it all first.
     await this.board.flushFeed();
     await this.hooks?.closing();
@@ -483,6 +510,7 @@ export class ActorTracker implements LocalTracker {
    */
   async crash(): Promise<void> {
     this.closed = true;
+    this.persistence.stop();
     this.stopActors();
     await this.fanout.stop();
     await this.journal.abandon();

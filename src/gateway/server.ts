@@ -8,6 +8,8 @@ import { accessSync, constants } from 'node:fs';
 import type { Tracker } from '../actors/api.js';
 import type { Clock } from '../clock.js';
 import type { Config } from '../config.js';
+import type { EventReader } from '../events/event-reader.js';
+import type { Webhooks } from '../events/webhooks.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { CloseCode, ErrorCode } from '../protocol.js';
@@ -18,6 +20,7 @@ import { AppPresence } from './app-presence.js';
 import { TokenVerifier } from './auth.js';
 import { defaultConsoleSources, loadConsoleFiles, registerConsoleRoutes } from './console-routes.js';
 import { deviceEndpoint } from './device-endpoint.js';
+import { registerEventRoutes } from './event-routes.js';
 import { FixLane } from './fix-lane.js';
 import { type HttpDeps, route } from './http.js';
 import { InflightTracker } from './inflight.js';
@@ -40,6 +43,9 @@ export interface GatewayDeps {
   tracker: Tracker;
   /** The customer tracking links (built by the composition root); without them no `/t/` routes. */
   share?: { links: ShareLinks; hub: ShareHub };
+  /** Events for the dispatch system: the pull API and stream read here, webhooks are managed here. */
+  events: EventReader;
+  webhooks: Webhooks;
 }
 
 /** A listening gateway. */
@@ -117,7 +123,16 @@ function sharePage(log: Logger): SharePage | Error {
 }
 
 /** Builds the app, registers every route and listens on HOST:PORT. */
-export async function startGateway({ config, clock, log, metrics, tracker, share }: GatewayDeps): Promise<Gateway> {
+export async function startGateway({
+  config,
+  clock,
+  log,
+  metrics,
+  tracker,
+  share,
+  events,
+  webhooks,
+}: GatewayDeps): Promise<Gateway> {
   const uws = loadUws();
   const app = createApp(uws, config);
   const verifier = new TokenVerifier(config.jwtSecret, config.TOKEN_MAX_LIFETIME_SEC, clock);
@@ -180,6 +195,7 @@ export async function startGateway({ config, clock, log, metrics, tracker, share
       page: sharePage(log),
     });
   }
+  const streams = registerEventRoutes(app, httpDeps, events, webhooks);
 
   route(app, 'get', '/healthz', {}, httpDeps, () => ({ status: 200, json: { ok: true } }));
   route(app, 'get', '/readyz', {}, httpDeps, async (call) =>
@@ -214,6 +230,7 @@ export async function startGateway({ config, clock, log, metrics, tracker, share
       if (shuttingDown) return;
       shuttingDown = true;
       uws.us_listen_socket_close(listenSocket);
+      streams.closeAll();
       const answered = await inflight.drain(timeoutMs);
       if (!answered) log.warn({ pending: inflight.size }, 'shutdown: some handlers did not finish in time');
       for (const ws of [...connections]) closeConnection(ws, CloseCode.goingAway, 'server shutting down');

@@ -48,3 +48,14 @@ export const NEARBY_MAX_RADIUS_M = MAX_RADIUS_M;
 /** Default and largest page of `GET /v1/technicians/:id/track`, points (PROTOCOL.md, "Track pages"). */
 export const TRACK_PAGE_DEFAULT = 5000;
 export const TRACK_PAGE_MAX = 10_000;
+
+/** Default and largest page of `GET /v1/events`, events. */
+export const EVENTS_PAGE_DEFAULT = 100;
+export const EVENTS_PAGE_MAX = 1000;
+/** Most webhooks a server keeps (each has its own queues, timers and counters). */
+export const WEBHOOKS_MAX = 100;
+/** Longest webhook URL, characters. */
+export const WEBHOOK_URL_MAX_LENGTH = 2048;
+/** Shortest and longest webhook secret a client may choose, characters. */
+export const WEBHOOK_SECRET_MIN_LENGTH = 16;
+export const WEBHOOK_SECRET_MAX_LENGTH = 256;

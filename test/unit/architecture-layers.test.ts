@@ -23,13 +23,14 @@ const FOLDER_LAYERS: Record<string, number> = {
   storage: 2, // append-only log, checkpoints, journal, disk reserve
   telemetry: 3, // the archive
   shared: 4, // shared-state backends (memory, Redis)
-  actors: 5, // behaviour
-  cluster: 6, // placement, forwarding, takeover (may not exist yet)
-  share: 6, // customer tracking links: tokens, revocations, state, streams (over the Tracker port)
-  gateway: 7, // transport
-  console: 7, // browser app
-  client: 7, // typed client
-  cli: 8, // composition root
+  events: 5, // events for the dispatch system: event log, webhooks, delivery
+  actors: 6, // behaviour
+  cluster: 7, // placement, forwarding, takeover (may not exist yet)
+  share: 7, // customer tracking links: tokens, revocations, state, streams (over the Tracker port)
+  gateway: 8, // transport
+  console: 8, // browser app
+  client: 8, // typed client
+  cli: 9, // composition root
 };
 const TOP_FILE_LAYERS: Record<string, number> = {
   'protocol.ts': BASE,
@@ -38,8 +39,8 @@ const TOP_FILE_LAYERS: Record<string, number> = {
   'config.ts': BASE,
   'log.ts': BASE,
   'metrics.ts': BASE,
-  'app.ts': 8,
-  'main.ts': 8,
+  'app.ts': 9,
+  'main.ts': 9,
 };
 
 /**
