@@ -47,8 +47,10 @@ export class ConnectionClosedError extends Error {
   constructor(
     readonly code: number,
     readonly reason: string,
+    /** The socket error that preceded the close, if any (a 1006 is otherwise unexplained). */
+    readonly after?: Error,
   ) {
-    super(`connection closed (${code}${reason ? `: ${reason}` : ''})`);
+    super(`connection closed (${code}${reason ? `: ${reason}` : ''})${after ? ` after ${after.message}` : ''}`);
     this.name = 'ConnectionClosedError';
   }
 }
@@ -90,6 +92,7 @@ abstract class BaseClient<Out extends { seq: number }, Push> extends EventEmitte
   private readonly failures = new Map<number, (err: Error) => void>();
   private closedByUs = false;
   private attempt = 0;
+  private lastError: Error | undefined;
 
   protected constructor(
     private readonly path: string,
@@ -125,6 +128,7 @@ abstract class BaseClient<Out extends { seq: number }, Push> extends EventEmitte
       });
       ws.once('open', () => {
         opened = true;
+        this.lastError = undefined;
         this.attempt = 0;
         this.emit('open');
         resolve();
@@ -133,6 +137,7 @@ abstract class BaseClient<Out extends { seq: number }, Push> extends EventEmitte
         if (isBinary) this.receive(packr.unpack(data) as ServerMessage);
       });
       ws.on('error', (err) => {
+        this.lastError = err;
         // Before open the connect() promise reports it; after, only listeners that asked.
         if (!opened) reject(err);
         else if (this.listenerCount('error') > 0) this.emit('error', err);
@@ -199,7 +204,7 @@ abstract class BaseClient<Out extends { seq: number }, Push> extends EventEmitte
   }
 
   private closed(code: number, reason: string): void {
-    const failure = new ConnectionClosedError(code, reason);
+    const failure = new ConnectionClosedError(code, reason, this.lastError);
     for (const reject of this.failures.values()) reject(failure);
     this.pending.clear();
     this.failures.clear();

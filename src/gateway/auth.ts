@@ -1,12 +1,12 @@
 /**
- * Token checks for every `/v1` request: HS256 JWTs verified with `jose`, taken from
+ * Token checks for every `/v1` request: HS256 JWTs (jwt-hs256.ts), taken from
  * `Authorization: Bearer` or the `token` query parameter (for WebSocket clients that
  * cannot set headers). Failures say why in protocol terms but never echo the token.
  */
-import { errors, jwtVerify } from 'jose';
 import { type Clock, systemClock } from '../clock.js';
 import { isValidId } from '../protocol/checks.js';
 import { Role } from '../protocol.js';
+import { verifyHs256 } from './jwt-hs256.js';
 
 /** A verified caller. */
 export interface Principal {
@@ -53,22 +53,18 @@ export class TokenVerifier {
     this.key = new TextEncoder().encode(secret);
   }
 
-  /** Checks `token` and that its role is one of `allowed`. */
-  async verify(token: string | undefined, allowed: readonly Role[]): Promise<AuthResult> {
+  /**
+   * Checks `token` and that its role is one of `allowed`. Synchronous, so that a WebSocket
+   * upgrade can be finished inside uWS's upgrade handler (see jwt-hs256.ts).
+   */
+  verify(token: string | undefined, allowed: readonly Role[]): AuthResult {
     if (token === undefined) return { ok: false, status: 401, reason: 'missing', msg: 'no token given' };
     if (token.split('.').length !== 3) {
       return { ok: false, status: 401, reason: 'malformed', msg: 'token is not a JWT' };
     }
-    let payload: Record<string, unknown>;
-    try {
-      ({ payload } = await jwtVerify(token, this.key, {
-        algorithms: ['HS256'],
-        requiredClaims: ['exp', 'sub'],
-        currentDate: new Date(this.clock.now()),
-      }));
-    } catch (err) {
-      return { ok: false, status: 401, ...classify(err) };
-    }
+    const checked = verifyHs256(token, this.key, this.clock.now());
+    if (!checked.ok) return { ok: false, status: 401, reason: checked.reason, msg: checked.msg };
+    const payload: Record<string, unknown> = checked.payload;
     const { sub, role, exp, iat } = payload;
     const lifetime = this.lifetimeProblem(exp as number, iat);
     if (lifetime !== null) return { ok: false, status: 401, reason: 'lifetime_too_long', msg: lifetime };
@@ -95,12 +91,4 @@ export class TokenVerifier {
     const since = typeof iat === 'number' ? 'after its iat' : 'from now (it has no iat)';
     return `token lifetime too long: exp is more than ${this.maxLifetimeSec} s ${since}`;
   }
-}
-
-function classify(err: unknown): { reason: 'malformed' | 'expired' | 'bad_signature' | 'invalid_claims'; msg: string } {
-  if (err instanceof errors.JWTExpired) return { reason: 'expired', msg: 'token has expired' };
-  if (err instanceof errors.JWSSignatureVerificationFailed) return { reason: 'bad_signature', msg: 'bad signature' };
-  if (err instanceof errors.JWTClaimValidationFailed) return { reason: 'invalid_claims', msg: err.message };
-  if (err instanceof errors.JOSEAlgNotAllowed) return { reason: 'malformed', msg: 'only HS256 tokens are accepted' };
-  return { reason: 'malformed', msg: 'token is malformed' };
 }

@@ -181,7 +181,7 @@ export function registerEventRoutes(
       state.stream?.close();
     });
     void (async () => {
-      const auth = await deps.verifier.verify(token, roles);
+      const auth = deps.verifier.verify(token, roles);
       if (state.aborted) return;
       if (!auth.ok) {
         deps.metrics.authFailures.inc({ reason: auth.reason });

@@ -148,7 +148,7 @@ export function route(
     answer(res, state, pattern, deps, async () => {
       const call: HttpCall = { params, query, ...(headers ? { headers } : {}) };
       if (options.roles) {
-        const auth = await deps.verifier.verify(token, options.roles);
+        const auth = deps.verifier.verify(token, options.roles);
         if (!auth.ok) {
           deps.metrics.authFailures.inc({ reason: auth.reason });
           deps.log.warn({ route: pattern, status: auth.status, reason: auth.reason }, 'request refused');

@@ -364,47 +364,39 @@ export function registerSocketEndpoint<M extends { t: string; seq: number }>(
       const extensions = req.getHeader('sec-websocket-extensions');
       const token = extractToken(req.getHeader('authorization'), req.getQuery() ?? '');
       const remote = Buffer.from(res.getRemoteAddressAsText()).toString();
-      let aborted = false;
-      res.onAborted(() => {
-        aborted = true;
-      });
+      // Everything below runs inside this handler, where uWS has corked the response: an
+      // upgrade finished later, from a promise, can have the new socket shut down by uWS
+      // (see jwt-hs256.ts). That is why the token check is synchronous.
       if (deps.isShuttingDown()) {
-        res.cork(() => writeHttpError(res, 503, ErrorCode.unavailable, 'server is shutting down'));
+        writeHttpError(res, 503, ErrorCode.unavailable, 'server is shutting down');
         return;
       }
       const refusal = deps.admission?.admit(remote, deps.clock.now());
       if (refusal) {
         log.warn({ endpoint, remote, status: refusal.status }, 'upgrade refused: connection limit');
         const code = refusal.status === 503 ? ErrorCode.unavailable : ErrorCode.rateLimited;
-        res.cork(() => writeHttpError(res, refusal.status, code, refusal.msg));
+        writeHttpError(res, refusal.status, code, refusal.msg);
         return;
       }
-      deps.verifier.verify(token, behaviour.roles).then((auth) => {
-        if (aborted) {
-          deps.admission?.release(remote);
-          return;
-        }
-        res.cork(() => {
-          if (!auth.ok) {
-            deps.admission?.release(remote);
-            metrics.authFailures.inc({ reason: auth.reason });
-            log.warn({ endpoint, remote, status: auth.status, reason: auth.reason }, 'upgrade refused');
-            writeHttpError(res, auth.status, ErrorCode.forbidden, auth.msg);
-            return;
-          }
-          const conn: Connection = {
-            principal: auth.principal,
-            endpoint,
-            remote,
-            openedAt: deps.clock.now(),
-            limiter: new RateLimiter(config.RATE_LIMIT_PER_SEC, config.RATE_LIMIT_BURST, deps.clock.now()),
-            garbageInARow: 0,
-            messages: 0,
-            closed: false,
-          };
-          res.upgrade(conn, key, protocol, extensions, context);
-        });
-      });
+      const auth = deps.verifier.verify(token, behaviour.roles);
+      if (!auth.ok) {
+        deps.admission?.release(remote);
+        metrics.authFailures.inc({ reason: auth.reason });
+        log.warn({ endpoint, remote, status: auth.status, reason: auth.reason }, 'upgrade refused');
+        writeHttpError(res, auth.status, ErrorCode.forbidden, auth.msg);
+        return;
+      }
+      const conn: Connection = {
+        principal: auth.principal,
+        endpoint,
+        remote,
+        openedAt: deps.clock.now(),
+        limiter: new RateLimiter(config.RATE_LIMIT_PER_SEC, config.RATE_LIMIT_BURST, deps.clock.now()),
+        garbageInARow: 0,
+        messages: 0,
+        closed: false,
+      };
+      res.upgrade(conn, key, protocol, extensions, context);
     },
     open: (ws) => {
       const conn = ws.getUserData();
