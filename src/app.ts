@@ -16,9 +16,11 @@ import type { Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import { ShareHub } from './share/share-hub.js';
 import { ShareLinks } from './share/share-links.js';
-import { ShareStore } from './share/share-store.js';
 import { ShareTokens } from './share/share-token.js';
 import type { RedisTarget } from './shared/redis-target.js';
+import type { ShareRevocations } from './shared/share-revocations.js';
+import { LocalShareRevocations } from './shared/share-revocations-local.js';
+import { RedisShareRevocations } from './shared/share-revocations-redis.js';
 import { memorySharedState, redisSharedState } from './shared/shared-state.js';
 import { openArchive } from './telemetry/archive-factory.js';
 
@@ -117,7 +119,20 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
   }
   const lingerMs = config.SHARE_LINGER_MIN * 60_000;
   const linkMs = Math.round(config.SHARE_LINK_HOURS * 3_600_000);
-  const store = await ShareStore.open(config.DATA_DIR, linkMs);
+  // Link revocations: with Redis every node writes and reads the same hash and hears the
+  // others' revocations; alone, the node's DATA_DIR.
+  const revocations: ShareRevocations =
+    redis !== null
+      ? new RedisShareRevocations({
+          target: redis,
+          prefix: REDIS_PREFIX,
+          maxLinkMs: linkMs,
+          now: () => clock.now(),
+          onError: (err) => log.warn({ err: err.message }, 'redis: link revocations unreachable'),
+          onCorrupt: (where, problem) => log.warn({ where, problem }, 'redis: corrupt record refused'),
+          onSynced: (found, restored) => log.info({ found, restored }, 'customer link revocations read from redis'),
+        })
+      : await LocalShareRevocations.open(config.DATA_DIR, linkMs);
   const hub = new ShareHub({
     tracker,
     eta,
@@ -129,16 +144,24 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
     pollMs: redis !== null ? SHARE_POLL_MS : 0,
     heartbeatMs: SHARE_HEARTBEAT_MS,
     onStreams: (n) => metrics.shareStreams.set(n),
+    revokedAt: (order) => revocations.known(order),
   });
   live.add(hub);
-  const links = new ShareLinks({ tracker, tokens: new ShareTokens(config.jwtSecret), store, hub, clock, linkMs });
+  const links = new ShareLinks({
+    tracker,
+    tokens: new ShareTokens(config.jwtSecret),
+    revocations,
+    hub,
+    clock,
+    linkMs,
+  });
   const gateway = await startGateway({ config, clock, log, metrics, tracker, share: { links, hub }, events, webhooks });
   return {
     port: gateway.port,
     live,
     async shutdown() {
       await gateway.shutdown(config.SHUTDOWN_TIMEOUT_MS / 2);
-      await store.flush();
+      await revocations.close();
       await webhooks.close();
       await events.close();
       await archive.close(config.SHUTDOWN_TIMEOUT_MS / 4);

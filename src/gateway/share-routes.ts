@@ -14,7 +14,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ErrorCode, Role, type ShareLink } from '../protocol.js';
-import { GONE_EVENT, type ShareHub, type ShareSink } from '../share/share-hub.js';
+import { GONE_EVENT, type OpenResult, type ShareHub, type ShareSink } from '../share/share-hub.js';
 import { pickLanguage, SHARE_TEXTS, type ShareLanguage } from '../share/share-i18n.js';
 import type { ShareLinks, TokenVerdict } from '../share/share-links.js';
 import { type ConsoleSources, securityHeaders } from './console-routes.js';
@@ -96,12 +96,18 @@ export interface ShareRouteDeps {
 const GONE_MSG = 'this tracking link has expired or was revoked';
 const UNKNOWN_MSG = 'no such tracking link';
 
-/** The status and JSON body of a dead or unknown link. */
-function deadAnswer(kind: 'unknown' | 'gone'): { status: number; body: string } {
-  return kind === 'gone'
+/** The status and JSON body of a link that does not answer: unknown, dead, or not checkable now. */
+function deadAnswer(v: { kind: 'unknown' } | { kind: 'gone' } | { kind: 'unavailable'; msg: string }): {
+  status: number;
+  body: string;
+} {
+  if (v.kind === 'unavailable')
+    return { status: 503, body: JSON.stringify({ code: ErrorCode.unavailable, msg: v.msg }) };
+  return v.kind === 'gone'
     ? { status: 410, body: JSON.stringify({ code: ErrorCode.notFound, msg: GONE_MSG }) }
     : { status: 404, body: JSON.stringify({ code: ErrorCode.notFound, msg: UNKNOWN_MSG }) };
 }
+const GONE = { kind: 'gone' } as const;
 
 /** Registers the link routes (see the module comment). */
 export function registerShareRoutes(app: TemplatedApp, deps: HttpDeps, d: ShareRouteDeps): void {
@@ -134,12 +140,13 @@ export function registerShareRoutes(app: TemplatedApp, deps: HttpDeps, d: ShareR
     return revoked.ok ? { status: 200, json: revoked.value } : errorAnswer(revoked.code, revoked.msg);
   });
 
-  /** The verdict on a token, down to the order: unknown, gone, or live with its claims. */
+  /** The verdict on a token, down to the order: unknown, gone, unavailable, or live with its claims. */
   const judge = async (token: string): Promise<TokenVerdict> => {
-    const v = links.check(token);
+    const v = await links.check(token);
     if (v.kind !== 'ok') return v;
     const answer = await hub.answer(v.claims.order, v.claims.exp);
-    return answer.live ? v : { kind: 'gone' };
+    if (answer.live) return v;
+    return answer.unavailable !== undefined ? { kind: 'unavailable', msg: answer.unavailable } : GONE;
   };
 
   route(app, 'get', '/t/:token', { params: 1, headers: ['accept-language'] }, deps, async (call) => {
@@ -149,9 +156,11 @@ export function registerShareRoutes(app: TemplatedApp, deps: HttpDeps, d: ShareR
       return { status: 503, text: `page unavailable: ${d.page.message}\n`, contentType: 'text/plain', headers };
     }
     const v = await judge(call.params[0]!);
-    const status = v.kind === 'ok' ? 'live' : v.kind;
+    // Unavailable (the revocations cannot be read now): the page as if live, answered 503;
+    // its script then finds `/state` and the stream 503 too and keeps retrying.
+    const status = v.kind === 'ok' || v.kind === 'unavailable' ? 'live' : v.kind;
     return {
-      status: v.kind === 'ok' ? 200 : v.kind === 'gone' ? 410 : 404,
+      status: v.kind === 'ok' ? 200 : v.kind === 'gone' ? 410 : v.kind === 'unavailable' ? 503 : 404,
       text: renderSharePage(d.page.template, lang, status, d.tiles),
       contentType: 'text/html; charset=utf-8',
       headers,
@@ -159,36 +168,27 @@ export function registerShareRoutes(app: TemplatedApp, deps: HttpDeps, d: ShareR
   });
 
   route(app, 'get', '/t/:token/state', { params: 1 }, deps, async (call) => {
-    const v = links.check(call.params[0]!);
+    const v = await links.check(call.params[0]!);
     if (v.kind !== 'ok') {
-      const dead = deadAnswer(v.kind);
+      const dead = deadAnswer(v);
       return { status: dead.status, text: dead.body, contentType: 'application/json', headers: privateHeaders };
     }
     const answer = await hub.answer(v.claims.order, v.claims.exp);
     if (!answer.live) {
-      const dead = deadAnswer('gone');
+      const dead = deadAnswer(
+        answer.unavailable !== undefined ? { kind: 'unavailable', msg: answer.unavailable } : GONE,
+      );
       return { status: dead.status, text: dead.body, contentType: 'application/json', headers: privateHeaders };
     }
     return { status: 200, json: answer.state, headers: privateHeaders };
   });
 
-  app.get('/t/:token/stream', (res, req) => {
-    const v = links.check(req.getParameter(0) ?? '');
-    if (v.kind !== 'ok') {
-      const dead = deadAnswer(v.kind);
-      res.cork(() => {
-        res.writeStatus(statusLine(dead.status));
-        writeHeaders(res, privateHeaders);
-        res.writeHeader('content-type', 'application/json').end(dead.body);
-      });
-      deps.metrics.httpRequests.inc({ route: '/t/:token/stream', status: String(dead.status) });
-      return;
-    }
-    openStream(res, v.claims.order, v.claims.exp);
-  });
+  app.get('/t/:token/stream', (res, req) => openStream(res, req.getParameter(0) ?? ''));
 
-  /** A Server-Sent Events stream of one order's state, fed by the hub. */
-  function openStream(res: HttpResponse, order: string, exp: number): void {
+  /** A Server-Sent Events stream of one order's state, fed by the hub, once `token` checked out. */
+  function openStream(res: HttpResponse, token: string): void {
+    /** The link's order, once the token checked out. */
+    let order: string | null = null;
     let aborted = false;
     let ended = false;
     let started = false;
@@ -228,7 +228,7 @@ export function registerShareRoutes(app: TemplatedApp, deps: HttpDeps, d: ShareR
     };
     res.onAborted(() => {
       aborted = true;
-      hub.close(order, sink);
+      if (order !== null) hub.close(order, sink);
     });
     res.onWritable(() => {
       blocked = false;
@@ -239,45 +239,62 @@ export function registerShareRoutes(app: TemplatedApp, deps: HttpDeps, d: ShareR
       }
       return true;
     });
-    hub.open(order, exp, sink).then(
-      (result) => {
-        deps.metrics.httpRequests.inc({
-          route: '/t/:token/stream',
-          status: result === 'opened' ? '200' : result === 'gone' ? '410' : result === 'node_full' ? '503' : '429',
-        });
-        if (result === 'opened' || aborted) {
-          if (aborted) hub.close(order, sink);
-          return;
+    const refuse = (dead: { status: number; body: string }): void => {
+      deps.metrics.httpRequests.inc({ route: '/t/:token/stream', status: String(dead.status) });
+      if (aborted) return;
+      ended = true;
+      res.cork(() => {
+        res.writeStatus(statusLine(dead.status));
+        writeHeaders(res, privateHeaders);
+        res.writeHeader('content-type', 'application/json').end(dead.body);
+      });
+    };
+    links
+      .check(token)
+      .then((v): Promise<OpenResult> | null => {
+        if (v.kind !== 'ok') {
+          refuse(deadAnswer(v));
+          return null;
         }
-        const dead =
-          result === 'gone'
-            ? deadAnswer('gone')
-            : {
-                status: result === 'node_full' ? 503 : 429,
-                body: JSON.stringify({
-                  code: result === 'node_full' ? ErrorCode.unavailable : ErrorCode.rateLimited,
-                  msg: result === 'node_full' ? 'too many open streams on this node' : 'too many streams of this link',
-                }),
-              };
-        ended = true;
-        res.cork(() => {
-          res.writeStatus(statusLine(dead.status));
-          writeHeaders(res, privateHeaders);
-          res.writeHeader('content-type', 'application/json').end(dead.body);
-        });
-      },
-      (err: unknown) => {
-        deps.log.error({ err }, 'customer stream failed to open');
-        hub.close(order, sink);
-        if (aborted || ended || started) return;
-        ended = true;
-        res.cork(() => {
-          res.writeStatus(statusLine(500));
-          res.writeHeader('content-type', 'application/json');
-          res.end(JSON.stringify({ code: ErrorCode.internal, msg: 'internal error' }));
-        });
-      },
-    );
+        if (aborted) return null;
+        order = v.claims.order;
+        return hub.open(order, v.claims, sink);
+      })
+      .then(
+        (result) => {
+          if (result === null || order === null) return;
+          if (result === 'opened') {
+            deps.metrics.httpRequests.inc({ route: '/t/:token/stream', status: '200' });
+            if (aborted) hub.close(order, sink);
+            return;
+          }
+          refuse(
+            result === 'gone'
+              ? deadAnswer(GONE)
+              : result === 'unavailable'
+                ? deadAnswer({ kind: 'unavailable', msg: 'the order cannot be read now, retry' })
+                : {
+                    status: result === 'node_full' ? 503 : 429,
+                    body: JSON.stringify({
+                      code: result === 'node_full' ? ErrorCode.unavailable : ErrorCode.rateLimited,
+                      msg:
+                        result === 'node_full' ? 'too many open streams on this node' : 'too many streams of this link',
+                    }),
+                  },
+          );
+        },
+        (err: unknown) => {
+          deps.log.error({ err }, 'customer stream failed to open');
+          if (order !== null) hub.close(order, sink);
+          if (aborted || ended || started) return;
+          ended = true;
+          res.cork(() => {
+            res.writeStatus(statusLine(500));
+            res.writeHeader('content-type', 'application/json');
+            res.end(JSON.stringify({ code: ErrorCode.internal, msg: 'internal error' }));
+          });
+        },
+      );
   }
 
   const serveFile = (res: HttpResponse, path: string, ifNoneMatch: string): void => {

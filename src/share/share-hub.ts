@@ -10,13 +10,14 @@
  *
  * Bounded: at most `maxStreams` streams on the node and `maxStreamsPerOrder` per order. A
  * stream ends (an SSE `gone` event) when its link dies: its `exp`, the order completed or
- * cancelled SHARE_LINGER_MIN ago, a revocation, or the order leaving live state.
+ * cancelled SHARE_LINGER_MIN ago, a revocation (made on this node or heard from another),
+ * or the order leaving live state.
  */
 import type { LiveObserver, Tracker } from '../actors/api.js';
 import type { CancelTimer, Clock } from '../clock.js';
 import type { Eta, EtaEstimator } from '../eta/eta.js';
 import type { Logger } from '../log.js';
-import type { OrderView, ShareState } from '../protocol.js';
+import { ErrorCode, type OrderView, type ShareState } from '../protocol.js';
 import { type Fix, liveUntil, shareState } from './share-state.js';
 
 /** One open stream, as the hub sees it; the gateway writes the bytes (and handles backpressure). */
@@ -41,13 +42,30 @@ export interface ShareHubDeps {
   heartbeatMs: number;
   /** Called with the number of open streams whenever it changes (a gauge). */
   onStreams?: (open: number) => void;
+  /**
+   * The last revocation of an order's links this node knows of (no I/O). Checked again as a
+   * stream is registered, so a revocation heard while the stream was opening still ends it.
+   */
+  revokedAt: (order: string) => number | undefined;
 }
 
-/** The answer to a link: its state, or gone (`410`). */
-export type ShareAnswer = { live: true; state: ShareState } | { live: false };
+/** The link a stream was opened with: when it was made and when it dies at the latest. */
+export interface StreamLink {
+  readonly iat: number;
+  readonly exp: number;
+}
+
+/**
+ * The answer to a link: its state, gone (`410`), or `unavailable` with why (`503`: the order
+ * cannot be read now, as when its technician runs on another node and Redis is down).
+ */
+export type ShareAnswer = { live: true; state: ShareState } | { live: false; unavailable?: string };
 
 /** Why a stream was not opened. */
-export type OpenResult = 'opened' | 'gone' | 'node_full' | 'order_full';
+export type OpenResult = 'opened' | 'gone' | 'unavailable' | 'node_full' | 'order_full';
+
+/** The order could not be read now (a refusal other than `not_found`); the watch keeps what it had. */
+class OrderUnreadable extends Error {}
 
 /** The SSE event that tells a page its link died; the stream ends after it. */
 export const GONE_EVENT = 'event: gone\ndata: {}\n\n';
@@ -57,13 +75,15 @@ interface Watch {
   order: OrderView | null;
   fix: Fix | null;
   eta: Eta | null;
-  /** Each stream with its link's `exp`. */
-  readonly sinks: Map<ShareSink, number>;
+  /** Each stream with its link. */
+  readonly sinks: Map<ShareSink, StreamLink>;
   /** The last event written, so an unchanged state is not sent again. */
   chunk: string | null;
   /** Bumped by each change; an ETA that comes back after a newer change is dropped. */
   seq: number;
   timer: CancelTimer | null;
+  /** A refresh is in flight: the next one waits its turn (a slow read must not pile up reads). */
+  polling: boolean;
 }
 
 const eventOf = (state: ShareState): string => `data: ${JSON.stringify(state)}\n\n`;
@@ -96,33 +116,50 @@ export class ShareHub implements LiveObserver {
     let w = this.watches.get(id);
     if (w === undefined) {
       w = this.newWatch(id);
-      await this.load(w);
+      try {
+        await this.load(w);
+      } catch (err) {
+        if (err instanceof OrderUnreadable) return { live: false, unavailable: err.message };
+        throw err;
+      }
     }
     if (w.order === null || this.d.clock.now() >= liveUntil(w.order, exp, this.d.lingerMs)) return { live: false };
     const eta = await this.estimate(w);
     return { live: true, state: shareState(w.order, w.fix, eta) };
   }
 
-  /** Opens a stream of order `id` for a link expiring at `exp`; on `opened` its first event is written. */
-  async open(id: string, exp: number, sink: ShareSink): Promise<OpenResult> {
+  /** Opens a stream of order `id` for `link`; on `opened` its first event is written. */
+  async open(id: string, link: StreamLink, sink: ShareSink): Promise<OpenResult> {
     if (this.open_ >= this.d.maxStreams) return 'node_full';
     let w = this.watches.get(id);
     if (w !== undefined && w.sinks.size >= this.d.maxStreamsPerOrder) return 'order_full';
     // Counted before the first await, so concurrent opens cannot pass the limit together.
     this.setOpen(this.open_ + 1);
-    if (w === undefined) {
-      w = this.newWatch(id);
-      this.watches.set(id, w);
-      await this.load(w);
-    } else if (w.order === null) {
-      await this.load(w);
+    try {
+      if (w === undefined) {
+        w = this.newWatch(id);
+        this.watches.set(id, w);
+        await this.load(w);
+      } else if (w.order === null) {
+        await this.load(w);
+      }
+    } catch (err) {
+      this.setOpen(this.open_ - 1);
+      if (w !== undefined) this.dropIfIdle(w);
+      if (err instanceof OrderUnreadable) return 'unavailable';
+      throw err;
     }
-    if (w.order === null || this.d.clock.now() >= liveUntil(w.order, exp, this.d.lingerMs)) {
+    const revoked = this.d.revokedAt(id);
+    if (
+      w.order === null ||
+      this.d.clock.now() >= liveUntil(w.order, link.exp, this.d.lingerMs) ||
+      (revoked !== undefined && link.iat <= revoked)
+    ) {
       this.setOpen(this.open_ - 1);
       this.dropIfIdle(w);
       return 'gone';
     }
-    w.sinks.set(sink, exp);
+    w.sinks.set(sink, link);
     if (w.chunk === null) await this.publish(w);
     else sink.write(w.chunk);
     this.arm(w);
@@ -137,11 +174,11 @@ export class ShareHub implements LiveObserver {
     this.dropIfIdle(w);
   }
 
-  /** Every link of order `id` was revoked: its streams end now. */
-  revoke(id: string): void {
+  /** Every link of order `id` made up to `at` was revoked: their streams end now. */
+  revoke(id: string, at: number): void {
     const w = this.watches.get(id);
     if (w === undefined) return;
-    for (const sink of [...w.sinks.keys()]) this.end(w, sink);
+    for (const [sink, link] of [...w.sinks]) if (link.iat <= at) this.end(w, sink);
   }
 
   /** LiveObserver: a technician's new live position. */
@@ -177,7 +214,17 @@ export class ShareHub implements LiveObserver {
   }
 
   private newWatch(id: string): Watch {
-    return { id, order: null, fix: null, eta: null, sinks: new Map(), chunk: null, seq: 0, timer: null };
+    return {
+      id,
+      order: null,
+      fix: null,
+      eta: null,
+      sinks: new Map(),
+      chunk: null,
+      seq: 0,
+      timer: null,
+      polling: false,
+    };
   }
 
   private setOpen(n: number): void {
@@ -203,9 +250,15 @@ export class ShareHub implements LiveObserver {
     }
   }
 
-  /** Reads the order (and, when departed, its technician's position) from the tracker. */
+  /**
+   * Reads the order (and, when departed, its technician's position) from the tracker. An
+   * unknown order leaves the watch without one (its links are dead); any other refusal
+   * throws `OrderUnreadable` and leaves the watch as it was, so a passing outage does not
+   * tell customers their link died.
+   */
   private async load(w: Watch): Promise<void> {
     const o = await this.d.tracker.getOrder(w.id);
+    if (!o.ok && o.code !== ErrorCode.notFound) throw new OrderUnreadable(o.msg);
     this.setOrder(w, o.ok ? o.value : null);
     if (w.order?.state === 'departed') await this.loadFix(w);
   }
@@ -252,12 +305,12 @@ export class ShareHub implements LiveObserver {
       return;
     }
     let next = Number.POSITIVE_INFINITY;
-    for (const exp of w.sinks.values()) next = Math.min(next, liveUntil(w.order, exp, this.d.lingerMs));
+    for (const link of w.sinks.values()) next = Math.min(next, liveUntil(w.order, link.exp, this.d.lingerMs));
     w.timer = this.d.clock.setTimer(next, () => {
       w.timer = null;
       const now = this.d.clock.now();
-      for (const [sink, exp] of [...w.sinks]) {
-        if (w.order === null || now >= liveUntil(w.order, exp, this.d.lingerMs)) this.end(w, sink);
+      for (const [sink, link] of [...w.sinks]) {
+        if (w.order === null || now >= liveUntil(w.order, link.exp, this.d.lingerMs)) this.end(w, sink);
       }
       this.arm(w);
     });
@@ -292,12 +345,17 @@ export class ShareHub implements LiveObserver {
 
   private poll(): void {
     for (const w of [...this.watches.values()]) {
+      if (w.polling) continue;
+      w.polling = true;
       this.load(w)
         .then(() => {
           this.arm(w);
           return this.publish(w);
         })
-        .catch((err: Error) => this.d.log.warn({ err }, 'customer link: refresh failed'));
+        .catch((err: Error) => this.d.log.warn({ err: err.message, order: w.id }, 'customer link: refresh failed'))
+        .finally(() => {
+          w.polling = false;
+        });
     }
   }
 }

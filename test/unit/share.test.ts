@@ -12,8 +12,8 @@ import { shareStateCheck } from '../../src/protocol/checks.js';
 import type { OrderView } from '../../src/protocol.js';
 import { pickLanguage, SHARE_TEXTS } from '../../src/share/share-i18n.js';
 import { finishedAt, liveUntil, shareState } from '../../src/share/share-state.js';
-import { SHARE_STORE_FILE, ShareStore } from '../../src/share/share-store.js';
 import { ShareTokens } from '../../src/share/share-token.js';
+import { LocalShareRevocations, SHARE_STORE_FILE } from '../../src/shared/share-revocations-local.js';
 
 const SECRET = 'a-node-secret-that-is-long-enough-0123456789';
 
@@ -56,23 +56,20 @@ describe('share tokens', () => {
   });
 });
 
-describe('share store', () => {
-  it('revokes links made up to the revocation, durably; later links live', async () => {
+describe('share revocations on one node (DATA_DIR)', () => {
+  it('revokes links made up to the revocation, durably; keeps the later time', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'fieldtrack-share-'));
     try {
-      const store = await ShareStore.open(dir, 86_400_000);
-      assert.equal(store.isRevoked('o1', 1000), false);
-      await store.revoke('o1', 5000);
-      assert.equal(store.isRevoked('o1', 1000), true);
-      assert.equal(store.isRevoked('o1', 5000), true);
-      assert.equal(store.isRevoked('o2', 1000), false);
-      // A link made in the same millisecond as the revocation still lives.
-      const iat = store.issueTime('o1', 5000);
-      assert.equal(iat, 5001);
-      assert.equal(store.isRevoked('o1', iat), false);
-      const reopened = await ShareStore.open(dir, 86_400_000);
-      assert.equal(reopened.isRevoked('o1', 4999), true);
-      assert.equal(reopened.isRevoked('o1', 5001), false);
+      const store = await LocalShareRevocations.open(dir, 86_400_000);
+      assert.equal(await store.revokedAt('o1'), undefined);
+      assert.equal(await store.revoke('o1', 5000), 5000);
+      assert.equal(await store.revokedAt('o1'), 5000);
+      assert.equal(store.known('o1'), 5000);
+      assert.equal(await store.revokedAt('o2'), undefined);
+      // A revocation behind this one (another clock) does not bring it back.
+      assert.equal(await store.revoke('o1', 4000), 5000);
+      const reopened = await LocalShareRevocations.open(dir, 86_400_000);
+      assert.equal(await reopened.revokedAt('o1'), 5000);
       assert.deepEqual(JSON.parse(readFileSync(join(dir, SHARE_STORE_FILE), 'utf8')), { revoked: { o1: 5000 } });
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -82,12 +79,12 @@ describe('share store', () => {
   it('forgets a revocation once every link it killed has expired anyway', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'fieldtrack-share-'));
     try {
-      const store = await ShareStore.open(dir, 1000);
+      const store = await LocalShareRevocations.open(dir, 1000);
       await store.revoke('old', 1000);
       await store.revoke('new', 2500);
-      const reopened = await ShareStore.open(dir, 1000);
-      assert.equal(reopened.isRevoked('old', 1000), false);
-      assert.equal(reopened.isRevoked('new', 2500), true);
+      const reopened = await LocalShareRevocations.open(dir, 1000);
+      assert.equal(await reopened.revokedAt('old'), undefined);
+      assert.equal(await reopened.revokedAt('new'), 2500);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
