@@ -34,10 +34,11 @@ export class ConsolePage {
     page.on('pageerror', (err) => this.pageErrors.push(err.message));
   }
 
-  /** A new tab on `origin`'s console, not signed in yet. */
-  static async open(context: BrowserContext, origin: string): Promise<ConsolePage> {
+  /** A new tab on `origin`'s console, not signed in yet; `script` runs in the page before its own. */
+  static async open(context: BrowserContext, origin: string, script?: string): Promise<ConsolePage> {
     const page = await context.newPage();
     await page.addInitScript(INSTRUMENT);
+    if (script !== undefined) await page.addInitScript(script);
     const con = new ConsolePage(page, origin);
     await page.goto(`${origin}/console`);
     await page.locator('#signin-form').waitFor();
