@@ -194,7 +194,7 @@ export function registerShareRoutes(app: TemplatedApp, deps: HttpDeps, d: ShareR
     let started = false;
     /** Set while uWS holds unsent bytes; then only the newest state waits, older ones are dropped. */
     let blocked = false;
-    let pending: string | null = null;
+    let pending: string | Uint8Array | null = null;
     const start = (): void => {
       started = true;
       res.writeStatus('200 OK');
@@ -209,7 +209,7 @@ export function registerShareRoutes(app: TemplatedApp, deps: HttpDeps, d: ShareR
         if (aborted || ended) return;
         if (blocked) {
           // Heartbeats are dropped while blocked; the newest state (or the end) is kept.
-          if (chunk.startsWith('data:') || chunk === GONE_EVENT) pending = chunk;
+          if (typeof chunk !== 'string' || chunk === GONE_EVENT) pending = chunk;
           return;
         }
         res.cork(() => {

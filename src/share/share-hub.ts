@@ -8,6 +8,13 @@
  * a technician may run on another node, whose events do not come here: then `pollMs`
  * refreshes each watched order from the `Tracker` port (one read per order, not per stream).
  *
+ * Cheap per ping while streams are open: a change computes the order's state and encodes its
+ * SSE frame once, whatever the number of streams; the frames go out after the turn's device
+ * acks (a timer, so the outbox's flush of acks runs first), at most FLUSH_BUDGET_MS of
+ * writes per turn, the newest frame per order only (older ones not yet sent are dropped).
+ * Heartbeats go only to orders that sent nothing for `heartbeatMs`, checked in steps so
+ * they do not all fall in one turn.
+ *
  * Bounded: at most `maxStreams` streams on the node and `maxStreamsPerOrder` per order. A
  * stream ends (an SSE `gone` event) when its link dies: its `exp`, the order completed or
  * cancelled SHARE_LINGER_MIN ago, a revocation (made on this node or heard from another),
@@ -22,8 +29,11 @@ import { type Fix, liveUntil, shareState } from './share-state.js';
 
 /** One open stream, as the hub sees it; the gateway writes the bytes (and handles backpressure). */
 export interface ShareSink {
-  /** Sends one SSE chunk (an event or a comment). */
-  write(chunk: string): void;
+  /**
+   * Sends one SSE chunk: a state event (bytes, encoded once per order and shared by its
+   * streams: never modified), a heartbeat comment or the `gone` event (strings).
+   */
+  write(chunk: string | Uint8Array): void;
   /** Ends the stream: the link is dead (a `gone` event was written just before). */
   end(): void;
 }
@@ -55,6 +65,16 @@ export interface StreamLink {
   readonly exp: number;
 }
 
+/** One stream as its watch holds it: its link and the last state frame written to it. */
+interface Stream extends StreamLink {
+  sent: Uint8Array | null;
+}
+
+/** Longest the hub writes state frames in one event-loop turn; the rest waits for the next. */
+const FLUSH_BUDGET_MS = 2;
+/** Heartbeats are checked this many times per `heartbeatMs`, so idle orders beat at spread times. */
+const BEAT_STEPS = 4;
+
 /**
  * The answer to a link: its state, gone (`410`), or `unavailable` with why (`503`: the order
  * cannot be read now, as when its technician runs on another node and Redis is down).
@@ -75,10 +95,14 @@ interface Watch {
   order: OrderView | null;
   fix: Fix | null;
   eta: Eta | null;
-  /** Each stream with its link. */
-  readonly sinks: Map<ShareSink, StreamLink>;
-  /** The last event written, so an unchanged state is not sent again. */
+  /** Each stream with its link and what it was sent. */
+  readonly sinks: Map<ShareSink, Stream>;
+  /** The newest state event, so an unchanged state is not sent again. */
   chunk: string | null;
+  /** `chunk` encoded once for every stream of the order. */
+  frame: Uint8Array | null;
+  /** When (performance.now()) the order's streams were last written a frame or a heartbeat. */
+  lastWrite: number;
   /** Bumped by each change; an ETA that comes back after a newer change is dropped. */
   seq: number;
   timer: CancelTimer | null;
@@ -94,9 +118,12 @@ export class ShareHub implements LiveObserver {
   private readonly byTech = new Map<string, Set<Watch>>();
   private open_ = 0;
   private readonly intervals: NodeJS.Timeout[] = [];
+  /** Watches with a frame not yet written to their streams, and the timer that writes them. */
+  private readonly dirty = new Set<Watch>();
+  private flushTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly d: ShareHubDeps) {
-    const beat = setInterval(() => this.heartbeat(), d.heartbeatMs);
+    const beat = setInterval(() => this.heartbeat(), Math.max(1, Math.floor(d.heartbeatMs / BEAT_STEPS)));
     beat.unref();
     this.intervals.push(beat);
     if (d.pollMs > 0) {
@@ -159,9 +186,14 @@ export class ShareHub implements LiveObserver {
       this.dropIfIdle(w);
       return 'gone';
     }
-    w.sinks.set(sink, link);
+    const stream: Stream = { iat: link.iat, exp: link.exp, sent: null };
+    w.sinks.set(sink, stream);
     if (w.chunk === null) await this.publish(w);
-    else sink.write(w.chunk);
+    // The first event now; the flush skips a stream that already has the newest frame.
+    if (w.frame !== null && w.sinks.get(sink) === stream && stream.sent !== w.frame) {
+      stream.sent = w.frame;
+      sink.write(w.frame);
+    }
     this.arm(w);
     return 'opened';
   }
@@ -210,6 +242,9 @@ export class ShareHub implements LiveObserver {
   /** Ends every stream, without `gone` (the pages reconnect, maybe to another node), and stops the timers. */
   stop(): void {
     for (const t of this.intervals) clearInterval(t);
+    if (this.flushTimer !== null) clearTimeout(this.flushTimer);
+    this.flushTimer = null;
+    this.dirty.clear();
     for (const w of [...this.watches.values()]) for (const sink of [...w.sinks.keys()]) this.end(w, sink, false);
   }
 
@@ -221,6 +256,8 @@ export class ShareHub implements LiveObserver {
       eta: null,
       sinks: new Map(),
       chunk: null,
+      frame: null,
+      lastWrite: performance.now(),
       seq: 0,
       timer: null,
       polling: false,
@@ -292,7 +329,39 @@ export class ShareHub implements LiveObserver {
     const chunk = eventOf(shareState(w.order, w.fix, eta));
     if (chunk === w.chunk) return;
     w.chunk = chunk;
-    for (const sink of w.sinks.keys()) sink.write(chunk);
+    w.frame = Buffer.from(chunk, 'utf8');
+    if (w.sinks.size === 0) return;
+    this.dirty.add(w);
+    if (this.flushTimer === null) this.flushTimer = setTimeout(() => this.flush(), 0);
+  }
+
+  /**
+   * Writes the newest frame of each changed order to its streams, for at most
+   * FLUSH_BUDGET_MS; what is left goes on the next turn. Runs on a timer, so the device
+   * acks of the turn that made the changes (the outbox flushes them on setImmediate) go
+   * out first.
+   */
+  private flush(): void {
+    this.flushTimer = null;
+    const deadline = performance.now() + FLUSH_BUDGET_MS;
+    for (const w of this.dirty) {
+      this.dirty.delete(w);
+      this.deliver(w);
+      if (performance.now() >= deadline) break;
+    }
+    if (this.dirty.size > 0) this.flushTimer = setTimeout(() => this.flush(), 0);
+  }
+
+  /** Writes the watch's newest frame to every stream that does not have it yet. */
+  private deliver(w: Watch): void {
+    const frame = w.frame;
+    if (frame === null) return;
+    for (const [sink, stream] of w.sinks) {
+      if (stream.sent === frame) continue;
+      stream.sent = frame;
+      sink.write(frame);
+    }
+    w.lastWrite = performance.now();
   }
 
   /** Arms the watch's timer at the earliest moment one of its links dies. */
@@ -317,9 +386,13 @@ export class ShareHub implements LiveObserver {
   }
 
   private end(w: Watch, sink: ShareSink, gone = true): void {
-    if (!w.sinks.delete(sink)) return;
+    const stream = w.sinks.get(sink);
+    if (stream === undefined) return;
+    w.sinks.delete(sink);
     this.setOpen(this.open_ - 1);
     try {
+      // The last state first (a completion not flushed yet), then `gone`.
+      if (gone && w.frame !== null && stream.sent !== w.frame) sink.write(w.frame);
       if (gone) sink.write(GONE_EVENT);
       sink.end();
     } catch (err) {
@@ -331,6 +404,7 @@ export class ShareHub implements LiveObserver {
   private dropIfIdle(w: Watch): void {
     if (w.sinks.size > 0 || this.watches.get(w.id) !== w) return;
     w.timer?.();
+    this.dirty.delete(w);
     this.watches.delete(w.id);
     const tech = w.order?.technician;
     if (tech === undefined) return;
@@ -339,8 +413,14 @@ export class ShareHub implements LiveObserver {
     if (set?.size === 0) this.byTech.delete(tech);
   }
 
+  /** A comment to the streams of each order that was written nothing for `heartbeatMs`. */
   private heartbeat(): void {
-    for (const w of this.watches.values()) for (const sink of w.sinks.keys()) sink.write(':\n\n');
+    const now = performance.now();
+    for (const w of this.watches.values()) {
+      if (now - w.lastWrite < this.d.heartbeatMs) continue;
+      w.lastWrite = now;
+      for (const sink of w.sinks.keys()) sink.write(':\n\n');
+    }
   }
 
   private poll(): void {
