@@ -3,8 +3,8 @@
  * `Watch` per order with open streams holds the order, its technician's live position, the
  * ETA and the last event sent, and every stream of that order gets the same bytes. The
  * hub hears of changes from the actors (`LiveObserver`: positions and order changes,
- * after they are durable), so a ping reaches the page within one event-loop turn plus the
- * ETA; a position of a technician nobody watches costs one Map lookup. In multi-node mode
+ * after they are durable), so a ping reaches the page one event-loop turn after its ack
+ * plus the ETA; a position of a technician nobody watches costs one Map lookup. In multi-node mode
  * a technician may run on another node, whose events do not come here: then `pollMs`
  * refreshes each watched order from the `Tracker` port (one read per order, not per stream).
  *
