@@ -1,10 +1,11 @@
 /**
  * The safety console's map on real streets, in headless Chromium: with MAP_TILE_URL set
- * (a loopback tile server) the map of an SOS draws the tile images of that origin under the
- * technician, each one answered to the page as a PNG, the technician's marker on the tile that holds its position,
- * with the attribution; the page requests nothing but the node and the tile origin and
- * breaks no CSP rule. Without MAP_TILE_URL (another node, the tile server still running)
- * the same map draws without a single tile request.
+ * (a loopback tile server) the map of an SOS draws the tile images of that origin under
+ * the technician, each one answered to the page as a PNG, the technician's marker on the
+ * tile that holds its position, with the attribution, no referrer sent; the page requests
+ * nothing but the node and the tile origin and breaks no CSP rule. Without MAP_TILE_URL
+ * (another node, the tile server still running) the same map draws without a single tile
+ * request.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -112,6 +113,7 @@ describe('safety console map tiles in Chromium', () => {
     ];
     assert.deepEqual({ x, y }, tileOf(SITE.lat, SITE.lon, z), `tile ${under.href} under the technician`);
     assert.equal(await con.page.locator('#map text.map-attribution').textContent(), ATTRIBUTION);
+    assert.deepEqual(new Set(tiles.referers), new Set(['']), 'a tile request carried a referrer');
 
     const allowed = new Set([withTiles.httpUrl, tiles.origin]);
     assert.ok(con.requests.length > 5, `${con.requests.length} requests`);

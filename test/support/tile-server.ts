@@ -1,7 +1,7 @@
 /**
  * An XYZ raster tile server on loopback for the map tests: every `/{z}/{x}/{y}.png`
  * answers a 256x256 PNG drawn here (a light ground with a street grid, so a screenshot looks
- * like a map), and every request is recorded.
+ * like a map), and every request (and its referrer) is recorded.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -46,6 +46,8 @@ export function tilePng(x: number, y: number): Buffer {
 /** See the module comment. */
 export class TileServer {
   readonly requests: string[] = [];
+  /** The `Referer` header of each request ('' when there was none), in the order of `requests`. */
+  readonly referers: string[] = [];
 
   private constructor(
     private readonly server: Server,
@@ -61,6 +63,7 @@ export class TileServer {
     let tiles: TileServer | undefined;
     const server = createServer((req, res) => {
       tiles?.requests.push(req.url ?? '');
+      tiles?.referers.push(req.headers.referer ?? '');
       const m = /^\/(\d+)\/(\d+)\/(\d+)\.png$/.exec(req.url ?? '');
       if (m === null) {
         res.writeHead(404).end();
