@@ -132,6 +132,16 @@ describe('link revocations shared through redis', () => {
     assert.equal(b.r.known('o:1@x'), now);
   });
 
+  it('answers a node just started once it connected, not with unavailable', async () => {
+    const prefix = `t${randomBytes(4).toString('hex')}:`;
+    const a = redisNode(prefix, DAY);
+    await eventually('A read the revocations', () => a.synced() > 0, 10_000);
+    await a.r.revoke('o1', now);
+    // Asked before its connections are up, as the first customer after a restart may ask.
+    const fresh = redisNode(prefix, DAY);
+    assert.equal(await fresh.r.revokedAt('o1'), now);
+  });
+
   it('refuses while redis is down, reads what it knew, and learns what it missed once back', async () => {
     const prefix = `t${randomBytes(4).toString('hex')}:`;
     const a = redisNode(prefix, DAY);

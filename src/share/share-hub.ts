@@ -12,8 +12,8 @@
  * SSE frame once, whatever the number of streams; the frames go out after the turn's device
  * acks (a timer, so the outbox's flush of acks runs first), at most FLUSH_BUDGET_MS of
  * writes per turn, the newest frame per order only (older ones not yet sent are dropped).
- * Heartbeats go only to orders that sent nothing for `heartbeatMs`, checked in steps so
- * they do not all fall in one turn.
+ * Heartbeats go only to orders that would otherwise stay silent for `heartbeatMs`, checked
+ * in steps so they do not all fall in one turn.
  *
  * Bounded: at most `maxStreams` streams on the node and `maxStreamsPerOrder` per order. A
  * stream ends (an SSE `gone` event) when its link dies: its `exp`, the order completed or
@@ -72,7 +72,11 @@ interface Stream extends StreamLink {
 
 /** Longest the hub writes state frames in one event-loop turn; the rest waits for the next. */
 const FLUSH_BUDGET_MS = 2;
-/** Heartbeats are checked this many times per `heartbeatMs`, so idle orders beat at spread times. */
+/**
+ * Heartbeats are checked this many times per `heartbeatMs`, so idle orders beat at spread
+ * times; an order beats once it was silent for `heartbeatMs` less one step, so no stream is
+ * silent for longer than about `heartbeatMs` (uWS closes an HTTP response silent for 10 s).
+ */
 const BEAT_STEPS = 4;
 
 /**
@@ -413,11 +417,12 @@ export class ShareHub implements LiveObserver {
     if (set?.size === 0) this.byTech.delete(tech);
   }
 
-  /** A comment to the streams of each order that was written nothing for `heartbeatMs`. */
+  /** A comment to the streams of each order that would otherwise stay silent past `heartbeatMs`. */
   private heartbeat(): void {
     const now = performance.now();
+    const due = this.d.heartbeatMs - this.d.heartbeatMs / BEAT_STEPS;
     for (const w of this.watches.values()) {
-      if (now - w.lastWrite < this.d.heartbeatMs) continue;
+      if (now - w.lastWrite < due) continue;
       w.lastWrite = now;
       for (const sink of w.sinks.keys()) sink.write(':\n\n');
     }

@@ -72,10 +72,16 @@ export class RedisShareRevocations implements ShareRevocations {
   private readonly listeners: Array<(order: string, at: number) => void> = [];
   /** Whether the whole hash was read at least once since the start. */
   private synced = false;
+  /** Resolves on the first full read (a node just started waits for it before answering). */
+  private readonly firstSync: Promise<void>;
+  private markSynced: () => void = () => {};
   private closed = false;
   private reported = false;
 
   constructor(private readonly o: RedisShareRevocationsOptions) {
+    this.firstSync = new Promise((resolve) => {
+      this.markSynced = resolve;
+    });
     this.key = `${o.prefix}share:revoked`;
     this.channel = `${o.prefix}share:revoked`;
     // No offline queue: while Redis is down a read falls back at once and a revocation fails
@@ -101,6 +107,13 @@ export class RedisShareRevocations implements ShareRevocations {
   }
 
   async revokedAt(order: string): Promise<number | undefined> {
+    if (!this.synced) {
+      // Just started: its connections may be a moment from ready. Wait for them a little
+      // rather than answer 503 to the first customers after a restart.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([this.firstSync, new Promise((r) => (timer = setTimeout(r, COMMAND_TIMEOUT_MS)))]);
+      clearTimeout(timer);
+    }
     if (this.redis.status === 'ready') {
       try {
         const raw = await this.redis.hget(this.key, order);
@@ -215,6 +228,7 @@ export class RedisShareRevocations implements ShareRevocations {
           await this.redis.eval(REVOKE, 1, this.key, order, String(at), String(cutoff), this.channel);
         }
         this.synced = true;
+        this.markSynced();
         this.o.onSynced?.(Object.keys(all).length, lost.length);
         return;
       } catch (err) {
