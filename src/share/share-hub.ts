@@ -48,7 +48,7 @@ export interface ShareHubDeps {
   maxStreamsPerOrder: number;
   /** Refresh every watched order from the tracker this often (multi-node); 0: events only. */
   pollMs: number;
-  /** A comment is written to every stream this often, so proxies and the client see it alive. */
+  /** No stream stays silent longer than this: an idle order's streams then get a comment. */
   heartbeatMs: number;
   /** Called with the number of open streams whenever it changes (a gauge). */
   onStreams?: (open: number) => void;
@@ -75,7 +75,8 @@ const FLUSH_BUDGET_MS = 2;
 /**
  * Heartbeats are checked this many times per `heartbeatMs`, so idle orders beat at spread
  * times; an order beats once it was silent for `heartbeatMs` less one step, so no stream is
- * silent for longer than about `heartbeatMs` (uWS closes an HTTP response silent for 10 s).
+ * silent for longer than about `heartbeatMs` (uWS closes an HTTP response written nothing
+ * for 8 to 12 s: its idle timeout is 10 s counted in 4 s sweeps).
  */
 const BEAT_STEPS = 4;
 
