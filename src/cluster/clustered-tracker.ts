@@ -67,7 +67,7 @@ export class ClusteredTracker implements Tracker {
   private constructor(
     /** The local tracker; public for tests. */
     readonly local: LocalTracker,
-    shared: SharedState,
+    private readonly shared: SharedState,
     private readonly mirror: StateMirror,
     log: Logger,
     private readonly clock: Clock,
@@ -271,7 +271,18 @@ export class ClusteredTracker implements Tracker {
   async getOrder(id: string): Promise<Outcome<OrderView>> {
     const place = await this.placeOfOrder(id, false);
     if (place !== null) return this.cluster.forward(place, 'getOrder', { id });
-    return this.local.getOrder(id);
+    const here = await this.local.getOrder(id);
+    // Not on this node while Redis, which says where it runs, cannot be read (the owner's
+    // lease unreadable): unknown, not "no such order" (a customer's stream on this node
+    // would otherwise be told its link died).
+    if (!here.ok && here.code === 'not_found' && this.shared.readyForMs() === null) {
+      return {
+        ok: false,
+        code: 'unavailable',
+        msg: 'shared state unreachable: where this order runs is unknown; retry',
+      };
+    }
+    return here;
   }
 
   async getTechnician(id: string): Promise<Outcome<TechnicianView>> {

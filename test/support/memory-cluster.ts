@@ -57,6 +57,12 @@ export class MemoryCluster {
   private readonly leases = new MemoryLeases(this.clock);
   private readonly dirs: string[] = [];
   private readonly live = new Set<ClusteredTracker>();
+  /**
+   * Redis "down" for reads of the owners: every node's lease lookup fails and its shared
+   * state reports the connection down (renewals and the other twins go on, so only what
+   * a node answers while it cannot see the owners is tested).
+   */
+  ownersUnreadable = false;
 
   private constructor(private readonly env: Record<string, string>) {}
 
@@ -71,15 +77,24 @@ export class MemoryCluster {
     const dir = await mkdtemp(join(tmpdir(), 'fieldtrack-mcluster-'));
     this.dirs.push(dir);
     const bus = this.hub.node(nodeId);
+    const leases = this.leases;
     const shared: SharedState = {
       nodeId,
       feed: this.feed,
       nearby: this.nearby,
-      leases: this.leases,
+      leases: {
+        acquire: (key, owner, ttlMs) => leases.acquire(key, owner, ttlMs),
+        renew: (key, owner, ttlMs) => leases.renew(key, owner, ttlMs),
+        transfer: (key, owner, to, ttlMs) => leases.transfer(key, owner, to, ttlMs),
+        release: (key, owner) => leases.release(key, owner),
+        holder: (key) =>
+          this.ownersUnreadable ? Promise.reject(new Error('redis connection closed')) : leases.holder(key),
+        close: () => leases.close(),
+      },
       fences: new FenceTokens(),
       bus,
       mirror: this.mirror,
-      readyForMs: () => Number.MAX_SAFE_INTEGER,
+      readyForMs: () => (this.ownersUnreadable ? null : Number.MAX_SAFE_INTEGER),
       connections: () => 1,
       health: () => ({ ok: true }),
       // The twins are the cluster's, not this node's: closing a node only takes it off the bus.

@@ -130,4 +130,26 @@ describe('cluster on a manual clock', () => {
     assert.deepEqual(await mirror.busy(), []);
     assert.equal((await b.getTechnician(tech)).ok, false);
   });
+  it("an order of another node's technician is unavailable, not unknown, while its owner cannot be looked up", async () => {
+    cluster = await MemoryCluster.launch(2, ENV);
+    const { clock } = cluster;
+    const [a, b] = cluster.nodes as [ClusteredTracker, ClusteredTracker];
+    const tech = 'ou-tech';
+    a.attachDevice(tech, new RecordingDevice());
+    ok(await a.onDeviceMessage(tech, { t: 'ping', seq: 1, ts: clock.now(), ...SITE }));
+    await cluster.advanceUntil('A runs the technician', () => runs(a, tech));
+    ok(await a.putOrder('ou-order', { technician: tech, ...SITE, scheduledAt: clock.now(), durationMin: 30 }));
+    assert.equal(ok(await b.getOrder('ou-order')).state, 'assigned');
+    cluster.ownersUnreadable = true;
+    try {
+      const during = await b.getOrder('ou-order');
+      assert.equal(during.ok === false && during.code, 'unavailable', JSON.stringify(during));
+      // A's own answer does not need the lookup.
+      assert.equal(ok(await a.getOrder('ou-order')).state, 'assigned');
+    } finally {
+      cluster.ownersUnreadable = false;
+    }
+    assert.equal(ok(await b.getOrder('ou-order')).state, 'assigned');
+    assert.equal((await b.getOrder('no-such-order')).ok === false, true);
+  });
 });
