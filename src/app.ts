@@ -54,11 +54,8 @@ function redisTarget(config: Config): RedisTarget | null {
 
 /** How often a customer stream's order is re-read in multi-node mode (its technician may run elsewhere). */
 const SHARE_POLL_MS = 1000;
-/**
- * Longest a customer stream stays silent: then it gets a comment, so proxies keep it open
- * (and uWS, which closes an HTTP response written nothing for 8-12 s).
- */
-const SHARE_HEARTBEAT_MS = 6000;
+/** Longest a customer stream stays silent: then it gets a comment, so proxies keep it open. */
+const SHARE_HEARTBEAT_MS = 8000;
 
 /** The ETA estimator: the router's with ROUTER_URL, else the straight line. */
 function etaEstimator(config: Config, clock: Clock, metrics: Metrics): EtaEstimator {

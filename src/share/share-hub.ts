@@ -75,8 +75,7 @@ const FLUSH_BUDGET_MS = 2;
 /**
  * Heartbeats are checked this many times per `heartbeatMs`, so idle orders beat at spread
  * times; an order beats once it was silent for `heartbeatMs` less one step, so no stream is
- * silent for longer than about `heartbeatMs` (uWS closes an HTTP response written nothing
- * for 8 to 12 s: its idle timeout is 10 s counted in 4 s sweeps).
+ * silent for longer than about `heartbeatMs`.
  */
 const BEAT_STEPS = 4;
 
