@@ -10,6 +10,6 @@ export interface EventReader {
   read(after: string | null, limit: number): Promise<DispatchEvent[]>;
   /** Calls `fn` with each event stored from now on, in id order; returns the unsubscribe. */
   subscribe(fn: (ev: DispatchEvent) => void): () => void;
-  /** The newest stored id, or null when none is. */
-  readonly newestId: string | null;
+  /** The newest stored id, or null when none is (where a stream without a cursor starts). */
+  newest(): Promise<string | null>;
 }

@@ -130,7 +130,6 @@ export class RedisEventStream implements EventReader {
   private readonly relayedKey: string;
   private readonly lastKey: string;
   private readonly listeners = new Set<(ev: DispatchEvent) => void>();
-  private newest: string | null = null;
   private stopped = false;
   private loop: Promise<void> | null = null;
 
@@ -157,7 +156,6 @@ export class RedisEventStream implements EventReader {
           if (from === null) {
             const last = (await reader.xrevrange(this.key, '+', '-', 'COUNT', 1)) as Entry[];
             from = last[0]?.[0] ?? '0-0';
-            if (last[0] !== undefined) this.newest = publicIdOf(from);
           }
           const res = (await reader.xread('COUNT', 500, 'BLOCK', blockMs, 'STREAMS', this.key, from)) as
             | [string, Entry[]][]
@@ -167,7 +165,6 @@ export class RedisEventStream implements EventReader {
               from = entry[0];
               const ev = eventOf(entry, this.corrupt);
               if (ev === null) continue;
-              this.newest = ev.id;
               for (const fn of this.listeners) fn(ev);
             }
           }
@@ -205,8 +202,9 @@ export class RedisEventStream implements EventReader {
     return last === null ? null : publicIdOf(last);
   }
 
-  get newestId(): string | null {
-    return this.newest;
+  /** The newest id given (EventReader): where a stream without a cursor starts. */
+  newest(): Promise<string | null> {
+    return this.lastId();
   }
 
   async read(after: string | null, limit: number): Promise<DispatchEvent[]> {

@@ -114,8 +114,7 @@ export class SharedWebhooks implements WebhookApi {
           this.confirmedAt = sentAt;
           this.reported = false;
         } else {
-          log.warn('webhooks: the delivery lease passed to another node; this node stops delivering');
-          this.stopDelivering();
+          this.stopDelivering('the delivery lease passed to another node');
         }
         return;
       }
@@ -123,22 +122,27 @@ export class SharedWebhooks implements WebhookApi {
       this.reported = false;
       if (token === null || this.closed) return;
       this.confirmedAt = sentAt;
-      const deliverer = new Deliverer(
+      const deliverer: Deliverer = new Deliverer(
         token,
         this.d,
         this.opts,
         () => this.delivers(),
-        () => this.stopDelivering(),
+        () => {
+          if (this.deliverer === deliverer)
+            this.stopDelivering('the delivery lease is not confirmed or is held elsewhere');
+        },
       );
       this.deliverer = deliverer;
       log.info({ token }, 'webhooks: this node delivers every webhook now');
       // Not awaited: renewals go on while the marks load and the backlog is read.
       deliverer.open().catch((err: Error) => {
         log.warn({ err: err.message }, 'webhooks: taking delivery over failed; retrying');
-        if (this.deliverer === deliverer) this.stopDelivering();
+        if (this.deliverer === deliverer) this.stopDelivering('taking delivery over failed');
       });
     } catch (err) {
-      // Redis unreachable: `delivers` turns false once the lease may have run out.
+      // Redis unreachable: once the lease may have run out this node stops (and starts
+      // afresh from the marks in Redis when it holds the lease again).
+      if (this.deliverer !== null && !this.delivers()) this.stopDelivering('redis unreachable past the lease');
       if (!this.reported) log.warn({ err: (err as Error).message }, 'webhooks: delivery lease not confirmed; retrying');
       this.reported = true;
     } finally {
@@ -146,7 +150,8 @@ export class SharedWebhooks implements WebhookApi {
     }
   }
 
-  private stopDelivering(): void {
+  private stopDelivering(reason: string): void {
+    if (this.deliverer !== null) this.d.log.warn({ reason }, 'webhooks: this node stops delivering');
     this.deliverer?.stop();
     this.deliverer = null;
     this.confirmedAt = Number.NEGATIVE_INFINITY;
@@ -230,7 +235,7 @@ export class SharedWebhooks implements WebhookApi {
     this.closed = true;
     this.stopLease?.();
     const was = this.deliverer !== null;
-    this.stopDelivering();
+    this.stopDelivering('shutdown');
     if (was) await this.d.leases.release(DELIVERY_LEASE, this.d.nodeId).catch(() => false);
   }
 }
@@ -308,7 +313,12 @@ class Deliverer {
       log,
       metrics,
       opts: this.opts,
-      mayDeliver: this.mayDeliver,
+      mayDeliver: () => {
+        if (this.mayDeliver()) return true;
+        // Frozen or cut off past the lease: nothing more from this node (a new holder sends it).
+        queueMicrotask(this.lost);
+        return false;
+      },
       ...(send !== undefined ? { send } : {}),
     };
     const l = liveWebhook(st.hook, deps, {
@@ -321,7 +331,6 @@ class Deliverer {
 
   private checked = (w: FencedWrite): void => {
     if (w !== 'stale' || this.stopped) return;
-    this.d.log.warn('webhooks: a newer node holds the delivery lease; this node stops delivering');
     this.lost();
   };
 

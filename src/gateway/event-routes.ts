@@ -195,7 +195,7 @@ export function registerEventRoutes(
       // with neither, only events stored from now on.
       const given = lastEventId !== '' ? lastEventId : query.get('after');
       let cursor: string | null;
-      if (given === null) cursor = events.newestId;
+      if (given === null) cursor = await events.newest();
       else {
         const after = afterParam(given);
         if (!after.ok) {
