@@ -1,6 +1,7 @@
 /**
  * What the pull API and the Server-Sent Events stream read events through. On one node
- * the event log itself (event-log.ts) is the reader.
+ * the event log itself (event-log.ts) is the reader; with several nodes, the Redis stream
+ * every node relays its log into (event-stream-redis.ts).
  */
 import type { DispatchEvent } from '../protocol.js';
 

@@ -1,5 +1,6 @@
 /**
- * The webhooks of one node: subscriptions (durable in webhook-store.ts), one
+ * The webhooks of one node (several nodes share theirs through Redis instead:
+ * shared-webhooks.ts): subscriptions (durable in webhook-store.ts), one
  * `WebhookDelivery` per webhook fed from the event log, signatures, the dead list and
  * redelivery, metrics, and the event log's retention (which must keep every event a
  * webhook still needs).
