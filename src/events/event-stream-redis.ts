@@ -20,7 +20,7 @@
  */
 import type { Redis } from 'ioredis';
 import { type DispatchEvent, EventTypes } from '../protocol.js';
-import { type RedisTarget, redisClient } from '../shared/redis-target.js';
+import { closeRedis, type RedisTarget, redisClient } from '../shared/redis-target.js';
 import { formatEventId } from './event-id.js';
 import type { EventReader } from './event-reader.js';
 
@@ -263,7 +263,10 @@ export class RedisEventStream implements EventReader {
     this.stopped = true;
     this.listeners.clear();
     this.reader?.disconnect();
-    await this.loop;
-    await this.redis.quit().catch(() => this.redis.disconnect());
+    // A read queued while Redis is down may never settle: do not wait on it for long.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.loop, new Promise((r) => (timer = setTimeout(r, 1000)))]);
+    clearTimeout(timer);
+    await closeRedis(this.redis);
   }
 }

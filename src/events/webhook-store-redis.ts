@@ -17,7 +17,7 @@
  * a webhook deleted meanwhile.
  */
 import type { Redis } from 'ioredis';
-import { type RedisTarget, redisClient } from '../shared/redis-target.js';
+import { closeRedis, type RedisTarget, redisClient } from '../shared/redis-target.js';
 import type { DeadEvent } from './delivery.js';
 import type { StoredWebhook, WebhookState } from './webhook-store.js';
 
@@ -325,6 +325,6 @@ export class RedisWebhookStore {
   }
 
   async close(): Promise<void> {
-    await this.redis.quit().catch(() => this.redis.disconnect());
+    await closeRedis(this.redis);
   }
 }
