@@ -10,6 +10,12 @@ import { ClusteredTracker } from './cluster/clustered-tracker.js';
 import type { Config } from './config.js';
 import { type EtaEstimator, OsrmEstimator, StraightLineEstimator } from './eta/index.js';
 import { EventLog } from './events/event-log.js';
+import type { EventReader } from './events/event-reader.js';
+import { EventRelay, relayNodeId } from './events/event-relay.js';
+import { RedisEventStream } from './events/event-stream-redis.js';
+import { SharedWebhooks } from './events/shared-webhooks.js';
+import type { WebhookApi, WebhookOptions } from './events/webhook-api.js';
+import { RedisWebhookStore } from './events/webhook-store-redis.js';
 import { Webhooks } from './events/webhooks.js';
 import { startGateway } from './gateway/server.js';
 import type { Logger } from './log.js';
@@ -21,7 +27,7 @@ import type { RedisTarget } from './shared/redis-target.js';
 import type { ShareRevocations } from './shared/share-revocations.js';
 import { LocalShareRevocations } from './shared/share-revocations-local.js';
 import { RedisShareRevocations } from './shared/share-revocations-redis.js';
-import { memorySharedState, redisSharedState } from './shared/shared-state.js';
+import { memorySharedState, redisSharedState, type SharedState } from './shared/shared-state.js';
 import { openArchive } from './telemetry/archive-factory.js';
 
 /** A running node. */
@@ -78,20 +84,44 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
   // the behaviour that appends to it (recovery may already fire deadlines).
   const events = await EventLog.open(config.DATA_DIR, clock, log);
   events.subscribe((ev) => metrics.eventsStored.inc({ type: ev.type }));
-  const webhooks = await Webhooks.open(
-    { dataDir: config.DATA_DIR, events, clock, log, metrics },
-    {
-      allowPrivate: config.WEBHOOK_ALLOW_PRIVATE,
-      maxInFlight: config.WEBHOOK_MAX_IN_FLIGHT,
-      timeoutMs: config.WEBHOOK_TIMEOUT_MS,
-      retry: {
-        baseMs: config.WEBHOOK_RETRY_BASE_MS,
-        maxMs: config.WEBHOOK_RETRY_MAX_MS,
-        forMs: config.WEBHOOK_RETRY_FOR_MS,
-      },
-      retentionMs: config.EVENTS_RETENTION_HOURS * 3600 * 1000,
+  const hookOpts: WebhookOptions = {
+    allowPrivate: config.WEBHOOK_ALLOW_PRIVATE,
+    maxInFlight: config.WEBHOOK_MAX_IN_FLIGHT,
+    timeoutMs: config.WEBHOOK_TIMEOUT_MS,
+    retry: {
+      baseMs: config.WEBHOOK_RETRY_BASE_MS,
+      maxMs: config.WEBHOOK_RETRY_MAX_MS,
+      forMs: config.WEBHOOK_RETRY_FOR_MS,
     },
-  );
+    retentionMs: config.EVENTS_RETENTION_HOURS * 3600 * 1000,
+  };
+  const redis = redisTarget(config);
+  // One node: its own log is what the pull API reads and what its webhooks deliver. Several
+  // (REDIS_URL): each node relays its log into one Redis stream that every node reads, and
+  // one node at a time delivers every webhook from it (README, events).
+  let reader: EventReader = events;
+  let webhooks: WebhookApi & { close(): Promise<void> };
+  let multi: { shared: SharedState; stream: RedisEventStream; relay: EventRelay; store: RedisWebhookStore } | null =
+    null;
+  if (redis === null) {
+    webhooks = await Webhooks.open({ dataDir: config.DATA_DIR, events, clock, log, metrics }, hookOpts);
+  } else {
+    const onError = (err: Error): void => log.debug({ err: err.message }, 'redis: events connection error');
+    const onCorrupt = (problem: string): void => log.warn({ problem }, 'redis: corrupt event record skipped');
+    const stream = new RedisEventStream({ url: redis, prefix: REDIS_PREFIX, onError, onCorrupt });
+    stream.start();
+    const relay = new EventRelay(events, stream, await relayNodeId(config.DATA_DIR), clock, log, hookOpts.retentionMs);
+    const store = new RedisWebhookStore(redis, REDIS_PREFIX, onError, onCorrupt);
+    const shared = redisSharedState(redis, REDIS_PREFIX, log, (what) => metrics.staleWritesRefused.inc({ what }));
+    const hooks = new SharedWebhooks(
+      { stream, store, leases: shared.leases, nodeId: shared.nodeId, clock, log, metrics },
+      hookOpts,
+    );
+    hooks.start();
+    webhooks = hooks;
+    multi = { shared, stream, relay, store };
+    reader = stream;
+  }
   // With REDIS_URL the node shares alerts, positions and ownership with its peers and the
   // local tracker is wrapped in the clustered one; without it, in-process twins and the
   // local tracker alone.
@@ -109,11 +139,10 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
   const eta = etaEstimator(config, clock, metrics);
   const base = { config, clock, log, metrics, archive, eta, observer: live, events };
   let tracker: Tracker;
-  const redis = redisTarget(config);
-  if (redis !== null) {
-    const shared = redisSharedState(redis, REDIS_PREFIX, log, (what) => metrics.staleWritesRefused.inc({ what }));
-    log.info({ node: shared.nodeId }, 'multi-node mode: shared state in redis');
-    tracker = await ClusteredTracker.start({ ...base, shared });
+  if (multi !== null) {
+    const { shared, relay } = multi;
+    log.info({ node: shared.nodeId, relay: relay.node }, 'multi-node mode: shared state in redis');
+    tracker = await ClusteredTracker.start({ ...base, shared }, relay);
   } else {
     tracker = await createTracker({ ...base, shared: memorySharedState(clock) });
   }
@@ -155,14 +184,31 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
     clock,
     linkMs,
   });
-  const gateway = await startGateway({ config, clock, log, metrics, tracker, share: { links, hub }, events, webhooks });
+  const gateway = await startGateway({
+    config,
+    clock,
+    log,
+    metrics,
+    tracker,
+    share: { links, hub },
+    events: reader,
+    webhooks,
+  });
   return {
     port: gateway.port,
     live,
     async shutdown() {
+      // Multi-node: the delivery lease is given up first (before the tracker closes the
+      // shared connections), so another node delivers at once.
+      if (multi !== null) await webhooks.close();
       await gateway.shutdown(config.SHUTDOWN_TIMEOUT_MS / 2);
       await revocations.close();
-      await webhooks.close();
+      if (multi !== null) {
+        // Events of the last moments (devices going offline) into the stream, then stop.
+        await multi.relay.flush(2000);
+        multi.relay.stop();
+        await Promise.all([multi.stream.close(), multi.store.close()]);
+      } else await webhooks.close();
       await events.close();
       await archive.close(config.SHUTDOWN_TIMEOUT_MS / 4);
     },

@@ -61,6 +61,7 @@ import { type RecoveredState, recover } from './recovery.js';
 import { ARCHIVE_DOWN, notFound } from './refusals.js';
 import { ask, Registry } from './registry.js';
 import { Retention } from './retention.js';
+import { SosStatusLedger } from './sos-status-ledger.js';
 import { technicianSpec } from './technician-actor.js';
 import { WorkCounter } from './work.js';
 
@@ -115,6 +116,7 @@ const FEED_START_WAIT_MS = 3000;
 /** The actor-based local Tracker; `start` builds one. Exposes `settle` and `crash` for tests. */
 export class ActorTracker implements LocalTracker {
   private readonly devices = new Map<string, DeviceLink>();
+  private readonly sosTold = new SosStatusLedger();
   private readonly intake: DeviceIntake;
   private readonly retention: Retention;
   private hooks: ClusterHooks | null = null;
@@ -384,6 +386,7 @@ export class ActorTracker implements LocalTracker {
     const a = this.board.get(msg.id) ?? announced;
     if (a === undefined) return notFound(`no alert ${msg.id}`);
     if (a.kind === 'sos' && (announced !== undefined || this.incidents.records.has(a.id)) && a.state !== 'resolved') {
+      if (this.board.pending(a.id)) this.tellAhead(operator, msg, a);
       return ask(this.incidents, a.id, (reply) =>
         msg.t === 'ack'
           ? { t: 'ack' as const, operator, reply }
@@ -394,6 +397,21 @@ export class ActorTracker implements LocalTracker {
     const rule = msg.t === 'ack' ? acknowledge(operator, now) : resolve(operator, msg.note, now);
     const out = await this.board.change(a.id, rule, 'refuse');
     return out.ok ? { ok: true, value: {} } : out;
+  }
+
+  /**
+   * An operator answered SOS `a` while an earlier change of it (its first write, an
+   * escalation) is still being stored: the incident actor applies the answer only after that
+   * write, tens of milliseconds at p99 on a busy disk and seconds on a stalled one, and the
+   * technician waiting for help should not wait for the disk. So the technician is told now,
+   * as consoles are told of an SOS while it is stored (alert-board.ts); the operator is
+   * answered once the answer is durable, and the actor's own tell finds it already told.
+   */
+  private tellAhead(operator: string, msg: SafetyMessage, a: Alert): void {
+    const now = this.deps.clock.now();
+    const next = (msg.t === 'ack' ? acknowledge(operator, now) : resolve(operator, msg.note, now))(a);
+    if (next === null || 'ok' in next || next.state === a.state || next.state === 'open') return;
+    this.pushDevice(a.tech, { t: 'sos_status', incident: a.id, state: next.state });
   }
 
   putOrder(id: string, input: OrderInput): Promise<Outcome<OrderView>> {
@@ -527,6 +545,7 @@ export class ActorTracker implements LocalTracker {
 
   /** Pushes to technician `tech`'s device wherever it is connected. */
   private pushDevice(tech: string, msg: DevicePush): void {
+    if (msg.t === 'sos_status' && !this.sosTold.tellsNews(msg)) return;
     if (!this.devices.has(tech) && this.hooks !== null) {
       this.hooks.pushElsewhere(tech, msg);
       return;

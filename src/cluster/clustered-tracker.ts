@@ -45,7 +45,7 @@ import type { Journaled } from './journal-merge.js';
 import { Reconciler } from './reconcile.js';
 import { parseRemoteCall } from './remote-calls.js';
 import { mirrorRecord, SharedResync } from './resync.js';
-import { type Adoption, Takeover } from './takeover.js';
+import { type Adoption, type EventRelayFlush, Takeover } from './takeover.js';
 
 /** How often a device's node retries taking its technician over while another node holds it. */
 const CLAIM_RETRY_MS = 200;
@@ -54,6 +54,8 @@ const CLAIM_RETRY_MS = 200;
  * from another live node before it is answered `unavailable` (the device retries).
  */
 const HANDOVER_WAIT_MS = 5_000;
+/** Longest a graceful stop waits for this node's events to reach the shared stream. */
+const RELAY_CLOSE_MS = 2_000;
 
 /** See the module comment. One per node in Redis mode. */
 export class ClusteredTracker implements Tracker {
@@ -71,6 +73,7 @@ export class ClusteredTracker implements Tracker {
     private readonly mirror: StateMirror,
     log: Logger,
     private readonly clock: Clock,
+    relay: EventRelayFlush | null,
   ) {
     const { bus, leases } = shared;
     if (bus === null) throw new Error('a clustered tracker needs a node bus');
@@ -89,7 +92,7 @@ export class ClusteredTracker implements Tracker {
       () => shared.readyForMs() === null,
     );
     this.cluster = cluster;
-    this.takeover = new Takeover({ cluster, mirror, shared, local, log, clock });
+    this.takeover = new Takeover({ cluster, mirror, shared, local, log, clock, relay });
     this.reconciler = new Reconciler({ cluster, takeover: this.takeover, mirror, shared, local, log, clock });
     this.resync = new SharedResync({ cluster, takeover: this.takeover, mirror, shared, local, log, clock });
     local.join({
@@ -103,7 +106,8 @@ export class ClusteredTracker implements Tracker {
         await cluster.release(tech);
       },
       closing: async () => {
-        await mirror.flush();
+        // Events and records out before the leases go, so the next nodes append after them.
+        await Promise.all([mirror.flush(), relay?.flush(RELAY_CLOSE_MS)]);
         await cluster.close();
       },
     });
@@ -112,12 +116,13 @@ export class ClusteredTracker implements Tracker {
   /**
    * Starts the local tracker without journal recovery (technicians are loaded from shared
    * storage when this node takes them over) and joins the other nodes through `deps.shared`.
+   * `relay` (src/events/event-relay.ts) is flushed before a technician moves away.
    */
-  static async start(deps: TrackerDeps): Promise<ClusteredTracker> {
+  static async start(deps: TrackerDeps, relay: EventRelayFlush | null = null): Promise<ClusteredTracker> {
     const { mirror } = deps.shared;
     if (deps.shared.bus === null || mirror === null) throw new Error('a clustered tracker needs shared state in Redis');
     const local = await ActorTracker.start(deps, { fromJournal: false });
-    const tracker = new ClusteredTracker(local, deps.shared, mirror, deps.log, deps.clock);
+    const tracker = new ClusteredTracker(local, deps.shared, mirror, deps.log, deps.clock, relay);
     tracker.cluster.start();
     tracker.takeover.start();
     tracker.reconciler.start();

@@ -20,6 +20,9 @@
  *   held here with an unresolved alert in the feed that this node does not run is loaded
  *   again, so no open SOS is left without a node escalating it.
  *
+ * - Events: a drop flushes this node's event relay before the lease moves on, so the
+ *   technician's events enter the shared stream ahead of those of its next node.
+ *
  * Deadlines fire only on the lease holder: each registry's `gate` asks `holds`.
  */
 
@@ -43,7 +46,22 @@ export interface TakeoverDeps {
   local: LocalTracker;
   log: Logger;
   clock: Clock;
+  /**
+   * This node's relay of events into the shared stream (src/events/event-relay.ts): a
+   * technician's events must be in the stream before it moves, so they stay ahead of its new
+   * node's. Null: no relay (tests of the cluster without events).
+   */
+  relay: EventRelayFlush | null;
 }
+
+/** What a hand-over needs of the event relay. */
+export interface EventRelayFlush {
+  /** Resolves once every event stored here so far is in the shared stream, or after `timeoutMs`. */
+  flush(timeoutMs: number): Promise<boolean>;
+}
+
+/** Longest a hand-over waits for this node's events to reach the shared stream (Redis slow or down). */
+const RELAY_FLUSH_MS = 2_000;
 
 /** See the module comment. One per node in Redis mode. */
 export class Takeover {
@@ -93,11 +111,15 @@ export class Takeover {
   /** Drops technician `tech`'s actors and state from this node; see the module comment. */
   async drop(tech: string): Promise<void> {
     this.adopted.delete(tech);
-    const { local, mirror } = this.d;
+    const { local, mirror, relay, log } = this.d;
     // The device goes to the node that runs its technician now (close code 1001: reconnect).
     local.moveOn(tech);
     await local.evict(tech);
     await Promise.all([local.flushFeed(), mirror.flush()]);
+    // Its events go into the shared stream before the lease moves (README, events).
+    if (relay !== null && !(await relay.flush(RELAY_FLUSH_MS))) {
+      log.warn({ tech }, 'hand-over: events of this node not yet in the shared stream; they follow when redis answers');
+    }
   }
 
   /** Loads technician `tech` again from shared storage (this node holds it but misses some of its state). */

@@ -55,7 +55,7 @@ export class EventLog {
   private readonly index: IndexEntry[] = [];
   private sinceIndexed = 0;
   private lastSegment = -1;
-  private newest: string | null = null;
+  private newestStored: string | null = null;
   private readonly listeners = new Set<(ev: DispatchEvent) => void>();
   private closed = false;
 
@@ -76,8 +76,8 @@ export class EventLog {
       events.noteStored(stored, entry.pos);
       count++;
     }
-    events.ids.resume(events.newest);
-    logger.info({ events: count, newest: events.newest }, 'event log opened');
+    events.ids.resume(events.newestStored);
+    logger.info({ events: count, newest: events.newestStored }, 'event log opened');
     return events;
   }
 
@@ -109,7 +109,12 @@ export class EventLog {
 
   /** The newest stored id, or null when the log is empty. */
   get newestId(): string | null {
-    return this.newest;
+    return this.newestStored;
+  }
+
+  /** The newest stored id (EventReader). */
+  newest(): Promise<string | null> {
+    return Promise.resolve(this.newestStored);
   }
 
   /** The oldest id still kept, or null when the log is empty. */
@@ -185,7 +190,7 @@ export class EventLog {
 
   private noteStored(stored: Stored, pos: LogPosition): void {
     const ev = stored.e;
-    this.newest = ev.id;
+    this.newestStored = ev.id;
     this.tail.push(ev);
     if (this.tail.length > this.memoryEvents * 2) this.tail = this.tail.slice(-this.memoryEvents);
     if (pos.segment !== this.lastSegment || this.sinceIndexed >= INDEX_EVERY) {

@@ -1,6 +1,7 @@
 /**
  * What the pull API and the Server-Sent Events stream read events through. On one node
- * the event log itself (event-log.ts) is the reader.
+ * the event log itself (event-log.ts) is the reader; with several nodes, the Redis stream
+ * every node relays its log into (event-stream-redis.ts).
  */
 import type { DispatchEvent } from '../protocol.js';
 
@@ -10,6 +11,6 @@ export interface EventReader {
   read(after: string | null, limit: number): Promise<DispatchEvent[]>;
   /** Calls `fn` with each event stored from now on, in id order; returns the unsubscribe. */
   subscribe(fn: (ev: DispatchEvent) => void): () => void;
-  /** The newest stored id, or null when none is. */
-  readonly newestId: string | null;
+  /** The newest stored id, or null when none is (where a stream without a cursor starts). */
+  newest(): Promise<string | null>;
 }

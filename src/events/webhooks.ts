@@ -1,5 +1,6 @@
 /**
- * The webhooks of one node: subscriptions (durable in webhook-store.ts), one
+ * The webhooks of one node (several nodes share theirs through Redis instead:
+ * shared-webhooks.ts): subscriptions (durable in webhook-store.ts), one
  * `WebhookDelivery` per webhook fed from the event log, signatures, the dead list and
  * redelivery, metrics, and the event log's retention (which must keep every event a
  * webhook still needs).
@@ -13,55 +14,27 @@ import { type CancelTimer, type Clock, every } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { Outcome } from '../outcome.js';
-import { type DispatchEvent, type EventType, WEBHOOKS_MAX } from '../protocol.js';
+import { WEBHOOKS_MAX } from '../protocol.js';
 import { checkWebhookTarget } from './address-guard.js';
-import { type DeadEvent, type RetryPolicy, WebhookDelivery } from './delivery.js';
+import type { DeadEvent } from './delivery.js';
 import type { EventLog } from './event-log.js';
-import { httpSender, type Send } from './http-sender.js';
-import { newSecret, signatureHeader } from './signature.js';
+import type { Send } from './http-sender.js';
+import { newSecret } from './signature.js';
+import {
+  type CreatedWebhook,
+  webhookNotFound as notFound,
+  type WebhookApi,
+  type WebhookInput,
+  type WebhookOptions,
+  type WebhookView,
+} from './webhook-api.js';
+import { type LiveWebhook as Live, liveWebhook, pendingFor, scanStartOf, viewOf as view } from './webhook-live.js';
 import { type StoredWebhook, WebhookStore } from './webhook-store.js';
 
-/** How webhooks behave (from Config). */
-export interface WebhookOptions {
-  allowPrivate: boolean;
-  maxInFlight: number;
-  timeoutMs: number;
-  retry: RetryPolicy;
-  /** Events are kept at least this long (and as long as a webhook still needs them). */
-  retentionMs: number;
-}
-
-/** What `POST /v1/webhooks` takes, validated by the gateway. */
-export interface WebhookInput {
-  url: string;
-  events: string[];
-  secret?: string;
-}
-
-/** A webhook as `GET /v1/webhooks/:id` shows it: never its secret. */
-export interface WebhookView {
-  id: string;
-  url: string;
-  events: string[];
-  createdAt: number;
-  pending: number;
-  delivered: number;
-  dead: number;
-  lastError: string | null;
-}
-
-/** The answer of `POST /v1/webhooks`: the only time the secret is shown. */
-export type CreatedWebhook = Pick<WebhookView, 'id' | 'url' | 'events'> & { secret: string; createdAt: number };
-
-interface Live {
-  hook: StoredWebhook;
-  delivery: WebhookDelivery;
-  /** Its own connections: a receiver that hangs holds none of another webhook's sockets, even on the same host. */
-  sender: { send: Send; close(): void };
-}
+export type { CreatedWebhook, WebhookInput, WebhookOptions, WebhookView };
 
 /** See the module comment. */
-export class Webhooks {
+export class Webhooks implements WebhookApi {
   private readonly live = new Map<string, Live>();
   private unsubscribe: (() => void) | null = null;
   private stopRetention: CancelTimer | null = null;
@@ -103,17 +76,14 @@ export class Webhooks {
       const l = this.liveOf(st.hook);
       for (const d of st.dead.values()) l.delivery.deadEvents.set(d.event.id, d);
       this.live.set(st.hook.id, l);
-      // `below` is inclusive of pending events, `after` exclusive: start one step before `below`.
-      const start = maxId(st.hook.after, st.below === null ? null : st.below.slice(0, -1));
+      const start = scanStartOf(st);
       scanFrom = scanFrom === undefined ? start : minId(scanFrom, start);
     }
     if (scanFrom === undefined) return;
     let recovered = 0;
     for await (const ev of this.events.scan(scanFrom)) {
       for (const st of this.store.states.values()) {
-        if (st.hook.after !== null && ev.id <= st.hook.after) continue;
-        if (st.below !== null && ev.id < st.below) continue;
-        if (st.settled.has(ev.id) || st.dead.has(ev.id) || st.requeued.has(ev.id)) continue;
+        if (!pendingFor(st, ev)) continue;
         const l = this.live.get(st.hook.id) as Live;
         if (!l.delivery.wants(ev.type)) continue;
         l.delivery.offer(ev);
@@ -129,60 +99,23 @@ export class Webhooks {
   }
 
   private liveOf(hook: StoredWebhook): Live {
-    const types: ReadonlySet<EventType> | '*' = hook.events.includes('*') ? '*' : new Set(hook.events as EventType[]);
-    const url = new URL(hook.url);
-    const labels = { webhook: hook.id };
-    const sender =
-      this.send !== undefined
-        ? { send: this.send, close: () => {} }
-        : httpSender({
-            timeoutMs: this.opts.timeoutMs,
-            allowPrivate: this.opts.allowPrivate,
-            maxSockets: this.opts.maxInFlight,
-          });
-    const delivery = new WebhookDelivery(
-      types,
-      this.clock,
-      this.opts.retry,
-      this.opts.maxInFlight,
-      (ev) => {
-        const body = JSON.stringify(ev);
-        const t = Math.floor(this.clock.now() / 1000);
-        return sender.send(
-          url,
-          {
-            'content-type': 'application/json',
-            'user-agent': 'fieldtrack-webhooks/1',
-            'fieldtrack-event-id': ev.id,
-            'fieldtrack-event-type': ev.type,
-            'fieldtrack-signature': signatureHeader(hook.secret, t, body),
-          },
-          body,
-        );
+    const deps = {
+      clock: this.clock,
+      log: this.log,
+      metrics: this.metrics,
+      opts: this.opts,
+      ...(this.send !== undefined ? { send: this.send } : {}),
+    };
+    return liveWebhook(hook, deps, {
+      delivered: (id, ev) => {
+        this.store.delivered(id, ev.id).catch((err: Error) => this.storeFailed(err));
+        this.maybeCompact();
       },
-      {
-        delivered: (ev) => {
-          this.metrics.webhookDelivered.inc(labels);
-          this.metrics.webhookLatency.observe(Math.max(0, this.clock.now() - storedAt(ev)) / 1000);
-          this.store.delivered(hook.id, ev.id).catch((err: Error) => this.storeFailed(err));
-          this.maybeCompact();
-        },
-        retried: (ev, error) => {
-          this.metrics.webhookRetried.inc(labels);
-          this.log.debug({ webhook: hook.id, event: ev.id, error }, 'webhook delivery failed; will retry');
-        },
-        dead: (d) => {
-          this.metrics.webhookDead.inc(labels);
-          this.log.warn(
-            { webhook: hook.id, event: d.event.id, attempts: d.attempts, error: d.lastError },
-            'webhook event dead after the retry window',
-          );
-          this.store.dead(hook.id, d).catch((err: Error) => this.storeFailed(err));
-          this.maybeCompact();
-        },
+      dead: (id, d) => {
+        this.store.dead(id, d).catch((err: Error) => this.storeFailed(err));
+        this.maybeCompact();
       },
-    );
-    return { hook, delivery, sender };
+    });
   }
 
   private storeFailed(err: Error): void {
@@ -292,32 +225,6 @@ export class Webhooks {
     }
     await this.store.close();
   }
-}
-
-function view(l: Live): WebhookView {
-  return {
-    id: l.hook.id,
-    url: l.hook.url,
-    events: l.hook.events,
-    createdAt: l.hook.createdAt,
-    pending: l.delivery.pendingCount,
-    delivered: l.delivery.delivered,
-    dead: l.delivery.deadEvents.size,
-    lastError: l.delivery.lastError,
-  };
-}
-
-const notFound = (id: string) => ({ ok: false as const, code: 'not_found' as const, msg: `no webhook ${id}` });
-
-/** When the event was stored: the millisecond part of its id. */
-function storedAt(ev: DispatchEvent): number {
-  return Number(ev.id.slice(0, 13));
-}
-
-function maxId(a: string | null, b: string | null): string | null {
-  if (a === null) return b;
-  if (b === null) return a;
-  return a > b ? a : b;
 }
 
 function minId(a: string | null, b: string | null): string | null {

@@ -5,13 +5,13 @@
  * hand plain values to the webhook service and the event reader (src/events).
  *
  * The stream never buffers without bound: each connection keeps a cursor (the last id it
- * wrote) and reads from the event log after it; while the socket cannot take more it stops
- * writing and picks up from the cursor when it drains, so a slow reader costs a cursor, not
- * memory, and misses nothing.
+ * wrote) and reads after it (from the node's event log, or in multi-node mode from the
+ * shared stream); while the socket cannot take more it stops writing and picks up from the
+ * cursor when it drains, so a slow reader costs a cursor, not memory, and misses nothing.
  */
 import { EVENT_ID_PATTERN as EVENT_ID } from '../events/event-id.js';
 import type { EventReader } from '../events/event-reader.js';
-import type { WebhookInput, Webhooks } from '../events/webhooks.js';
+import type { WebhookApi, WebhookInput } from '../events/webhook-api.js';
 import type { Logger } from '../log.js';
 import type { Outcome } from '../outcome.js';
 import {
@@ -110,7 +110,7 @@ export function registerEventRoutes(
   app: TemplatedApp,
   deps: HttpDeps,
   events: EventReader,
-  webhooks: Webhooks,
+  webhooks: WebhookApi,
 ): EventStreams {
   const roles = [Role.dispatch] as const;
   const idOf = (raw: string): Checked<string> =>
@@ -121,19 +121,22 @@ export function registerEventRoutes(
     if (!input.ok) return badRequest(input.msg);
     return fromOutcome(await webhooks.create(input.value), 201);
   });
-  route(app, 'get', '/v1/webhooks', { roles }, deps, () => ({ status: 200, json: { webhooks: webhooks.list() } }));
-  route(app, 'get', '/v1/webhooks/:id', { roles, params: 1 }, deps, (call) => {
+  route(app, 'get', '/v1/webhooks', { roles }, deps, async () => ({
+    status: 200,
+    json: { webhooks: await webhooks.list() },
+  }));
+  route(app, 'get', '/v1/webhooks/:id', { roles, params: 1 }, deps, async (call) => {
     const id = idOf(call.params[0] as string);
-    return id.ok ? fromOutcome(webhooks.get(id.value)) : errorAnswer(ErrorCode.notFound, id.msg);
+    return id.ok ? fromOutcome(await webhooks.get(id.value)) : errorAnswer(ErrorCode.notFound, id.msg);
   });
   route(app, 'del', '/v1/webhooks/:id', { roles, params: 1 }, deps, async (call) => {
     const id = idOf(call.params[0] as string);
     return id.ok ? fromOutcome(await webhooks.remove(id.value)) : errorAnswer(ErrorCode.notFound, id.msg);
   });
-  route(app, 'get', '/v1/webhooks/:id/dead', { roles, params: 1 }, deps, (call) => {
+  route(app, 'get', '/v1/webhooks/:id/dead', { roles, params: 1 }, deps, async (call) => {
     const id = idOf(call.params[0] as string);
     if (!id.ok) return errorAnswer(ErrorCode.notFound, id.msg);
-    const dead = webhooks.dead(id.value);
+    const dead = await webhooks.dead(id.value);
     return dead.ok ? { status: 200, json: { events: dead.value } } : fromOutcome(dead);
   });
   // The body is optional: `{ids:[...]}` redelivers those dead events, no body (or `{}`) all of them.
@@ -192,7 +195,7 @@ export function registerEventRoutes(
       // with neither, only events stored from now on.
       const given = lastEventId !== '' ? lastEventId : query.get('after');
       let cursor: string | null;
-      if (given === null) cursor = events.newestId;
+      if (given === null) cursor = await events.newest();
       else {
         const after = afterParam(given);
         if (!after.ok) {

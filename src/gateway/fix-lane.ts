@@ -17,12 +17,23 @@
  * at half its capacity shed. Turns are then about twice the other work of a turn, which
  * stays short when the node is not overloaded, and at most MAX_SLICE_MS longer when it is.
  *
+ * Slices run in the timers phase of the event loop (a zero timeout), not in the check
+ * phase with setImmediate: the work that the frames read in a turn queue with setImmediate
+ * (an SOS's actor turn, which pushes it to consoles; an operator's ack) then runs in that
+ * same turn, before the next slice. Queued behind a slice instead, each such hop waited up
+ * to MAX_SLICE_MS more under overload.
+ *
  * The lane itself never refuses anything: how much may wait in it is the load shedder's
  * business (load-shed.ts), which counts a fix as in flight from the moment it is queued.
  */
 
 /** The longest slice, however long the rest of a turn took. */
 export const MAX_SLICE_MS = 50;
+
+/** Runs `run` in the timers phase of a later turn (see the module comment). */
+function inTimersPhase(run: () => void): void {
+  setTimeout(run, 0);
+}
 
 /** A queued unit of work: runs once, must not throw (a throw is reported and the lane goes on). */
 export type LaneJob = () => void;
@@ -43,7 +54,7 @@ export class FixLane {
     private readonly minSliceMs: number,
     private readonly onError: (err: unknown) => void,
     private readonly now: () => number = () => performance.now(),
-    private readonly schedule: (run: () => void) => void = setImmediate,
+    private readonly schedule: (run: () => void) => void = inTimersPhase,
   ) {}
 
   /** Jobs waiting. */

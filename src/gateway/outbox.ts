@@ -6,6 +6,10 @@
  * the gateway's largest cost. Queued frames are written in one corked burst per socket
  * on the next turn instead, which is one syscall for all of a socket's answers of that
  * turn. Order per socket is kept; closing a socket writes its queue first.
+ *
+ * Safety traffic does not wait for that turn (`writeNow`): under overload a turn is the
+ * fix lane's slice plus everything uWS read meanwhile, and an SOS reaching consoles, or an
+ * operator's ack reaching the technician, would wait one more of them per hop.
  */
 import type { WebSocket } from './uws.js';
 
@@ -52,6 +56,16 @@ export function queueFrame(ws: WebSocket<HasOutbox>, frame: Buffer): void {
     scheduled = true;
     setImmediate(flushAll);
   }
+}
+
+/** Writes `frame` now, after what is already queued for `ws` (safety traffic; see the module comment). */
+export function writeNow(ws: WebSocket<HasOutbox>, frame: Buffer): void {
+  const queued = dirty.delete(ws) ? ws.getUserData().outbox : undefined;
+  ws.getUserData().outbox = undefined;
+  ws.cork(() => {
+    if (queued !== undefined) for (const f of queued) ws.send(f, true);
+    ws.send(frame, true);
+  });
 }
 
 /** Writes what is queued for `ws` now (before the server closes it). */

@@ -9,7 +9,7 @@ import type { Tracker } from '../actors/api.js';
 import type { Clock } from '../clock.js';
 import type { Config } from '../config.js';
 import type { EventReader } from '../events/event-reader.js';
-import type { Webhooks } from '../events/webhooks.js';
+import type { WebhookApi } from '../events/webhook-api.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { CloseCode, ErrorCode } from '../protocol.js';
@@ -45,7 +45,7 @@ export interface GatewayDeps {
   share?: { links: ShareLinks; hub: ShareHub };
   /** Events for the dispatch system: the pull API and stream read here, webhooks are managed here. */
   events: EventReader;
-  webhooks: Webhooks;
+  webhooks: WebhookApi;
 }
 
 /** A listening gateway. */

@@ -22,7 +22,7 @@ import type { InflightTracker } from './inflight.js';
 import { type LoadShedder, SHEDDABLE } from './load-shed.js';
 import type { Validated } from './messages.js';
 import { peekTypeAndSeq } from './msgpack-scan.js';
-import { discardOutbox, flushOutbox, queueFrame } from './outbox.js';
+import { discardOutbox, flushOutbox, queueFrame, writeNow } from './outbox.js';
 import { RateLimiter } from './rate-limit.js';
 import type { TemplatedApp, WebSocket } from './uws.js';
 
@@ -99,17 +99,21 @@ export function closeConnection(ws: WebSocket<Connection>, code: CloseCode, reas
 }
 
 /**
- * Sends one message, unless the socket is closing. Past the buffered-amount limit the
- * client is dropped with 4002: it must reconnect and take a fresh snapshot rather than
- * silently miss messages.
+ * Pushes one message (an alert, a snapshot, a notice, an `sos_status`), unless the socket
+ * is closing. Pushes are written at once rather than with the turn's batched answers
+ * (outbox.ts). Past the buffered-amount limit the client is dropped with 4002: it must
+ * reconnect and take a fresh snapshot rather than silently miss messages.
  */
 export function sendMessage(ws: WebSocket<Connection>, msg: ServerMessage, deps: EndpointDeps, shared = false): void {
   if (ws.getUserData().closed) return;
-  sendFrame(ws, shared ? encodeShared(msg) : encodeMessage(msg), deps);
+  sendFrame(ws, shared ? encodeShared(msg) : encodeMessage(msg), deps, true);
 }
 
-/** Queues an encoded frame for an open socket; see sendMessage. */
-function sendFrame(ws: WebSocket<Connection>, frame: Buffer, deps: EndpointDeps): void {
+/**
+ * Sends an encoded frame on an open socket: `now`, or batched with the socket's other
+ * frames of this turn (answers to pings and batches, refusals); see sendMessage.
+ */
+function sendFrame(ws: WebSocket<Connection>, frame: Buffer, deps: EndpointDeps, now: boolean): void {
   const conn = ws.getUserData();
   if (conn.closed) return;
   if (ws.getBufferedAmount() > deps.config.SAFETY_MAX_BUFFERED_BYTES) {
@@ -117,17 +121,32 @@ function sendFrame(ws: WebSocket<Connection>, frame: Buffer, deps: EndpointDeps)
     closeConnection(ws, CloseCode.slowConsumer, 'slow consumer: too much unread data');
     return;
   }
-  queueFrame(ws, frame);
+  if (now) writeNow(ws, frame);
+  else queueFrame(ws, frame);
 }
 
-/** Answers a handled message: its `ack` (a plain one written without the encoder), or its `err`. */
-function answer(ws: WebSocket<Connection>, deps: EndpointDeps, seq: number, outcome: Outcome<AckExtras>): void {
+/**
+ * Answers a handled message: its `ack` (a plain one written without the encoder), or its
+ * `err`. `now`: every answer but a fix's is written at once (an SOS, a check-in, an order
+ * transition, a console's ack), ahead of the batched acks of pings.
+ */
+function answer(
+  ws: WebSocket<Connection>,
+  deps: EndpointDeps,
+  seq: number,
+  outcome: Outcome<AckExtras>,
+  now: boolean,
+): void {
   if (!outcome.ok) {
-    refuse(ws, deps, seq, outcome.code, outcome.msg, outcome.extras);
+    refuse(ws, deps, seq, outcome.code, outcome.msg, outcome.extras, now);
     return;
   }
-  if (ws.getUserData().closed) return;
-  sendFrame(ws, isEmpty(outcome.value) ? encodeAck(seq) : encodeMessage({ ...outcome.value, t: 'ack', seq }), deps);
+  sendFrame(
+    ws,
+    isEmpty(outcome.value) ? encodeAck(seq) : encodeMessage({ ...outcome.value, t: 'ack', seq }),
+    deps,
+    now,
+  );
 }
 
 function isEmpty(extras: AckExtras): boolean {
@@ -148,9 +167,10 @@ function refuse(
   code: ErrorCode,
   msg: string,
   extras?: Record<string, unknown>,
+  now = false,
 ): void {
   deps.metrics.errors.inc({ code });
-  sendMessage(ws, { ...extras, t: 'err', seq, code, msg }, deps);
+  sendFrame(ws, encodeMessage({ ...extras, t: 'err', seq, code, msg }), deps, now);
 }
 
 /** Closes the connection with 4001 when its token's `exp` passes, even if it sends nothing. */
@@ -187,7 +207,7 @@ export function registerSocketEndpoint<M extends { t: string; seq: number }>(
     metrics.loadShed.inc({ type });
     metrics.errors.inc({ code: ErrorCode.rateLimited });
     const retryMs = shedder.retryMs();
-    if (RefusalFrames.fits(seq, retryMs)) sendFrame(ws, SHED_REFUSAL.encode(seq, retryMs), deps);
+    if (RefusalFrames.fits(seq, retryMs)) sendFrame(ws, SHED_REFUSAL.encode(seq, retryMs), deps, false);
     else refuse(ws, deps, seq, ErrorCode.rateLimited, SHED_MSG, { retryMs });
   };
 
@@ -333,7 +353,7 @@ export function registerSocketEndpoint<M extends { t: string; seq: number }>(
     behaviour.handle(conn.principal, msg).then(
       (outcome) => {
         try {
-          answer(ws, deps, msg.seq, outcome);
+          answer(ws, deps, msg.seq, outcome, !SHEDDABLE.has(msg.t));
         } finally {
           answered();
         }
@@ -341,7 +361,7 @@ export function registerSocketEndpoint<M extends { t: string; seq: number }>(
       (err: unknown) => {
         try {
           log.error({ err, endpoint, sub: conn.principal.sub, type: msg.t }, 'message handler failed');
-          refuse(ws, deps, msg.seq, ErrorCode.internal, 'internal error');
+          refuse(ws, deps, msg.seq, ErrorCode.internal, 'internal error', undefined, !SHEDDABLE.has(msg.t));
         } finally {
           answered();
         }

@@ -9,6 +9,9 @@
  */
 import type { Alert } from '../protocol.js';
 
+/** Alert changes a feed keeps for replay (a console reconnecting catches up from it); older ones are trimmed. */
+export const FEED_MAXLEN = 100_000;
+
 /** One change in the feed: its position (ordered, opaque) and the alert as it now is. */
 export interface FeedEntry {
   readonly position: string;

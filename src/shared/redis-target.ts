@@ -44,3 +44,21 @@ export function describeTarget(target: RedisTarget): string {
   }
   return `sentinel ${target.name} via ${target.sentinels.map((s) => `${s.host}:${s.port}`).join(',')}`;
 }
+
+/**
+ * Closes `redis` without waiting on a Redis that is down: QUIT (so replies in flight land)
+ * when connected, for at most `waitMs`; then, or at once when not connected, drops it.
+ */
+export async function closeRedis(redis: Redis, waitMs = 2000): Promise<void> {
+  if (redis.status === 'ready') {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      redis.quit().catch(() => undefined),
+      new Promise((r) => {
+        timer = setTimeout(r, waitMs);
+      }),
+    ]);
+    clearTimeout(timer);
+  }
+  redis.disconnect();
+}

@@ -6,7 +6,7 @@
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { ComponentHealth } from '../outcome.js';
-import type { AlertFeed } from './alert-feed.js';
+import { type AlertFeed, FEED_MAXLEN } from './alert-feed.js';
 import { MemoryAlertFeed } from './alert-feed-memory.js';
 import { RedisAlertFeed } from './alert-feed-redis.js';
 import { FenceTokens, type StaleWrite } from './fencing.js';
@@ -21,9 +21,6 @@ import { newNodeId, RedisNodeBus } from './node-bus-redis.js';
 import { describeTarget, type RedisTarget, redisClient } from './redis-target.js';
 import type { StateMirror } from './state-mirror.js';
 import { RedisStateMirror } from './state-mirror-redis.js';
-
-/** Alert changes kept in the Redis stream for replay (a console reconnecting catches up from it). */
-const FEED_MAXLEN = 100_000;
 
 /** Longest a shutdown waits for Redis connections to close gracefully. */
 const CLOSE_WAIT_MS = 2000;

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import type { DeviceLink, SafetyLink } from '../../src/actors/api.js';
 import { ManualClock } from '../../src/clock.js';
 import { ClusteredTracker } from '../../src/cluster/clustered-tracker.js';
+import type { EventRelayFlush } from '../../src/cluster/takeover.js';
 import { createLogger } from '../../src/log.js';
 import { Metrics } from '../../src/metrics.js';
 import type { Alert, DevicePush, SafetyPush } from '../../src/protocol.js';
@@ -54,7 +55,8 @@ export class MemoryCluster {
   readonly nodes: ClusteredTracker[] = [];
   private readonly hub = new MemoryBusHub();
   private readonly feed = new MemoryAlertFeed();
-  private readonly leases = new MemoryLeases(this.clock);
+  /** The ownership leases every node shares (tests read holders from it). */
+  readonly leases = new MemoryLeases(this.clock);
   private readonly dirs: string[] = [];
   private readonly live = new Set<ClusteredTracker>();
   /**
@@ -64,11 +66,21 @@ export class MemoryCluster {
    */
   ownersUnreadable = false;
 
-  private constructor(private readonly env: Record<string, string>) {}
+  private constructor(
+    private readonly env: Record<string, string>,
+    private readonly relayOf: (nodeId: string) => EventRelayFlush | null,
+  ) {}
 
-  /** Starts `n` nodes, all with `env` added to their configuration. */
-  static async launch(n: number, env: Record<string, string> = {}): Promise<MemoryCluster> {
-    const cluster = new MemoryCluster(env);
+  /**
+   * Starts `n` nodes, all with `env` added to their configuration; `relayOf` gives a node
+   * (`node-<i>`) a stand-in for its event relay (default: none).
+   */
+  static async launch(
+    n: number,
+    env: Record<string, string> = {},
+    relayOf: (nodeId: string) => EventRelayFlush | null = () => null,
+  ): Promise<MemoryCluster> {
+    const cluster = new MemoryCluster(env, relayOf);
     for (let i = 0; i < n; i++) cluster.nodes.push(await cluster.startNode(`node-${i}`));
     return cluster;
   }
@@ -100,15 +112,18 @@ export class MemoryCluster {
       // The twins are the cluster's, not this node's: closing a node only takes it off the bus.
       close: () => bus.close(),
     };
-    const node = await ClusteredTracker.start({
-      config: testConfig(dir, this.env),
-      clock: this.clock,
-      log: createLogger('silent'),
-      metrics: new Metrics(),
-      archive: new MemoryArchive(),
-      journal: { positionFlushMs: 1000 },
-      shared,
-    });
+    const node = await ClusteredTracker.start(
+      {
+        config: testConfig(dir, this.env),
+        clock: this.clock,
+        log: createLogger('silent'),
+        metrics: new Metrics(),
+        archive: new MemoryArchive(),
+        journal: { positionFlushMs: 1000 },
+        shared,
+      },
+      this.relayOf(nodeId),
+    );
     this.live.add(node);
     return node;
   }

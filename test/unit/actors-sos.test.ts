@@ -69,15 +69,50 @@ describe('SOS', () => {
     assert.ok(pushed, 'on the console before its archive row is written');
     let answered = false;
     void answer.then(() => (answered = true));
+    let ackAnswered = false;
     const acked = h.tracker.onSafetyMessage('op', { t: 'ack', seq: 2, id: pushed.id });
+    void acked.then(() => (ackAnswered = true));
     await new Promise((r) => setImmediate(r));
     assert.equal(answered, false, 'the device is answered only once it is stored');
+    assert.equal(ackAnswered, false, 'the operator is answered only once the ack is stored');
+    const told = { t: 'sos_status', incident: pushed.id, state: 'acknowledged' };
+    assert.deepEqual(phone.got, [told], 'the technician hears of the ack without waiting for the SOS write');
     h.archive.held = null;
     release();
     assert.equal(ok(await answer).incident, pushed.id);
     ok(await acked);
     assert.equal((await incident(pushed.id)).state, 'acknowledged');
-    assert.ok(phone.got.some((m) => m.t === 'sos_status' && m.incident === pushed.id && m.state === 'acknowledged'));
+    assert.deepEqual(phone.got, [told], 'told once, not again when the ack is stored');
+  });
+
+  test('an escalation being stored does not hold back the technician hearing an ack or a resolve', async () => {
+    const id = await sos();
+    let release = (): void => undefined;
+    h.archive.held = new Promise((r) => {
+      release = r;
+    });
+    // Level 2 comes due; its write is held.
+    const escalating = h.advance(60 * SEC);
+    for (let i = 0; i < 100 && pushesOf(id).length < 2; i++) await new Promise((r) => setImmediate(r));
+    assert.equal(pushesOf(id).at(-1)?.level, 2, 'level 2 announced while it is stored');
+    const acked = h.tracker.onSafetyMessage('op', { t: 'ack', seq: 1, id });
+    const resolved = h.tracker.onSafetyMessage('op', { t: 'resolve', seq: 2, id });
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(
+      phone.got.map((m) => (m.t === 'sos_status' ? m.state : m.t)),
+      ['acknowledged', 'resolved'],
+    );
+    h.archive.held = null;
+    release();
+    await escalating;
+    ok(await acked);
+    ok(await resolved);
+    assert.equal((await incident(id)).state, 'resolved');
+    assert.deepEqual(
+      phone.got.map((m) => (m.t === 'sos_status' ? m.state : m.t)),
+      ['acknowledged', 'resolved'],
+      'each state told once',
+    );
   });
 
   test('climbs to level 2, level 3 and slaBreached without an acknowledgement', async () => {

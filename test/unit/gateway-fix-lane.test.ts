@@ -4,6 +4,7 @@
  */
 
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs';
 import { describe, it } from 'node:test';
 import { pack } from 'msgpackr';
 import { systemClock } from '../../src/clock.js';
@@ -92,6 +93,35 @@ describe('fix lane', () => {
     m.advance(1);
     m.turn();
     assert.equal(ran.length, 4 + 20 + MAX_SLICE_MS + 4, 'after a short turn, the minimum again');
+  });
+
+  it('on the real event loop, lets work queued by an I/O callback run before its next slice', async () => {
+    // An SOS read by uWS (an I/O callback) queues its actor turn and console push with
+    // setImmediate; they must not wait behind another slice of pings.
+    const lane = new FixLane(2, (err) => assert.fail(String(err)));
+    const order: string[] = [];
+    const busy = (ms: number) => {
+      const until = performance.now() + ms;
+      while (performance.now() < until);
+    };
+    for (let i = 0; i < 200; i++)
+      lane.push(() => {
+        busy(1);
+        order.push('job');
+      });
+    const io = await new Promise<number>((resolve) =>
+      // Reading a file completes in the poll phase, as uWS's frames do.
+      readFile(new URL(import.meta.url), () => {
+        order.push('io');
+        setImmediate(() => {
+          order.push('immediate');
+          resolve(order.length);
+        });
+      }),
+    );
+    assert.ok(lane.length > 0, 'the lane was still working');
+    assert.deepEqual(order.slice(io - 2, io), ['io', 'immediate'], 'no slice ran between the callback and its work');
+    while (lane.length > 0) await new Promise((r) => setTimeout(r, 5));
   });
 
   it('runs at least one job per turn, however slow, and goes on after a job throws', () => {

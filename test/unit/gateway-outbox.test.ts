@@ -1,7 +1,7 @@
 /** The per-turn outbox: frames are written in order, once, and one broken socket does not hold back the others. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { type HasOutbox, queueFrame } from '../../src/gateway/outbox.js';
+import { type HasOutbox, queueFrame, writeNow } from '../../src/gateway/outbox.js';
 import type { WebSocket } from '../../src/gateway/uws.js';
 
 /** A stand-in socket that records what it was sent, or throws as uWS does once a socket is closed. */
@@ -46,5 +46,16 @@ describe('outbox', () => {
     queueFrame(a.ws, Buffer.from('ack'));
     await nextTurn();
     assert.deepEqual(a.sent, ['snapshot', 'ack']);
+  });
+
+  it('writes safety traffic at once, after what the socket already had queued, and nothing twice', async () => {
+    const a = socket(false);
+    queueFrame(a.ws, Buffer.from('ack 1'));
+    queueFrame(a.ws, Buffer.from('ack 2'));
+    writeNow(a.ws, Buffer.from('sos_status'));
+    assert.deepEqual(a.sent, ['ack 1', 'ack 2', 'sos_status']);
+    queueFrame(a.ws, Buffer.from('ack 3'));
+    await nextTurn();
+    assert.deepEqual(a.sent, ['ack 1', 'ack 2', 'sos_status', 'ack 3']);
   });
 });

@@ -1,0 +1,173 @@
+/**
+ * Multi-node mode: copies this node's event log (event-log.ts), in order, into the one
+ * Redis stream of events (event-stream-redis.ts). The node still stores every event in its
+ * own log first, with the journal record of its change, before anyone is acked; the relay
+ * follows the log a moment later and never makes an ack wait on Redis.
+ *
+ * The relay is a cursor over the local log (the newest local id known to be in the
+ * stream), so while Redis is unreachable it holds no copies: it retries every second and,
+ * once Redis answers, reads on from the log. Each batch goes through the stream's
+ * idempotent script keyed by this node's relay id (kept in `DATA_DIR/events-relay-node`,
+ * so it survives restarts) and local id: a batch repeated after a crash adds nothing.
+ *
+ * `flush` waits until every event stored so far is in the stream: a node handing a
+ * technician over (takeover.ts) flushes first, so the technician's events enter the stream
+ * before any event of its new node. A node killed with events not yet relayed relays them
+ * when it starts again on the same DATA_DIR (they then come after events other nodes
+ * relayed meanwhile).
+ *
+ * Retention of the local log: whole segments older than the retention that are relayed.
+ */
+import { randomBytes } from 'node:crypto';
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { type CancelTimer, type Clock, every } from '../clock.js';
+import type { Logger } from '../log.js';
+import type { EventLog } from './event-log.js';
+import type { RedisEventStream } from './event-stream-redis.js';
+
+const BATCH = 200;
+const RETRY_MS = 1000;
+
+/** This data folder's relay id, made once and kept in `DATA_DIR/events-relay-node`. */
+export async function relayNodeId(dataDir: string): Promise<string> {
+  const path = join(dataDir, 'events-relay-node');
+  try {
+    const id = (await readFile(path, 'utf8')).trim();
+    if (/^[a-z0-9-]{8,64}$/.test(id)) return id;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  const id = `relay-${randomBytes(8).toString('hex')}`;
+  await writeFile(`${path}.tmp`, `${id}\n`, { flush: true });
+  await rename(`${path}.tmp`, path);
+  return id;
+}
+
+interface Waiter {
+  target: string;
+  resolve: () => void;
+}
+
+/** See the module comment. One per node in multi-node mode. */
+export class EventRelay {
+  /** Newest local id known to be in the stream; undefined until Redis said. */
+  private cursor: string | null | undefined = undefined;
+  private busy = false;
+  private again = false;
+  private stopped = false;
+  private failing = false;
+  private retry: CancelTimer | null = null;
+  private waiters: Waiter[] = [];
+  private readonly unsubscribe: () => void;
+  private readonly stopRetention: CancelTimer;
+
+  constructor(
+    private readonly events: EventLog,
+    private readonly stream: RedisEventStream,
+    /** This node's relay id (`relayNodeId`). */
+    readonly node: string,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+    private readonly retentionMs: number,
+  ) {
+    this.unsubscribe = events.subscribe(() => this.kick());
+    this.stopRetention = every(clock, 60 * 60 * 1000, () => this.trimLocal());
+    this.kick();
+  }
+
+  /** Newest local id known to be relayed (null: none; undefined: not known yet). */
+  get relayedUpTo(): string | null | undefined {
+    return this.cursor;
+  }
+
+  /**
+   * Resolves once every event stored before the call is in the stream, or after
+   * `timeoutMs` (Redis unreachable: the caller goes on; the events follow later).
+   */
+  flush(timeoutMs: number): Promise<boolean> {
+    const target = this.events.newestId;
+    if (target === null || this.done(target)) return Promise.resolve(true);
+    return new Promise<boolean>((resolve) => {
+      const timer = this.clock.setTimer(this.clock.now() + timeoutMs, () => {
+        this.waiters = this.waiters.filter((w) => w !== waiter);
+        resolve(false);
+      });
+      const waiter: Waiter = {
+        target,
+        resolve: () => {
+          timer();
+          resolve(true);
+        },
+      };
+      this.waiters.push(waiter);
+      this.kick();
+    });
+  }
+
+  private done(target: string): boolean {
+    return typeof this.cursor === 'string' && this.cursor >= target;
+  }
+
+  private kick(): void {
+    if (this.stopped) return;
+    if (this.busy) {
+      this.again = true;
+      return;
+    }
+    this.busy = true;
+    this.pump()
+      .then(
+        () => {
+          if (this.failing) this.log.info('event relay: redis reachable again; relaying');
+          this.failing = false;
+        },
+        (err: Error) => {
+          if (!this.failing)
+            this.log.warn({ err: err.message }, 'event relay: redis unreachable; retrying every second');
+          this.failing = true;
+          this.retry ??= this.clock.setTimer(this.clock.now() + RETRY_MS, () => {
+            this.retry = null;
+            this.kick();
+          });
+        },
+      )
+      .finally(() => {
+        this.busy = false;
+        if (this.again && !this.failing) this.kick();
+      });
+  }
+
+  private async pump(): Promise<void> {
+    if (this.cursor === undefined) this.cursor = await this.stream.relayedUpTo(this.node);
+    for (;;) {
+      this.again = false;
+      const batch = await this.events.read(this.cursor, BATCH);
+      if (batch.length === 0) {
+        if (!this.again) return;
+        continue;
+      }
+      await this.stream.relay(this.node, this.clock.now(), batch);
+      this.cursor = (batch.at(-1) as { id: string }).id;
+      const ready = this.waiters.filter((w) => this.done(w.target));
+      this.waiters = this.waiters.filter((w) => !this.done(w.target));
+      for (const w of ready) w.resolve();
+    }
+  }
+
+  private trimLocal(): void {
+    const keepFrom = this.cursor;
+    if (typeof keepFrom !== 'string') return;
+    this.events
+      .trim(this.clock.now() - this.retentionMs, keepFrom)
+      .catch((err: Error) => this.log.error({ err }, 'event log retention failed'));
+  }
+
+  /** Stops relaying (the events not relayed yet go after a restart). */
+  stop(): void {
+    this.stopped = true;
+    this.unsubscribe();
+    this.stopRetention();
+    this.retry?.();
+  }
+}

@@ -1,0 +1,132 @@
+/**
+ * One webhook being delivered: its `WebhookDelivery` (delivery.ts) wired to an HTTP sender
+ * of its own, the signature, metrics and logs, with the marks (delivered, dead) handed to
+ * whoever keeps them durable: the node's file (webhooks.ts) or Redis (shared-webhooks.ts).
+ */
+import type { Clock } from '../clock.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import type { DispatchEvent, EventType } from '../protocol.js';
+import { type DeadEvent, WebhookDelivery } from './delivery.js';
+import { httpSender, type Send } from './http-sender.js';
+import { signatureHeader } from './signature.js';
+import type { WebhookOptions, WebhookView } from './webhook-api.js';
+import type { StoredWebhook, WebhookState } from './webhook-store.js';
+
+/** A webhook with its delivery and its own connections. */
+export interface LiveWebhook {
+  hook: StoredWebhook;
+  delivery: WebhookDelivery;
+  /** Its own connections: a receiver that hangs holds none of another webhook's sockets, even on the same host. */
+  sender: { send: Send; close(): void };
+}
+
+/** What a live webhook needs around it. */
+export interface LiveDeps {
+  clock: Clock;
+  log: Logger;
+  metrics: Metrics;
+  opts: WebhookOptions;
+  /** Replaces HTTP in tests. */
+  send?: Send;
+  /** Checked before every attempt: false means this node may not deliver now (multi-node). */
+  mayDeliver?: () => boolean;
+}
+
+/** Where the outcome of each event goes, to be made durable. */
+export interface LiveMarks {
+  delivered(hook: string, ev: DispatchEvent): void;
+  dead(hook: string, d: DeadEvent): void;
+}
+
+/** Builds the delivery of `hook`. */
+export function liveWebhook(hook: StoredWebhook, deps: LiveDeps, marks: LiveMarks): LiveWebhook {
+  const { clock, log, metrics, opts } = deps;
+  const types: ReadonlySet<EventType> | '*' = hook.events.includes('*') ? '*' : new Set(hook.events as EventType[]);
+  const url = new URL(hook.url);
+  const labels = { webhook: hook.id };
+  const sender =
+    deps.send !== undefined
+      ? { send: deps.send, close: () => {} }
+      : httpSender({ timeoutMs: opts.timeoutMs, allowPrivate: opts.allowPrivate, maxSockets: opts.maxInFlight });
+  const mayDeliver = deps.mayDeliver;
+  const delivery = new WebhookDelivery(
+    types,
+    clock,
+    opts.retry,
+    opts.maxInFlight,
+    (ev) => {
+      if (mayDeliver !== undefined && !mayDeliver()) {
+        return Promise.resolve({ ok: false as const, error: 'this node no longer delivers webhooks' });
+      }
+      const body = JSON.stringify(ev);
+      const t = Math.floor(clock.now() / 1000);
+      return sender.send(
+        url,
+        {
+          'content-type': 'application/json',
+          'user-agent': 'fieldtrack-webhooks/1',
+          'fieldtrack-event-id': ev.id,
+          'fieldtrack-event-type': ev.type,
+          'fieldtrack-signature': signatureHeader(hook.secret, t, body),
+        },
+        body,
+      );
+    },
+    {
+      delivered: (ev) => {
+        metrics.webhookDelivered.inc(labels);
+        metrics.webhookLatency.observe(Math.max(0, clock.now() - storedAt(ev)) / 1000);
+        marks.delivered(hook.id, ev);
+      },
+      retried: (ev, error) => {
+        metrics.webhookRetried.inc(labels);
+        log.debug({ webhook: hook.id, event: ev.id, error }, 'webhook delivery failed; will retry');
+      },
+      dead: (d) => {
+        metrics.webhookDead.inc(labels);
+        log.warn(
+          { webhook: hook.id, event: d.event.id, attempts: d.attempts, error: d.lastError },
+          'webhook event dead after the retry window',
+        );
+        marks.dead(hook.id, d);
+      },
+    },
+  );
+  return { hook, delivery, sender };
+}
+
+/** Whether event `ev` is still to be delivered to the webhook of state `st` (after a restart or a move). */
+export function pendingFor(st: WebhookState, ev: DispatchEvent): boolean {
+  if (st.hook.after !== null && ev.id <= st.hook.after) return false;
+  if (st.below !== null && ev.id < st.below) return false;
+  return !(st.settled.has(ev.id) || st.dead.has(ev.id) || st.requeued.has(ev.id));
+}
+
+/** Where a recovery scan must start for state `st`: `below` is inclusive of pending events, `after` exclusive. */
+export function scanStartOf(st: WebhookState): string | null {
+  const below = st.below === null ? null : st.below.slice(0, -1);
+  if (st.hook.after === null) return below;
+  if (below === null) return st.hook.after;
+  if (st.hook.after > below) return st.hook.after;
+  return below;
+}
+
+/** The view of a live webhook (`delivered`: as counted by the caller). */
+export function viewOf(l: LiveWebhook, delivered = l.delivery.delivered): WebhookView {
+  return {
+    id: l.hook.id,
+    url: l.hook.url,
+    events: l.hook.events,
+    createdAt: l.hook.createdAt,
+    pending: l.delivery.pendingCount,
+    delivered,
+    dead: l.delivery.deadEvents.size,
+    lastError: l.delivery.lastError,
+  };
+}
+
+/** When the event was stored: the millisecond part of its id. */
+export function storedAt(ev: DispatchEvent): number {
+  return Number(ev.id.slice(0, 13));
+}
