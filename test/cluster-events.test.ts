@@ -20,7 +20,7 @@ import { after, before, describe, it } from 'node:test';
 import { verifySignature } from '../src/events/signature.js';
 import type { DispatchEvent } from '../src/protocol.js';
 import { Cluster } from './support/cluster.js';
-import { EventStreamReader } from './support/event-stream-reader.js';
+import { EventStreamReader, pullAllEvents } from './support/event-stream-reader.js';
 import { eventually } from './support/eventually.js';
 import { PLACES, QUIET_DEADLINES_ENV, tempDirs } from './support/fixtures.js';
 import { Receiver } from './support/receiver.js';
@@ -49,18 +49,8 @@ after(async () => {
 
 const DELIVERS = 'webhooks: this node delivers every webhook now';
 
-async function allEvents(s: ServerProcess): Promise<DispatchEvent[]> {
-  const out: DispatchEvent[] = [];
-  let cursor = '0';
-  for (;;) {
-    const res = await s.http('GET', `/v1/events?after=${cursor}&limit=7`, { role: 'dispatch' });
-    assert.equal(res.status, 200, res.text);
-    const page = res.body as { events: DispatchEvent[]; next: string };
-    out.push(...page.events);
-    if (page.events.length === 0) return out;
-    cursor = page.next;
-  }
-}
+/** Small pages, so that paging crosses events of both nodes. */
+const allEvents = (s: ServerProcess): Promise<DispatchEvent[]> => pullAllEvents(s, 7);
 
 function order(tech: string) {
   return { technician: tech, ...HOME, scheduledAt: Date.now() + 3_600_000, durationMin: 60 };

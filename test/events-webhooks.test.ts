@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { verifySignature } from '../src/events/signature.js';
 import type { DispatchEvent } from '../src/protocol.js';
+import { pullAllEvents } from './support/event-stream-reader.js';
 import { eventually } from './support/eventually.js';
 import { PLACES, tempDirs } from './support/fixtures.js';
 import { Receiver } from './support/receiver.js';
@@ -47,18 +48,7 @@ async function subscribe(s: ServerProcess, url: string, events: string[] = ['*']
   return (res.body as { id: string }).id;
 }
 
-async function allEvents(s: ServerProcess): Promise<DispatchEvent[]> {
-  const out: DispatchEvent[] = [];
-  let after = '0';
-  for (;;) {
-    const res = await s.http('GET', `/v1/events?after=${after}&limit=1000`, { role: 'dispatch' });
-    assert.equal(res.status, 200, res.text);
-    const page = res.body as { events: DispatchEvent[]; next: string };
-    out.push(...page.events);
-    if (page.events.length === 0) return out;
-    after = page.next;
-  }
-}
+const allEvents = (s: ServerProcess): Promise<DispatchEvent[]> => pullAllEvents(s);
 
 function order(tech: string, minutesAhead = 60) {
   return { technician: tech, ...HOME, scheduledAt: Date.now() + minutesAhead * 60_000, durationMin: 60 };

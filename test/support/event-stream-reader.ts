@@ -1,6 +1,7 @@
 /**
  * A Server-Sent Events reader of `GET /v1/events/stream` over fetch, as an EventSource
- * would read it: collects the events and checks that each `id:` is its event's id.
+ * would read it: collects the events and checks that each `id:` is its event's id; and the
+ * pull API read to its end.
  */
 import assert from 'node:assert/strict';
 import type { DispatchEvent } from '../../src/protocol.js';
@@ -63,5 +64,19 @@ export class EventStreamReader {
 
   close(): void {
     this.abort.abort();
+  }
+}
+
+/** Every event `GET /v1/events` holds, read page by page (`pageSize` a page) until an empty one. */
+export async function pullAllEvents(s: ServerProcess, pageSize = 1000): Promise<DispatchEvent[]> {
+  const out: DispatchEvent[] = [];
+  let after = '0';
+  for (;;) {
+    const res = await s.http('GET', `/v1/events?after=${after}&limit=${pageSize}`, { role: 'dispatch' });
+    assert.equal(res.status, 200, res.text);
+    const page = res.body as { events: DispatchEvent[]; next: string };
+    out.push(...page.events);
+    if (page.events.length === 0) return out;
+    after = page.next;
   }
 }
