@@ -30,6 +30,7 @@ const PREFIX = 'sw:';
 const OPTS = {
   allowPrivate: true,
   maxInFlight: 4,
+  maxPendingInMemory: 10_000,
   timeoutMs: 1000,
   retry: { baseMs: 20, maxMs: 50, forMs: 300 },
   retentionMs: 3600_000,
