@@ -219,7 +219,8 @@ export class WebhookDelivery {
       return;
     }
     if (this.pending.has(ev.id) || !this.wants(ev.type)) return;
-    if (this.backlog !== undefined && this.pending.size >= this.backlog.maxInMemory) {
+    // (An event older than the backlog, offered out of order, is taken: it is not in the backlog.)
+    if (this.spillAfter === undefined && this.backlog !== undefined && this.pending.size >= this.backlog.maxInMemory) {
       this.spillAfter = eventIdBefore(ev.id);
       this.spilled = 1;
       this.spilledNewest = ev.id;
