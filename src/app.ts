@@ -87,6 +87,7 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
   const hookOpts: WebhookOptions = {
     allowPrivate: config.WEBHOOK_ALLOW_PRIVATE,
     maxInFlight: config.WEBHOOK_MAX_IN_FLIGHT,
+    maxPendingInMemory: config.WEBHOOK_MAX_PENDING_IN_MEMORY,
     timeoutMs: config.WEBHOOK_TIMEOUT_MS,
     retry: {
       baseMs: config.WEBHOOK_RETRY_BASE_MS,

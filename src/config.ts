@@ -333,6 +333,11 @@ export const VARIABLES = {
     'Allow webhook URLs that resolve to loopback, private, link-local or other non-public addresses (tests, private networks); off: such URLs get 400 and are refused at delivery.',
   ),
   WEBHOOK_MAX_IN_FLIGHT: v(8, int(1, 1000), 'Deliveries one webhook may have unanswered at once.'),
+  WEBHOOK_MAX_PENDING_IN_MEMORY: v(
+    10_000,
+    int(1, 10_000_000),
+    'Pending events one webhook holds in memory at most; the others stay in the event log (or the shared stream) and are read back from there, in order, as the backlog drains.',
+  ),
   WEBHOOK_TIMEOUT_MS: v(10_000, int(100, 600_000), 'A delivery not answered 2xx within this fails and is retried.'),
   WEBHOOK_RETRY_BASE_MS: v(
     1000,

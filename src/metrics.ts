@@ -166,8 +166,8 @@ export class Metrics {
     labelNames: ['type'] as const,
     registers: [this.registry],
   });
-  /** Where the pending gauge reads its values at scrape time (set by the webhook service). */
-  webhookPendingSource: () => Iterable<[string, number]> = () => [];
+  /** Where the pending gauges read `[webhook, pending, held in memory]` at scrape time (set by the webhook service). */
+  webhookPendingSource: () => Iterable<[string, number, number]> = () => [];
   readonly webhookPending = new Gauge({
     name: 'fieldtrack_webhook_pending',
     help: 'Events waiting to be delivered (not yet delivered nor dead), by webhook',
@@ -176,6 +176,16 @@ export class Metrics {
     collect: () => {
       this.webhookPending.reset();
       for (const [webhook, n] of this.webhookPendingSource()) this.webhookPending.set({ webhook }, n);
+    },
+  });
+  readonly webhookPendingInMemory = new Gauge({
+    name: 'fieldtrack_webhook_pending_in_memory',
+    help: 'Pending events held in memory, by webhook (at most WEBHOOK_MAX_PENDING_IN_MEMORY; the rest are read back from the event log or stream)',
+    labelNames: ['webhook'] as const,
+    registers: [this.registry],
+    collect: () => {
+      this.webhookPendingInMemory.reset();
+      for (const [webhook, , n] of this.webhookPendingSource()) this.webhookPendingInMemory.set({ webhook }, n);
     },
   });
   readonly webhookDelivered = new Counter({

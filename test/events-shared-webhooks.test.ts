@@ -10,6 +10,9 @@
  *   from it, and delivered; the counts agree on both nodes.
  * - A graceful stop of the delivering node gives the lease up: the other node delivers at
  *   once what follows, without sending again what was delivered.
+ * - With a small WEBHOOK_MAX_PENDING_IN_MEMORY and a receiver down, the delivering node
+ *   holds at most that many events, and so does the node taking over; once the receiver is
+ *   back every event arrives once, in order per technician, read back from the stream.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -30,6 +33,7 @@ const PREFIX = 'sw:';
 const OPTS = {
   allowPrivate: true,
   maxInFlight: 4,
+  maxPendingInMemory: 10_000,
   timeoutMs: 1000,
   retry: { baseMs: 20, maxMs: 50, forMs: 300 },
   retentionMs: 3600_000,
@@ -50,26 +54,26 @@ interface Sent {
 }
 
 /** One node's share: its stream, store, leases and webhook service. */
-async function node(id: string, sent: Sent[], fails: (ev: DispatchEvent) => boolean) {
-  const stream = new RedisEventStream({ url: redis.url, prefix: PREFIX });
+async function node(id: string, sent: Sent[], fails: (ev: DispatchEvent) => boolean, opts = OPTS, prefix = PREFIX) {
+  const stream = new RedisEventStream({ url: redis.url, prefix });
   stream.start();
-  const store = new RedisWebhookStore(redis.url, PREFIX);
-  const leases = new RedisLeases(redis.url, PREFIX);
+  const store = new RedisWebhookStore(redis.url, prefix);
+  const leases = new RedisLeases(redis.url, prefix);
   const send: Send = async (_url, _headers, body) => {
     const event = JSON.parse(body) as DispatchEvent;
     const ok = !fails(event);
     sent.push({ node: id, event, ok });
     return ok ? { ok: true } : { ok: false, error: 'HTTP 500' };
   };
-  const hooks = new SharedWebhooks(
-    { stream, store, leases, nodeId: id, clock: systemClock, log, metrics: new Metrics(), send },
-    OPTS,
-  );
+  const metrics = new Metrics();
+  const hooks = new SharedWebhooks({ stream, store, leases, nodeId: id, clock: systemClock, log, metrics, send }, opts);
   hooks.start();
   return {
     id,
     hooks,
     stream,
+    /** Pending events this node holds in memory, over every webhook. */
+    inMemory: () => [...metrics.webhookPendingSource()].reduce((n, [, , m]) => n + m, 0),
     async close() {
       await hooks.close();
       await Promise.all([stream.close(), store.close(), leases.close()]);
@@ -167,6 +171,76 @@ describe('shared webhooks (two nodes, real redis)', () => {
       const good = sent.filter((s) => s.ok && s.event.tech === 't-good').map((s) => s.event.id);
       assert.deepEqual([...good].sort(), good);
     } finally {
+      await n1.close().catch(() => undefined);
+      await n2.close().catch(() => undefined);
+    }
+  });
+
+  it('holds at most the in-memory bound per webhook on the delivering node and across a take-over', async () => {
+    const sent: Sent[] = [];
+    let down = true;
+    const opts = { ...OPTS, maxPendingInMemory: 10, retry: { baseMs: 20, maxMs: 50, forMs: 600_000 } };
+    // A deployment of its own: the webhook of the test above is not in it.
+    const n1 = await node('node-3', sent, () => down, opts, 'sw-bound:');
+    const n2 = await node('node-4', sent, () => down, opts, 'sw-bound:');
+    let maxInMemory = 0;
+    const sampler = setInterval(() => {
+      maxInMemory = Math.max(maxInMemory, n1.inMemory(), n2.inMemory());
+    }, 5);
+    try {
+      const holder = await eventually('one node delivers', () =>
+        n1.hooks.delivers() ? n1 : n2.hooks.delivers() ? n2 : false,
+      );
+      const other = holder === n1 ? n2 : n1;
+      const created = await holder.hooks.create({ url: 'http://127.0.0.1:9/hook', events: ['*'] });
+      assert.ok(created.ok);
+      const hook = created.value.id;
+      await new Promise((r) => setTimeout(r, 800)); // the holder syncs within 0.5 s
+      let local = 0;
+      for (let batch = 0; batch < 4; batch++) {
+        await other.stream.relay(
+          'relay-b',
+          Date.now(),
+          Array.from({ length: 50 }, () => {
+            const i = local++;
+            return { ...draft(`t-${i % 7}`, i), order: `o-${i % 11}` };
+          }),
+        );
+      }
+      await eventually('200 pending, published', async () => {
+        const v = await other.hooks.get(hook);
+        return v.ok && v.value.pending === 200;
+      });
+      assert.ok(sent.length > 0 && sent.every((s) => !s.ok), 'the receiver is down');
+
+      // The holder stops; the other node takes over the backlog, still bounded.
+      await holder.close();
+      await eventually('the other node delivers', () => other.hooks.delivers(), 10_000);
+      await eventually('the backlog taken over', async () => {
+        const v = await other.hooks.get(hook);
+        return v.ok && v.value.pending === 200 && other.inMemory() > 0;
+      });
+      down = false;
+      await eventually('every event delivered', () => sent.filter((s) => s.ok).length >= 200, 20_000);
+      await new Promise((r) => setTimeout(r, 300));
+      assert.ok(maxInMemory <= 10, `at most 10 in memory, saw ${maxInMemory}`);
+      const ok = sent.filter((s) => s.ok).map((s) => s.event);
+      assert.equal(ok.length, 200, 'each once');
+      assert.deepEqual(
+        ok.map((e) => e.data.i as number).sort((a, b) => a - b),
+        Array.from({ length: 200 }, (_, i) => i),
+      );
+      for (const key of ['order', 'tech'] as const) {
+        const last = new Map<string, string>();
+        for (const e of ok) {
+          const k = e[key] as string;
+          const before = last.get(k);
+          assert.ok(before === undefined || before < e.id, `${key} ${k}: ${e.id} after ${before}`);
+          last.set(k, e.id);
+        }
+      }
+    } finally {
+      clearInterval(sampler);
       await n1.close().catch(() => undefined);
       await n2.close().catch(() => undefined);
     }

@@ -16,9 +16,19 @@
  *
  * Nothing here waits on a receiver for anyone else: each webhook has its own queues and
  * in-flight cap, and device acks never wait on delivery at all.
+ *
+ * Memory: with a `Backlog`, at most `maxInMemory` pending events are held. An event offered
+ * while that many are pending is not kept: from it on, the webhook's events stay only where
+ * they are stored (the node's event log, or the shared stream) and are read back from
+ * there, in id order and a page at a time, once at most half the bound is left in memory;
+ * when a read reaches the newest stored event, offered events are kept again. Every event
+ * in memory is older than every event left in the store (redelivered ones aside), so the
+ * order per order and per technician is the same as with everything in memory; an event
+ * read back gets its first attempt (and so its retry window) then.
  */
 import type { CancelTimer, Clock } from '../clock.js';
 import type { DispatchEvent, EventType } from '../protocol.js';
+import { eventIdBefore } from './event-id.js';
 import type { SendResult } from './http-sender.js';
 
 /** The retry schedule. */
@@ -56,6 +66,23 @@ export interface DeliveryObserver {
   retried(ev: DispatchEvent, error: string): void;
   dead(dead: DeadEvent): void;
 }
+
+/** Where the events of a webhook beyond its in-memory bound are read back from; see the module comment. */
+export interface Backlog {
+  /** At most this many pending events are kept in memory (at least 1). */
+  maxInMemory: number;
+  /** Up to `limit` stored events with ids after `after` (null: from the oldest kept), in id order. */
+  read(after: string | null, limit: number): Promise<DispatchEvent[]>;
+  /** Whether a stored event is still to be delivered to this webhook (created before it, not settled). */
+  isPending(ev: DispatchEvent): boolean;
+  /** A read failed (told once until one succeeds); it is tried again BACKLOG_RETRY_MS later. */
+  failed(err: Error): void;
+}
+
+/** Events read back from a backlog at once, at most. */
+const BACKLOG_PAGE = 1000;
+/** Delay before a failed backlog read is tried again. */
+export const BACKLOG_RETRY_MS = 1000;
 
 /** One attempt to deliver an event to this webhook. */
 export type Attempt = (ev: DispatchEvent) => Promise<SendResult>;
@@ -125,6 +152,16 @@ export class WebhookDelivery {
   readonly deadEvents = new Map<string, DeadEvent>();
   delivered = 0;
   lastError: string | null = null;
+  /** Events from the one after this id on are left in the backlog (undefined: none are). */
+  private spillAfter: string | null | undefined = undefined;
+  /** How many events wanted by this webhook were offered and left in the backlog. */
+  private spilled = 0;
+  /** The newest id offered while spilling: a read back that has not reached it is not caught up. */
+  private spilledNewest: string | null = null;
+  private filling = false;
+  private fillTimer: CancelTimer | null = null;
+  /** The last backlog read failed (reported once until one succeeds). */
+  private fillFailing = false;
 
   constructor(
     private readonly types: ReadonlySet<EventType> | '*',
@@ -134,6 +171,8 @@ export class WebhookDelivery {
     private readonly attempt: Attempt,
     private readonly observer: DeliveryObserver,
     private readonly random: () => number = Math.random,
+    /** Without one, every pending event is held in memory. */
+    private readonly backlog?: Backlog,
   ) {}
 
   /** Whether this webhook wants events of `type`. */
@@ -141,21 +180,62 @@ export class WebhookDelivery {
     return this.types === '*' || this.types.has(type);
   }
 
-  /** Events not yet delivered nor dead. */
+  /** Events not yet delivered nor dead (in memory and left in the backlog). */
   get pendingCount(): number {
+    return this.pending.size + this.spilled;
+  }
+
+  /** Pending events held in memory: at most the backlog's `maxInMemory`, redelivered ones aside. */
+  get inMemoryCount(): number {
     return this.pending.size;
   }
 
-  /** The oldest event id not settled, or null. */
+  /**
+   * The oldest event id not settled, or null. While events are left in the backlog it may
+   * be `<id>~` (sorting after `<id>` and before every later id): every event after `<id>`
+   * may be pending.
+   */
   get oldestPending(): string | null {
     let oldest: string | null = null;
     for (const id of this.pending.keys()) if (oldest === null || id < oldest) oldest = id;
+    if (this.spillAfter !== undefined) {
+      const mark = this.spillAfter === null ? '' : `${this.spillAfter}~`;
+      if (oldest === null || mark < oldest) oldest = mark;
+    }
     return oldest;
   }
 
-  /** Takes an event to deliver (a new one, or one recovered after a restart). */
+  /**
+   * Takes a stored event to deliver (a new one, or one recovered after a restart), in id
+   * order: past the in-memory bound it is left in the backlog (see the module comment).
+   */
   offer(ev: DispatchEvent): void {
+    if (this.stopped) return;
+    if (this.spillAfter !== undefined && (this.spillAfter === null || ev.id > this.spillAfter)) {
+      if (this.spilledNewest === null || ev.id > this.spilledNewest) {
+        if (this.wants(ev.type)) this.spilled++;
+        this.spilledNewest = ev.id;
+      }
+      return;
+    }
+    if (this.pending.has(ev.id) || !this.wants(ev.type)) return;
+    // (An event older than the backlog, offered out of order, is taken: it is not in the backlog.)
+    if (this.spillAfter === undefined && this.backlog !== undefined && this.pending.size >= this.backlog.maxInMemory) {
+      this.spillAfter = eventIdBefore(ev.id);
+      this.spilled = 1;
+      this.spilledNewest = ev.id;
+      return;
+    }
+    this.take(ev);
+  }
+
+  /** Takes a redelivered event back (it was held as dead: not subject to the in-memory bound). */
+  restore(ev: DispatchEvent): void {
     if (this.stopped || this.pending.has(ev.id) || !this.wants(ev.type)) return;
+    this.take(ev);
+  }
+
+  private take(ev: DispatchEvent): void {
     const item: Item = {
       ev,
       keys: orderingKeys(ev),
@@ -188,7 +268,7 @@ export class WebhookDelivery {
       this.deadEvents.delete(id);
       events.push(dead.event);
     }
-    for (const ev of events) this.offer(ev);
+    for (const ev of events) this.restore(ev);
     // A ready event that a redelivered one now precedes is skipped by `pump` (not a head).
     this.pump();
     return events;
@@ -198,6 +278,56 @@ export class WebhookDelivery {
   stop(): void {
     this.stopped = true;
     for (const item of this.pending.values()) item.timer?.();
+    this.fillTimer?.();
+    this.fillTimer = null;
+  }
+
+  /**
+   * Reads events back from the backlog, in id order, until the in-memory bound is reached
+   * or the newest stored event is; a failed read is tried again later.
+   */
+  private async fill(): Promise<void> {
+    const backlog = this.backlog;
+    if (backlog === undefined || this.filling || this.fillTimer !== null) return;
+    this.filling = true;
+    try {
+      while (!this.stopped && this.spillAfter !== undefined && this.pending.size < backlog.maxInMemory) {
+        const limit = Math.min(BACKLOG_PAGE, backlog.maxInMemory - this.pending.size);
+        const after: string | null = this.spillAfter;
+        const known = this.spilledNewest;
+        const page = await backlog.read(after, limit);
+        this.fillFailing = false;
+        if (this.stopped || this.spillAfter !== after) return;
+        let read = 0;
+        for (const ev of page) {
+          if (this.pending.size >= backlog.maxInMemory) break;
+          read++;
+          this.spillAfter = ev.id;
+          if (this.pending.has(ev.id) || !this.wants(ev.type) || !backlog.isPending(ev)) continue;
+          this.spilled = Math.max(0, this.spilled - 1);
+          this.take(ev);
+        }
+        // A short page read to its end reached the newest stored event, unless one was offered
+        // while it was read (then read again).
+        if (read === page.length && page.length < limit && this.spilledNewest === known) {
+          // Every stored event is in memory (or settled) again: offers are kept from here on.
+          this.spillAfter = undefined;
+          this.spilled = 0;
+          this.spilledNewest = null;
+        }
+      }
+    } catch (err) {
+      if (!this.fillFailing) backlog.failed(err as Error);
+      this.fillFailing = true;
+      if (!this.stopped) {
+        this.fillTimer = this.clock.setTimer(this.clock.now() + BACKLOG_RETRY_MS, () => {
+          this.fillTimer = null;
+          void this.fill();
+        });
+      }
+    } finally {
+      this.filling = false;
+    }
   }
 
   private isHead(item: Item): boolean {
@@ -281,6 +411,10 @@ export class WebhookDelivery {
       }
       const next = this.pending.get(q.first as string);
       if (next !== undefined && this.isHead(next)) this.markReady(next);
+    }
+    const backlog = this.backlog;
+    if (backlog !== undefined && this.spillAfter !== undefined && this.pending.size <= backlog.maxInMemory / 2) {
+      void this.fill();
     }
   }
 }

@@ -16,6 +16,14 @@ export function formatEventId(ms: number, seq: number): string {
   return `${String(ms).padStart(13, '0')}-${String(seq).padStart(4, '0')}`;
 }
 
+/** The id just before `id` in the fixed-width order, or null for the first possible id. */
+export function eventIdBefore(id: string): string | null {
+  const [ms, seq] = id.split('-').map(Number) as [number, number];
+  if (seq > 0) return formatEventId(ms, seq - 1);
+  if (ms > 0) return formatEventId(ms - 1, SEQ_LIMIT - 1);
+  return null;
+}
+
 /** Makes strictly increasing ids from a clock reading; `resume` continues after an id already used. */
 export class EventIdGenerator {
   private ms = 0;

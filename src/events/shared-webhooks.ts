@@ -25,10 +25,11 @@ import { type CancelTimer, type Clock, every } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { Outcome } from '../outcome.js';
-import { WEBHOOKS_MAX } from '../protocol.js';
+import { type DispatchEvent, WEBHOOKS_MAX } from '../protocol.js';
 import type { Leases } from '../shared/leases.js';
 import { checkWebhookTarget } from './address-guard.js';
 import type { DeadEvent } from './delivery.js';
+import { eventIdBefore } from './event-id.js';
 import type { RedisEventStream } from './event-stream-redis.js';
 import type { Send } from './http-sender.js';
 import { newSecret } from './signature.js';
@@ -262,8 +263,8 @@ class Deliverer {
     private readonly lost: () => void,
   ) {}
 
-  pending(): Array<[string, number]> {
-    return [...this.live].map(([id, l]) => [id, l.delivery.pendingCount]);
+  pending(): Array<[string, number, number]> {
+    return [...this.live].map(([id, l]) => [id, l.delivery.pendingCount, l.delivery.inMemoryCount]);
   }
 
   /** Loads every webhook's marks, puts their unsettled events back into delivery and follows the stream. */
@@ -293,7 +294,7 @@ class Deliverer {
     }
     for (const st of states.values()) {
       const l = this.live.get(st.hook.id) as LiveWebhook;
-      for (const ev of st.requeued.values()) l.delivery.offer(ev);
+      for (const ev of st.requeued.values()) l.delivery.restore(ev);
     }
     this.opened = true;
     log.info({ webhooks: this.live.size, pending: recovered }, 'webhooks: delivery taken over');
@@ -321,10 +322,18 @@ class Deliverer {
       },
       ...(send !== undefined ? { send } : {}),
     };
-    const l = liveWebhook(st.hook, deps, {
-      delivered: (id, ev) => void store.delivered(this.token, id, ev.id).then(this.checked, this.failed),
-      dead: (id, dead) => void store.dead(this.token, id, dead).then(this.checked, this.failed),
-    });
+    const marks = {
+      delivered: (id: string, ev: DispatchEvent) =>
+        void store.delivered(this.token, id, ev.id).then(this.checked, this.failed),
+      dead: (id: string, dead: DeadEvent) => void store.dead(this.token, id, dead).then(this.checked, this.failed),
+    };
+    // Past the in-memory bound, pending events are read back from the stream, as a take-over
+    // finds them (against the marks loaded with `st`: only this holder has settled any since).
+    const backlog = {
+      read: (after: string | null, limit: number) => this.d.stream.read(after, limit),
+      isPending: (ev: DispatchEvent) => pendingFor(st, ev),
+    };
+    const l = liveWebhook(st.hook, deps, marks, backlog);
     for (const dead of st.dead.values()) l.delivery.deadEvents.set(dead.event.id, dead);
     return l;
   }
@@ -410,7 +419,7 @@ class Deliverer {
       const requeued = [...st.requeued.values()];
       const dead = requeued.filter((ev) => l.delivery.deadEvents.has(ev.id)).map((ev) => ev.id);
       if (dead.length > 0) l.delivery.redeliver(dead);
-      for (const ev of requeued) l.delivery.offer(ev);
+      for (const ev of requeued) l.delivery.restore(ev);
     }
   }
 
@@ -472,7 +481,7 @@ function scanStart(st: WebhookState): string | null {
   let from = st.hook.after;
   if (st.below !== null) {
     // `below` is either an event id (pending from it on, inclusive) or `<id>~` (settled up to `<id>`).
-    const b = st.below.endsWith('~') ? st.below.slice(0, -1) : predecessor(st.below);
+    const b = st.below.endsWith('~') ? st.below.slice(0, -1) : eventIdBefore(st.below);
     if (b !== null && b !== '' && (from === null || b > from)) from = b;
   }
   return from;
@@ -483,12 +492,4 @@ function earlier(a: string | null, b: string | null): string | null {
   if (a === null || b === null) return null;
   if (a < b) return a;
   return b;
-}
-
-/** The id just before `id` in the fixed-width order, or null for the first possible id. */
-function predecessor(id: string): string | null {
-  const [ms, seq] = id.split('-').map(Number) as [number, number];
-  if (seq > 0) return `${String(ms).padStart(13, '0')}-${String(seq - 1).padStart(4, '0')}`;
-  if (ms > 0) return `${String(ms - 1).padStart(13, '0')}-9999`;
-  return null;
 }

@@ -10,6 +10,8 @@ import type { DeadEvent, RetryPolicy } from './delivery.js';
 export interface WebhookOptions {
   allowPrivate: boolean;
   maxInFlight: number;
+  /** Pending events one webhook holds in memory at most; the rest are read back from where events are stored. */
+  maxPendingInMemory: number;
   timeoutMs: number;
   retry: RetryPolicy;
   /** Events are kept at least this long (and as long as a webhook still needs them). */

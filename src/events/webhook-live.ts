@@ -39,8 +39,16 @@ export interface LiveMarks {
   dead(hook: string, d: DeadEvent): void;
 }
 
-/** Builds the delivery of `hook`. */
-export function liveWebhook(hook: StoredWebhook, deps: LiveDeps, marks: LiveMarks): LiveWebhook {
+/** Where the events of a webhook past its in-memory bound are read back from (delivery.ts's `Backlog`). */
+export interface LiveBacklog {
+  /** Up to `limit` stored events with ids after `after` (null: from the oldest kept), in id order. */
+  read(after: string | null, limit: number): Promise<DispatchEvent[]>;
+  /** Whether a stored event is still to be delivered to this webhook. */
+  isPending(ev: DispatchEvent): boolean;
+}
+
+/** Builds the delivery of `hook`, holding at most `opts.maxPendingInMemory` pending events in memory. */
+export function liveWebhook(hook: StoredWebhook, deps: LiveDeps, marks: LiveMarks, backlog: LiveBacklog): LiveWebhook {
   const { clock, log, metrics, opts } = deps;
   const types: ReadonlySet<EventType> | '*' = hook.events.includes('*') ? '*' : new Set(hook.events as EventType[]);
   const url = new URL(hook.url);
@@ -91,6 +99,13 @@ export function liveWebhook(hook: StoredWebhook, deps: LiveDeps, marks: LiveMark
         );
         marks.dead(hook.id, d);
       },
+    },
+    Math.random,
+    {
+      maxInMemory: opts.maxPendingInMemory,
+      read: (after, limit) => backlog.read(after, limit),
+      isPending: (ev) => backlog.isPending(ev),
+      failed: (err) => log.warn({ webhook: hook.id, err: err.message }, 'webhooks: reading back pending events failed'),
     },
   );
   return { hook, delivery, sender };

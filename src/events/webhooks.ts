@@ -14,6 +14,7 @@ import { type CancelTimer, type Clock, every } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { Outcome } from '../outcome.js';
+import type { DispatchEvent } from '../protocol.js';
 import { WEBHOOKS_MAX } from '../protocol.js';
 import { checkWebhookTarget } from './address-guard.js';
 import type { DeadEvent } from './delivery.js';
@@ -48,7 +49,8 @@ export class Webhooks implements WebhookApi {
     private readonly opts: WebhookOptions,
     private readonly send?: Send,
   ) {
-    metrics.webhookPendingSource = () => [...this.live].map(([id, l]) => [id, l.delivery.pendingCount]);
+    metrics.webhookPendingSource = () =>
+      [...this.live].map(([id, l]) => [id, l.delivery.pendingCount, l.delivery.inMemoryCount]);
   }
 
   /**
@@ -92,7 +94,7 @@ export class Webhooks implements WebhookApi {
     }
     for (const st of this.store.states.values()) {
       const l = this.live.get(st.hook.id) as Live;
-      for (const ev of st.requeued.values()) l.delivery.offer(ev);
+      for (const ev of st.requeued.values()) l.delivery.restore(ev);
     }
     await this.store.compact((id) => this.belowOf(id));
     this.log.info({ webhooks: this.live.size, pending: recovered }, 'webhooks recovered');
@@ -106,16 +108,25 @@ export class Webhooks implements WebhookApi {
       opts: this.opts,
       ...(this.send !== undefined ? { send: this.send } : {}),
     };
-    return liveWebhook(hook, deps, {
-      delivered: (id, ev) => {
+    const marks = {
+      delivered: (id: string, ev: DispatchEvent) => {
         this.store.delivered(id, ev.id).catch((err: Error) => this.storeFailed(err));
         this.maybeCompact();
       },
-      dead: (id, d) => {
+      dead: (id: string, d: DeadEvent) => {
         this.store.dead(id, d).catch((err: Error) => this.storeFailed(err));
         this.maybeCompact();
       },
-    });
+    };
+    // Past the in-memory bound, pending events are read back from the event log, as a restart finds them.
+    const backlog = {
+      read: (after: string | null, limit: number) => this.events.read(after, limit),
+      isPending: (ev: DispatchEvent) => {
+        const st = this.store.states.get(hook.id);
+        return st !== undefined && pendingFor(st, ev);
+      },
+    };
+    return liveWebhook(hook, deps, marks, backlog);
   }
 
   private storeFailed(err: Error): void {

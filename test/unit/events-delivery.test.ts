@@ -1,13 +1,14 @@
 /**
  * Webhook delivery on a manual clock (src/events/delivery.ts): ordering per order and per
  * technician, independent keys in parallel under the in-flight cap, the retry schedule
- * over a whole 24-hour window, dead events and redelivery; and the event id generator.
+ * over a whole 24-hour window, dead events and redelivery, the in-memory bound with the
+ * backlog read back in order; and the event id generator.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ManualClock } from '../../src/clock.js';
 import { type DeadEvent, retryDelay, WebhookDelivery } from '../../src/events/delivery.js';
-import { EventIdGenerator } from '../../src/events/event-id.js';
+import { EventIdGenerator, formatEventId } from '../../src/events/event-id.js';
 import type { SendResult } from '../../src/events/http-sender.js';
 import { signatureHeader, verifySignature } from '../../src/events/signature.js';
 import type { DispatchEvent } from '../../src/protocol.js';
@@ -215,6 +216,206 @@ describe('webhook delivery', () => {
     d.offer(ev('1', 'o1', 'a'));
     d.offer({ ...ev('2', 'o1', 'a'), type: 'order.completed' });
     assert.deepEqual(calls.openIds, ['2']);
+  });
+});
+
+describe('webhook delivery with a bounded memory', () => {
+  const CAP = 50;
+  const idOf = (n: number) => formatEventId(1_000_000 + Math.floor(n / 3), n % 3);
+
+  /**
+   * A webhook whose receiver is down while 20 times its in-memory bound is stored, some of
+   * it not wanted; the store is an array read like the event log (a page per read, a tick
+   * later, sometimes failing).
+   */
+  function bounded() {
+    const clock = new ManualClock(0);
+    const stored: DispatchEvent[] = [];
+    const settled = new Set<string>();
+    let down = true;
+    let reads = 0;
+    let failNextRead = false;
+    let storeDuringReads = 0;
+    const sent: string[] = [];
+    const delivered: string[] = [];
+    let maxInMemory = 0;
+    let d: WebhookDelivery;
+    const attempt = (e: DispatchEvent): Promise<SendResult> =>
+      new Promise((resolve) =>
+        setImmediate(() => {
+          maxInMemory = Math.max(maxInMemory, d.inMemoryCount);
+          if (down) return resolve({ ok: false, error: 'connect ECONNREFUSED' });
+          sent.push(e.id);
+          resolve({ ok: true });
+        }),
+      );
+    d = new WebhookDelivery(
+      new Set(['order.departed', 'alert.opened'] as const),
+      clock,
+      POLICY,
+      8,
+      attempt,
+      {
+        delivered: (e) => {
+          delivered.push(e.id);
+          settled.add(e.id);
+        },
+        retried: () => {},
+        dead: () => assert.fail('nothing dies: the receiver is back within the retry window'),
+      },
+      () => 0.5,
+      {
+        maxInMemory: CAP,
+        read: async (after, limit) => {
+          reads++;
+          await flush();
+          if (failNextRead) {
+            failNextRead = false;
+            throw new Error('disk read failed');
+          }
+          const page = stored.filter((e) => after === null || e.id > after).slice(0, limit);
+          // An event stored after a read that reached the newest one saw the store, before
+          // its answer is used.
+          if (page.length < limit && storeDuringReads > 0) {
+            storeDuringReads--;
+            store();
+          }
+          return page;
+        },
+        isPending: (e) => !settled.has(e.id),
+        failed: () => {},
+      },
+    );
+    let n = 0;
+    /** Stores the next event and hands it to the delivery, as the event log's listener does. */
+    function store(): void {
+      const i = n++;
+      const type =
+        i % 10 === 9
+          ? ('order.completed' as const)
+          : i % 7 === 0
+            ? ('alert.opened' as const)
+            : ('order.departed' as const);
+      const e: DispatchEvent = { id: idOf(i), type, ts: i, order: `o${i % 37}`, tech: `t${i % 11}`, data: {} };
+      stored.push(e);
+      d.offer(e);
+      maxInMemory = Math.max(maxInMemory, d.inMemoryCount);
+    }
+    return {
+      clock,
+      d,
+      stored,
+      sent,
+      delivered,
+      store,
+      maxInMemory: () => maxInMemory,
+      reads: () => reads,
+      /** Stored-during-read events not yet made. */
+      left: () => storeDuringReads,
+      up: () => {
+        down = false;
+      },
+      failNextRead: () => {
+        failNextRead = true;
+      },
+      storeDuringReads: (count: number) => {
+        storeDuringReads = count;
+      },
+    };
+  }
+
+  it('holds at most the bound while the receiver is down, then sends every event once, in order per order and technician', async () => {
+    const t = bounded();
+    for (let i = 0; i < 20 * CAP; i++) t.store();
+    await flush();
+    const wanted = t.stored.filter((e) => e.type !== 'order.completed');
+    assert.equal(t.d.inMemoryCount, CAP, 'the bound is reached and held');
+    assert.equal(t.d.pendingCount, wanted.length, 'pending counts the events left in the backlog too');
+    assert.equal(t.reads(), 0, 'nothing is read back while memory is full');
+    const oldest = t.d.oldestPending as string;
+    assert.ok(oldest <= (wanted[0] as DispatchEvent).id, 'retention and low marks keep every pending event');
+
+    // The receiver comes back; events go on being stored while the backlog drains (some
+    // while a read is under way), and one read fails.
+    t.up();
+    t.failNextRead();
+    t.storeDuringReads(5);
+    for (let round = 0; round < 2000 && t.delivered.length < wanted.length + 100; round++) {
+      if (round % 3 === 0 && round < 300) t.store();
+      t.clock.advance(1000);
+      await flush();
+      await flush();
+    }
+    const allWanted = t.stored.filter((e) => e.type !== 'order.completed').map((e) => e.id);
+    assert.equal(t.sent.length, allWanted.length, 'every wanted event reached the receiver once');
+    assert.deepEqual([...t.sent].sort(), allWanted, 'each exactly once, none not wanted');
+    assert.ok(t.maxInMemory() <= CAP, `at most ${CAP} in memory, saw ${t.maxInMemory()}`);
+    assert.ok(t.reads() > 1, 'the backlog was read back page by page');
+    assert.equal(t.left(), 0, 'events were stored while a read reached the newest one');
+    const byId = new Map(t.stored.map((e) => [e.id, e]));
+    for (const key of ['order', 'tech'] as const) {
+      const last = new Map<string, string>();
+      for (const id of t.sent) {
+        const k = (byId.get(id) as DispatchEvent)[key] as string;
+        const before = last.get(k);
+        assert.ok(before === undefined || before < id, `${key} ${k}: ${id} after ${before}`);
+        last.set(k, id);
+      }
+    }
+    assert.equal(t.d.pendingCount, 0);
+    assert.equal(t.d.oldestPending, null, 'caught up: nothing left in the backlog');
+
+    // Caught up: a new event is taken straight away again, without a read.
+    const readsBefore = t.reads();
+    t.store();
+    t.store();
+    for (let i = 0; i < 5; i++) await flush();
+    assert.equal(t.reads(), readsBefore);
+    assert.equal(t.sent.length, allWanted.length + 2);
+  });
+  it('marks the backlog as pending while memory is empty and a read back is under way', async () => {
+    const clock = new ManualClock(0);
+    const calls = new Calls();
+    const stored = [ev(idOf(0), 'o1', 'a'), ev(idOf(1), 'o2', 'b'), ev(idOf(2), 'o3', 'c')];
+    let release: () => void = () => {};
+    const d = new WebhookDelivery(
+      '*',
+      clock,
+      POLICY,
+      8,
+      calls.attempt,
+      { delivered: () => {}, retried: () => {}, dead: () => {} },
+      () => 0.5,
+      {
+        maxInMemory: 2,
+        read: (after, limit) =>
+          new Promise((resolve) => {
+            release = () => resolve(stored.filter((e) => after === null || e.id > after).slice(0, limit));
+          }),
+        isPending: () => true,
+        failed: () => {},
+      },
+    );
+    for (const e of stored) d.offer(e);
+    assert.equal(d.inMemoryCount, 2);
+    assert.equal(d.pendingCount, 3);
+    calls.answer(idOf(0), { ok: true });
+    calls.answer(idOf(1), { ok: true });
+    await flush();
+    assert.equal(d.inMemoryCount, 0, 'both delivered; the third is being read back');
+    const oldest = d.oldestPending;
+    assert.ok(oldest !== null && oldest > idOf(1) && oldest <= idOf(2), `low mark ${oldest} keeps the third`);
+    release();
+    await flush();
+    assert.deepEqual(calls.openIds, [idOf(2)]);
+    calls.answer(idOf(2), { ok: true });
+    await flush();
+    assert.equal(d.pendingCount, 0);
+    // That page was full (one event was wanted): only a read finding nothing newer ends the backlog.
+    assert.equal(d.oldestPending, `${idOf(2)}~`);
+    release();
+    await flush();
+    assert.equal(d.oldestPending, null);
   });
 });
 

@@ -20,13 +20,14 @@ const log = createLogger('silent');
 const OPTS = {
   allowPrivate: true,
   maxInFlight: 4,
+  maxPendingInMemory: 10_000,
   timeoutMs: 1000,
   retry: { baseMs: 100, maxMs: 1000, forMs: 10_000 },
   retentionMs: 3600_000,
 };
 
 /** A node's events and webhooks on `dir`, with every attempt answered by `answer`. */
-async function open(dir: string, clock: ManualClock, answer: (ev: DispatchEvent) => SendResult) {
+async function open(dir: string, clock: ManualClock, answer: (ev: DispatchEvent) => SendResult, opts = OPTS) {
   const sent: DispatchEvent[] = [];
   const send: Send = async (_url, _headers, body) => {
     const ev = JSON.parse(body) as DispatchEvent;
@@ -34,11 +35,14 @@ async function open(dir: string, clock: ManualClock, answer: (ev: DispatchEvent)
     return answer(ev);
   };
   const events = await EventLog.open(dir, clock, log);
-  const webhooks = await Webhooks.open({ dataDir: dir, events, clock, log, metrics: new Metrics(), send }, OPTS);
+  const metrics = new Metrics();
+  const webhooks = await Webhooks.open({ dataDir: dir, events, clock, log, metrics, send }, opts);
   return {
     events,
     webhooks,
     sent,
+    /** `[webhook, pending, held in memory]`, as the metrics read them. */
+    pending: () => [...metrics.webhookPendingSource()],
     async close() {
       await webhooks.close();
       await events.close();
@@ -119,6 +123,76 @@ describe('webhooks across restarts', () => {
     node = await open(dir, clock, answer);
     await settle();
     assert.deepEqual(node.sent, []);
+    await node.close();
+  });
+
+  it('holds at most WEBHOOK_MAX_PENDING_IN_MEMORY per webhook, also after a restart, and reads the rest back from the log in order', async () => {
+    const dir = await tempDir();
+    const clock = new ManualClock(1_000_000);
+    let up = false;
+    const ok: DispatchEvent[] = [];
+    // Down, except for technician t-ok: its events are delivered out of id order while others wait.
+    const answer = (ev: DispatchEvent): SendResult => {
+      if (!up && ev.tech !== 't-ok') return { ok: false, error: 'connect ECONNREFUSED' };
+      ok.push(ev);
+      return { ok: true };
+    };
+    let node = await open(dir, clock, answer, { ...OPTS, maxPendingInMemory: 20 });
+    const made = await node.webhooks.create({ url: 'http://127.0.0.1:9/hook', events: ['order.assigned'] });
+    assert.ok(made.ok);
+    const id = made.value.id;
+    const TOTAL = 400;
+    const appends: Array<Promise<DispatchEvent>> = [];
+    for (let i = 0; i < TOTAL; i++) {
+      appends.push(node.events.append(draft(`o-${i % 13}`, i % 4 === 0 ? 't-ok' : `t-${i % 7}`)));
+      if (i % 50 === 49) await Promise.all(appends);
+    }
+    const stored = await Promise.all(appends);
+    await settle();
+    await settle();
+    const [, pending, inMemory] = node.pending()[0] as [string, number, number];
+    assert.ok(inMemory <= 20, `at most 20 in memory, ${inMemory}`);
+    assert.equal(pending + ok.length, TOTAL, 'pending counts the events left in the log');
+    const view = node.webhooks.get(id);
+    assert.ok(view.ok && view.value.pending === pending);
+    assert.ok(ok.length > 0, 't-ok events were delivered before the restart');
+    const okBefore = ok.length;
+    await node.close();
+
+    // A restart with a smaller bound: the scan keeps 5, the rest is read back as the backlog drains.
+    node = await open(dir, clock, answer, { ...OPTS, maxPendingInMemory: 5 });
+    await settle();
+    const [, pendingAfter, inMemoryAfter] = node.pending()[0] as [string, number, number];
+    assert.ok(inMemoryAfter <= 5, `at most 5 in memory after the restart, ${inMemoryAfter}`);
+    assert.equal(pendingAfter, TOTAL - ok.length);
+    up = true;
+    let maxInMemory = 0;
+    for (let round = 0; round < 400 && ok.length < TOTAL; round++) {
+      clock.advance(500);
+      await settle();
+      const [, , n] = node.pending()[0] as [string, number, number];
+      maxInMemory = Math.max(maxInMemory, n);
+    }
+    assert.ok(maxInMemory <= 5, `at most 5 in memory while draining, ${maxInMemory}`);
+    const ids = ok.map((e) => e.id);
+    assert.equal(new Set(ids).size, ids.length, 'no event delivered twice');
+    assert.deepEqual(
+      [...ids].sort(),
+      stored.map((e) => e.id),
+      'every event delivered',
+    );
+    assert.ok(okBefore < TOTAL);
+    for (const key of ['order', 'tech'] as const) {
+      const last = new Map<string, string>();
+      for (const e of ok) {
+        const k = e[key] as string;
+        const before = last.get(k);
+        assert.ok(before === undefined || before < e.id, `${key} ${k}: ${e.id} after ${before}`);
+        last.set(k, e.id);
+      }
+    }
+    const done = node.webhooks.get(id);
+    assert.ok(done.ok && done.value.pending === 0 && done.value.dead === 0);
     await node.close();
   });
 
