@@ -20,7 +20,7 @@ import { after, before, describe, it } from 'node:test';
 import { verifySignature } from '../src/events/signature.js';
 import type { DispatchEvent } from '../src/protocol.js';
 import { Cluster } from './support/cluster.js';
-import { EventStreamReader, pullAllEvents } from './support/event-stream-reader.js';
+import { assertOrderedPerKey, EventStreamReader, pullAllEvents } from './support/event-stream-reader.js';
 import { eventually } from './support/eventually.js';
 import { PLACES, QUIET_DEADLINES_ENV, tempDirs } from './support/fixtures.js';
 import { Receiver } from './support/receiver.js';
@@ -54,19 +54,6 @@ const allEvents = (s: ServerProcess): Promise<DispatchEvent[]> => pullAllEvents(
 
 function order(tech: string) {
   return { technician: tech, ...HOME, scheduledAt: Date.now() + 3_600_000, durationMin: 60 };
-}
-
-/** For each ordering key, ids in the order the receiver first accepted them must ascend. */
-function assertOrderedPerKey(events: DispatchEvent[]): void {
-  const last = new Map<string, string>();
-  for (const ev of events) {
-    for (const key of [ev.order && `o:${ev.order}`, ev.tech && `t:${ev.tech}`]) {
-      if (!key) continue;
-      const prev = last.get(key);
-      assert.ok(prev === undefined || prev < ev.id, `${key}: ${ev.id} (${ev.type}) accepted after ${prev}`);
-      last.set(key, ev.id);
-    }
-  }
 }
 
 /** The types of `tech`'s events, in the order given. */

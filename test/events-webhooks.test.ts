@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { verifySignature } from '../src/events/signature.js';
 import type { DispatchEvent } from '../src/protocol.js';
-import { pullAllEvents } from './support/event-stream-reader.js';
+import { assertOrderedPerKey, pullAllEvents } from './support/event-stream-reader.js';
 import { eventually } from './support/eventually.js';
 import { PLACES, tempDirs } from './support/fixtures.js';
 import { Receiver } from './support/receiver.js';
@@ -52,19 +52,6 @@ const allEvents = (s: ServerProcess): Promise<DispatchEvent[]> => pullAllEvents(
 
 function order(tech: string, minutesAhead = 60) {
   return { technician: tech, ...HOME, scheduledAt: Date.now() + minutesAhead * 60_000, durationMin: 60 };
-}
-
-/** For each ordering key, the ids in the order the receiver first accepted them must be ascending. */
-function assertOrderedPerKey(events: DispatchEvent[]): void {
-  const last = new Map<string, string>();
-  for (const ev of events) {
-    for (const key of [ev.order && `o:${ev.order}`, ev.tech && `t:${ev.tech}`]) {
-      if (!key) continue;
-      const prev = last.get(key);
-      assert.ok(prev === undefined || prev < ev.id, `${key}: ${ev.id} (${ev.type}) accepted after ${prev}`);
-      last.set(key, ev.id);
-    }
-  }
 }
 
 describe('events for the dispatch system (real node, real receiver)', () => {

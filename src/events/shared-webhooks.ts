@@ -20,19 +20,16 @@
  * - Retention of the stream: the holder trims it hourly to what is newer than the
  *   retention or still needed by a webhook.
  */
-import { randomBytes } from 'node:crypto';
 import { type CancelTimer, type Clock, every } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { Outcome } from '../outcome.js';
-import { type DispatchEvent, WEBHOOKS_MAX } from '../protocol.js';
+import type { DispatchEvent } from '../protocol.js';
 import type { Leases } from '../shared/leases.js';
-import { checkWebhookTarget } from './address-guard.js';
 import type { DeadEvent } from './delivery.js';
 import { eventIdBefore } from './event-id.js';
 import type { RedisEventStream } from './event-stream-redis.js';
 import type { Send } from './http-sender.js';
-import { newSecret } from './signature.js';
 import {
   type CreatedWebhook,
   webhookNotFound as notFound,
@@ -41,6 +38,7 @@ import {
   type WebhookOptions,
   type WebhookView,
 } from './webhook-api.js';
+import { createdAnswer, newWebhook } from './webhook-create.js';
 import { type LiveDeps, type LiveWebhook, liveWebhook, pendingFor } from './webhook-live.js';
 import type { StoredWebhook, WebhookState } from './webhook-store.js';
 import {
@@ -160,26 +158,18 @@ export class SharedWebhooks implements WebhookApi {
 
   async create(input: WebhookInput): Promise<Outcome<CreatedWebhook>> {
     const { store, stream, clock, log } = this.d;
-    if ((await store.count()) >= WEBHOOKS_MAX) {
-      return { ok: false, code: 'conflict', msg: `at most ${WEBHOOKS_MAX} webhooks; delete one first` };
-    }
-    const refused = await checkWebhookTarget(new URL(input.url), this.opts.allowPrivate);
-    if (refused !== null) return { ok: false, code: 'bad_request', msg: refused };
-    const hook: StoredWebhook = {
-      id: `wh_${randomBytes(9).toString('base64url')}`,
-      url: input.url,
-      events: input.events,
-      secret: input.secret ?? newSecret(),
-      createdAt: clock.now(),
-      // The newest id given by the stream so far: the webhook gets every later event.
-      after: await stream.lastId(),
-    };
+    const made = await newWebhook(input, {
+      held: await store.count(),
+      allowPrivate: this.opts.allowPrivate,
+      now: clock.now(),
+      // The newest id given by the stream so far.
+      newestId: () => stream.lastId(),
+    });
+    if (!made.ok) return made;
+    const hook = made.value;
     await store.create(hook);
     log.info({ webhook: hook.id, events: hook.events }, 'webhook created');
-    return {
-      ok: true,
-      value: { id: hook.id, url: hook.url, events: hook.events, secret: hook.secret, createdAt: hook.createdAt },
-    };
+    return { ok: true, value: createdAnswer(hook) };
   }
 
   async list(): Promise<WebhookView[]> {

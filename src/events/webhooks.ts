@@ -9,18 +9,14 @@
  * After a restart every event not recorded as delivered or dead is sent again, in order:
  * delivery is at least once, and receivers deduplicate on the event id.
  */
-import { randomBytes } from 'node:crypto';
 import { type CancelTimer, type Clock, every } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { Outcome } from '../outcome.js';
 import type { DispatchEvent } from '../protocol.js';
-import { WEBHOOKS_MAX } from '../protocol.js';
-import { checkWebhookTarget } from './address-guard.js';
 import type { DeadEvent } from './delivery.js';
 import type { EventLog } from './event-log.js';
 import type { Send } from './http-sender.js';
-import { newSecret } from './signature.js';
 import {
   type CreatedWebhook,
   webhookNotFound as notFound,
@@ -29,6 +25,7 @@ import {
   type WebhookOptions,
   type WebhookView,
 } from './webhook-api.js';
+import { createdAnswer, newWebhook } from './webhook-create.js';
 import { type LiveWebhook as Live, liveWebhook, pendingFor, scanStartOf, viewOf as view } from './webhook-live.js';
 import { type StoredWebhook, WebhookStore } from './webhook-store.js';
 
@@ -161,27 +158,19 @@ export class Webhooks implements WebhookApi {
 
   /** Creates a webhook after checking where its URL points; the answer holds the secret, once. */
   async create(input: WebhookInput): Promise<Outcome<CreatedWebhook>> {
-    if (this.live.size >= WEBHOOKS_MAX) {
-      return { ok: false, code: 'conflict', msg: `at most ${WEBHOOKS_MAX} webhooks; delete one first` };
-    }
-    const refused = await checkWebhookTarget(new URL(input.url), this.opts.allowPrivate);
-    if (refused !== null) return { ok: false, code: 'bad_request', msg: refused };
-    const hook: StoredWebhook = {
-      id: `wh_${randomBytes(9).toString('base64url')}`,
-      url: input.url,
-      events: input.events,
-      secret: input.secret ?? newSecret(),
-      createdAt: this.clock.now(),
-      after: this.events.newestId,
-    };
+    const made = await newWebhook(input, {
+      held: this.live.size,
+      allowPrivate: this.opts.allowPrivate,
+      now: this.clock.now(),
+      newestId: () => this.events.newestId,
+    });
+    if (!made.ok) return made;
+    const hook = made.value;
     await this.store.create(hook);
     this.live.set(hook.id, this.liveOf(hook));
     // Logged without its secret (the logger also redacts `secret` anywhere).
     this.log.info({ webhook: hook.id, events: hook.events }, 'webhook created');
-    return {
-      ok: true,
-      value: { id: hook.id, url: hook.url, events: hook.events, secret: hook.secret, createdAt: hook.createdAt },
-    };
+    return { ok: true, value: createdAnswer(hook) };
   }
 
   /** Every webhook, oldest first. */
