@@ -3,10 +3,10 @@
  * folders removed after the file's tests, and alerts with only the fields a test cares
  * about. One copy each, instead of one per test file.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { rmSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after } from 'node:test';
 import type { Alert } from '../../src/protocol.js';
 
 /** City centres used as customers' doors and technicians' positions. */
@@ -40,13 +40,22 @@ export const QUIET_DEADLINES_ENV = {
 
 /**
  * Returns a function that makes a fresh temporary folder named after `prefix`; every
- * folder it made is removed once the calling test file's tests are done. Call it at the
- * top level of a test file.
+ * folder it made is removed when the test file's process exits. Not in an `after` hook:
+ * hooks run in the order they were added, so a file that added this one first had its
+ * folders removed under nodes its own later hook had not stopped yet; the removal then
+ * failed (chDB still writing), and the failed hook skipped the one stopping the nodes,
+ * which left the file hanging on them.
  */
 export function tempDirs(prefix: string): () => Promise<string> {
   const dirs: string[] = [];
-  after(async () => {
-    for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true });
+  process.once('exit', () => {
+    for (const dir of dirs.splice(0)) {
+      try {
+        rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
+      } catch (err) {
+        process.stderr.write(`could not remove ${dir}: ${String(err)}\n`);
+      }
+    }
   });
   return async () => {
     const dir = await mkdtemp(join(tmpdir(), `fieldtrack-${prefix}-`));
