@@ -43,6 +43,19 @@ export class MemoryAlertFeed implements AlertFeed {
     return { ids: new Set(this.entries.map((e) => e.alert.id)), complete: true };
   }
 
+  /**
+   * Loses every change after `position`, as a Redis replica promoted before it received
+   * them would (tests); tails are not told, as they are not by a failover.
+   */
+  rollback(position: string): void {
+    this.entries.splice(this.entries.findIndex((e) => e.position > position) >>> 0);
+    this.open.clear();
+    for (const { alert } of this.entries) {
+      if (alert.state === 'resolved') this.open.delete(alert.id);
+      else this.open.set(alert.id, alert);
+    }
+  }
+
   async close(): Promise<void> {
     this.tails.clear();
   }

@@ -53,8 +53,8 @@ export class MemoryCluster {
   readonly nearby = new MemoryNearbyIndex();
   readonly nodes: ClusteredTracker[] = [];
   private readonly hub = new MemoryBusHub();
-  private readonly feed = new MemoryAlertFeed();
-  private readonly leases = new MemoryLeases(this.clock);
+  readonly feed = new MemoryAlertFeed();
+  readonly leases = new MemoryLeases(this.clock);
   private readonly dirs: string[] = [];
   private readonly live = new Set<ClusteredTracker>();
 
