@@ -57,6 +57,8 @@ export class MemoryCluster {
   readonly leases = new MemoryLeases(this.clock);
   private readonly dirs: string[] = [];
   private readonly live = new Set<ClusteredTracker>();
+  /** Per node id, when its (simulated) Redis connection last came back; unset: up from the start. */
+  private readonly upSince = new Map<string, number>();
 
   private constructor(private readonly env: Record<string, string>) {}
 
@@ -79,7 +81,10 @@ export class MemoryCluster {
       fences: new FenceTokens(),
       bus,
       mirror: this.mirror,
-      readyForMs: () => Number.MAX_SAFE_INTEGER,
+      readyForMs: () => {
+        const since = this.upSince.get(nodeId);
+        return since === undefined ? Number.MAX_SAFE_INTEGER : this.clock.now() - since;
+      },
       connections: () => 1,
       health: () => ({ ok: true }),
       // The twins are the cluster's, not this node's: closing a node only takes it off the bus.
@@ -96,6 +101,11 @@ export class MemoryCluster {
     });
     this.live.add(node);
     return node;
+  }
+
+  /** Node `i`'s Redis connection came back just now (after a failover), as its `readyForMs` tells. */
+  reconnected(i: number): void {
+    this.upSince.set(`node-${i}`, this.clock.now());
   }
 
   /** Kills `node` like kill -9: its leases stay until they run out. */

@@ -130,4 +130,37 @@ describe('cluster after a redis failover that lost writes', () => {
     const now = (await c.feed.snapshot()).alerts.find((x) => x.id === incident);
     assert.equal(now?.state, 'acknowledged', 'B has the ack A handed over');
   });
+
+  it('right after its redis came back, a node asked to ack an alert of a technician nobody holds lets the holder re-take it', async () => {
+    cluster = await MemoryCluster.launch(2, FAILOVER_ENV);
+    const c = cluster;
+    const [a, b] = c.nodes as [ClusteredTracker, ClusteredTracker];
+    const tech = 'lw-grace';
+    a.attachDevice(tech, new RecordingDevice());
+    ok(await a.onDeviceMessage(tech, { t: 'ping', seq: 1, ts: c.clock.now(), ...SITE }));
+    const sos = ok(
+      await settled(
+        c,
+        'the SOS is acked',
+        a.onDeviceMessage(tech, { t: 'sos', seq: 2, ts: c.clock.now(), ...SITE }) as Promise<
+          Outcome<Record<string, unknown>>
+        >,
+      ),
+    );
+    const incident = sos.incident as string;
+    await c.settle();
+
+    // A failover lost A's lease; B's connection to the new primary is back first.
+    c.leases.forget(techLease(tech));
+    c.reconnected(1);
+    const early = await b.onSafetyMessage('op-b', { t: 'ack', seq: 1, id: incident });
+    assert.equal(early.ok === false && early.code, 'unavailable', 'B took the technician over from shared storage');
+    assert.equal(await c.leases.holder(techLease(tech)), null);
+
+    // A's next renewal takes its lease again; the operator's retry on B reaches A.
+    await c.advanceUntil('A holds the lease again', async () => (await c.leases.holder(techLease(tech))) === 'node-0');
+    ok(await settled(c, 'the ack forwarded to A', b.onSafetyMessage('op-b', { t: 'ack', seq: 2, id: incident })));
+    assert.equal(a.local.localAlert(incident)?.state, 'acknowledged');
+    assert.equal(await c.leases.holder(techLease(tech)), 'node-0');
+  });
 });
