@@ -168,7 +168,7 @@ class Device {
   incident: string | null = null;
   incidentAt = 0;
   nextSosAt: number;
-  order: { id: string; step: number } | null = null;
+  order: { id: string; step: number; completeUnanswered?: boolean } | null = null;
   orderSeq = 0;
   lastPing = 0;
   failingSince: number | null = null;
@@ -323,7 +323,16 @@ class Device {
     ] as const;
     const reply = await this.send(msgs[o.step] as Parameters<DeviceClient['request']>[0]);
     // `conflict`: the step was done already (its ack was lost with a frozen node).
-    const done = reply?.t === 'ack' || (reply?.t === 'err' && reply.code === 'conflict');
+    // A `complete` that went unanswered may have completed the order all the same (the
+    // node ran it after the phone gave up waiting); a node that did not run it then knows
+    // nothing of the finished order (finished orders leave shared state) and answers the
+    // retry `forbidden`, as PROTOCOL.md has it for unknown orders: the step was done.
+    const finished =
+      o.step === msgs.length - 1 && o.completeUnanswered === true && reply?.t === 'err' && reply.code === 'forbidden';
+    if (finished)
+      clog.note('complete retried after no answer: forbidden counted as done', { tech: this.tech, order: o.id });
+    if (o.step === msgs.length - 1 && reply === null) o.completeUnanswered = true;
+    const done = reply?.t === 'ack' || (reply?.t === 'err' && reply.code === 'conflict') || finished;
     if (done) {
       o.step++;
       if (o.step === msgs.length) this.order = null;
