@@ -462,6 +462,7 @@ async function main(): Promise<number> {
   const redis = await SentinelRedis.launch();
   const nodes = new Nodes({ ...ENV, REDIS_SENTINELS: redis.sentinels, REDIS_SENTINEL_NAME: SENTINEL_NAME }, OUT);
   const changes: SeenChange[] = [];
+  const snapshots: SeenChange[] = [];
   const sosSeen = new Set<string>();
   const sosAcked: Observations['sos'] = [];
   const consoleAcks: Observations['consoleAcks'] = [];
@@ -489,7 +490,11 @@ async function main(): Promise<number> {
             plan1(c.alert);
           },
           (alerts) => {
-            for (const a of alerts) plan1(a);
+            const at = Date.now();
+            for (const a of alerts) {
+              snapshots.push({ console: `op-${i} snapshot`, at, alert: a });
+              plan1(a);
+            }
           },
         ),
     );
@@ -648,6 +653,7 @@ async function main(): Promise<number> {
       sos: sosAcked,
       sosPresses,
       changes,
+      snapshots,
       sosSeen: [...sosSeen],
       consoleAcks,
       sosStatus,
