@@ -13,6 +13,10 @@
  * add what the owner already superseded; and a node that lost its technician while frozen
  * can still not change anything (its token is stale, and it writes nothing itself).
  *
+ * The same goes for what this node had of a technician it let go while running (its lease
+ * went to another node, or came back under a new token: `keep`): Redis may have lost part
+ * of it in a failover, and this node's copy is reconciled like a journal's.
+ *
  * The pass repeats every LEASE_RENEW_MS until every technician of the journal is settled:
  * while Redis is unreachable, while the owner does not answer, or while a technician is
  * between nodes, it is tried again later.
@@ -128,7 +132,10 @@ export class Reconciler {
     this.running = true;
     try {
       for (const [tech, j] of [...this.pending]) {
-        if (await this.settle(tech, j)) this.pending.delete(tech);
+        if (await this.settle(tech, j)) {
+          this.pending.delete(tech);
+          this.d.takeover.forgetKept(tech);
+        }
       }
     } catch (err) {
       this.d.log.warn({ err: (err as Error).message }, 'journal reconciliation: redis unreachable; retrying');

@@ -11,6 +11,10 @@
  *   lost) is kept and written to the feed under the new lease, so no acked SOS is lost.
  * - Drop: the lease was lost or handed over; the technician's actors, orders, incidents
  *   and alerts leave this node (after their writes are out, for the next owner to load).
+ *   What it had is kept and reconciled where the technician runs next (reconcile.ts), and
+ *   merged by the journal's rules if this node takes it over again: Redis may have lost
+ *   some of it in a failover (an operator's ack), and this node may be the only one that
+ *   knows.
  * - Sweep: every LEASE_RENEW_MS each node looks at the technicians with open orders or
  *   unresolved alerts; one whose lease has expired (its node died) is taken over, so
  *   escalation goes on even before the device reconnects (but not in the first two renewal
@@ -154,6 +158,11 @@ export class Takeover {
   async retake(tech: string): Promise<void> {
     await this.drop(tech, { moveOn: false });
     await this.adopt(tech);
+  }
+
+  /** Reconciliation settled what this node kept of `tech` (merged where it runs, or Redis had it): forget it. */
+  forgetKept(tech: string): void {
+    this.kept.delete(tech);
   }
 
   /** Loads technician `tech` again from shared storage (this node holds it but misses some of its state). */
