@@ -7,7 +7,8 @@
  * - every SOS acked to a device reaches the consoles;
  * - it reaches each rung (level 2, level 3) exactly once unless acknowledged first: no
  *   console sees a rung reached at two different times (`detail.escalatedAt`), some console sees it when the SOS stayed unacknowledged past
- *   the rung (with slack), none sees it when it was acknowledged well before;
+ *   the rung (with slack), none sees it when it was acknowledged well before (a console's
+ *   snapshot on connecting counts as seeing the versions it holds);
  * - every ping acked to a device is in the archives exactly once (summed over nodes: each
  *   node archives what it served);
  * - every console ack answered `ack` reaches the device as `sos_status` when the device was
@@ -49,6 +50,12 @@ export interface Observations {
   /** SOS presses sent per technician, answered or not. */
   sosPresses: Record<string, number>;
   changes: SeenChange[];
+  /**
+   * Every alert version a console got in a snapshot (on connecting) and when. A rung reached
+   * while no console could hear it (every console on a frozen node, or reconnecting) shows
+   * only there, with the same `detail.escalatedAt` as its push would have had.
+   */
+  snapshots: SeenChange[];
   /** Every SOS id any console saw (snapshots included). */
   sosSeen: string[];
   consoleAcks: ConsoleAck[];
@@ -91,7 +98,7 @@ export function check(o: Observations): string[] {
   const raised = new Map<string, number>();
   const rungs = new Map<string, Set<string>>();
   let untimed = 0;
-  for (const c of o.changes) {
+  for (const c of [...o.changes, ...o.snapshots]) {
     if (c.alert.kind !== 'sos') continue;
     raised.set(c.alert.id, c.alert.ts);
     if (c.alert.state !== 'open' || c.alert.level < 2) continue;

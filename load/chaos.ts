@@ -9,9 +9,19 @@
  * what every node's archive holds. Prints the seed, the schedule and the verdict; exits 1
  * on any violation, 2 when the campaign itself could not run.
  *
- * `npm run chaos -- --seed 7 --minutes 2 [--devices 9]`
+ * Everything a failure needs to be understood is kept in the output folder (`--out`, by
+ * default a new folder under the system's temp dir, printed at the start and the end):
+ * every node process's pino output (`node<slot>.run<n>.log`, a new file per restart, and
+ * its stderr), `campaign.log` (what the clients saw and did, and the faults, one JSON
+ * line each with `at` in ms), the schedule and the verdict. On a violation the lines of
+ * those logs that mention its alert or technician are printed under it (and kept in
+ * `violations.txt`).
+ *
+ * `npm run chaos -- --seed 7 --minutes 2 [--devices 9] [--out DIR]`
  */
-import { rmSync } from 'node:fs';
+import { createWriteStream, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DeviceClient, type Reply, SafetyClient } from '../src/client/index.js';
 import type { Alert, TrackPoint } from '../src/protocol.js';
@@ -24,9 +34,13 @@ const { values } = parseArgs({
     seed: { type: 'string', default: String(Date.now() % 100_000) },
     minutes: { type: 'string', default: '2' },
     devices: { type: 'string', default: '9' },
+    out: { type: 'string' },
   },
 });
 const SEED = Number(values.seed);
+const OUT =
+  values.out ??
+  join(tmpdir(), 'fieldtrack-chaos', `seed-${values.seed}-${new Date().toISOString().replace(/[:.]/g, '-')}`);
 const RUN_MS = Number(values.minutes) * 60_000;
 const DEVICES = Number(values.devices);
 const LEVEL2_MS = 15_000;
@@ -40,7 +54,26 @@ const ENV = {
   OFFLINE_MS: '900000',
   LATE_DEPARTURE_MS: '3600000',
   LATE_ARRIVAL_MS: '3600000',
+  // Alert changes, lease lapses and the like are logged at debug: what a failure is read from.
+  LOG_LEVEL: 'debug',
 };
+
+/** `campaign.log`: one JSON line per thing the clients saw or did, and per fault. */
+class CampaignLog {
+  private readonly stream;
+  private closing: Promise<void> | null = null;
+  constructor(readonly path: string) {
+    this.stream = createWriteStream(path, { flags: 'a' });
+  }
+  note(ev: string, fields: Record<string, unknown> = {}): void {
+    if (this.closing === null) this.stream.write(`${JSON.stringify({ ...fields, at: Date.now(), ev })}\n`);
+  }
+  close(): Promise<void> {
+    this.closing ??= new Promise((r) => this.stream.end(r));
+    return this.closing;
+  }
+}
+let clog: CampaignLog;
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -98,15 +131,23 @@ class Nodes {
   readonly procs: (ServerProcess | null)[] = [];
   readonly paused = new Set<number>();
   readonly dataDirs: string[] = [];
-  constructor(readonly env: Record<string, string>) {}
+  private readonly runs: number[] = [];
+  constructor(
+    readonly env: Record<string, string>,
+    readonly out: string,
+  ) {}
 
   async start(i: number): Promise<void> {
+    const run = (this.runs[i] ?? 0) + 1;
+    this.runs[i] = run;
     const p = await ServerProcess.start({
       env: this.env,
+      logTo: join(this.out, `node${i}.run${run}`),
       ...(this.dataDirs[i] !== undefined ? { dataDir: this.dataDirs[i] } : {}),
     });
     this.procs[i] = p;
     this.dataDirs[i] = p.dataDir;
+    clog.note('node started', { node: i, run, pid: p.child.pid, port: p.port });
   }
 
   /** The URL of node `i` if its process runs (a paused one included: clients cannot tell). */
@@ -127,11 +168,13 @@ class Device {
   incident: string | null = null;
   incidentAt = 0;
   nextSosAt: number;
-  order: { id: string; step: number } | null = null;
+  order: { id: string; step: number; completeUnanswered?: boolean } | null = null;
   orderSeq = 0;
   lastPing = 0;
   failingSince: number | null = null;
   longest = 0;
+  /** When the longest unserved stretch began and ended. */
+  longestSpan: [number, number] = [0, 0];
   lastPingAck = Date.now();
   /** Every third device presses SOS now and then. */
   readonly sosDevice: boolean;
@@ -155,19 +198,25 @@ class Device {
         const c = new DeviceClient({ url, token: await token(this.tech, 'device') });
         c.on('push', (m) => {
           if (m.t === 'sos_status') {
+            clog.note('device sos_status', { tech: this.tech, incident: m.incident, state: m.state });
             const states = this.statuses[m.incident] ?? [];
             states.push(m.state);
             this.statuses[m.incident] = states;
             if (m.state === 'resolved' && m.incident === this.incident) this.incident = null;
           }
         });
-        c.on('close', () => this.closed(c));
+        c.on('close', (code: number) => {
+          if (this.client === c) clog.note('device closed by server', { tech: this.tech, node: this.node, code });
+          this.closed(c);
+        });
         try {
           await within(c.connect(), REQUEST_TIMEOUT_MS);
           this.client = c;
           this.openedAt = Date.now();
+          clog.note('device connected', { tech: this.tech, node: this.node });
           return true;
-        } catch {
+        } catch (err) {
+          clog.note('device connect failed', { tech: this.tech, node: this.node, err: (err as Error).message });
           void c.close().catch(() => undefined);
         }
       }
@@ -194,9 +243,19 @@ class Device {
   private async send(msg: Parameters<DeviceClient['request']>[0]): Promise<Reply | null> {
     const c = this.client;
     if (c === null) return null;
+    const sentAt = Date.now();
     try {
-      return await within(c.request(msg), REQUEST_TIMEOUT_MS);
-    } catch {
+      const r = await within(c.request(msg), REQUEST_TIMEOUT_MS);
+      if (r.t !== 'ack' || msg.t !== 'ping')
+        clog.note('device request', { tech: this.tech, node: this.node, msg, reply: r, ms: Date.now() - sentAt });
+      return r;
+    } catch (err) {
+      clog.note('device request unanswered; reconnecting', {
+        tech: this.tech,
+        node: this.node,
+        msg,
+        err: (err as Error).message,
+      });
       this.abandon();
       return null;
     }
@@ -205,9 +264,16 @@ class Device {
   private work(ok: boolean): void {
     const now = Date.now();
     if (ok) {
-      if (this.failingSince !== null) this.longest = Math.max(this.longest, now - this.failingSince);
+      if (this.failingSince !== null) this.stretch(this.failingSince, now);
       this.failingSince = null;
     } else this.failingSince ??= now;
+  }
+
+  /** Records an unserved stretch [from, to], keeping the longest. */
+  private stretch(from: number, to: number): void {
+    if (to - from <= this.longest) return;
+    this.longest = to - from;
+    this.longestSpan = [from, to];
   }
 
   async step(tick: number, dispatch: (tech: string, id: string) => Promise<boolean>): Promise<void> {
@@ -218,7 +284,7 @@ class Device {
     const now = Date.now();
     if (r?.t === 'ack') {
       this.pings.push(ts);
-      this.longest = Math.max(this.longest, now - this.lastPingAck);
+      this.stretch(this.lastPingAck, now);
       this.lastPingAck = now;
     }
     if (this.client === null) return;
@@ -229,6 +295,7 @@ class Device {
         this.incident = String((s as unknown as { incident: string }).incident);
         this.incidentAt = Date.now();
         this.sos.push({ tech: this.tech, incident: this.incident, at: Date.now() });
+        clog.note('sos acked to the device', { tech: this.tech, incident: this.incident });
       }
       this.work(s?.t === 'ack');
       return;
@@ -256,7 +323,16 @@ class Device {
     ] as const;
     const reply = await this.send(msgs[o.step] as Parameters<DeviceClient['request']>[0]);
     // `conflict`: the step was done already (its ack was lost with a frozen node).
-    const done = reply?.t === 'ack' || (reply?.t === 'err' && reply.code === 'conflict');
+    // A `complete` that went unanswered may have completed the order all the same (the
+    // node ran it after the phone gave up waiting); a node that did not run it then knows
+    // nothing of the finished order (finished orders leave shared state) and answers the
+    // retry `forbidden`, as PROTOCOL.md has it for unknown orders: the step was done.
+    const finished =
+      o.step === msgs.length - 1 && o.completeUnanswered === true && reply?.t === 'err' && reply.code === 'forbidden';
+    if (finished)
+      clog.note('complete retried after no answer: forbidden counted as done', { tech: this.tech, order: o.id });
+    if (o.step === msgs.length - 1 && reply === null) o.completeUnanswered = true;
+    const done = reply?.t === 'ack' || (reply?.t === 'err' && reply.code === 'conflict') || finished;
     if (done) {
       o.step++;
       if (o.step === msgs.length) this.order = null;
@@ -266,7 +342,7 @@ class Device {
 
   finish(): void {
     if (this.client !== null) this.intervals.push([this.openedAt, Date.now()]);
-    if (this.failingSince !== null) this.longest = Math.max(this.longest, Date.now() - this.failingSince);
+    if (this.failingSince !== null) this.stretch(this.failingSince, Date.now());
     void this.client?.close().catch(() => undefined);
   }
 }
@@ -296,17 +372,27 @@ class Console {
         const c = new SafetyClient({ url, token: await token(this.name, 'safety') });
         const label = `${this.name}#${++this.gen}`;
         c.on('push', (m) => {
-          if (m.t === 'snapshot') this.onSnapshot(m.alerts);
-          else if (m.t === 'alert') this.onAlert({ console: label, at: Date.now(), alert: m.alert });
+          if (m.t === 'snapshot') {
+            clog.note('console snapshot', { console: label, alerts: m.alerts.map(brief) });
+            this.onSnapshot(m.alerts);
+          } else if (m.t === 'alert') {
+            clog.note('console alert', { console: label, ...brief(m.alert) });
+            this.onAlert({ console: label, at: Date.now(), alert: m.alert });
+          }
         });
-        c.on('close', () => {
-          if (this.client === c) this.client = null;
+        c.on('close', (code: number) => {
+          if (this.client === c) {
+            clog.note('console closed by server', { console: label, node: this.node, code });
+            this.client = null;
+          }
         });
         try {
           await within(c.connect(), REQUEST_TIMEOUT_MS);
           this.client = c;
+          clog.note('console connected', { console: label, node: this.node });
           return c;
-        } catch {
+        } catch (err) {
+          clog.note('console connect failed', { console: label, node: this.node, err: (err as Error).message });
           void c.close().catch(() => undefined);
         }
       }
@@ -327,16 +413,45 @@ class Console {
     const c = await this.ensure();
     if (c === null) return null;
     try {
-      return await within(t === 'ack' ? c.ack(id) : c.resolve(id), REQUEST_TIMEOUT_MS);
-    } catch {
+      const r = await within(t === 'ack' ? c.ack(id) : c.resolve(id), REQUEST_TIMEOUT_MS);
+      clog.note(`console ${t}`, { console: this.name, node: this.node, alert: id, reply: r });
+      return r;
+    } catch (err) {
+      clog.note(`console ${t} unanswered; moving on`, {
+        console: this.name,
+        node: this.node,
+        alert: id,
+        err: (err as Error).message,
+      });
       this.move((this.node + 1) % 3);
       return null;
     }
   }
 }
 
+/** What campaign.log keeps of an alert. */
+function brief(a: Alert): Record<string, unknown> {
+  return {
+    alert: a.id,
+    tech: a.tech,
+    kind: a.kind,
+    state: a.state,
+    level: a.level,
+    ts: a.ts,
+    escalatedAt: a.detail?.escalatedAt,
+    ...(a.order !== undefined ? { order: a.order } : {}),
+  };
+}
+
 async function main(): Promise<number> {
+  mkdirSync(OUT, { recursive: true });
+  clog = new CampaignLog(join(OUT, 'campaign.log'));
+  console.log(`chaos: logs and results go to ${OUT}`);
   const plan = schedule(SEED, RUN_MS);
+  writeFileSync(
+    join(OUT, 'schedule.json'),
+    `${JSON.stringify({ seed: SEED, minutes: RUN_MS / 60_000, plan }, null, 1)}\n`,
+  );
   console.log(
     `chaos: seed ${SEED}, ${RUN_MS / 60_000} min, ${DEVICES} devices, 3 nodes, redis primary+replica+sentinel`,
   );
@@ -345,8 +460,9 @@ async function main(): Promise<number> {
   const rnd = prng(SEED ^ 0x5eed);
 
   const redis = await SentinelRedis.launch();
-  const nodes = new Nodes({ ...ENV, REDIS_SENTINELS: redis.sentinels, REDIS_SENTINEL_NAME: SENTINEL_NAME });
+  const nodes = new Nodes({ ...ENV, REDIS_SENTINELS: redis.sentinels, REDIS_SENTINEL_NAME: SENTINEL_NAME }, OUT);
   const changes: SeenChange[] = [];
+  const snapshots: SeenChange[] = [];
   const sosSeen = new Set<string>();
   const sosAcked: Observations['sos'] = [];
   const consoleAcks: Observations['consoleAcks'] = [];
@@ -374,7 +490,11 @@ async function main(): Promise<number> {
             plan1(c.alert);
           },
           (alerts) => {
-            for (const a of alerts) plan1(a);
+            const at = Date.now();
+            for (const a of alerts) {
+              snapshots.push({ console: `op-${i} snapshot`, at, alert: a });
+              plan1(a);
+            }
           },
         ),
     );
@@ -393,9 +513,12 @@ async function main(): Promise<number> {
           body: JSON.stringify({ technician: tech, ...SITE, scheduledAt: Date.now() + 3_600_000, durationMin: 60 }),
           signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
         });
-        await res.text();
+        const text = await res.text();
+        if (res.status !== 200)
+          clog.note('dispatch refused', { tech, order: id, node: dispatchNode, status: res.status, text });
         return res.status === 200;
-      } catch {
+      } catch (err) {
+        clog.note('dispatch unanswered', { tech, order: id, node: dispatchNode, err: (err as Error).message });
         return false;
       }
     };
@@ -434,6 +557,7 @@ async function main(): Promise<number> {
     for (const f of plan) {
       await sleep(Math.max(0, started + f.at - Date.now()));
       console.log(`${((Date.now() - started) / 1000).toFixed(1)} s: ${f.kind} ${JSON.stringify(f)}`);
+      clog.note('fault', { ...f, offsetMs: f.at });
       if (f.kind === 'pause') {
         const p = nodes.procs[f.node];
         if (p == null) continue;
@@ -442,19 +566,23 @@ async function main(): Promise<number> {
         await sleep(f.ms);
         p.resume();
         nodes.paused.delete(f.node);
+        clog.note('fault over: SIGCONT', { node: f.node });
       } else if (f.kind === 'kill') {
         const p = nodes.procs[f.node];
         if (p == null) continue;
         await p.crash();
         nodes.procs[f.node] = null;
+        clog.note('node killed (kill -9)', { node: f.node, pid: p.child.pid });
         await sleep(f.ms);
         await nodes.start(f.node);
       } else if (f.kind === 'redis') {
         const port = await redis.primaryPort();
         const primary = redis.servers.find((s) => s.port === port);
+        clog.note('redis primary killed', { port });
         await primary?.kill();
         await sleep(f.ms);
         await primary?.start();
+        clog.note('fault over: old primary restarted', { port });
       } else {
         consoles[f.console]?.move(f.node);
       }
@@ -525,6 +653,7 @@ async function main(): Promise<number> {
       sos: sosAcked,
       sosPresses,
       changes,
+      snapshots,
       sosSeen: [...sosSeen],
       consoleAcks,
       sosStatus,
@@ -540,13 +669,21 @@ async function main(): Promise<number> {
     );
     for (const c of consoles) c.move(0);
     await Promise.allSettled(consoles.map((c) => c.client?.close()));
-    if (violations.length === 0) {
-      console.log(`verdict: PASS (seed ${SEED})`);
-      return 0;
+    const verdict =
+      violations.length === 0
+        ? `verdict: PASS (seed ${SEED})`
+        : `verdict: FAIL (seed ${SEED}), ${violations.length} violations:\n${violations.map((v) => `  - ${v}`).join('\n')}`;
+    writeFileSync(join(OUT, 'verdict.txt'), `${verdict}\n`);
+    console.log(verdict);
+    if (violations.length > 0) {
+      await clog.close();
+      const spans = new Map(devices.map((d) => [d.tech, d.longestSpan] as const));
+      const report = explain(violations, OUT, sosAcked, changes, spans);
+      writeFileSync(join(OUT, 'violations.txt'), report);
+      console.log(report);
     }
-    console.log(`verdict: FAIL (seed ${SEED}), ${violations.length} violations:`);
-    for (const v of violations) console.log(`  - ${v}`);
-    return 1;
+    console.log(`chaos: node logs, campaign.log and the verdict are in ${OUT}`);
+    return violations.length === 0 ? 0 : 1;
   } finally {
     stopping = true;
     for (const p of nodes.procs) {
@@ -556,13 +693,99 @@ async function main(): Promise<number> {
     }
     for (const dir of nodes.dataDirs) rmSync(dir, { recursive: true, force: true });
     await redis.destroy();
+    await clog.close();
   }
+}
+
+/** One line of a node's pino log or of campaign.log, with where it came from. */
+interface LogEntry {
+  at: number;
+  from: string;
+  text: string;
+  tech: string | undefined;
+  warn: boolean;
+}
+
+/** Every line of every node log and of campaign.log in `dir`, in time order. */
+function readLogs(dir: string): LogEntry[] {
+  const out: LogEntry[] = [];
+  for (const file of readdirSync(dir).sort()) {
+    const from = file.replace(/\.log$/, '');
+    if (!file.endsWith('.log')) continue;
+    for (const text of readFileSync(join(dir, file), 'utf8').split('\n')) {
+      if (text === '') continue;
+      let line: Record<string, unknown>;
+      try {
+        line = JSON.parse(text) as Record<string, unknown>;
+      } catch {
+        continue;
+      }
+      const at = typeof line.time === 'number' ? line.time : typeof line.at === 'number' ? line.at : 0;
+      const tech = typeof line.tech === 'string' ? line.tech : undefined;
+      const warn =
+        (typeof line.level === 'number' && line.level >= 40) || line.ev === 'fault' || line.ev === 'node started';
+      out.push({ at, from, text, tech, warn });
+    }
+  }
+  return out.sort((a, b) => a.at - b.at);
+}
+
+/** Most lines printed per violation (violations.txt holds the same). */
+const EXCERPT_LINES = 600;
+
+/**
+ * For each violation, the log lines that explain it: every line naming its alert, and in
+ * the time around it every line of its technician and every warning and fault.
+ */
+function explain(
+  violations: string[],
+  dir: string,
+  sos: Observations['sos'],
+  changes: SeenChange[],
+  spans: Map<string, [number, number]>,
+): string {
+  const logs = readLogs(dir);
+  const techOf = new Map<string, string>();
+  const seenAt = new Map<string, [number, number]>();
+  for (const s of sos) techOf.set(s.incident, s.tech);
+  for (const c of changes) {
+    techOf.set(c.alert.id, c.alert.tech);
+    const [from, to] = seenAt.get(c.alert.id) ?? [c.alert.ts, c.at];
+    seenAt.set(c.alert.id, [Math.min(from, c.alert.ts), Math.max(to, c.at)]);
+  }
+  const parts: string[] = [];
+  for (const v of violations) {
+    const alert = [...techOf.keys()].find((id) => v.includes(id));
+    const tech = alert !== undefined ? techOf.get(alert) : /chaos-\d+/.exec(v)?.[0];
+    let window: [number, number] = [0, Number.MAX_SAFE_INTEGER];
+    if (alert !== undefined) {
+      const [from, to] = seenAt.get(alert) ?? [0, Number.MAX_SAFE_INTEGER];
+      window = [from - 20_000, to + 5_000];
+    } else if (tech !== undefined && spans.has(tech)) {
+      const [from, to] = spans.get(tech) as [number, number];
+      window = [from - 20_000, to + 5_000];
+    }
+    const techRe = tech === undefined ? null : new RegExp(`"${tech}(-o\\d+)?"`);
+    const lines = logs.filter(
+      (l) =>
+        (alert !== undefined && l.text.includes(alert)) ||
+        (l.at >= window[0] && l.at <= window[1] && (techRe?.test(l.text) === true || (l.warn && l.tech === undefined))),
+    );
+    const iso = (t: number) => new Date(t).toISOString().slice(11, 23);
+    parts.push(
+      `--- ${v}\n    ${alert !== undefined ? `alert ${alert}, ` : ''}technician ${tech ?? '?'}, ` +
+        `window ${iso(window[0])}-${window[1] === Number.MAX_SAFE_INTEGER ? 'end' : iso(window[1])}, ${lines.length} lines`,
+    );
+    for (const l of lines.slice(0, EXCERPT_LINES)) parts.push(`${iso(l.at)} ${l.from}: ${l.text}`);
+    if (lines.length > EXCERPT_LINES) parts.push(`... ${lines.length - EXCERPT_LINES} more`);
+  }
+  return `${parts.join('\n')}\n`;
 }
 
 main().then(
   (code) => process.exit(code),
   (err: unknown) => {
-    console.error(`chaos: the campaign could not run (seed ${SEED}):`, err);
+    console.error(`chaos: the campaign could not run (seed ${SEED}; logs in ${OUT}):`, err);
     process.exit(2);
   },
 );

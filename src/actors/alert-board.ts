@@ -230,6 +230,10 @@ export class AlertBoard {
 
   /** Appends `alert` to the feed, which pushes it to every console; not awaited (see the module comment). */
   private announce(alert: Alert): void {
+    this.log.debug(
+      { alert: alert.id, tech: alert.tech, kind: alert.kind, state: alert.state, rung: alert.level },
+      'alert change sent to the feed',
+    );
     const p: Promise<unknown> = this.feed
       .append(alert)
       // A stale write (another node holds the technician now) is counted and logged by the feed.

@@ -78,6 +78,12 @@ export interface LocalNode {
   drop(tech: string): Promise<void>;
   /** The lease of `tech` was confirmed again after it had lapsed here: run the deadlines that came due meanwhile. */
   wake(tech: string): void;
+  /**
+   * This node's renewal of `tech`'s lease was answered with a new token (another node
+   * held it meanwhile, or Redis lost the fence in a failover): take it over again, merging
+   * what this node has with what Redis has.
+   */
+  retake(tech: string): Promise<void>;
 }
 
 /** See the module comment. One per node in Redis mode. */
@@ -186,6 +192,7 @@ export class ClusterLink {
     if (h === undefined) return false;
     if (this.clock.monotonic() - h.confirmedAt < LEASE_TTL_MS - LEASE_MARGIN_MS) return true;
     if (this.sharedDown()) return true;
+    if (!h.lapsed) this.log.debug({ tech, token: h.token }, 'technician lease unconfirmed too long; not acting for it');
     h.lapsed = true;
     return false;
   }
@@ -264,9 +271,21 @@ export class ClusterLink {
           const h = this.held.get(tech);
           if (h === undefined) return;
           if (token === null) this.lose(tech, 'technician lease lost to another node; dropping its actors here');
-          else if (token !== h.token)
-            this.lose(tech, 'technician lease was held by another node meanwhile; dropping it here');
-          else this.confirm(tech, token, sentAt);
+          else if (token !== h.token) {
+            // Redis gave this node the lease under a new token: it holds it now, so it must
+            // not just forget it (nobody would serve the technician until the lease ran
+            // out). What it has may be stale (another node held it) or ahead (Redis lost
+            // writes in a failover): take it over again, merging both.
+            this.held.delete(tech);
+            this.fences.delete(tech);
+            this.log.warn(
+              { tech, fence: token, was: h.token },
+              'technician lease renewed under a new token (held elsewhere meanwhile, or redis lost it); taking it over again',
+            );
+            void this.local
+              .retake(tech)
+              .catch((err: Error) => this.log.error({ err, tech }, 'taking the technician over again failed'));
+          } else this.confirm(tech, token, sentAt);
         })
         .catch(() => {
           // Redis unreachable: keep trying; `holds` turns false once the lease may have run out.

@@ -85,6 +85,7 @@ export class ClusteredTracker implements Tracker {
         push: (tech, msg) => local.pushHere(tech, msg),
         drop: (tech) => this.takeover.drop(tech),
         wake: (tech) => local.wake(tech),
+        retake: (tech) => this.takeover.retake(tech),
       },
       log,
       clock,
@@ -94,6 +95,8 @@ export class ClusteredTracker implements Tracker {
     this.cluster = cluster;
     this.takeover = new Takeover({ cluster, mirror, shared, local, log, clock, relay });
     this.reconciler = new Reconciler({ cluster, takeover: this.takeover, mirror, shared, local, log, clock });
+    // What this node lets go of a technician is reconciled wherever it runs next.
+    this.takeover.onDropped = (j) => this.reconciler.keep(j);
     this.resync = new SharedResync({ cluster, takeover: this.takeover, mirror, shared, local, log, clock });
     local.join({
       holds: (tech) => cluster.holds(tech),
@@ -102,7 +105,7 @@ export class ClusteredTracker implements Tracker {
       durable: (rec) => mirrorRecord(mirror, rec),
       erased: async (tech) => {
         await mirror.eraseTech(tech);
-        await this.takeover.drop(tech);
+        await this.takeover.drop(tech, { keep: false });
         await cluster.release(tech);
       },
       closing: async () => {
@@ -246,6 +249,15 @@ export class ClusteredTracker implements Tracker {
     if (alert === undefined) return notFound(`no alert ${msg.id}`);
     const tech = alert.tech;
     if (!takeover.runs(tech)) {
+      // Right after Redis came back, a technician without a lease is not yet an orphan: its
+      // node may still be re-taking it (takeover.ts `justReconnected`); the operator retries.
+      if (takeover.justReconnected() && !cluster.heldTechs().includes(tech) && (await cluster.owner(tech)) === null) {
+        return {
+          ok: false,
+          code: 'unavailable',
+          msg: 'shared state just came back; the alert’s node is re-taking it; retry',
+        };
+      }
       // Run it where the technician runs; take it over here when no node does.
       const got = await takeover.adopt(tech);
       if (got === 'taken') {

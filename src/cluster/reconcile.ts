@@ -13,6 +13,10 @@
  * add what the owner already superseded; and a node that lost its technician while frozen
  * can still not change anything (its token is stale, and it writes nothing itself).
  *
+ * The same goes for what this node had of a technician it let go while running (its lease
+ * went to another node, or came back under a new token: `keep`): Redis may have lost part
+ * of it in a failover, and this node's copy is reconciled like a journal's.
+ *
  * The pass repeats every LEASE_RENEW_MS until every technician of the journal is settled:
  * while Redis is unreachable, while the owner does not answer, or while a technician is
  * between nodes, it is tried again later.
@@ -26,6 +30,7 @@ import type { SharedState } from '../shared/shared-state.js';
 import type { StateMirror } from '../shared/state-mirror.js';
 import { type ClusterLink, LEASE_RENEW_MS } from './cluster-link.js';
 import {
+  aheadOf,
   historyWanted,
   type Journaled,
   journaledByTech,
@@ -54,6 +59,7 @@ export class Reconciler {
   private pending = new Map<string, Journaled>();
   private stopTimer: CancelTimer | null = null;
   private running = false;
+  private closed = false;
 
   constructor(private readonly d: ReconcileDeps) {}
 
@@ -68,8 +74,9 @@ export class Reconciler {
     void this.pass();
   }
 
-  /** Stops retrying. */
+  /** Stops retrying, for good (the node is closing). */
   stop(): void {
+    this.closed = true;
     this.stopTimer?.();
     this.stopTimer = null;
   }
@@ -102,26 +109,22 @@ export class Reconciler {
   }
 
   /** Which ids of `j` absent from `present` shared storage ever held. */
-  private async history(j: Journaled, present: Present): Promise<Known> {
-    const want = historyWanted(j, present);
-    const orders = new Set<string>();
-    for (const id of want.orders) if ((await this.d.mirror.techOf(id)) !== null) orders.add(id);
-    let alerts = new Set<string>();
-    if (want.alerts.length > 0) {
-      const since = Math.min(...want.alerts.map((a) => a.ts)) - CLOCK_SLACK_MS;
-      const seen = await this.d.shared.feed.idsSince(since);
-      alerts = seen.ids;
-      if (!seen.complete) {
-        // The feed no longer reaches back that far: these alerts cannot be told from ones
-        // resolved long ago, so they are not brought back (README, known limits).
-        for (const a of want.alerts) alerts.add(a.id);
-        this.d.log.warn(
-          { tech: j.tech, alerts: want.alerts.length },
-          'journal reconciliation: alerts older than the feed’s history are not reconciled',
-        );
-      }
-    }
-    return { orders, alerts };
+  private history(j: Journaled, present: Present): Promise<Known> {
+    return knownIn(this.d, j, present);
+  }
+
+  /**
+   * Records of technician `j.tech` that this node ran until it had to let them go (its
+   * lease went to another node, or came back under a new token after Redis lost writes):
+   * they may be further along than what Redis holds (an operator's ack Redis lost in a
+   * failover), so they are reconciled like a journal's, where the technician runs now.
+   */
+  keep(j: Journaled): void {
+    if (this.closed) return;
+    const before = this.pending.get(j.tech);
+    this.pending.set(j.tech, before === undefined ? j : combine(before, j));
+    this.stopTimer ??= every(this.d.clock, LEASE_RENEW_MS, () => void this.pass());
+    void this.pass();
   }
 
   private async pass(): Promise<void> {
@@ -129,14 +132,18 @@ export class Reconciler {
     this.running = true;
     try {
       for (const [tech, j] of [...this.pending]) {
-        if (await this.settle(tech, j)) this.pending.delete(tech);
+        if (await this.settle(tech, j)) {
+          this.pending.delete(tech);
+          this.d.takeover.forgetKept(tech);
+        }
       }
     } catch (err) {
       this.d.log.warn({ err: (err as Error).message }, 'journal reconciliation: redis unreachable; retrying');
     } finally {
       this.running = false;
       if (this.pending.size === 0 && this.stopTimer !== null) {
-        this.stop();
+        this.stopTimer();
+        this.stopTimer = null;
         this.d.log.info('journal reconciliation done');
       }
     }
@@ -168,6 +175,53 @@ export class Reconciler {
     }
     return (await this.mergeHere(j)).ok;
   }
+}
+
+/**
+ * Which ids of `j` absent from `present` shared storage ever held (orders in its order
+ * index, alerts in its change stream): what `missingFrom` needs.
+ */
+export async function knownIn(
+  d: Pick<ReconcileDeps, 'mirror' | 'shared' | 'log'>,
+  j: Journaled,
+  present: Present,
+): Promise<Known> {
+  const want = historyWanted(j, present);
+  const orders = new Set<string>();
+  for (const id of want.orders) if ((await d.mirror.techOf(id)) !== null) orders.add(id);
+  let alerts = new Set<string>();
+  if (want.alerts.length > 0) {
+    const since = Math.min(...want.alerts.map((a) => a.ts)) - CLOCK_SLACK_MS;
+    const seen = await d.shared.feed.idsSince(since);
+    alerts = seen.ids;
+    if (!seen.complete) {
+      // The feed no longer reaches back that far: these alerts cannot be told from ones
+      // resolved long ago, so they are not brought back (README, known limits).
+      for (const a of want.alerts) alerts.add(a.id);
+      d.log.warn(
+        { tech: j.tech, alerts: want.alerts.length },
+        'journal reconciliation: alerts older than the feed’s history are not reconciled',
+      );
+    }
+  }
+  return { orders, alerts };
+}
+
+/** Two sets of records of one technician as one: per order and alert the one further along, the newer position. */
+function combine(a: Journaled, b: Journaled): Journaled {
+  const orders = new Map(a.orders.map((o) => [o.id, o]));
+  for (const o of b.orders) {
+    const had = orders.get(o.id);
+    if (had === undefined || o.timeline.length >= had.timeline.length) orders.set(o.id, o);
+  }
+  const alerts = new Map(a.alerts.map((x) => [x.id, x]));
+  for (const x of b.alerts) {
+    const had = alerts.get(x.id);
+    if (had === undefined || !aheadOf(had, x)) alerts.set(x.id, x);
+  }
+  const position =
+    a.position === null || (b.position !== null && b.position.pos.ts >= a.position.pos.ts) ? b.position : a.position;
+  return { tech: a.tech, orders: [...orders.values()], alerts: [...alerts.values()], position };
 }
 
 /** Counts of records by kind, for the log (never their content: positions, notes). */

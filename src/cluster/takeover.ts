@@ -11,6 +11,10 @@
  *   lost) is kept and written to the feed under the new lease, so no acked SOS is lost.
  * - Drop: the lease was lost or handed over; the technician's actors, orders, incidents
  *   and alerts leave this node (after their writes are out, for the next owner to load).
+ *   What it had is kept and reconciled where the technician runs next (reconcile.ts), and
+ *   merged by the journal's rules if this node takes it over again: Redis may have lost
+ *   some of it in a failover (an operator's ack), and this node may be the only one that
+ *   knows.
  * - Sweep: every LEASE_RENEW_MS each node looks at the technicians with open orders or
  *   unresolved alerts; one whose lease has expired (its node died) is taken over, so
  *   escalation goes on even before the device reconnects (but not in the first two renewal
@@ -27,13 +31,16 @@
  */
 
 import type { LocalTracker } from '../actors/local-tracker.js';
-import { isTerminalState, isUnresolved, type LiveRecord } from '../actors/records.js';
+import { isTerminalState, isUnresolved, type LiveRecord, type OrderRecord } from '../actors/records.js';
 import { recover } from '../actors/recovery.js';
 import { type CancelTimer, type Clock, every } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { SharedState } from '../shared/shared-state.js';
 import type { StateMirror } from '../shared/state-mirror.js';
 import { type ClusterLink, LEASE_RENEW_MS } from './cluster-link.js';
+import { type Journaled, missingFrom, type Present } from './journal-merge.js';
+import { knownIn } from './reconcile.js';
+import { mirrorRecord } from './resync.js';
 
 /** What an attempt to run a technician here came to. */
 export type Adoption = 'runs' | 'taken' | 'unreachable';
@@ -70,6 +77,13 @@ export class Takeover {
   private readonly adopting = new Map<string, Promise<Adoption>>();
   private stopSweeper: CancelTimer | null = null;
   private sweeping = false;
+  /**
+   * What this node had of technicians it let go (lease lost or re-taken under a new
+   * token), until a take-over here merges it: it may be further along than Redis's copy.
+   */
+  private readonly kept = new Map<string, Journaled>();
+  /** Told of every such set of records, for reconciliation wherever the technician runs now. */
+  onDropped: (j: Journaled) => void = () => {};
 
   constructor(private readonly d: TakeoverDeps) {}
 
@@ -82,6 +96,17 @@ export class Takeover {
   stop(): void {
     this.stopSweeper?.();
     this.stopSweeper = null;
+  }
+
+  /**
+   * Whether Redis came back (to this node) too recently for a technician without a lease
+   * to count as orphaned: after a failover every live node needs two renewals to re-take
+   * its own leases (the promoted replica may lack them), and a node that took a technician
+   * over meanwhile would run it from Redis's copy, which may lack that node's last writes.
+   */
+  justReconnected(): boolean {
+    const up = this.d.shared.readyForMs();
+    return up !== null && up < 2 * LEASE_RENEW_MS;
   }
 
   /** Whether this node runs technician `tech` now (lease held and state loaded). */
@@ -108,18 +133,58 @@ export class Takeover {
     return p;
   }
 
-  /** Drops technician `tech`'s actors and state from this node; see the module comment. */
-  async drop(tech: string): Promise<void> {
+  /**
+   * Drops technician `tech`'s actors and state from this node; see the module comment.
+   * Unless `keep` is false (an erasure, an idle technician), what this node had of it is
+   * kept for reconciliation: Redis may have lost some of it (a failover to a replica that
+   * lacked the last writes), and this node may be the only one that knows, say, that an
+   * operator acknowledged its SOS. Unless `moveOn` is false, its device is sent elsewhere.
+   */
+  async drop(tech: string, opts: { keep?: boolean; moveOn?: boolean } = {}): Promise<void> {
     this.adopted.delete(tech);
     const { local, mirror, relay, log } = this.d;
+    const j = opts.keep !== false ? this.recordsOf(tech) : null;
     // The device goes to the node that runs its technician now (close code 1001: reconnect).
-    local.moveOn(tech);
+    if (opts.moveOn !== false) local.moveOn(tech);
     await local.evict(tech);
     await Promise.all([local.flushFeed(), mirror.flush()]);
     // Its events go into the shared stream before the lease moves (README, events).
     if (relay !== null && !(await relay.flush(RELAY_FLUSH_MS))) {
       log.warn({ tech }, 'hand-over: events of this node not yet in the shared stream; they follow when redis answers');
     }
+    // Handed on only once evicted, so a take-over it starts cannot race the eviction.
+    if (j !== null) {
+      this.kept.set(tech, j);
+      this.onDropped(j);
+    }
+  }
+
+  /** What this node has of `tech`, as journal records for reconciliation; null when nothing. */
+  private recordsOf(tech: string): Journaled | null {
+    const s = this.d.local.stateOf(tech);
+    if (s.orders.length === 0 && s.alerts.length === 0) return null;
+    const quietSince = this.d.clock.now();
+    return {
+      tech,
+      orders: s.orders,
+      alerts: s.alerts,
+      position: s.position === null ? null : { pos: s.position, quietSince },
+    };
+  }
+
+  /**
+   * This node's lease of `tech` was confirmed under a new token (another node held it
+   * meanwhile, or Redis lost the fence in a failover): its state here may be stale or
+   * ahead. Drops it (keeping it, see `drop`) and takes the technician over again, merging.
+   */
+  async retake(tech: string): Promise<void> {
+    await this.drop(tech, { moveOn: false });
+    await this.adopt(tech);
+  }
+
+  /** Reconciliation settled what this node kept of `tech` (merged where it runs, or Redis had it): forget it. */
+  forgetKept(tech: string): void {
+    this.kept.delete(tech);
   }
 
   /** Loads technician `tech` again from shared storage (this node holds it but misses some of its state). */
@@ -137,27 +202,43 @@ export class Takeover {
     // What this node wrote itself must be in Redis before Redis's copy replaces it here.
     await Promise.all([local.flushFeed(), mirror.flush()]);
     const [mirrored, snap] = await Promise.all([mirror.load(tech), shared.feed.snapshot()]);
-    const recs: LiveRecord[] = [];
     // The mirror checked each record's shape against its schema when it read it back.
-    for (const o of mirrored.orders) {
-      if (o.tech === tech && !isTerminalState(o.state)) recs.push({ k: 'o', o });
+    const orders = new Map<string, OrderRecord>(mirrored.orders.filter((o) => o.tech === tech).map((o) => [o.id, o]));
+    const alerts = new Map(snap.alerts.filter((a) => a.tech === tech).map((a) => [a.id, a]));
+    let position = mirrored.position;
+    // What this node had of the technician when it last let it go, where it is further
+    // along than Redis (Redis lost an ack, a resolve, an order step in a failover): merged
+    // by the journal's rules before anything wakes here, so an acknowledged SOS is not
+    // escalated again from Redis's older copy. Written back to Redis below.
+    const rewrite: LiveRecord[] = [];
+    const kept = this.kept.get(tech);
+    if (kept !== undefined) {
+      const present: Present = { orders, alerts, position: position?.pos ?? null };
+      for (const r of missingFrom(kept, present, await knownIn(this.d, kept, present))) {
+        rewrite.push(r);
+        if (r.k === 'o') orders.set(r.o.id, r.o);
+        else if (r.k === 'a') alerts.set(r.a.id, r.a);
+        else position = { pos: r.pos, quietSince: r.quietSince };
+      }
+      this.kept.delete(tech);
     }
-    const inRedis = new Set<string>();
-    for (const a of snap.alerts) {
-      if (a.tech !== tech) continue;
-      inRedis.add(a.id);
-      if (isUnresolved(a)) recs.push({ k: 'a', a });
-    }
+    const recs: LiveRecord[] = [];
+    for (const o of orders.values()) if (!isTerminalState(o.state)) recs.push({ k: 'o', o });
+    for (const a of alerts.values())
+      if (isUnresolved(a) || rewrite.some((r) => r.k === 'a' && r.a === a)) recs.push({ k: 'a', a });
     // Unresolved alerts this node raised that Redis lacks (written while Redis was
     // unreachable, and refused or lost): kept, and written to the feed under this lease.
-    const missing = local.alertsOf(tech).filter((a) => isUnresolved(a) && !inRedis.has(a.id));
+    const missing = local.alertsOf(tech).filter((a) => isUnresolved(a) && !alerts.has(a.id));
     for (const a of missing) recs.push({ k: 'a', a });
-    const p = mirrored.position;
-    if (p !== null) recs.push({ k: 'p', id: tech, pos: p.pos, quietSince: p.quietSince });
+    if (position !== null) recs.push({ k: 'p', id: tech, pos: position.pos, quietSince: position.quietSince });
     const state = recover(recs, startedAt);
 
     await local.adopt(tech, state);
     for (const a of missing) local.republish(a.id);
+    for (const r of rewrite) {
+      if (r.k === 'a') local.republish(r.a.id);
+      else mirrorRecord(mirror, r);
+    }
     this.adopted.add(tech);
     log.info(
       {
@@ -165,6 +246,7 @@ export class Takeover {
         orders: state.orders.size,
         alerts: state.alerts.length,
         republished: missing.length,
+        merged: rewrite.length,
         ms: this.d.clock.now() - startedAt,
       },
       'technician taken over',
@@ -179,8 +261,7 @@ export class Takeover {
       const { cluster, mirror, local, log, shared } = this.d;
       // Right after Redis comes back, give every node two renewals to re-take its own
       // leases before treating their technicians as orphans.
-      const up = shared.readyForMs();
-      if (up === null || up < 2 * LEASE_RENEW_MS) return;
+      if (shared.readyForMs() === null || this.justReconnected()) return;
       const busy = new Set(await mirror.busy());
       for (const a of local.seenAlerts()) if (isUnresolved(a)) busy.add(a.tech);
       const orphans: string[] = [];
@@ -209,7 +290,7 @@ export class Takeover {
       // Idle technicians held here: release them.
       for (const tech of cluster.heldTechs()) {
         if (busy.has(tech) || local.attached(tech) || this.adopting.has(tech) || local.hasOpenWork(tech)) continue;
-        await this.drop(tech);
+        await this.drop(tech, { keep: false });
         await cluster.release(tech);
       }
     } catch (err) {

@@ -76,6 +76,21 @@ export class MemoryAlertFeed implements AlertFeed {
     return this.kept.length - this.head;
   }
 
+  /**
+   * Loses every change after `position`, as a Redis replica promoted before it received
+   * them would (tests); tails are not told, as they are not by a failover.
+   */
+  rollback(position: string): void {
+    this.kept = this.kept.slice(this.head).filter((e) => e.position <= position);
+    this.head = 0;
+    // Rebuilt from the changes kept: a test trims nothing, so that is all of them.
+    this.open.clear();
+    for (const { alert } of this.kept) {
+      if (alert.state === 'resolved') this.open.delete(alert.id);
+      else this.open.set(alert.id, alert);
+    }
+  }
+
   async close(): Promise<void> {
     this.tails.clear();
   }

@@ -58,5 +58,11 @@ export class MemoryLeases implements Leases {
     return this.live(key)?.owner ?? null;
   }
 
+  /** Loses lease `key` and its fence, as a Redis replica promoted before it received them would (tests). */
+  forget(key: string): void {
+    this.held.delete(key);
+    this.fences.delete(key);
+  }
+
   async close(): Promise<void> {}
 }

@@ -54,7 +54,7 @@ export class MemoryCluster {
   readonly nearby = new MemoryNearbyIndex();
   readonly nodes: ClusteredTracker[] = [];
   private readonly hub = new MemoryBusHub();
-  private readonly feed = new MemoryAlertFeed();
+  readonly feed = new MemoryAlertFeed();
   /** The ownership leases every node shares (tests read holders from it). */
   readonly leases = new MemoryLeases(this.clock);
   private readonly dirs: string[] = [];
@@ -65,6 +65,8 @@ export class MemoryCluster {
    * a node answers while it cannot see the owners is tested).
    */
   ownersUnreadable = false;
+  /** Per node id, when its (simulated) Redis connection last came back; unset: up from the start. */
+  private readonly upSince = new Map<string, number>();
 
   private constructor(
     private readonly env: Record<string, string>,
@@ -106,7 +108,11 @@ export class MemoryCluster {
       fences: new FenceTokens(),
       bus,
       mirror: this.mirror,
-      readyForMs: () => (this.ownersUnreadable ? null : Number.MAX_SAFE_INTEGER),
+      readyForMs: () => {
+        if (this.ownersUnreadable) return null;
+        const since = this.upSince.get(nodeId);
+        return since === undefined ? Number.MAX_SAFE_INTEGER : this.clock.now() - since;
+      },
       connections: () => 1,
       health: () => ({ ok: true }),
       // The twins are the cluster's, not this node's: closing a node only takes it off the bus.
@@ -126,6 +132,11 @@ export class MemoryCluster {
     );
     this.live.add(node);
     return node;
+  }
+
+  /** Node `i`'s Redis connection came back just now (after a failover), as its `readyForMs` tells. */
+  reconnected(i: number): void {
+    this.upSince.set(`node-${i}`, this.clock.now());
   }
 
   /** Kills `node` like kill -9: its leases stay until they run out. */

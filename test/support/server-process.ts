@@ -4,7 +4,7 @@
  * the log lines it printed.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,6 +23,8 @@ export interface StartOptions {
   env?: Record<string, string>;
   /** Reuse a data dir (restart after a crash); a new temp dir otherwise. */
   dataDir?: string;
+  /** Also copy the process's stdout (its pino lines) to `<logTo>.log` and its stderr to `<logTo>.stderr`. */
+  logTo?: string;
 }
 
 /** A running server process. */
@@ -67,6 +69,11 @@ export class ServerProcess {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const server = new ServerProcess(child, dataDir, options.dataDir === undefined);
+    if (options.logTo !== undefined) {
+      // Piped before any output is read, so the files hold every line from the first.
+      child.stdout?.pipe(createWriteStream(`${options.logTo}.log`, { flags: 'a' }));
+      child.stderr?.pipe(createWriteStream(`${options.logTo}.stderr`, { flags: 'a' }));
+    }
     await server.waitUntilListening();
     return server;
   }

@@ -35,6 +35,7 @@ function clean(): Observations {
         alert: sos({ level: 2, state: 'acknowledged', detail: { escalatedAt: T0 + 15_000 } }),
       },
     ],
+    snapshots: [],
     sosSeen: ['s1'],
     consoleAcks: [{ incident: 's1', at: T0 + 20_000 }],
     sosStatus: { s1: ['acknowledged'] },
@@ -78,6 +79,21 @@ describe('chaos checker', () => {
     never.changes = never.changes.filter((c) => c.alert.level !== 2 || c.alert.state !== 'open');
     never.consoleAcks = [{ incident: 's1', at: T0 + 27_000 }];
     assert.match(check(never).join('\n'), /never reached level 2/);
+
+    // A rung reached while no console could hear it is seen in the next console's snapshot.
+    const unheard = clean();
+    unheard.changes = never.changes;
+    unheard.consoleAcks = never.consoleAcks;
+    unheard.snapshots = [
+      { console: 'c#2', at: T0 + 26_000, alert: sos({ level: 2, detail: { escalatedAt: T0 + 15_000 } }) },
+    ];
+    assert.deepEqual(check(unheard), []);
+    unheard.snapshots.push({
+      console: 'c#3',
+      at: T0 + 26_500,
+      alert: sos({ level: 2, detail: { escalatedAt: T0 + 25_000 } }),
+    });
+    assert.match(check(unheard).join('\n'), /reached level 2 2 times/);
 
     const late = clean();
     late.consoleAcks = [{ incident: 's1', at: T0 + 1_000 }];
