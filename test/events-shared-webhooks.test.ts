@@ -25,6 +25,7 @@ import { createLogger } from '../src/log.js';
 import { Metrics } from '../src/metrics.js';
 import type { DispatchEvent } from '../src/protocol.js';
 import { RedisLeases } from '../src/shared/leases-redis.js';
+import { assertOrderedPerKey } from './support/event-order.js';
 import { eventually } from './support/eventually.js';
 import { RedisServer } from './support/redis-server.js';
 
@@ -230,15 +231,7 @@ describe('shared webhooks (two nodes, real redis)', () => {
         ok.map((e) => e.data.i as number).sort((a, b) => a - b),
         Array.from({ length: 200 }, (_, i) => i),
       );
-      for (const key of ['order', 'tech'] as const) {
-        const last = new Map<string, string>();
-        for (const e of ok) {
-          const k = e[key] as string;
-          const before = last.get(k);
-          assert.ok(before === undefined || before < e.id, `${key} ${k}: ${e.id} after ${before}`);
-          last.set(k, e.id);
-        }
-      }
+      assertOrderedPerKey(ok);
     } finally {
       clearInterval(sampler);
       await n1.close().catch(() => undefined);

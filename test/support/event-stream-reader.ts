@@ -80,16 +80,3 @@ export async function pullAllEvents(s: ServerProcess, pageSize = 1000): Promise<
     after = page.next;
   }
 }
-
-/** For each ordering key, ids in the order the receiver first accepted them must ascend. */
-export function assertOrderedPerKey(events: DispatchEvent[]): void {
-  const last = new Map<string, string>();
-  for (const ev of events) {
-    for (const key of [ev.order && `o:${ev.order}`, ev.tech && `t:${ev.tech}`]) {
-      if (!key) continue;
-      const prev = last.get(key);
-      assert.ok(prev === undefined || prev < ev.id, `${key}: ${ev.id} (${ev.type}) accepted after ${prev}`);
-      last.set(key, ev.id);
-    }
-  }
-}

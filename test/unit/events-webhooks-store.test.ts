@@ -13,6 +13,7 @@ import { Webhooks } from '../../src/events/webhooks.js';
 import { createLogger } from '../../src/log.js';
 import { Metrics } from '../../src/metrics.js';
 import type { DispatchEvent } from '../../src/protocol.js';
+import { assertOrderedPerKey } from '../support/event-order.js';
 import { tempDirs } from '../support/fixtures.js';
 
 const tempDir = tempDirs('webhooks-store');
@@ -182,15 +183,7 @@ describe('webhooks across restarts', () => {
       'every event delivered',
     );
     assert.ok(okBefore < TOTAL);
-    for (const key of ['order', 'tech'] as const) {
-      const last = new Map<string, string>();
-      for (const e of ok) {
-        const k = e[key] as string;
-        const before = last.get(k);
-        assert.ok(before === undefined || before < e.id, `${key} ${k}: ${e.id} after ${before}`);
-        last.set(k, e.id);
-      }
-    }
+    assertOrderedPerKey(ok);
     const done = node.webhooks.get(id);
     assert.ok(done.ok && done.value.pending === 0 && done.value.dead === 0);
     await node.close();
