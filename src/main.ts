@@ -32,7 +32,6 @@ async function main(): Promise<void> {
   }
 
   const server = await startServer(config, log);
-  log.info({ host: config.HOST, port: server.port, dataDir: config.DATA_DIR }, 'listening');
 
   let stopping = false;
   const stop = (signal: string): void => {
@@ -58,6 +57,9 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  // Only now: whoever waits for this line (a supervisor, a test) may stop the node at once,
+  // and a SIGTERM that came before the handlers would kill it without a graceful shutdown.
+  log.info({ host: config.HOST, port: server.port, dataDir: config.DATA_DIR }, 'listening');
 }
 
 main().catch((err: unknown) => {

@@ -120,6 +120,11 @@ export class ServerProcess {
             `${this.stderr.join('').slice(-4000)}\n${last.join('\n')}\n`,
         );
       }
+      // Asked to stop but killed by a signal (null exit code): name the signal, as a failed
+      // `stop() === 0` cannot.
+      if (this.exitRequested && code === null && signal !== 'SIGKILL') {
+        process.stderr.write(`server process (pid ${this.child.pid}) stopped by ${signal}, not by its own exit\n`);
+      }
       for (const wake of this.exitWaiters.splice(0)) wake(code);
     });
   }
