@@ -32,20 +32,11 @@ import type { Outcome } from '../outcome.js';
 import type { DevicePush } from '../protocol.js';
 import { parseBusMessage } from '../shared/bus-schemas.js';
 import type { FenceTokens } from '../shared/fencing.js';
-import type { Leases } from '../shared/leases.js';
+import { LEASE_TTL_MS, type Leases, leaseProven } from '../shared/leases.js';
 import type { BusMessage, NodeBus } from '../shared/node-bus.js';
 
-/** How long a technician lease lives without renewal: a dead node's devices move after this. */
-export const LEASE_TTL_MS = 10_000;
 /** How often held leases are renewed (well within the TTL, so a slow round trip does not lose one). */
 export const LEASE_RENEW_MS = 3_000;
-/**
- * How much sooner than Redis this node stops counting a lease as its own: room for the two
- * clocks' rates to differ and for the confirming reply's way back. A lease confirmed by a
- * request sent at monotonic time t is acted on until t + LEASE_TTL_MS - LEASE_MARGIN_MS,
- * while Redis keeps it until at least t + LEASE_TTL_MS, so two renewals may fail in a row.
- */
-export const LEASE_MARGIN_MS = 3_000;
 /** How long a request run on another node may take before the operator is told to retry. */
 const REMOTE_TIMEOUT_MS = 10_000;
 
@@ -190,7 +181,7 @@ export class ClusterLink {
   holds(tech: string): boolean {
     const h = this.held.get(tech);
     if (h === undefined) return false;
-    if (this.clock.monotonic() - h.confirmedAt < LEASE_TTL_MS - LEASE_MARGIN_MS) return true;
+    if (leaseProven(h.confirmedAt, this.clock.monotonic())) return true;
     if (this.sharedDown()) return true;
     if (!h.lapsed) this.log.debug({ tech, token: h.token }, 'technician lease unconfirmed too long; not acting for it');
     h.lapsed = true;

@@ -25,7 +25,7 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { Outcome } from '../outcome.js';
 import type { DispatchEvent } from '../protocol.js';
-import type { Leases } from '../shared/leases.js';
+import { LEASE_TTL_MS, type Leases, leaseProven } from '../shared/leases.js';
 import type { DeadEvent } from './delivery.js';
 import { eventIdBefore } from './event-id.js';
 import type { RedisEventStream } from './event-stream-redis.js';
@@ -48,12 +48,8 @@ import {
   type RedisWebhookStore,
 } from './webhook-store-redis.js';
 
-/** How long the delivery lease lives without renewal: a dead delivering node is replaced after this. */
-export const LEASE_TTL_MS = 10_000;
 /** How often the holder renews the lease and the others try to take it. */
 export const LEASE_RENEW_MS = 2_000;
-/** How much sooner than Redis the holder stops delivering (clock rates, the reply's way back). */
-export const LEASE_MARGIN_MS = 3_000;
 /** How often the holder looks for changes made on other nodes. */
 const SYNC_MS = 500;
 /** How often the holder publishes pending counts and compacts its marks. */
@@ -99,7 +95,7 @@ export class SharedWebhooks implements WebhookApi {
 
   /** Whether this node delivers now (lease confirmed recently enough). */
   delivers(): boolean {
-    return this.deliverer !== null && this.d.clock.monotonic() < this.confirmedAt + LEASE_TTL_MS - LEASE_MARGIN_MS;
+    return this.deliverer !== null && leaseProven(this.confirmedAt, this.d.clock.monotonic());
   }
 
   private async tend(): Promise<void> {

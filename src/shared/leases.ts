@@ -11,6 +11,25 @@
  * One interface, one file per backend (in-process, Redis).
  */
 
+/** How long a lease lives in Redis without renewal: a dead holder's work moves after this. */
+export const LEASE_TTL_MS = 10_000;
+/**
+ * How much sooner than Redis a holder stops counting a lease as its own: room for the two
+ * clocks' rates to differ and for the confirming reply's way back. A lease confirmed by a
+ * request sent at monotonic time t is acted on until t + LEASE_TTL_MS - LEASE_MARGIN_MS,
+ * while Redis keeps it until at least t + LEASE_TTL_MS, so two renewals may fail in a row.
+ */
+export const LEASE_MARGIN_MS = 3_000;
+
+/**
+ * Whether a lease that Redis confirmed for a request sent at monotonic `confirmedAt` is
+ * still provably held at monotonic `now`: the one rule every holder acts by (technicians'
+ * leases, the webhook delivery lease).
+ */
+export function leaseProven(confirmedAt: number, now: number): boolean {
+  return now - confirmedAt < LEASE_TTL_MS - LEASE_MARGIN_MS;
+}
+
 /** See the module comment. Every method is atomic with respect to every other node. */
 export interface Leases {
   /**

@@ -7,9 +7,10 @@
  */
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
-import { LEASE_TTL_MS, techLease } from '../../src/cluster/cluster-link.js';
+import { techLease } from '../../src/cluster/cluster-link.js';
 import type { ClusteredTracker } from '../../src/cluster/clustered-tracker.js';
 import type { EventRelayFlush } from '../../src/cluster/takeover.js';
+import { LEASE_TTL_MS } from '../../src/shared/leases.js';
 import { PLACES, QUIET_DEADLINES_ENV } from '../support/fixtures.js';
 import { ok } from '../support/memory-archive.js';
 import { MemoryCluster, RecordingDevice } from '../support/memory-cluster.js';

@@ -7,9 +7,9 @@
  */
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
-import { LEASE_TTL_MS } from '../../src/cluster/cluster-link.js';
 import type { ClusteredTracker } from '../../src/cluster/clustered-tracker.js';
 import type { Alert } from '../../src/protocol.js';
+import { LEASE_TTL_MS } from '../../src/shared/leases.js';
 import { FAILOVER_ENV, PLACES } from '../support/fixtures.js';
 import { ok } from '../support/memory-archive.js';
 import { MemoryCluster, RecordingConsole, RecordingDevice } from '../support/memory-cluster.js';
