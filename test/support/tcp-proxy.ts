@@ -1,13 +1,18 @@
 /**
  * A loopback TCP proxy in front of a server, so a test can cut a browser's connections
  * while the server keeps running (and raise alerts meanwhile), or point the same address
- * at a restarted server. The browser only ever sees the proxy's origin.
+ * at a restarted server. The browser only ever sees the proxy's origin. In front of a
+ * Redis primary it can also hold back the replication stream to its replicas while every
+ * connection stays up (`holdReplication`): replication lag, made on purpose.
  */
 import { connect, createServer, type Server, type Socket } from 'node:net';
 
 export class TcpProxy {
   private readonly sockets = new Set<Socket>();
   private refusing = false;
+  private holdingReplication = false;
+  /** Connections on which the client asked for Redis replication (PSYNC/SYNC): server side to client side. */
+  private readonly replicationStreams = new Map<Socket, Socket>();
 
   private constructor(
     private readonly server: Server,
@@ -45,6 +50,22 @@ export class TcpProxy {
     this.sockets.clear();
   }
 
+  /**
+   * Stops passing on what a Redis primary sends on connections where the client asked for
+   * replication (a replica's `PSYNC`), now and later, while those connections stay up: the
+   * replica keeps its link and its role, and receives no more writes. Everything else
+   * (clients, sentinels) flows as before.
+   */
+  holdReplication(): void {
+    this.holdingReplication = true;
+    for (const [upstream, client] of this.replicationStreams) this.hold(upstream, client);
+  }
+
+  private hold(upstream: Socket, client: Socket): void {
+    upstream.unpipe(client);
+    upstream.pause();
+  }
+
   /** Lets connections through again. */
   restore(): void {
     this.refusing = false;
@@ -61,6 +82,14 @@ export class TcpProxy {
       return;
     }
     const upstream = connect(this.targetPort, '127.0.0.1');
+    const watchForReplication = (chunk: Buffer): void => {
+      if (!/\b(P?SYNC)\r\n/i.test(chunk.toString('latin1'))) return;
+      client.off('data', watchForReplication);
+      this.replicationStreams.set(upstream, client);
+      upstream.on('close', () => this.replicationStreams.delete(upstream));
+      if (this.holdingReplication) this.hold(upstream, client);
+    };
+    client.on('data', watchForReplication);
     for (const [a, b] of [
       [client, upstream],
       [upstream, client],
