@@ -58,6 +58,24 @@ async function acknowledgedSos(
   return { incident, beforeAck };
 }
 
+/**
+ * Two nodes; `tech`'s device on A, its SOS acknowledged there, and time moved on until
+ * shared storage's copy from before the ack (open, level 1) is overdue for level 2.
+ */
+async function overdueAcknowledgedSos(tech: string) {
+  cluster = await MemoryCluster.launch(2, FAILOVER_ENV);
+  const c = cluster;
+  const [a, b] = c.nodes as [ClusteredTracker, ClusteredTracker];
+  const consoleB = new RecordingConsole();
+  b.attachSafety('op-b', consoleB);
+  const onA = new RecordingDevice();
+  a.attachDevice(tech, onA);
+  ok(await a.onDeviceMessage(tech, { t: 'ping', seq: 1, ts: c.clock.now(), ...SITE }));
+  const { incident, beforeAck } = await acknowledgedSos(c, a, tech);
+  await c.advance(25_000, 500);
+  return { c, a, b, onA, consoleB, incident, beforeAck };
+}
+
 /** Every version of `incident` a console saw escalated (open at level 2 or more). */
 function escalations(console: RecordingConsole, incident: string): number[] {
   return console.alerts.filter((a) => a.id === incident && a.state === 'open' && a.level >= 2).map((a) => a.level);
@@ -132,18 +150,8 @@ describe('cluster after a redis failover that lost writes', () => {
   });
 
   it('right after a failover, a device that moves to another node does not take its technician from the stale copy', async () => {
-    cluster = await MemoryCluster.launch(2, FAILOVER_ENV);
-    const c = cluster;
-    const [a, b] = c.nodes as [ClusteredTracker, ClusteredTracker];
+    const { c, a, b, onA, consoleB, incident, beforeAck } = await overdueAcknowledgedSos('lw-moved');
     const tech = 'lw-moved';
-    const consoleB = new RecordingConsole();
-    b.attachSafety('op-b', consoleB);
-    const onA = new RecordingDevice();
-    a.attachDevice(tech, onA);
-    ok(await a.onDeviceMessage(tech, { t: 'ping', seq: 1, ts: c.clock.now(), ...SITE }));
-    const { incident, beforeAck } = await acknowledgedSos(c, a, tech);
-    // Long enough that shared storage's copy (open, level 1) is overdue for level 2.
-    await c.advance(25_000, 500);
 
     // The failover lost A's lease and the ack, and both nodes' connections come back. The
     // device gave up on A meanwhile and connects to B (the campaign's seed 23: B took the
@@ -163,17 +171,8 @@ describe('cluster after a redis failover that lost writes', () => {
   });
 
   it('a hand-over first writes what redis lost, so the next node does not run the older copy', async () => {
-    cluster = await MemoryCluster.launch(2, FAILOVER_ENV);
-    const c = cluster;
-    const [a, b] = c.nodes as [ClusteredTracker, ClusteredTracker];
+    const { c, a, b, onA, consoleB, incident, beforeAck } = await overdueAcknowledgedSos('lw-handover');
     const tech = 'lw-handover';
-    const consoleB = new RecordingConsole();
-    b.attachSafety('op-b', consoleB);
-    const onA = new RecordingDevice();
-    a.attachDevice(tech, onA);
-    ok(await a.onDeviceMessage(tech, { t: 'ping', seq: 1, ts: c.clock.now(), ...SITE }));
-    const { incident, beforeAck } = await acknowledgedSos(c, a, tech);
-    await c.advance(25_000, 500);
 
     // The promoted replica had A's lease but not the ack; before A notices anything, its
     // device moves to B, which asks A to hand the technician over.
