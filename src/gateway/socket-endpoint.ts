@@ -6,7 +6,7 @@
  * read is dropped (4002) instead of growing server memory or stalling anyone else.
  */
 
-import type { CancelTimer, Clock } from '../clock.js';
+import { type Clock, type Deadline, DeadlineQueue } from '../clock.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
@@ -42,7 +42,8 @@ export interface Connection {
   closed: boolean;
   /** Why the server closed it, for the close log line. */
   closeReason?: string;
-  expiryTimer?: CancelTimer;
+  /** When its token's `exp` passes (see `registerSocketEndpoint`); set on open. */
+  expiry?: Deadline<WebSocket<Connection>>;
   /** Undoes what `EndpointBehaviour.attach` did; set on open. */
   detach?: () => void;
   /** Frames waiting for this turn's corked write (outbox.ts). */
@@ -173,15 +174,6 @@ function refuse(
   sendFrame(ws, encodeMessage({ ...extras, t: 'err', seq, code, msg }), deps, now);
 }
 
-/** Closes the connection with 4001 when its token's `exp` passes, even if it sends nothing. */
-function armExpiry(ws: WebSocket<Connection>, clock: Clock): void {
-  const conn = ws.getUserData();
-  conn.expiryTimer = clock.setTimer(conn.principal.expiresAt, () => {
-    if (clock.now() >= conn.principal.expiresAt) closeConnection(ws, CloseCode.tokenExpired, 'token expired');
-    else if (!conn.closed) armExpiry(ws, clock);
-  });
-}
-
 /** Registers `behaviour` on `app` at its path. */
 export function registerSocketEndpoint<M extends { t: string; seq: number }>(
   app: TemplatedApp,
@@ -190,6 +182,12 @@ export function registerSocketEndpoint<M extends { t: string; seq: number }>(
 ): void {
   const { config, log, metrics } = deps;
   const endpoint = behaviour.path;
+  // The token's exp is enforced on open connections too: each is closed with 4001 when its
+  // exp passes, even if it sends nothing. One queue of deadlines for every connection of
+  // the endpoint rather than a timer each (a connection is cancelled from it on close).
+  const expiries = new DeadlineQueue<WebSocket<Connection>>(deps.clock, (ws) => {
+    closeConnection(ws, CloseCode.tokenExpired, 'token expired');
+  });
 
   // Labelled metric children, looked up once per message type instead of hashing labels per message.
   const stats = new Map<string, MessageStats>();
@@ -426,8 +424,7 @@ export function registerSocketEndpoint<M extends { t: string; seq: number }>(
         { endpoint, sub: conn.principal.sub, role: conn.principal.role, remote: conn.remote },
         'connection open',
       );
-      // The token's exp is enforced on open connections too: close when it passes.
-      armExpiry(ws, deps.clock);
+      conn.expiry = expiries.add(conn.principal.expiresAt, ws);
       conn.detach = behaviour.attach(ws);
     },
     message: onFrame,
@@ -435,7 +432,7 @@ export function registerSocketEndpoint<M extends { t: string; seq: number }>(
       const conn = ws.getUserData();
       conn.closed = true;
       discardOutbox(ws);
-      conn.expiryTimer?.();
+      if (conn.expiry !== undefined) expiries.cancel(conn.expiry);
       deps.connections.delete(ws);
       deps.admission?.release(conn.remote);
       metrics.connections.dec({ endpoint });
