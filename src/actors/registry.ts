@@ -27,7 +27,7 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { Outcome } from '../outcome.js';
 import type { Tick } from './messages.js';
-import { releaseFinishedTurns } from './nact-release.js';
+import { releaseFinishedTurns, shareEmptyChildMaps } from './nact-release.js';
 import { StorageUnavailableError } from './persistence.js';
 import type { WorkCounter } from './work.js';
 
@@ -70,8 +70,10 @@ interface Live<M, S> {
 /** Delay before a crashed actor re-checks its deadlines. */
 const CRASH_RETRY_MS = 1000;
 
-// Every actor is spawned here: from now on none keeps its last message alive (nact-release.ts).
+// Every actor is spawned here: from now on none keeps its last message alive, and a childless
+// one has no child maps of its own (nact-release.ts).
 releaseFinishedTurns();
+shareEmptyChildMaps();
 
 const INTERNAL: Outcome<never> = { ok: false, code: 'internal', msg: 'internal error' };
 
