@@ -44,11 +44,20 @@ export interface Connection {
   closeReason?: string;
   /** When its token's `exp` passes (see `registerSocketEndpoint`); set on open. */
   expiry?: Deadline<WebSocket<Connection>>;
-  /** Undoes what `EndpointBehaviour.attach` did; set on open. */
-  detach?: () => void;
+  /** What `EndpointBehaviour.attach` did, undone on close; set on open. */
+  attachment?: Attachment;
   /** Frames waiting for this turn's corked write (outbox.ts). */
   outbox?: Buffer[];
 }
+
+/** A connection attached to its behaviour (one object, not a closure each: there is one per device). */
+export interface Attachment {
+  /** Undoes the attach; called once, on close. */
+  detach(): void;
+}
+
+/** The attachment of a connection refused at attach time: nothing to undo. */
+export const NOT_ATTACHED: Attachment = { detach() {} };
 
 /** What makes an endpoint differ: who may use it, how its messages are checked and handled. */
 export interface EndpointBehaviour<M extends { t: string; seq: number }> {
@@ -58,8 +67,8 @@ export interface EndpointBehaviour<M extends { t: string; seq: number }> {
   /** Points a valid message spends from the connection's point budget (BATCH_POINTS_*); absent means none. */
   pointsOf?(msg: M): number;
   handle(principal: Principal, msg: M): Promise<Outcome<AckExtras>>;
-  /** After the upgrade: attaches the connection to the behaviour; returns how to detach it on close. */
-  attach(ws: WebSocket<Connection>): () => void;
+  /** After the upgrade: attaches the connection to the behaviour; returns what undoes it on close. */
+  attach(ws: WebSocket<Connection>): Attachment;
 }
 
 /** Shared collaborators of every endpoint. */
@@ -425,7 +434,7 @@ export function registerSocketEndpoint<M extends { t: string; seq: number }>(
         'connection open',
       );
       conn.expiry = expiries.add(conn.principal.expiresAt, ws);
-      conn.detach = behaviour.attach(ws);
+      conn.attachment = behaviour.attach(ws);
     },
     message: onFrame,
     close: (ws, code, message) => {
@@ -450,7 +459,7 @@ export function registerSocketEndpoint<M extends { t: string; seq: number }>(
         },
         'connection closed',
       );
-      conn.detach?.();
+      conn.attachment?.detach();
     },
   });
 }
