@@ -1,6 +1,6 @@
 /**
- * Two trims of nact's per-actor memory, installed by registry.ts before any actor is spawned:
- * `releaseFinishedTurns` and `shareEmptyChildMaps` (below).
+ * Trims of nact's per-actor memory, installed by registry.ts before any actor is spawned:
+ * `releaseFinishedTurns`, `shareEmptyChildMaps` and `compactChildPaths` (below).
  *
  * Lets each nact actor drop the handle of the message turn it just finished.
  *
@@ -76,6 +76,37 @@ export function shareEmptyChildMaps(): boolean {
       this.childReferences = new Map();
     }
     childSpawned.call(this, child);
+  };
+  return true;
+}
+
+interface NactActorPath {
+  parts: string[];
+  system: unknown;
+  createChildPath(name: string): NactActorPath;
+}
+const { ActorPath } = require('nact/lib/paths.js') as {
+  ActorPath: { prototype: NactActorPath; new (parts: string[], system: unknown): NactActorPath };
+};
+let pathsCompacted = false;
+
+/**
+ * Builds each actor's path with an array of its exact length. nact (7.6) copies the
+ * parent's parts with a spread (`[...parts, name]`), which leaves room for 17 elements:
+ * about 130 bytes of heap more than the one or two names a fieldtrack actor's path holds.
+ * Same parts, same name check (nact's own, run by the original first). Idempotent; returns
+ * whether nact still has the shape this relies on.
+ */
+export function compactChildPaths(): boolean {
+  const proto = ActorPath.prototype;
+  if (typeof proto.createChildPath !== 'function') return false;
+  if (pathsCompacted) return true;
+  pathsCompacted = true;
+  const createChildPath = proto.createChildPath;
+  proto.createChildPath = function createCompactChildPath(this: NactActorPath, name: string): NactActorPath {
+    const path = createChildPath.call(this, name);
+    path.parts = this.parts.concat(name);
+    return path;
   };
   return true;
 }

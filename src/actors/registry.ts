@@ -27,7 +27,7 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { Outcome } from '../outcome.js';
 import type { Tick } from './messages.js';
-import { releaseFinishedTurns, shareEmptyChildMaps } from './nact-release.js';
+import { compactChildPaths, releaseFinishedTurns, shareEmptyChildMaps } from './nact-release.js';
 import { StorageUnavailableError } from './persistence.js';
 import type { WorkCounter } from './work.js';
 
@@ -70,10 +70,14 @@ interface Live<M, S> {
 /** Delay before a crashed actor re-checks its deadlines. */
 const CRASH_RETRY_MS = 1000;
 
-// Every actor is spawned here: from now on none keeps its last message alive, and a childless
-// one has no child maps of its own (nact-release.ts).
+// Every actor is spawned here: from now on none keeps its last message alive, a childless one
+// has no child maps of its own, and its path is an exact-length array (nact-release.ts).
 releaseFinishedTurns();
 shareEmptyChildMaps();
+compactChildPaths();
+
+/** Every actor's `afterStop`: nact would make a fresh no-op closure for each. */
+const NOTHING_AFTER_STOP = (): void => {};
 
 const INTERNAL: Outcome<never> = { ok: false, code: 'internal', msg: 'internal error' };
 
@@ -289,6 +293,7 @@ export class Registry<S, M extends { t: string }> {
       }
     };
     live.ref = spawn(this.system, handler, name, {
+      afterStop: NOTHING_AFTER_STOP,
       initialStateFunc: () => records.get(id),
       onCrash: (msg, err, ctx) => {
         this.crashes++;

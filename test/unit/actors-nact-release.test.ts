@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { describe, it } from 'node:test';
 import { dispatch, type Ref, spawn, start, stop } from 'nact';
-import { releaseFinishedTurns, shareEmptyChildMaps } from '../../src/actors/nact-release.js';
+import { compactChildPaths, releaseFinishedTurns, shareEmptyChildMaps } from '../../src/actors/nact-release.js';
 
 /** nact's own lookup of the actor behind a reference (internal, read-only here). */
 const systemMap = createRequire(import.meta.url)('nact/lib/system-map.js') as {
@@ -16,6 +16,11 @@ const systemMap = createRequire(import.meta.url)('nact/lib/system-map.js') as {
     ref: Ref<unknown>,
   ): { immediate: unknown; children: Map<string, unknown>; childReferences: Map<string, unknown> } | undefined;
 };
+
+/** The ActorPath behind a reference (nact's, not in its typings). */
+function pathOf(ref: Ref<unknown>): { parts: string[]; toString(): string } {
+  return (ref as unknown as { path: { parts: string[]; toString(): string } }).path;
+}
 
 describe('nact release', () => {
   it('leaves no finished turn held by an actor idle after its messages', async () => {
@@ -67,6 +72,28 @@ describe('nact release', () => {
     assert.equal(actorOf(parent).children.size, 1);
     assert.equal(shared.size, 0, 'the shared map stayed empty');
     assert.equal(actorOf(other).children, shared);
+    stop(system);
+  });
+
+  it('compact child paths hold the same parts as nact builds, and nact still refuses an invalid name', async () => {
+    assert.equal(compactChildPaths(), true, 'nact still has createChildPath');
+    const system = start();
+    let childPath: unknown;
+    const parent = spawn(
+      system,
+      (_state: unknown, _msg: unknown, ctx) => {
+        childPath = pathOf(spawn(ctx.self, () => undefined, 'kid-1'));
+      },
+      'parent-1',
+    );
+    const path = pathOf(parent);
+    assert.deepEqual(path.parts, ['parent-1']);
+    assert.equal(path.parts.length, 1);
+    dispatch(parent, {});
+    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+    assert.deepEqual((childPath as { parts: string[] }).parts, ['parent-1', 'kid-1']);
+    assert.match(String(childPath), /:\/\/parent-1\/kid-1$/);
+    assert.throws(() => spawn(system, () => undefined, 'no spaces'), /Invalid argument/);
     stop(system);
   });
 });
