@@ -19,7 +19,8 @@
  */
 
 import { fork } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -41,12 +42,41 @@ const DEVICES = Number(values.devices);
 const STREAMS = Number(values.streams);
 const SECONDS = Number(values.seconds);
 const ROUNDS = Number(values.rounds);
+/** The customers' process runs at this niceness (the lowest priority). */
+const READERS_NICE = 19;
 /** After the streams opened or closed (as the node counts them), this long before a phase starts. */
 const SETTLE_MS = 2000;
 const HZ = Number(values.hz);
 const here = dirname(fileURLToPath(import.meta.url));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const round2 = (x: number) => Math.round(x * 100) / 100;
+/**
+ * Microseconds some task on this machine waited for `what` (Linux pressure stall
+ * information), so a phase's result shows how busy the shared machine was; null without PSI.
+ */
+const stalledUs = (what: 'cpu' | 'io'): number | null => {
+  try {
+    const some = /^some .*total=(\d+)/m.exec(readFileSync(`/proc/pressure/${what}`, 'utf8'));
+    return some ? Number(some[1]) : null;
+  } catch {
+    return null;
+  }
+};
+const pressure = () => ({ cpu: stalledUs('cpu'), io: stalledUs('io') });
+/**
+ * Nanoseconds the main thread of process `pid` has spent runnable but waiting for a CPU
+ * (the second field of its schedstat): how much the machine kept the node from running.
+ */
+const runQueueNs = (pid: number): number => {
+  try {
+    return Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').split(' ')[1]);
+  } catch {
+    return Number.NaN;
+  }
+};
+/** The share of `ms` during which some task waited, from two `pressure()` readings. */
+const stalledShare = (a: number | null, b: number | null, ms: number) =>
+  a === null || b === null ? null : round2((b - a) / 1000 / ms);
 const cpuSec = (u: NodeJS.CpuUsage) => (u.user + u.system) / 1e6;
 
 async function main(): Promise<void> {
@@ -131,6 +161,10 @@ async function main(): Promise<void> {
   const readers = fork(join(here, 'share-stream-readers.js'), [
     JSON.stringify({ httpUrl: node.httpUrl, tokens, streams: STREAMS }),
   ]);
+  // The customers stand for phones elsewhere: on this machine they get a CPU only after the
+  // node and the devices, so that waking them (each write to a stream does) does not take
+  // the node's CPU. Their events per second show whether they kept up.
+  setPriority(readers.pid as number, READERS_NICE);
   const ask = (t: string, answer: string) =>
     new Promise<{ t: string; open?: number; failed?: number; events?: number }>((resolve) => {
       const on = (m: { t: string }) => {
@@ -145,6 +179,8 @@ async function main(): Promise<void> {
     node: node.stats().cpuSec,
     devices: cpuSec(process.cpuUsage()),
     readers: procStats(readers.pid as number).cpuSec,
+    nodeWaitNs: runQueueNs(node.child.pid as number),
+    devicesWaitNs: runQueueNs(process.pid),
   });
   /** Waits until the node counts `open` streams (`fieldtrack_share_streams`), then SETTLE_MS more. */
   const settle = async (open: number) => {
@@ -160,15 +196,20 @@ async function main(): Promise<void> {
     hist: ReturnType<typeof latencyHistogram>;
     acked: number;
     windows: Array<{ before: string; after: string }>;
-    cpu: { node: number; devices: number; readers: number };
+    cpu: { node: number; devices: number; readers: number; nodeWaitNs: number; devicesWaitNs: number };
     events: number;
-    rounds: Array<{ clientP99Ms: number; nodeP99BoundMs: number | null }>;
+    rounds: Array<{
+      clientP99Ms: number;
+      nodeP99BoundMs: number | null;
+      nodeWaitMsPerSec: number;
+      stalled: { cpu: number | null; io: number | null };
+    }>;
   };
   const arm = (): Arm => ({
     hist: latencyHistogram(),
     acked: 0,
     windows: [],
-    cpu: { node: 0, devices: 0, readers: 0 },
+    cpu: { node: 0, devices: 0, readers: 0, nodeWaitNs: 0, devicesWaitNs: 0 },
     events: 0,
     rounds: [],
   });
@@ -179,9 +220,11 @@ async function main(): Promise<void> {
     const before = await node.metrics();
     const cpuBefore = cpuNow();
     const eventsBefore = (await ask('count', 'events')).events ?? 0;
+    const stallsBefore = pressure();
     current = own;
     await sleep(SECONDS * 1000);
     current = null;
+    const stallsAfter = pressure();
     const cpuAfter = cpuNow();
     const eventsAfter = (await ask('count', 'events')).events ?? 0;
     // The last pings' acks, before the next phase's change of streams.
@@ -190,12 +233,20 @@ async function main(): Promise<void> {
     a.hist.add(own.hist);
     a.acked += own.acked;
     a.windows.push({ before, after });
-    for (const k of ['node', 'devices', 'readers'] as const) a.cpu[k] += cpuAfter[k] - cpuBefore[k];
+    for (const k of ['node', 'devices', 'readers', 'nodeWaitNs', 'devicesWaitNs'] as const)
+      a.cpu[k] += cpuAfter[k] - cpuBefore[k];
     a.events += eventsAfter - eventsBefore;
     const nodeP99 = windowQuantileBound(before, after, 'fieldtrack_ack_latency_seconds', 0.99);
     const round = {
       clientP99Ms: own.hist.getValueAtPercentile(99) / 1000,
       nodeP99BoundMs: nodeP99 === null ? null : nodeP99 * 1000,
+      // Milliseconds per second the node's main thread waited for a CPU while runnable.
+      nodeWaitMsPerSec: round2((cpuAfter.nodeWaitNs - cpuBefore.nodeWaitNs) / 1e6 / SECONDS),
+      // Share of the phase during which some task on the machine waited for a CPU, for the disk.
+      stalled: {
+        cpu: stalledShare(stallsBefore.cpu, stallsAfter.cpu, SECONDS * 1000),
+        io: stalledShare(stallsBefore.io, stallsAfter.io, SECONDS * 1000),
+      },
     };
     a.rounds.push(round);
     process.stderr.write(`${a === arms.quiet ? 'no streams' : `${STREAMS} streams`}: ${JSON.stringify(round)}\n`);
@@ -214,6 +265,12 @@ async function main(): Promise<void> {
         node: round2(a.cpu.node / measured),
         devices: round2(a.cpu.devices / measured),
         readers: round2(a.cpu.readers / measured),
+      },
+      // Milliseconds per second the main thread of the node, of the devices' process, waited
+      // for a CPU while runnable (their schedstat): the machine's share of the latency.
+      runQueueWaitMsPerSec: {
+        node: round2(a.cpu.nodeWaitNs / 1e6 / measured),
+        devices: round2(a.cpu.devicesWaitNs / 1e6 / measured),
       },
       streamEventsPerSec: Math.round(a.events / measured),
       rounds: a.rounds,
@@ -250,6 +307,7 @@ async function main(): Promise<void> {
     streams: STREAMS,
     rounds: ROUNDS,
     secondsPerPhase: SECONDS,
+    readersNice: READERS_NICE,
     phases: [a, b],
     pingsRefused: refused,
     clientP99Ratio: ratio,
