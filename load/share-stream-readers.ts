@@ -17,6 +17,7 @@
  * (events received since the start).
  */
 import { connect, type Socket } from 'node:net';
+import { countFields, nextCarry } from './sse-count.js';
 
 const plan = JSON.parse(process.argv[2] ?? '{}') as { httpUrl: string; tokens: string[]; streams: number };
 const target = new URL(plan.httpUrl);
@@ -25,22 +26,9 @@ let open = 0;
 let failed = 0;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-const FIELD = Buffer.from('data: ');
 const HEAD_END = Buffer.from('\r\n\r\n');
 /** Every socket reads into this one buffer: the callbacks run one at a time. */
 const shared = Buffer.allocUnsafe(65_536);
-
-/** Counts `FIELD` in `body`, with `carry` (the previous read's last bytes) in front. */
-function countFields(body: Buffer, carry: Buffer): number {
-  let count = 0;
-  if (carry.length > 0) {
-    // Only a field that starts in the carry and ends in this read: the rest is counted below.
-    const joined = Buffer.concat([carry, body.subarray(0, FIELD.length - 1)]);
-    if (joined.indexOf(FIELD) >= 0) count++;
-  }
-  for (let at = body.indexOf(FIELD); at >= 0; at = body.indexOf(FIELD, at + FIELD.length)) count++;
-  return count;
-}
 
 /** The open sockets, to close them all between rounds. */
 const sockets = new Set<Socket>();
@@ -48,7 +36,7 @@ const sockets = new Set<Socket>();
 function openOne(token: string): void {
   /** The response head until it is complete; null once the body started. */
   let head: Buffer | null = Buffer.alloc(0);
-  let carry = Buffer.alloc(0);
+  let carry: Buffer = Buffer.alloc(0);
   const socket = connect({
     host: target.hostname,
     port: Number(target.port),
@@ -68,7 +56,7 @@ function openOne(token: string): void {
         }
         const body = shared.subarray(from, n);
         events += countFields(body, carry);
-        carry = Buffer.from(body.subarray(Math.max(0, body.length - (FIELD.length - 1))));
+        carry = nextCarry(carry, body);
         return true;
       },
     },
