@@ -27,14 +27,30 @@ export function bucketCounts(text: string, name: string): Map<number, number> {
  * null when the window observed nothing.
  */
 export function windowQuantileBound(before: string, after: string, name: string, q: number): number | null {
-  const start = bucketCounts(before, name);
-  const end = bucketCounts(after, name);
-  const edges = [...end.keys()].sort((a, b) => a - b);
-  const total = (end.get(Number.POSITIVE_INFINITY) ?? 0) - (start.get(Number.POSITIVE_INFINITY) ?? 0);
+  return windowsQuantileBound([{ before, after }], name, q);
+}
+
+/**
+ * As `windowQuantileBound`, over the samples of several windows pooled (each its own pair
+ * of scrapes), as if they were one.
+ */
+export function windowsQuantileBound(
+  windows: ReadonlyArray<{ before: string; after: string }>,
+  name: string,
+  q: number,
+): number | null {
+  const pooled = new Map<number, number>();
+  for (const { before, after } of windows) {
+    const start = bucketCounts(before, name);
+    for (const [edge, count] of bucketCounts(after, name)) {
+      pooled.set(edge, (pooled.get(edge) ?? 0) + count - (start.get(edge) ?? 0));
+    }
+  }
+  const edges = [...pooled.keys()].sort((a, b) => a - b);
+  const total = pooled.get(Number.POSITIVE_INFINITY) ?? 0;
   if (total <= 0) return null;
   for (const edge of edges) {
-    const within = (end.get(edge) ?? 0) - (start.get(edge) ?? 0);
-    if (within >= q * total) return edge;
+    if ((pooled.get(edge) ?? 0) >= q * total) return edge;
   }
   return Number.POSITIVE_INFINITY;
 }

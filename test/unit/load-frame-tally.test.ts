@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import { joinAcks } from '../../load/console-ack.js';
 import { FrameTally, LATE_FRAME_MS } from '../../load/frame-tally.js';
 import { latencyHistogram } from '../../load/launch.js';
-import { bucketCounts, windowQuantileBound } from '../../load/prom-histogram.js';
+import { bucketCounts, windowQuantileBound, windowsQuantileBound } from '../../load/prom-histogram.js';
 
 test('frames are counted, late ones apart, and the rest is unanswered at close', () => {
   const hist = latencyHistogram();
@@ -77,4 +77,16 @@ test('a window quantile of the node histogram is the edge of its bucket, label s
   assert.equal(windowQuantileBound(before, after, name, 0.99), 0.1);
   assert.equal(windowQuantileBound(before, after, name, 0.999), Number.POSITIVE_INFINITY);
   assert.equal(windowQuantileBound(after, after, name, 0.99), null);
+});
+
+test('a quantile over several windows pools their samples, not their quantiles', () => {
+  const name = 'fieldtrack_ack_latency_seconds';
+  // Window 1: 1,000 fast samples. Window 2: 970 fast and 30 slow.
+  const w1 = { before: scrape(100, 0, 0), after: scrape(1100, 0, 0) };
+  const w2 = { before: scrape(1100, 0, 0), after: scrape(2070, 30, 0) };
+  assert.equal(windowsQuantileBound([w2], name, 0.98), 0.1);
+  // Pooled: 1,970 fast of 2,000, so the 98th percentile is fast and the 99th slow.
+  assert.equal(windowsQuantileBound([w1, w2], name, 0.98), 0.01);
+  assert.equal(windowsQuantileBound([w1, w2], name, 0.99), 0.1);
+  assert.equal(windowsQuantileBound([{ before: w1.after, after: w1.after }], name, 0.99), null);
 });
