@@ -41,7 +41,7 @@ import { type CancelTimer, type Clock, every } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { SharedState } from '../shared/shared-state.js';
 import type { StateMirror } from '../shared/state-mirror.js';
-import { type ClusterLink, LEASE_RENEW_MS } from './cluster-link.js';
+import { type ClusterLink, LEASE_RENEW_MS, techLease } from './cluster-link.js';
 import { type Journaled, missingFrom, type Present } from './journal-merge.js';
 import { knownIn } from './reconcile.js';
 import { mirrorRecord } from './resync.js';
@@ -112,7 +112,9 @@ export class Takeover {
     // The first connection (at start) follows no failover: nothing was lost to re-take.
     if (this.d.shared.connections() < 2) return false;
     const up = this.d.shared.readyForMs();
-    return up !== null && up < 2 * LEASE_RENEW_MS;
+    // Not back yet counts too: this node's connections come back one by one, and the one
+    // that takes leases may answer before the one that tells (seed 26 of the campaign).
+    return up === null || up < 2 * LEASE_RENEW_MS;
   }
 
   /** Whether this node runs technician `tech` now (lease held and state loaded). */
@@ -206,7 +208,13 @@ export class Takeover {
     // this node would run it from Redis's copy, which may lack an operator's ack (and
     // escalate it again). Only a lease Redis already gives this node (a renewal under a
     // new token, `retake`) is taken over now; the rest is answered `taken` and retried.
-    if (this.justReconnected() && (await cluster.owner(tech)) !== cluster.nodeId) return 'taken';
+    if (this.justReconnected()) {
+      // Read here, not through `cluster.owner` (null on errors): with Redis down this is
+      // 'unreachable', and the node serves from its own state as in any outage.
+      const owner = await shared.leases.holder(techLease(tech)).catch(() => undefined);
+      if (owner === undefined) return 'unreachable';
+      if (owner !== cluster.nodeId) return 'taken';
+    }
     const got = await cluster.own(tech);
     if (got === 'taken' || got === 'unreachable') return got;
     if (got === 'held' && this.adopted.has(tech)) return 'runs';

@@ -69,6 +69,8 @@ export class MemoryCluster {
   private readonly upSince = new Map<string, number>();
   /** Redis connections each node made (its `connections`), counted up by `reconnected`. */
   private readonly connections = new Map<string, number>();
+  /** Nodes whose readiness-reporting connection is down while the twins answer them (`stillReconnecting`). */
+  private readonly notReady = new Set<string>();
 
   private constructor(
     private readonly env: Record<string, string>,
@@ -111,7 +113,7 @@ export class MemoryCluster {
       bus,
       mirror: this.mirror,
       readyForMs: () => {
-        if (this.ownersUnreadable) return null;
+        if (this.ownersUnreadable || this.notReady.has(nodeId)) return null;
         const since = this.upSince.get(nodeId);
         return since === undefined ? Number.MAX_SAFE_INTEGER : this.clock.now() - since;
       },
@@ -137,8 +139,19 @@ export class MemoryCluster {
   }
 
   /** Node `i`'s Redis connection came back just now (after a failover), as its `readyForMs` tells. */
+  /**
+   * Node `i`'s connection that reports readiness is not back yet after a failover, while its
+   * other connections (leases, feed) already answer; `reconnected(i)` ends it.
+   */
+  stillReconnecting(i: number): void {
+    const nodeId = `node-${i}`;
+    this.notReady.add(nodeId);
+    this.connections.set(nodeId, (this.connections.get(nodeId) ?? 1) + 1);
+  }
+
   reconnected(i: number): void {
     const nodeId = `node-${i}`;
+    this.notReady.delete(nodeId);
     this.upSince.set(nodeId, this.clock.now());
     this.connections.set(nodeId, (this.connections.get(nodeId) ?? 1) + 1);
   }

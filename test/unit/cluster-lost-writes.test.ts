@@ -170,6 +170,27 @@ describe('cluster after a redis failover that lost writes', () => {
     assert.equal(await c.leases.holder(techLease(tech)), 'node-1', 'the technician moved to its device on B');
   });
 
+  it('a node whose other connections are back before the one that reports readiness still waits for the holder', async () => {
+    const { c, a, b, onA, consoleB, incident, beforeAck } = await overdueAcknowledgedSos('lw-lagging');
+    const tech = 'lw-lagging';
+    // Campaign seed 26: B's lease connection answered the new primary while the connection
+    // that reports readiness was still reconnecting; B took the technician over at once.
+    c.leases.forget(techLease(tech));
+    c.feed.rollback(beforeAck);
+    c.reconnected(0);
+    c.stillReconnecting(1);
+    a.detachDevice(tech, onA);
+    b.attachDevice(tech, new RecordingDevice());
+    await c.advance(2_000, 200);
+    assert.notEqual(await c.leases.holder(techLease(tech)), 'node-1', 'B took the technician over before it was back');
+    c.reconnected(1);
+
+    await c.advance(60_000, 500);
+    assert.deepEqual(escalations(consoleB, incident), [], 'the acknowledged SOS escalated again');
+    assert.equal((await c.feed.snapshot()).alerts.find((x) => x.id === incident)?.state, 'acknowledged');
+    assert.equal(await c.leases.holder(techLease(tech)), 'node-1', 'the technician moved to its device on B');
+  });
+
   it('a hand-over first writes what redis lost, so the next node does not run the older copy', async () => {
     const { c, a, b, onA, consoleB, incident, beforeAck } = await overdueAcknowledgedSos('lw-handover');
     const tech = 'lw-handover';
