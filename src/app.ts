@@ -143,7 +143,8 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
   if (multi !== null) {
     const { shared, relay } = multi;
     log.info({ node: shared.nodeId, relay: relay.node }, 'multi-node mode: shared state in redis');
-    tracker = await ClusteredTracker.start({ ...base, shared }, relay);
+    // An answer to a change that made events waits until they are in the shared stream.
+    tracker = await ClusteredTracker.start({ ...base, shared, eventsInStream: (id) => relay.relayed(id) }, relay);
   } else {
     tracker = await createTracker({ ...base, shared: memorySharedState(clock) });
   }
