@@ -2,12 +2,19 @@
  * A loopback TCP proxy in front of a server, so a test can cut a browser's connections
  * while the server keeps running (and raise alerts meanwhile), or point the same address
  * at a restarted server. The browser only ever sees the proxy's origin.
+ *
+ * It can also stall: hold every byte in both directions, connections left open, so the
+ * far side looks alive but does not answer (a Redis that hangs), then let it all through
+ * in order (`release`) or drop it (`cut`).
  */
 import { connect, createServer, type Server, type Socket } from 'node:net';
 
 export class TcpProxy {
   private readonly sockets = new Set<Socket>();
   private refusing = false;
+  private stalled = false;
+  /** Bytes held while stalled, in arrival order, with the socket they go to (null: its end). */
+  private held: Array<[Socket, Buffer | null]> = [];
 
   private constructor(
     private readonly server: Server,
@@ -38,11 +45,34 @@ export class TcpProxy {
     this.targetPort = port;
   }
 
-  /** Drops every open connection and refuses new ones until `restore`: the network is gone. */
+  /** Drops every open connection (and any bytes held) and refuses new ones until `restore`: the network is gone. */
   cut(): void {
     this.refusing = true;
+    this.held = [];
     for (const socket of this.sockets) socket.destroy();
     this.sockets.clear();
+  }
+
+  /** Holds every byte from now on, both ways, until `release` (or `cut`): the far side stops answering. */
+  stall(): void {
+    this.stalled = true;
+  }
+
+  /** Sends what was held, in order, and forwards as usual again. */
+  release(): void {
+    this.stalled = false;
+    const held = this.held;
+    this.held = [];
+    for (const [to, chunk] of held) {
+      if (to.destroyed) continue;
+      if (chunk === null) to.end();
+      else to.write(chunk);
+    }
+  }
+
+  /** Whether the bytes held now contain `text` (a request that is stuck in the proxy). */
+  holds(text: string): boolean {
+    return this.held.some(([, chunk]) => chunk?.includes(text) === true);
   }
 
   /** Lets connections through again. */
@@ -66,7 +96,18 @@ export class TcpProxy {
       [upstream, client],
     ] as const) {
       this.sockets.add(a);
-      a.pipe(b);
+      // By hand rather than pipe(), so that bytes can be held while stalled.
+      a.on('data', (chunk: Buffer) => {
+        if (this.stalled) this.held.push([b, chunk]);
+        else if (!b.destroyed && !b.write(chunk)) {
+          a.pause();
+          b.once('drain', () => a.resume());
+        }
+      });
+      a.on('end', () => {
+        if (this.stalled) this.held.push([b, null]);
+        else b.end();
+      });
       a.on('error', () => b.destroy());
       a.on('close', () => {
         this.sockets.delete(a);
