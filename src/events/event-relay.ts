@@ -59,6 +59,8 @@ export async function relayNodeId(dataDir: string): Promise<string> {
 
 interface Waiter {
   target: string;
+  /** An answer's wait (`relayed`): ends as soon as the relay fails, as it is behind from then on. */
+  answer: boolean;
   /** true: the target is in the stream; false: given up (timeout, stop). */
   resolve: (relayed: boolean) => void;
 }
@@ -112,18 +114,19 @@ export class EventRelay {
   flush(timeoutMs: number): Promise<boolean> {
     const target = this.events.newestId;
     if (target === null) return Promise.resolve(true);
-    return this.waitFor(target, timeoutMs);
+    return this.waitFor(target, timeoutMs, false);
   }
 
   /**
    * Resolves once local event `id` (stored) is in the stream: what an answer to the change
-   * that made it waits for. When Redis does not answer, after RELAY_WAIT_MS, and at once
-   * while the relay is behind (see `behind`), so an outage costs each answer at most one
-   * bounded wait, and most answers none.
+   * that made it waits for. When Redis does not answer, after RELAY_WAIT_MS; when it fails
+   * (refused, unreachable), as soon as the relay's call fails; and at once while the relay
+   * is behind (see `behind`), so an outage costs each answer at most one bounded wait, and
+   * most answers none.
    */
   relayed(id: string): Promise<void> {
     if (this.done(id) || this.behind || this.stopped) return Promise.resolve();
-    return this.waitFor(id, RELAY_WAIT_MS).then((ok) => {
+    return this.waitFor(id, RELAY_WAIT_MS, true).then((ok) => {
       if (ok || this.behind || this.stopped) return;
       this.behind = true;
       this.log.warn(
@@ -133,7 +136,7 @@ export class EventRelay {
     });
   }
 
-  private waitFor(target: string, timeoutMs: number): Promise<boolean> {
+  private waitFor(target: string, timeoutMs: number, answer: boolean): Promise<boolean> {
     if (this.done(target)) return Promise.resolve(true);
     if (this.stopped) return Promise.resolve(false);
     return new Promise<boolean>((resolve) => {
@@ -143,6 +146,7 @@ export class EventRelay {
       });
       const waiter: Waiter = {
         target,
+        answer,
         resolve: (relayed) => {
           timer();
           resolve(relayed);
@@ -175,6 +179,10 @@ export class EventRelay {
             this.log.warn({ err: err.message }, 'event relay: redis unreachable; retrying every second');
           this.failing = true;
           this.behind = true;
+          // Answers stop waiting now; a hand-over's flush waits on for its own timeout.
+          const answers = this.waiters.filter((w) => w.answer);
+          this.waiters = this.waiters.filter((w) => !w.answer);
+          for (const w of answers) w.resolve(false);
           this.retry ??= this.clock.setTimer(this.clock.now() + RETRY_MS, () => {
             this.retry = null;
             this.kick();
