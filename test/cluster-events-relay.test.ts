@@ -27,6 +27,13 @@ import { TcpProxy } from './support/tcp-proxy.js';
 
 const HOME = PLACES.paris;
 
+/**
+ * A's bound on waiting for the stream, well past the test's stall of the kill test (so a
+ * busy machine cannot turn it into an outage) and short enough that A keeps its leases
+ * (renewed every 2 s, provably held for 7 s) through the outage test's stall.
+ */
+const WAIT_MS = '3000';
+
 let redis: RedisServer;
 let proxy: TcpProxy;
 let a: ServerProcess;
@@ -34,7 +41,9 @@ let b: ServerProcess;
 before(async () => {
   redis = await RedisServer.launch();
   proxy = await TcpProxy.start(redis.port);
-  a = await ServerProcess.start({ env: { ...QUIET_DEADLINES_ENV, REDIS_URL: `redis://127.0.0.1:${proxy.port}` } });
+  a = await ServerProcess.start({
+    env: { ...QUIET_DEADLINES_ENV, REDIS_URL: `redis://127.0.0.1:${proxy.port}`, EVENTS_RELAY_WAIT_MS: WAIT_MS },
+  });
   b = await ServerProcess.start({ env: { ...QUIET_DEADLINES_ENV, REDIS_URL: redis.url } });
 });
 after(async () => {

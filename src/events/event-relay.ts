@@ -36,9 +36,9 @@ import type { RedisEventStream } from './event-stream-redis.js';
 const BATCH = 200;
 const RETRY_MS = 1000;
 /**
- * Longest an answer waits for its events to reach the stream (`relayed`) while Redis does
- * not answer; after that the relay counts as behind and answers stop waiting until it has
- * caught up (README, "Events on several nodes").
+ * Default of the longest an answer waits for its events to reach the stream (`relayed`)
+ * while Redis does not answer (EVENTS_RELAY_WAIT_MS); after that the relay counts as behind
+ * and answers stop waiting until it has caught up (README, "Events on several nodes").
  */
 export const RELAY_WAIT_MS = 1000;
 
@@ -91,6 +91,8 @@ export class EventRelay {
     private readonly clock: Clock,
     private readonly log: Logger,
     private readonly retentionMs: number,
+    /** Longest an answer waits (`relayed`) while Redis does not answer; 0: answers never wait. */
+    private readonly waitMs: number = RELAY_WAIT_MS,
   ) {
     this.unsubscribe = events.subscribe(() => this.kick());
     this.stopRetention = every(clock, 60 * 60 * 1000, () => this.trimLocal());
@@ -119,18 +121,18 @@ export class EventRelay {
 
   /**
    * Resolves once local event `id` (stored) is in the stream: what an answer to the change
-   * that made it waits for. When Redis does not answer, after RELAY_WAIT_MS; when it fails
+   * that made it waits for. When Redis does not answer, after `waitMs`; when it fails
    * (refused, unreachable), as soon as the relay's call fails; and at once while the relay
    * is behind (see `behind`), so an outage costs each answer at most one bounded wait, and
    * most answers none.
    */
   relayed(id: string): Promise<void> {
-    if (this.done(id) || this.behind || this.stopped) return Promise.resolve();
-    return this.waitFor(id, RELAY_WAIT_MS, true).then((ok) => {
+    if (this.waitMs === 0 || this.done(id) || this.behind || this.stopped) return Promise.resolve();
+    return this.waitFor(id, this.waitMs, true).then((ok) => {
       if (ok || this.behind || this.stopped) return;
       this.behind = true;
       this.log.warn(
-        { waitedMs: RELAY_WAIT_MS },
+        { waitedMs: this.waitMs },
         'event relay: redis did not take an event in time; answering without waiting for the shared stream until it catches up',
       );
     });
