@@ -110,11 +110,13 @@ export class EventRelay {
   }
 
   /**
-   * Resolves once every event stored before the call is in the stream (true), or after
-   * `timeoutMs` (false: Redis unreachable; the caller goes on; the events follow later).
+   * Resolves once every event handed to the log before the call (stored, or with its fsync
+   * still under way: a `technician.offline` of the device just moved on) is in the stream
+   * (true), or after `timeoutMs` (false: Redis unreachable, or an append that failed; the
+   * caller goes on; the events follow later).
    */
   flush(timeoutMs: number): Promise<boolean> {
-    const target = this.events.newestId;
+    const target = this.events.newestGivenId;
     if (target === null) return Promise.resolve(true);
     return this.waitFor(target, timeoutMs, false);
   }
