@@ -13,6 +13,10 @@
  * - Redis not answering at all: an SOS (and its cancel) from a device on A is still acked
  *   while the stall lasts (the wait for the stream is bounded), and both events reach the
  *   stream once Redis answers again.
+ * - A hand-over: the technician's device moves from A to B while only A's relay connection
+ *   is stalled (its leases and bus flow on). A's last event of the technician (its
+ *   `technician.offline`) is held; B's check-in for the technician's order waits until A's
+ *   relay flushed and A handed the lease over, so it enters the stream after A's event.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -95,6 +99,52 @@ describe('events of acked changes are in the shared stream before the ack (real 
     );
     await a.waitForLog((l) => l.msg === 'event relay: caught up; answers wait for the shared stream again');
     await d.close();
+  });
+
+  it('a hand-over waits until the old node’s events are in the stream (its relay stalled, its leases not)', async () => {
+    const tech = 'relay-moving';
+    const job = 'relay-move-job';
+    const onA = await deviceOn(a, tech);
+    const put = await b.http('PUT', `/v1/orders/${job}`, {
+      role: 'dispatch',
+      body: { technician: tech, ...HOME, scheduledAt: Date.now() + 3_600_000, durationMin: 60 },
+    });
+    assert.equal(put.status, 200, put.text);
+    assert.equal((await onA.depart(job)).t, 'ack');
+
+    // Only A's relay connection stalls, at the event A stores when its device is moved on.
+    proxy.stallWhen('technician.offline');
+    try {
+      const onB = await b.newDevice(tech);
+      await onB.connect();
+      await eventually('A’s technician.offline held on its way to the stream', () => proxy.holds('technician.offline'));
+      // B runs the technician only once A handed it over; this check-in waits for that.
+      const checkin = onB.checkin({ order: job, ts: Date.now(), ...HOME, acc: 5 });
+      await new Promise((r) => setTimeout(r, 300));
+      proxy.release();
+      assert.equal((await checkin).t, 'ack');
+      await onB.close();
+    } finally {
+      proxy.release();
+    }
+    const pulled = await eventually('B’s technician.offline in the stream', async () => {
+      const all = await pullAllEvents(b);
+      return typesOf(all, (e) => e.tech === tech && e.type === 'technician.offline').length >= 2 ? all : false;
+    });
+    assert.deepEqual(
+      typesOf(pulled, (e) => e.tech === tech),
+      [
+        'technician.online',
+        'order.assigned',
+        'order.departed',
+        'technician.online',
+        'technician.offline',
+        'order.arrived',
+        'technician.offline',
+      ],
+      'A’s last event before B’s first event of the technician’s order',
+    );
+    assertOrderedPerKey(pulled);
   });
 
   it('kill -9 right at the ack: the acked event is in the stream, ahead of the new node’s events of its order', async () => {

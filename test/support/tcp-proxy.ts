@@ -5,7 +5,8 @@
  *
  * It can also stall: hold every byte in both directions, connections left open, so the
  * far side looks alive but does not answer (a Redis that hangs), then let it all through
- * in order (`release`) or drop it (`cut`).
+ * in order (`release`) or drop it (`cut`); or stall only the one connection on which the
+ * client sends some text (`stallWhen`), the others flowing on.
  */
 import { connect, createServer, type Server, type Socket } from 'node:net';
 
@@ -13,6 +14,10 @@ export class TcpProxy {
   private readonly sockets = new Set<Socket>();
   private refusing = false;
   private stalled = false;
+  /** Text that, sent by a client, stalls that client's connection (`stallWhen`). */
+  private trigger: string | null = null;
+  /** Connections stalled by the trigger, by their client socket. */
+  private readonly stalledConnections = new Set<Socket>();
   /** Bytes held while stalled, in arrival order, with the socket they go to (null: its end). */
   private held: Array<[Socket, Buffer | null]> = [];
 
@@ -58,9 +63,19 @@ export class TcpProxy {
     this.stalled = true;
   }
 
+  /**
+   * Stalls only the connection on which a client sends `text` (from that chunk on, both
+   * ways), until `release`: one of a server's several connections to Redis stops answering.
+   */
+  stallWhen(text: string): void {
+    this.trigger = text;
+  }
+
   /** Sends what was held, in order, and forwards as usual again. */
   release(): void {
     this.stalled = false;
+    this.trigger = null;
+    this.stalledConnections.clear();
     const held = this.held;
     this.held = [];
     for (const [to, chunk] of held) {
@@ -98,19 +113,21 @@ export class TcpProxy {
       this.sockets.add(a);
       // By hand rather than pipe(), so that bytes can be held while stalled.
       a.on('data', (chunk: Buffer) => {
-        if (this.stalled) this.held.push([b, chunk]);
+        if (a === client && this.trigger !== null && chunk.includes(this.trigger)) this.stalledConnections.add(client);
+        if (this.stalled || this.stalledConnections.has(client)) this.held.push([b, chunk]);
         else if (!b.destroyed && !b.write(chunk)) {
           a.pause();
           b.once('drain', () => a.resume());
         }
       });
       a.on('end', () => {
-        if (this.stalled) this.held.push([b, null]);
+        if (this.stalled || this.stalledConnections.has(client)) this.held.push([b, null]);
         else b.end();
       });
       a.on('error', () => b.destroy());
       a.on('close', () => {
         this.sockets.delete(a);
+        if (a === client) this.stalledConnections.delete(client);
         b.destroy();
       });
     }
