@@ -87,7 +87,16 @@ export class TcpProxy {
 
   /** Whether the bytes held now contain `text` (a request that is stuck in the proxy). */
   holds(text: string): boolean {
-    return this.held.some(([, chunk]) => chunk?.includes(text) === true);
+    // Per destination, all held bytes together: a request may span chunks.
+    const by = new Map<Socket, Buffer[]>();
+    for (const [to, chunk] of this.held) {
+      if (chunk === null) continue;
+      const list = by.get(to) ?? [];
+      list.push(chunk);
+      by.set(to, list);
+    }
+    for (const list of by.values()) if (Buffer.concat(list).includes(text)) return true;
+    return false;
   }
 
   /** Lets connections through again. */
