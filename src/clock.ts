@@ -116,3 +116,156 @@ export function every(clock: Clock, ms: number, fn: () => void): CancelTimer {
 export function sleep(clock: Clock, ms: number): Promise<void> {
   return new Promise((resolve) => clock.setTimer(clock.now() + ms, resolve));
 }
+
+/** A deadline held in a `DeadlineQueue`: the time it falls due and what it is for. */
+export interface Deadline<K> {
+  readonly at: number;
+  readonly key: K;
+}
+
+interface QueuedDeadline<K> extends Deadline<K> {
+  /** Insertion order: deadlines due at the same time fire in the order they were added. */
+  readonly order: number;
+  /** Place in the heap; -1 once fired or cancelled. */
+  index: number;
+}
+
+/**
+ * Many deadlines on one clock timer: a binary min-heap ordered by time (then by insertion),
+ * with a single `Clock.setTimer` armed for the earliest. Each deadline is one small object
+ * instead of a timer handle plus the closures that cancel and run it, which is what a
+ * deadline per connected device (token expiry) or per actor (registry ticks) costs at
+ * tens of thousands of them. `fire` runs with the key of each deadline that falls due,
+ * earliest first, once; a deadline whose time has passed fires right after it is added.
+ */
+export class DeadlineQueue<K> {
+  private readonly heap: QueuedDeadline<K>[] = [];
+  private added = 0;
+  private cancelTimer: CancelTimer | null = null;
+  /** When the clock timer is armed for; Infinity when none is. */
+  private armedAt = Number.POSITIVE_INFINITY;
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly fire: (key: K) => void,
+  ) {}
+
+  /** Adds a deadline for `key` at epoch time `at`; keep it to cancel it. */
+  add(at: number, key: K): Deadline<K> {
+    const d: QueuedDeadline<K> = { at, key, order: this.added++, index: this.heap.length };
+    this.heap.push(d);
+    this.up(d.index);
+    if (at < this.armedAt) this.arm();
+    return d;
+  }
+
+  /** Removes `deadline` so it never fires; harmless when it already fired or was cancelled. */
+  cancel(deadline: Deadline<K>): void {
+    const d = deadline as QueuedDeadline<K>;
+    const i = d.index;
+    if (i < 0 || this.heap[i] !== d) return;
+    this.removeAt(i);
+    // The clock timer stays armed for a cancelled earliest: it finds nothing due and re-arms.
+    if (this.heap.length === 0) this.disarm();
+  }
+
+  /** Deadlines not yet fired or cancelled. */
+  get size(): number {
+    return this.heap.length;
+  }
+
+  /** Cancels every deadline and the clock timer (shutdown). */
+  clear(): void {
+    for (const d of this.heap) d.index = -1;
+    this.heap.length = 0;
+    this.disarm();
+  }
+
+  private arm(): void {
+    this.disarm();
+    const first = this.heap[0];
+    if (first === undefined) return;
+    this.armedAt = first.at;
+    this.cancelTimer = this.clock.setTimer(first.at, () => this.run());
+  }
+
+  private disarm(): void {
+    this.cancelTimer?.();
+    this.cancelTimer = null;
+    this.armedAt = Number.POSITIVE_INFINITY;
+  }
+
+  /**
+   * Fires every deadline due now, earliest first; re-arms for the next even if `fire`
+   * throws. A deadline added while this runs waits for the next turn of the clock timer,
+   * as a timer set from a timer callback would, so a `fire` that adds one cannot spin.
+   */
+  private run(): void {
+    this.cancelTimer = null;
+    this.armedAt = Number.POSITIVE_INFINITY;
+    const addedBefore = this.added;
+    try {
+      const now = this.clock.now();
+      for (;;) {
+        const first = this.heap[0];
+        // One added meanwhile, and due already, is earlier than the rest: it goes first, next turn.
+        if (first === undefined || first.at > now || first.order >= addedBefore) break;
+        this.removeAt(0);
+        this.fire(first.key);
+      }
+    } finally {
+      this.arm();
+    }
+  }
+
+  private removeAt(i: number): void {
+    const heap = this.heap;
+    const gone = heap[i] as QueuedDeadline<K>;
+    gone.index = -1;
+    const last = heap.pop() as QueuedDeadline<K>;
+    if (last === gone) return;
+    heap[i] = last;
+    last.index = i;
+    this.up(i);
+    this.down(last.index);
+  }
+
+  private before(a: QueuedDeadline<K>, b: QueuedDeadline<K>): boolean {
+    return a.at < b.at || (a.at === b.at && a.order < b.order);
+  }
+
+  private up(i: number): void {
+    const heap = this.heap;
+    const d = heap[i] as QueuedDeadline<K>;
+    while (i > 0) {
+      const parentAt = (i - 1) >> 1;
+      const parent = heap[parentAt] as QueuedDeadline<K>;
+      if (!this.before(d, parent)) break;
+      heap[i] = parent;
+      parent.index = i;
+      i = parentAt;
+    }
+    heap[i] = d;
+    d.index = i;
+  }
+
+  private down(i: number): void {
+    const heap = this.heap;
+    const n = heap.length;
+    const d = heap[i] as QueuedDeadline<K>;
+    for (;;) {
+      const left = 2 * i + 1;
+      if (left >= n) break;
+      const right = left + 1;
+      let child = left;
+      if (right < n && this.before(heap[right] as QueuedDeadline<K>, heap[left] as QueuedDeadline<K>)) child = right;
+      const c = heap[child] as QueuedDeadline<K>;
+      if (!this.before(c, d)) break;
+      heap[i] = c;
+      c.index = i;
+      i = child;
+    }
+    heap[i] = d;
+    d.index = i;
+  }
+}

@@ -9,31 +9,25 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Alert, OrderView, TrackPoint } from '../src/protocol.js';
+import { launchOnSentinel } from './support/cluster.js';
 import { eventually } from './support/eventually.js';
 import { PLACES } from './support/fixtures.js';
-import { SENTINEL_NAME, SentinelRedis } from './support/redis-sentinel.js';
-import { ServerProcess } from './support/server-process.js';
+import type { SentinelRedis } from './support/redis-sentinel.js';
+import type { ServerProcess } from './support/server-process.js';
 
 const SITE = PLACES.milan;
 let redis: SentinelRedis;
-const nodes: ServerProcess[] = [];
+let nodes: ServerProcess[] = [];
+let destroy = async (): Promise<void> => {};
 
 before(async () => {
-  redis = await SentinelRedis.launch();
-  const env = {
-    REDIS_SENTINELS: redis.sentinels,
-    REDIS_SENTINEL_NAME: SENTINEL_NAME,
+  ({ redis, nodes, destroy } = await launchOnSentinel(2, {
     SOS_LEVEL2_MS: '15000',
     SOS_LEVEL3_MS: '600000',
     SOS_SLA_MS: '900000',
-  };
-  for (let i = 0; i < 2; i++) nodes.push(await ServerProcess.start({ env }));
+  }));
 });
-after(async () => {
-  for (const n of nodes) await n.crash().catch(() => undefined);
-  for (const n of nodes) n.cleanup();
-  await redis?.destroy();
-});
+after(() => destroy());
 
 describe('redis primary killed under sentinel', () => {
   it('follows the new primary: the ladder goes on, later changes reach every node, acked pings stay', async () => {

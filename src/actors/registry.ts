@@ -13,20 +13,21 @@
  *   The sweep runs every quarter of PASSIVATE_AFTER_MS, so an idle actor stops between
  *   1x and 1.25x that time after its last message. A registry made with 0 stops such an
  *   actor as soon as its mailbox is empty (orders: see tracker.ts).
- * - Timers: each actor has at most one timer (`arm`), owned here rather than by the actor,
- *   so a timer survives passivation and wakes the actor with a `tick`.
+ * - Timers: each actor has at most one deadline (`arm`), owned here rather than by the
+ *   actor, so it survives passivation and wakes the actor with a `tick`. The deadlines of
+ *   all actors of the kind share one clock timer (clock.ts, `DeadlineQueue`).
  * - Retiring or replacing an actor's state (retention, erasure, a technician moving to
  *   another node) is a message in its mailbox: messages already sent run first, the
  *   replacement runs next, messages sent after it see the new state. Nobody polls for an
  *   idle moment.
  */
 import { type ActorSystemRef, dispatch, type Ref, spawn, stop } from 'nact';
-import type { Clock } from '../clock.js';
+import { type Clock, type Deadline, DeadlineQueue } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { Outcome } from '../outcome.js';
 import type { Tick } from './messages.js';
-import { releaseFinishedTurns } from './nact-release.js';
+import { compactChildPaths, releaseFinishedTurns, shareEmptyChildMaps } from './nact-release.js';
 import { StorageUnavailableError } from './persistence.js';
 import type { WorkCounter } from './work.js';
 
@@ -66,16 +67,17 @@ interface Live<M, S> {
   lastUsed: number;
 }
 
-interface Armed {
-  at: number;
-  cancel: () => void;
-}
-
 /** Delay before a crashed actor re-checks its deadlines. */
 const CRASH_RETRY_MS = 1000;
 
-// Every actor is spawned here: from now on none keeps its last message alive (nact-release.ts).
+// Every actor is spawned here: from now on none keeps its last message alive, a childless one
+// has no child maps of its own, and its path is an exact-length array (nact-release.ts).
 releaseFinishedTurns();
+shareEmptyChildMaps();
+compactChildPaths();
+
+/** Every actor's `afterStop`: nact would make a fresh no-op closure for each. */
+const NOTHING_AFTER_STOP = (): void => {};
 
 const INTERNAL: Outcome<never> = { ok: false, code: 'internal', msg: 'internal error' };
 
@@ -84,7 +86,9 @@ export class Registry<S, M extends { t: string }> {
   /** Committed state of every entity of this kind, live or passivated. */
   readonly records = new Map<string, S>();
   private readonly live = new Map<string, Live<M, S>>();
-  private readonly timers = new Map<string, Armed>();
+  /** The armed deadline of each entity that has one; `deadlines` holds them all, on one clock timer. */
+  private readonly timers = new Map<string, Deadline<string>>();
+  private readonly deadlines: DeadlineQueue<string>;
   /** Retire messages sent and not yet handled, answered `false` if the registry stops first. */
   private readonly retiring = new Set<(replaced: boolean) => void>();
   private spawned = 0;
@@ -109,6 +113,10 @@ export class Registry<S, M extends { t: string }> {
     private readonly log: Logger,
     private readonly work: WorkCounter,
   ) {
+    this.deadlines = new DeadlineQueue(clock, (id) => {
+      this.timers.delete(id);
+      if (this.gate(id)) this.send(id, this.tick);
+    });
     this.scheduleSweep();
   }
 
@@ -145,27 +153,20 @@ export class Registry<S, M extends { t: string }> {
     const cur = this.timers.get(id);
     if (at === null) {
       if (cur !== undefined) {
-        cur.cancel();
+        this.deadlines.cancel(cur);
         this.timers.delete(id);
       }
       return;
     }
     if (this.stopped || (cur !== undefined && cur.at <= at)) return;
-    cur?.cancel();
+    if (cur !== undefined) this.deadlines.cancel(cur);
     if (at <= this.clock.now()) {
       // Already due (an order created after its deadline, a rung missed while down): look now.
       this.timers.delete(id);
       if (this.gate(id)) this.send(id, this.tick);
       return;
     }
-    const armed: Armed = {
-      at,
-      cancel: this.clock.setTimer(at, () => {
-        if (this.timers.get(id) === armed) this.timers.delete(id);
-        if (this.gate(id)) this.send(id, this.tick);
-      }),
-    };
-    this.timers.set(id, armed);
+    this.timers.set(id, this.deadlines.add(at, id));
   }
 
   /**
@@ -216,7 +217,7 @@ export class Registry<S, M extends { t: string }> {
   stopAll(): void {
     this.stopped = true;
     this.cancelSweep?.();
-    for (const t of this.timers.values()) t.cancel();
+    this.deadlines.clear();
     this.timers.clear();
     for (const l of this.live.values()) stop(l.ref);
     this.live.clear();
@@ -292,6 +293,7 @@ export class Registry<S, M extends { t: string }> {
       }
     };
     live.ref = spawn(this.system, handler, name, {
+      afterStop: NOTHING_AFTER_STOP,
       initialStateFunc: () => records.get(id),
       onCrash: (msg, err, ctx) => {
         this.crashes++;

@@ -67,6 +67,11 @@ export interface LocalNode {
    * attached here, to reconnect; resolves once their writes are out.
    */
   drop(tech: string): Promise<void>;
+  /**
+   * `tech` is about to be handed to another node, which loads it from Redis: writes what
+   * Redis lacks of it (lost in a failover) while this node still holds the lease.
+   */
+  beforeHandOver(tech: string): Promise<void>;
   /** The lease of `tech` was confirmed again after it had lapsed here: run the deadlines that came due meanwhile. */
   wake(tech: string): void;
   /**
@@ -82,6 +87,8 @@ export class ClusterLink {
   /** Leases held, by technician. */
   private readonly held = new Map<string, HeldLease>();
   private readonly pending = new Map<string, (out: Outcome<unknown>) => void>();
+  /** Technicians being handed to another node (`handOver`). */
+  private readonly handingOver = new Set<string>();
   private counter = 0;
   private stopRenewal: CancelTimer | null = null;
 
@@ -284,6 +291,33 @@ export class ClusterLink {
     }
   }
 
+  /**
+   * Hands `tech` to node `to` (null: just lets it go) at its request: first writes what
+   * Redis lacks of it, under the lease this node still holds, since `to` loads it from
+   * Redis; then drops it here and moves the lease straight to `to`, so no third node can
+   * slip in between. Repeated requests while one is under way are ignored.
+   */
+  private async handOver(tech: string, to: string | null): Promise<void> {
+    if (!this.held.has(tech) || this.handingOver.has(tech)) return;
+    this.handingOver.add(tech);
+    try {
+      await this.local
+        .beforeHandOver(tech)
+        .catch((err: Error) => this.log.warn({ err: err.message, tech }, 'hand-over: could not compare with redis'));
+      if (!this.held.has(tech)) return;
+      this.held.delete(tech);
+      this.fences.delete(tech);
+      await this.local
+        .drop(tech)
+        .catch((err: Error) => this.log.error({ err, tech }, 'hand-over: dropping actors failed'));
+      if (to === null) await this.release(tech);
+      else await this.leases.transfer(techLease(tech), this.nodeId, to, LEASE_TTL_MS).catch(() => false);
+      this.log.info({ tech, to }, 'technician handed over');
+    } finally {
+      this.handingOver.delete(tech);
+    }
+  }
+
   private onMessage(raw: BusMessage): void {
     // Checked against the bus schemas (src/shared/bus-schemas.ts): it crossed a network.
     const m = parseBusMessage(raw);
@@ -300,23 +334,9 @@ export class ClusterLink {
           .then((out) => this.bus.send(from, { t: 'reply', req, out }));
         return;
       }
-      case 'release': {
-        const tech = m.tech;
-        if (!this.held.has(tech)) return;
-        this.held.delete(tech);
-        this.fences.delete(tech);
-        const to = m.from ?? null;
-        void this.local
-          .drop(tech)
-          .catch((err: Error) => this.log.error({ err, tech }, 'hand-over: dropping actors failed'))
-          .then(async () => {
-            // Straight to the asking node: no third node can slip in between.
-            if (to === null) await this.release(tech);
-            else await this.leases.transfer(techLease(tech), this.nodeId, to, LEASE_TTL_MS).catch(() => false);
-          })
-          .then(() => this.log.info({ tech, to }, 'technician handed over'));
+      case 'release':
+        void this.handOver(m.tech, m.from ?? null);
         return;
-      }
       case 'reply':
         this.pending.get(m.req)?.(m.out as Outcome<unknown>);
         return;

@@ -84,6 +84,7 @@ export class ClusteredTracker implements Tracker {
         call: (op, args) => this.runCall(op, args),
         push: (tech, msg) => local.pushHere(tech, msg),
         drop: (tech) => this.takeover.drop(tech),
+        beforeHandOver: (tech) => this.resync.writeMissing(tech),
         wake: (tech) => local.wake(tech),
         retake: (tech) => this.takeover.retake(tech),
       },
@@ -249,16 +250,8 @@ export class ClusteredTracker implements Tracker {
     if (alert === undefined) return notFound(`no alert ${msg.id}`);
     const tech = alert.tech;
     if (!takeover.runs(tech)) {
-      // Right after Redis came back, a technician without a lease is not yet an orphan: its
-      // node may still be re-taking it (takeover.ts `justReconnected`); the operator retries.
-      if (takeover.justReconnected() && !cluster.heldTechs().includes(tech) && (await cluster.owner(tech)) === null) {
-        return {
-          ok: false,
-          code: 'unavailable',
-          msg: 'shared state just came back; the alert’s node is re-taking it; retry',
-        };
-      }
-      // Run it where the technician runs; take it over here when no node does.
+      // Run it where the technician runs; take it over here when no node does (not right
+      // after a failover: takeover.ts `justReconnected`, answered `taken`).
       const got = await takeover.adopt(tech);
       if (got === 'taken') {
         const owner = await cluster.owner(tech);

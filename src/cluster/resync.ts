@@ -72,32 +72,62 @@ export class SharedResync {
 
   /** Compares every technician this node runs with Redis and writes what Redis lacks. */
   async pass(): Promise<void> {
-    const { cluster, takeover, mirror, shared, local, log } = this.d;
-    const snap = await shared.feed.snapshot();
-    const openAlerts = new Map(snap.alerts.map((a) => [a.id, a]));
+    const { cluster, takeover, shared, log } = this.d;
+    const openAlerts = await this.openAlerts(shared);
     const counts = { technicians: 0, orders: 0, alerts: 0, positions: 0 };
     for (const tech of cluster.heldTechs()) {
       if (!takeover.runs(tech)) continue;
-      const mirrored = await mirror.load(tech);
-      const present: Present = {
-        orders: new Map(mirrored.orders.map((o) => [o.id, o])),
-        alerts: openAlerts,
-        position: mirrored.position?.pos ?? null,
-      };
-      const stale = staleInShared(local.liveRecordsOf(tech), present);
-      if (stale.length > 0) counts.technicians++;
-      for (const r of stale) {
-        if (r.k === 'a') {
-          local.republish(r.a.id);
-          counts.alerts++;
-        } else {
-          mirrorRecord(mirror, r);
-          if (r.k === 'o') counts.orders++;
-          else counts.positions++;
-        }
-      }
+      const wrote = await this.writeMissingOf(tech, openAlerts);
+      if (wrote.orders + wrote.alerts + wrote.positions > 0) counts.technicians++;
+      counts.orders += wrote.orders;
+      counts.alerts += wrote.alerts;
+      counts.positions += wrote.positions;
     }
     this.passes++;
     log.info(counts, 'shared resync after a redis reconnection: what redis lacked was written again');
+  }
+
+  /**
+   * The same for one technician about to be handed to another node, which loads it from
+   * Redis: a failover may have lost what this node wrote (an operator's ack), and the
+   * next node must not run it from the older copy. Queued like every write; the hand-over
+   * flushes them before the lease moves.
+   */
+  async writeMissing(tech: string): Promise<void> {
+    if (!this.d.takeover.runs(tech)) return;
+    const wrote = await this.writeMissingOf(tech, await this.openAlerts(this.d.shared));
+    if (wrote.orders + wrote.alerts + wrote.positions > 0) {
+      this.d.log.info({ tech, ...wrote }, 'hand-over: what redis lacked of the technician was written again');
+    }
+  }
+
+  private async openAlerts(shared: ResyncDeps['shared']): Promise<Present['alerts']> {
+    const snap = await shared.feed.snapshot();
+    return new Map(snap.alerts.map((a) => [a.id, a]));
+  }
+
+  private async writeMissingOf(
+    tech: string,
+    openAlerts: Present['alerts'],
+  ): Promise<{ orders: number; alerts: number; positions: number }> {
+    const { mirror, local } = this.d;
+    const mirrored = await mirror.load(tech);
+    const present: Present = {
+      orders: new Map(mirrored.orders.map((o) => [o.id, o])),
+      alerts: openAlerts,
+      position: mirrored.position?.pos ?? null,
+    };
+    const counts = { orders: 0, alerts: 0, positions: 0 };
+    for (const r of staleInShared(local.liveRecordsOf(tech), present)) {
+      if (r.k === 'a') {
+        local.republish(r.a.id);
+        counts.alerts++;
+      } else {
+        mirrorRecord(mirror, r);
+        if (r.k === 'o') counts.orders++;
+        else counts.positions++;
+      }
+    }
+    return counts;
   }
 }

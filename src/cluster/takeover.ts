@@ -9,6 +9,11 @@
  *   writes are flushed first; an unresolved alert this node has of the technician that
  *   Redis lacks (raised here while Redis was unreachable, its write refused as stale or
  *   lost) is kept and written to the feed under the new lease, so no acked SOS is lost.
+ * - After a failover: in the first two renewal periods after Redis came back to this node,
+ *   nothing takes over a technician whose lease Redis does not give this node (not the
+ *   sweeper, a device that connects here, a request or reconciliation): the promoted
+ *   replica may lack a live node's lease and its last writes, and that node re-takes its
+ *   own leases first (`justReconnected`).
  * - Drop: the lease was lost or handed over; the technician's actors, orders, incidents
  *   and alerts leave this node (after their writes are out, for the next owner to load).
  *   What it had is kept and reconciled where the technician runs next (reconcile.ts), and
@@ -17,8 +22,7 @@
  *   knows.
  * - Sweep: every LEASE_RENEW_MS each node looks at the technicians with open orders or
  *   unresolved alerts; one whose lease has expired (its node died) is taken over, so
- *   escalation goes on even before the device reconnects (but not in the first two renewal
- *   periods after Redis came back, so live nodes re-take their own leases first). A
+ *   escalation goes on even before the device reconnects. A
  *   technician held here with no
  *   device here and no open work is released, so leases do not pile up. A technician
  *   held here with an unresolved alert in the feed that this node does not run is loaded
@@ -105,6 +109,8 @@ export class Takeover {
    * over meanwhile would run it from Redis's copy, which may lack that node's last writes.
    */
   justReconnected(): boolean {
+    // The first connection (at start) follows no failover: nothing was lost to re-take.
+    if (this.d.shared.connections() < 2) return false;
     const up = this.d.shared.readyForMs();
     return up !== null && up < 2 * LEASE_RENEW_MS;
   }
@@ -195,6 +201,12 @@ export class Takeover {
 
   private async load(tech: string): Promise<Adoption> {
     const { cluster, mirror, shared, local, log } = this.d;
+    // Right after Redis came back, a technician nobody holds may still be a live node's
+    // whose lease the promoted replica lacks: leave it to that node's next renewal, or
+    // this node would run it from Redis's copy, which may lack an operator's ack (and
+    // escalate it again). Only a lease Redis already gives this node (a renewal under a
+    // new token, `retake`) is taken over now; the rest is answered `taken` and retried.
+    if (this.justReconnected() && (await cluster.owner(tech)) !== cluster.nodeId) return 'taken';
     const got = await cluster.own(tech);
     if (got === 'taken' || got === 'unreachable') return got;
     if (got === 'held' && this.adopted.has(tech)) return 'runs';

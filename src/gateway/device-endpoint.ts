@@ -1,9 +1,10 @@
 /** `/v1/device`: a technician's phone, acting only as its token's `sub`. */
 import type { DeviceLink, Tracker } from '../actors/api.js';
-import { CloseCode, type DeviceMessage, Role } from '../protocol.js';
+import { CloseCode, type DeviceMessage, type DevicePush, Role } from '../protocol.js';
 import type { AppPresence } from './app-presence.js';
 import { validateDeviceMessage } from './messages.js';
 import {
+  type Attachment,
   type Connection,
   closeConnection,
   type EndpointBehaviour,
@@ -12,6 +13,44 @@ import {
 } from './socket-endpoint.js';
 import { timeWindow } from './time-window.js';
 import type { WebSocket } from './uws.js';
+
+/** What every device socket of the endpoint shares. */
+interface DeviceSockets {
+  readonly tracker: Tracker;
+  readonly deps: EndpointDeps;
+  readonly presence: AppPresence | undefined;
+  /** The open socket of each technician connected here. */
+  readonly current: Map<string, WebSocket<Connection>>;
+}
+
+/**
+ * One device socket as the tracker sees it (its `DeviceLink`) and as the endpoint undoes
+ * it on close: one small object per connected device, its methods on the prototype.
+ */
+class DeviceSocket implements DeviceLink, Attachment {
+  constructor(
+    private readonly ws: WebSocket<Connection>,
+    private readonly tech: string,
+    private readonly sockets: DeviceSockets,
+  ) {}
+
+  push(msg: DevicePush): void {
+    sendMessage(this.ws, msg, this.sockets.deps);
+  }
+
+  moveOn(): void {
+    closeConnection(this.ws, CloseCode.goingAway, 'technician runs on another node: reconnect');
+  }
+
+  detach(): void {
+    const { current, presence, tracker } = this.sockets;
+    if (current.get(this.tech) === this.ws) {
+      current.delete(this.tech);
+      presence?.socketDetached(this.tech);
+    }
+    tracker.detachDevice(this.tech, this);
+  }
+}
 
 /**
  * The device endpoint's behaviour: one live connection per technician; a newer one replaces
@@ -22,7 +61,8 @@ export function deviceEndpoint(
   deps: EndpointDeps,
   presence?: AppPresence,
 ): EndpointBehaviour<DeviceMessage> {
-  const current = new Map<string, WebSocket<Connection>>();
+  const sockets: DeviceSockets = { tracker, deps, presence, current: new Map() };
+  const { current } = sockets;
   return {
     path: '/v1/device',
     roles: [Role.device],
@@ -37,18 +77,9 @@ export function deviceEndpoint(
       if (previous !== undefined) closeConnection(previous, CloseCode.replaced, 'replaced by a newer connection');
       current.set(tech, ws);
       presence?.socketAttached(tech);
-      const link: DeviceLink = {
-        push: (msg) => sendMessage(ws, msg, deps),
-        moveOn: () => closeConnection(ws, CloseCode.goingAway, 'technician runs on another node: reconnect'),
-      };
-      tracker.attachDevice(tech, link);
-      return () => {
-        if (current.get(tech) === ws) {
-          current.delete(tech);
-          presence?.socketDetached(tech);
-        }
-        tracker.detachDevice(tech, link);
-      };
+      const socket = new DeviceSocket(ws, tech, sockets);
+      tracker.attachDevice(tech, socket);
+      return socket;
     },
   };
 }

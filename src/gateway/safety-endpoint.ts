@@ -2,7 +2,13 @@
 import type { SafetyLink, Tracker } from '../actors/api.js';
 import { CloseCode, Role, type SafetyMessage } from '../protocol.js';
 import { validateSafetyMessage } from './messages.js';
-import { closeConnection, type EndpointBehaviour, type EndpointDeps, sendMessage } from './socket-endpoint.js';
+import {
+  closeConnection,
+  type EndpointBehaviour,
+  type EndpointDeps,
+  NOT_ATTACHED,
+  sendMessage,
+} from './socket-endpoint.js';
 
 /**
  * The safety endpoint's behaviour. One operator (token `sub`) may hold at most
@@ -27,17 +33,19 @@ export function safetyEndpoint(tracker: Tracker, deps: EndpointDeps): EndpointBe
           CloseCode.operatorConnectionLimit,
           `operator already has ${max} console connections on this node`,
         );
-        return () => {};
+        return NOT_ATTACHED;
       }
       perOperator.set(operator, held + 1);
       // Alert pushes are the same object for every console: encode once (sendMessage's shared path).
       const link: SafetyLink = { push: (msg) => sendMessage(ws, msg, deps, msg.t === 'alert') };
       tracker.attachSafety(operator, link);
-      return () => {
-        const left = (perOperator.get(operator) ?? 1) - 1;
-        if (left > 0) perOperator.set(operator, left);
-        else perOperator.delete(operator);
-        tracker.detachSafety(link);
+      return {
+        detach: () => {
+          const left = (perOperator.get(operator) ?? 1) - 1;
+          if (left > 0) perOperator.set(operator, left);
+          else perOperator.delete(operator);
+          tracker.detachSafety(link);
+        },
       };
     },
   };

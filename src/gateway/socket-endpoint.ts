@@ -6,7 +6,7 @@
  * read is dropped (4002) instead of growing server memory or stalling anyone else.
  */
 
-import type { CancelTimer, Clock } from '../clock.js';
+import { type Clock, type Deadline, DeadlineQueue } from '../clock.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
@@ -42,12 +42,22 @@ export interface Connection {
   closed: boolean;
   /** Why the server closed it, for the close log line. */
   closeReason?: string;
-  expiryTimer?: CancelTimer;
-  /** Undoes what `EndpointBehaviour.attach` did; set on open. */
-  detach?: () => void;
+  /** When its token's `exp` passes (see `registerSocketEndpoint`); set on open. */
+  expiry?: Deadline<WebSocket<Connection>>;
+  /** What `EndpointBehaviour.attach` did, undone on close; set on open. */
+  attachment?: Attachment;
   /** Frames waiting for this turn's corked write (outbox.ts). */
   outbox?: Buffer[];
 }
+
+/** A connection attached to its behaviour (one object, not a closure each: there is one per device). */
+export interface Attachment {
+  /** Undoes the attach; called once, on close. */
+  detach(): void;
+}
+
+/** The attachment of a connection refused at attach time: nothing to undo. */
+export const NOT_ATTACHED: Attachment = { detach() {} };
 
 /** What makes an endpoint differ: who may use it, how its messages are checked and handled. */
 export interface EndpointBehaviour<M extends { t: string; seq: number }> {
@@ -57,8 +67,8 @@ export interface EndpointBehaviour<M extends { t: string; seq: number }> {
   /** Points a valid message spends from the connection's point budget (BATCH_POINTS_*); absent means none. */
   pointsOf?(msg: M): number;
   handle(principal: Principal, msg: M): Promise<Outcome<AckExtras>>;
-  /** After the upgrade: attaches the connection to the behaviour; returns how to detach it on close. */
-  attach(ws: WebSocket<Connection>): () => void;
+  /** After the upgrade: attaches the connection to the behaviour; returns what undoes it on close. */
+  attach(ws: WebSocket<Connection>): Attachment;
 }
 
 /** Shared collaborators of every endpoint. */
@@ -173,15 +183,6 @@ function refuse(
   sendFrame(ws, encodeMessage({ ...extras, t: 'err', seq, code, msg }), deps, now);
 }
 
-/** Closes the connection with 4001 when its token's `exp` passes, even if it sends nothing. */
-function armExpiry(ws: WebSocket<Connection>, clock: Clock): void {
-  const conn = ws.getUserData();
-  conn.expiryTimer = clock.setTimer(conn.principal.expiresAt, () => {
-    if (clock.now() >= conn.principal.expiresAt) closeConnection(ws, CloseCode.tokenExpired, 'token expired');
-    else if (!conn.closed) armExpiry(ws, clock);
-  });
-}
-
 /** Registers `behaviour` on `app` at its path. */
 export function registerSocketEndpoint<M extends { t: string; seq: number }>(
   app: TemplatedApp,
@@ -190,6 +191,12 @@ export function registerSocketEndpoint<M extends { t: string; seq: number }>(
 ): void {
   const { config, log, metrics } = deps;
   const endpoint = behaviour.path;
+  // The token's exp is enforced on open connections too: each is closed with 4001 when its
+  // exp passes, even if it sends nothing. One queue of deadlines for every connection of
+  // the endpoint rather than a timer each (a connection is cancelled from it on close).
+  const expiries = new DeadlineQueue<WebSocket<Connection>>(deps.clock, (ws) => {
+    closeConnection(ws, CloseCode.tokenExpired, 'token expired');
+  });
 
   // Labelled metric children, looked up once per message type instead of hashing labels per message.
   const stats = new Map<string, MessageStats>();
@@ -426,16 +433,15 @@ export function registerSocketEndpoint<M extends { t: string; seq: number }>(
         { endpoint, sub: conn.principal.sub, role: conn.principal.role, remote: conn.remote },
         'connection open',
       );
-      // The token's exp is enforced on open connections too: close when it passes.
-      armExpiry(ws, deps.clock);
-      conn.detach = behaviour.attach(ws);
+      conn.expiry = expiries.add(conn.principal.expiresAt, ws);
+      conn.attachment = behaviour.attach(ws);
     },
     message: onFrame,
     close: (ws, code, message) => {
       const conn = ws.getUserData();
       conn.closed = true;
       discardOutbox(ws);
-      conn.expiryTimer?.();
+      if (conn.expiry !== undefined) expiries.cancel(conn.expiry);
       deps.connections.delete(ws);
       deps.admission?.release(conn.remote);
       metrics.connections.dec({ endpoint });
@@ -453,7 +459,7 @@ export function registerSocketEndpoint<M extends { t: string; seq: number }>(
         },
         'connection closed',
       );
-      conn.detach?.();
+      conn.attachment?.detach();
     },
   });
 }

@@ -3,6 +3,7 @@
  * processes sharing it through REDIS_URL, each with its own DATA_DIR, as an operator would
  * run them behind a load balancer.
  */
+import { SENTINEL_NAME, SentinelRedis } from './redis-sentinel.js';
 import { RedisServer } from './redis-server.js';
 import { ServerProcess } from './server-process.js';
 
@@ -43,4 +44,27 @@ export class Cluster {
     }
     await this.redis.destroy();
   }
+}
+
+/** `n` fieldtrack nodes on a Redis primary, its replica and a sentinel (REDIS_SENTINELS), with `env` added. */
+export async function launchOnSentinel(
+  n: number,
+  env: Record<string, string>,
+  opts: { holdableReplication?: boolean } = {},
+): Promise<{ redis: SentinelRedis; nodes: ServerProcess[]; destroy(): Promise<void> }> {
+  const redis = await SentinelRedis.launch(opts);
+  const nodes: ServerProcess[] = [];
+  const destroy = async (): Promise<void> => {
+    for (const node of nodes) await node.crash().catch(() => undefined);
+    for (const node of nodes) node.cleanup();
+    await redis.destroy();
+  };
+  try {
+    const all = { REDIS_SENTINELS: redis.sentinels, REDIS_SENTINEL_NAME: SENTINEL_NAME, ...env };
+    for (let i = 0; i < n; i++) nodes.push(await ServerProcess.start({ env: all }));
+  } catch (err) {
+    await destroy();
+    throw err;
+  }
+  return { redis, nodes, destroy };
 }

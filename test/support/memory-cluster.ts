@@ -67,6 +67,8 @@ export class MemoryCluster {
   ownersUnreadable = false;
   /** Per node id, when its (simulated) Redis connection last came back; unset: up from the start. */
   private readonly upSince = new Map<string, number>();
+  /** Redis connections each node made (its `connections`), counted up by `reconnected`. */
+  private readonly connections = new Map<string, number>();
 
   private constructor(
     private readonly env: Record<string, string>,
@@ -113,7 +115,7 @@ export class MemoryCluster {
         const since = this.upSince.get(nodeId);
         return since === undefined ? Number.MAX_SAFE_INTEGER : this.clock.now() - since;
       },
-      connections: () => 1,
+      connections: () => this.connections.get(nodeId) ?? 1,
       health: () => ({ ok: true }),
       // The twins are the cluster's, not this node's: closing a node only takes it off the bus.
       close: () => bus.close(),
@@ -136,7 +138,9 @@ export class MemoryCluster {
 
   /** Node `i`'s Redis connection came back just now (after a failover), as its `readyForMs` tells. */
   reconnected(i: number): void {
-    this.upSince.set(`node-${i}`, this.clock.now());
+    const nodeId = `node-${i}`;
+    this.upSince.set(nodeId, this.clock.now());
+    this.connections.set(nodeId, (this.connections.get(nodeId) ?? 1) + 1);
   }
 
   /** Kills `node` like kill -9: its leases stay until they run out. */

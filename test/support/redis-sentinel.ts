@@ -2,6 +2,11 @@
  * A throwaway Redis with failover for tests: a primary, a replica of it and one Redis
  * Sentinel (Debian's `redis-sentinel`, installed with apt-get when missing) watching them
  * on free loopback ports, with short failure detection so a failover takes seconds.
+ * With `holdableReplication` the first primary is reached through a TCP proxy (the
+ * sentinel monitors it at the proxy's address, and the replica replicates from there), so
+ * a test can hold its replication stream back (`holdReplication`): Redis replication is
+ * asynchronous, and a failover then promotes a replica that lacks the writes the primary
+ * acked last.
  */
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
@@ -13,6 +18,7 @@ import { freePort } from './clickhouse-server.js';
 import { DaemonServer } from './daemon.js';
 import { eventually } from './eventually.js';
 import { RedisServer } from './redis-server.js';
+import { TcpProxy } from './tcp-proxy.js';
 
 const BINARY = '/usr/bin/redis-sentinel';
 /** The name the sentinel monitors the primary under (REDIS_SENTINEL_NAME). */
@@ -62,16 +68,20 @@ export class SentinelRedis {
   private constructor(
     readonly servers: RedisServer[],
     private readonly sentinel: Sentinel,
+    /** In front of the first primary (`servers[0]`), with `holdableReplication`. */
+    private readonly front: TcpProxy | null,
   ) {}
 
   get sentinels(): string {
     return `127.0.0.1:${this.sentinel.port}`;
   }
 
-  static async launch(): Promise<SentinelRedis> {
+  static async launch(opts: { holdableReplication?: boolean } = {}): Promise<SentinelRedis> {
     const binary = locateBinary();
     const primary = await RedisServer.launch();
-    const replica = await RedisServer.launch([`replicaof 127.0.0.1 ${primary.port}`]);
+    const front = opts.holdableReplication === true ? await TcpProxy.start(primary.port) : null;
+    const primaryPort = front?.port ?? primary.port;
+    const replica = await RedisServer.launch([`replicaof 127.0.0.1 ${primaryPort}`]);
     const dir = await mkdtemp(join(tmpdir(), 'fieldtrack-sentinel-'));
     const sentinel = new Sentinel(dir, await freePort());
     await writeFile(
@@ -82,7 +92,7 @@ export class SentinelRedis {
         `dir ${dir}`,
         `logfile ${join(dir, 'sentinel.log')}`,
         'daemonize no',
-        `sentinel monitor ${SENTINEL_NAME} 127.0.0.1 ${primary.port} 1`,
+        `sentinel monitor ${SENTINEL_NAME} 127.0.0.1 ${primaryPort} 1`,
         `sentinel down-after-milliseconds ${SENTINEL_NAME} 1000`,
         `sentinel failover-timeout ${SENTINEL_NAME} 5000`,
         `sentinel parallel-syncs ${SENTINEL_NAME} 1`,
@@ -90,9 +100,32 @@ export class SentinelRedis {
       ].join('\n'),
     );
     await sentinel.start(binary);
-    const out = new SentinelRedis([primary, replica], sentinel);
+    const out = new SentinelRedis([primary, replica], sentinel, front);
     await eventually('replica in sync', async () => (await out.role(replica)) === 'slave', 30_000, 100);
     return out;
+  }
+
+  /**
+   * From now on the replica receives nothing more from the first primary, though its link
+   * stays up (so the sentinel still promotes it when the primary dies).
+   */
+  holdReplication(): void {
+    if (this.front === null) throw new Error('launched without holdableReplication');
+    this.front.holdReplication();
+  }
+
+  /** The replication offset `server` reports: how much of the primary's write stream it has. */
+  async replicationOffset(server: RedisServer): Promise<number> {
+    const c = new Redis({ port: server.port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0 });
+    try {
+      await c.connect();
+      const info = await c.info('replication');
+      const offset = /slave_repl_offset:(\d+)/.exec(info)?.[1] ?? /master_repl_offset:(\d+)/.exec(info)?.[1];
+      if (offset === undefined) throw new Error(`no replication offset in INFO of port ${server.port}`);
+      return Number(offset);
+    } finally {
+      c.disconnect();
+    }
   }
 
   /** `master` or `slave`, as the server reports itself. */
@@ -111,6 +144,14 @@ export class SentinelRedis {
   }
 
   /** The server that is primary now, by the sentinel's word. */
+  async primary(): Promise<RedisServer> {
+    const port = await this.primaryPort();
+    const server = port === this.front?.port ? this.servers[0] : this.servers.find((s) => s.port === port);
+    if (server === undefined) throw new Error(`the sentinel names an unknown primary on port ${port}`);
+    return server;
+  }
+
+  /** The port the sentinel gives for the primary now (the proxy's, for the first primary). */
   async primaryPort(): Promise<number> {
     const c = new Redis({ port: this.sentinel.port, host: '127.0.0.1', maxRetriesPerRequest: 1 });
     try {
@@ -123,6 +164,7 @@ export class SentinelRedis {
 
   async destroy(): Promise<void> {
     await this.sentinel.destroy();
+    await this.front?.close();
     for (const s of this.servers) await s.destroy();
   }
 }

@@ -1,7 +1,9 @@
 /**
  * A loopback TCP proxy in front of a server, so a test can cut a browser's connections
  * while the server keeps running (and raise alerts meanwhile), or point the same address
- * at a restarted server. The browser only ever sees the proxy's origin.
+ * at a restarted server. The browser only ever sees the proxy's origin. In front of a
+ * Redis primary it can also hold back the replication stream to its replicas while every
+ * connection stays up (`holdReplication`): replication lag, made on purpose.
  *
  * It can also stall: hold every byte in both directions, connections left open, so the
  * far side looks alive but does not answer (a Redis that hangs), then let it all through
@@ -20,6 +22,11 @@ export class TcpProxy {
   private readonly stalledConnections = new Set<Socket>();
   /** Bytes held while stalled, in arrival order, with the socket they go to (null: its end). */
   private held: Array<[Socket, Buffer | null]> = [];
+  private holdingReplication = false;
+  /** Connections on which the client asked for Redis replication (PSYNC/SYNC): server side to client side. */
+  private readonly replicationStreams = new Map<Socket, Socket>();
+  /** Replication streams held (`holdReplication`): never resumed by the forwarding. */
+  private readonly replicationHeld = new Set<Socket>();
 
   private constructor(
     private readonly server: Server,
@@ -99,6 +106,22 @@ export class TcpProxy {
     return false;
   }
 
+  /**
+   * Stops passing on what a Redis primary sends on connections where the client asked for
+   * replication (a replica's `PSYNC`), now and later, while those connections stay up: the
+   * replica keeps its link and its role, and receives no more writes. Everything else
+   * (clients, sentinels) flows as before.
+   */
+  holdReplication(): void {
+    this.holdingReplication = true;
+    for (const upstream of this.replicationStreams.keys()) this.hold(upstream);
+  }
+
+  private hold(upstream: Socket): void {
+    this.replicationHeld.add(upstream);
+    upstream.pause();
+  }
+
   /** Lets connections through again. */
   restore(): void {
     this.refusing = false;
@@ -115,6 +138,17 @@ export class TcpProxy {
       return;
     }
     const upstream = connect(this.targetPort, '127.0.0.1');
+    const watchForReplication = (chunk: Buffer): void => {
+      if (!/\b(P?SYNC)\r\n/i.test(chunk.toString('latin1'))) return;
+      client.off('data', watchForReplication);
+      this.replicationStreams.set(upstream, client);
+      upstream.on('close', () => {
+        this.replicationStreams.delete(upstream);
+        this.replicationHeld.delete(upstream);
+      });
+      if (this.holdingReplication) this.hold(upstream);
+    };
+    client.on('data', watchForReplication);
     for (const [a, b] of [
       [client, upstream],
       [upstream, client],
@@ -126,7 +160,9 @@ export class TcpProxy {
         if (this.stalled || this.stalledConnections.has(client)) this.held.push([b, chunk]);
         else if (!b.destroyed && !b.write(chunk)) {
           a.pause();
-          b.once('drain', () => a.resume());
+          b.once('drain', () => {
+            if (!this.replicationHeld.has(a)) a.resume();
+          });
         }
       });
       a.on('end', () => {

@@ -58,6 +58,24 @@ async function acknowledgedSos(
   return { incident, beforeAck };
 }
 
+/**
+ * Two nodes; `tech`'s device on A, its SOS acknowledged there, and time moved on until
+ * shared storage's copy from before the ack (open, level 1) is overdue for level 2.
+ */
+async function overdueAcknowledgedSos(tech: string) {
+  cluster = await MemoryCluster.launch(2, FAILOVER_ENV);
+  const c = cluster;
+  const [a, b] = c.nodes as [ClusteredTracker, ClusteredTracker];
+  const consoleB = new RecordingConsole();
+  b.attachSafety('op-b', consoleB);
+  const onA = new RecordingDevice();
+  a.attachDevice(tech, onA);
+  ok(await a.onDeviceMessage(tech, { t: 'ping', seq: 1, ts: c.clock.now(), ...SITE }));
+  const { incident, beforeAck } = await acknowledgedSos(c, a, tech);
+  await c.advance(25_000, 500);
+  return { c, a, b, onA, consoleB, incident, beforeAck };
+}
+
 /** Every version of `incident` a console saw escalated (open at level 2 or more). */
 function escalations(console: RecordingConsole, incident: string): number[] {
   return console.alerts.filter((a) => a.id === incident && a.state === 'open' && a.level >= 2).map((a) => a.level);
@@ -129,6 +147,43 @@ describe('cluster after a redis failover that lost writes', () => {
     assert.deepEqual(escalations(consoleB, incident), [], 'the acknowledged SOS escalated on B');
     const now = (await c.feed.snapshot()).alerts.find((x) => x.id === incident);
     assert.equal(now?.state, 'acknowledged', 'B has the ack A handed over');
+  });
+
+  it('right after a failover, a device that moves to another node does not take its technician from the stale copy', async () => {
+    const { c, a, b, onA, consoleB, incident, beforeAck } = await overdueAcknowledgedSos('lw-moved');
+    const tech = 'lw-moved';
+
+    // The failover lost A's lease and the ack, and both nodes' connections come back. The
+    // device gave up on A meanwhile and connects to B (the campaign's seed 23: B took the
+    // technician over from the stale copy at once and escalated the acknowledged SOS).
+    c.leases.forget(techLease(tech));
+    c.feed.rollback(beforeAck);
+    c.reconnected(0);
+    c.reconnected(1);
+    a.detachDevice(tech, onA);
+    b.attachDevice(tech, new RecordingDevice());
+
+    await c.advance(60_000, 500);
+    assert.deepEqual(escalations(consoleB, incident), [], 'the acknowledged SOS escalated again');
+    const now = (await c.feed.snapshot()).alerts.find((x) => x.id === incident);
+    assert.equal(now?.state, 'acknowledged', 'the feed has the ack again');
+    assert.equal(await c.leases.holder(techLease(tech)), 'node-1', 'the technician moved to its device on B');
+  });
+
+  it('a hand-over first writes what redis lost, so the next node does not run the older copy', async () => {
+    const { c, a, b, onA, consoleB, incident, beforeAck } = await overdueAcknowledgedSos('lw-handover');
+    const tech = 'lw-handover';
+
+    // The promoted replica had A's lease but not the ack; before A notices anything, its
+    // device moves to B, which asks A to hand the technician over.
+    c.feed.rollback(beforeAck);
+    a.detachDevice(tech, onA);
+    b.attachDevice(tech, new RecordingDevice());
+    await c.advanceUntil('B runs the technician', async () => (await c.leases.holder(techLease(tech))) === 'node-1');
+
+    await c.advance(60_000, 500);
+    assert.deepEqual(escalations(consoleB, incident), [], 'B escalated the acknowledged SOS from the older copy');
+    assert.equal((await c.feed.snapshot()).alerts.find((x) => x.id === incident)?.state, 'acknowledged');
   });
 
   it('right after its redis came back, a node asked to ack an alert of a technician nobody holds lets the holder re-take it', async () => {

@@ -17,6 +17,7 @@ import {
   type Connection,
   type EndpointBehaviour,
   type EndpointDeps,
+  NOT_ATTACHED,
   registerSocketEndpoint,
 } from '../../src/gateway/socket-endpoint.js';
 import type { TemplatedApp, WebSocket } from '../../src/gateway/uws.js';
@@ -154,7 +155,7 @@ describe('socket endpoint with a fix lane', () => {
         handled.push(`${msg.t}:${msg.seq}`);
         return { ok: true, value: {} };
       },
-      attach: () => () => undefined,
+      attach: () => NOT_ATTACHED,
     };
     let handlers: { message: (ws: WebSocket<Connection>, frame: ArrayBuffer, isBinary: boolean) => void } | undefined;
     const app = {
