@@ -111,7 +111,15 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
     const onCorrupt = (problem: string): void => log.warn({ problem }, 'redis: corrupt event record skipped');
     const stream = new RedisEventStream({ url: redis, prefix: REDIS_PREFIX, onError, onCorrupt });
     stream.start();
-    const relay = new EventRelay(events, stream, await relayNodeId(config.DATA_DIR), clock, log, hookOpts.retentionMs);
+    const relay = new EventRelay(
+      events,
+      stream,
+      await relayNodeId(config.DATA_DIR),
+      clock,
+      log,
+      hookOpts.retentionMs,
+      config.EVENTS_RELAY_WAIT_MS,
+    );
     const store = new RedisWebhookStore(redis, REDIS_PREFIX, onError, onCorrupt);
     const shared = redisSharedState(redis, REDIS_PREFIX, log, (what) => metrics.staleWritesRefused.inc({ what }));
     const hooks = new SharedWebhooks(
@@ -143,7 +151,8 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
   if (multi !== null) {
     const { shared, relay } = multi;
     log.info({ node: shared.nodeId, relay: relay.node }, 'multi-node mode: shared state in redis');
-    tracker = await ClusteredTracker.start({ ...base, shared }, relay);
+    // An answer to a change that made events waits until they are in the shared stream.
+    tracker = await ClusteredTracker.start({ ...base, shared, eventsInStream: (id) => relay.relayed(id) }, relay);
   } else {
     tracker = await createTracker({ ...base, shared: memorySharedState(clock) });
   }

@@ -350,6 +350,11 @@ export const VARIABLES = {
     int(1, 30 * 24 * 60 * MIN),
     'How long a failing event is retried after its first attempt before it is dead (listed, redeliverable).',
   ),
+  EVENTS_RELAY_WAIT_MS: v(
+    1000,
+    int(0, 60_000),
+    'Several nodes: longest an answer to a change that made events waits for them to reach the shared Redis stream while Redis does not answer (then it is answered, and answers stop waiting until the relay caught up); 0: answers never wait for the stream.',
+  ),
   EVENTS_RETENTION_HOURS: v(
     72,
     int(1, 24 * 365),

@@ -26,6 +26,9 @@
  * same step as its journal record (both fsyncs run together), and the caller answers only
  * once both settled, so an acked change has its event on disk. When the event log alone
  * fails, the change stands (it is journaled) and the event is retried until it lands.
+ * With several nodes, `emit` also waits until the event is in the shared stream (`inStream`,
+ * bounded while Redis does not answer: events/event-relay.ts), so an acked change's event
+ * survives a kill -9 of the node right after the ack. Pings make no event and never wait.
  */
 import type { Clock } from '../clock.js';
 import type { EventDraft, EventLog } from '../events/event-log.js';
@@ -124,18 +127,25 @@ export class Persistence {
     /** The event log; null where no events are wanted (benchmarks of the actors alone). */
     private readonly events: EventLog | null = null,
     private readonly clock: Clock | null = null,
+    /**
+     * Multi-node: resolves once stored event `id` is in the shared stream, or once the wait
+     * gave up (Redis does not answer). Null: one node, the event log is the stream.
+     */
+    private readonly inStream: ((id: string) => Promise<void>) | null = null,
   ) {}
 
   /**
-   * Stores an event; resolves once it is durable, or once its first attempt failed (it is
-   * then retried in the background every second until it lands or the node stops).
+   * Stores an event; resolves once it is durable (and, with several nodes, in the shared
+   * stream or given up on: `inStream`), or once its first attempt failed (it is then retried
+   * in the background every second until it lands or the node stops).
    */
   emit(draft: EventDraft): Promise<void> {
     const events = this.events;
     if (events === null) return Promise.resolve();
+    const inStream = this.inStream;
     const attempt = (): Promise<void> =>
       events.append(draft).then(
-        () => undefined,
+        (ev) => (inStream === null ? undefined : inStream(ev.id)),
         (err: Error) => {
           if (this.closed) return;
           this.log.error({ err, type: draft.type }, 'event log cannot store an event; retrying');

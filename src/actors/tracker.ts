@@ -98,6 +98,12 @@ export interface TrackerDeps {
    * that run the actors alone).
    */
   events?: EventLog;
+  /**
+   * Multi-node: resolves once stored event `id` is in the shared stream (or the wait gave
+   * up: Redis does not answer); an answer to a change that made events waits for it
+   * (src/events/event-relay.ts `relayed`). Absent: one node.
+   */
+  eventsInStream?: (id: string) => Promise<void>;
 }
 
 /** How the tracker starts. */
@@ -159,7 +165,7 @@ export class ActorTracker implements LocalTracker {
       ...deps.journal,
     });
     const work = new WorkCounter();
-    const persistence = new Persistence(archive, journal, log, deps.events ?? null, clock);
+    const persistence = new Persistence(archive, journal, log, deps.events ?? null, clock, deps.eventsInStream ?? null);
     const board = new AlertBoard(persistence, clock, metrics, log, work, shared.feed);
     const fanout = new ConsoleFanout(shared.feed, log);
     const system = start();

@@ -56,6 +56,8 @@ export class EventLog {
   private sinceIndexed = 0;
   private lastSegment = -1;
   private newestStored: string | null = null;
+  /** The newest id handed out, stored or with its fsync still under way. */
+  private newestGiven: string | null = null;
   private readonly listeners = new Set<(ev: DispatchEvent) => void>();
   private closed = false;
 
@@ -77,6 +79,7 @@ export class EventLog {
       count++;
     }
     events.ids.resume(events.newestStored);
+    events.newestGiven = events.newestStored;
     logger.info({ events: count, newest: events.newestStored }, 'event log opened');
     return events;
   }
@@ -85,6 +88,7 @@ export class EventLog {
   append(draft: EventDraft): Promise<DispatchEvent> {
     const at = this.clock.now();
     const ev: DispatchEvent = { id: this.ids.next(at), ...draft };
+    this.newestGiven = ev.id;
     const stored: Stored = { at, e: ev };
     return this.log.append(Buffer.from(JSON.stringify(stored))).then((pos) => {
       this.noteStored(stored, pos);
@@ -110,6 +114,14 @@ export class EventLog {
   /** The newest stored id, or null when the log is empty. */
   get newestId(): string | null {
     return this.newestStored;
+  }
+
+  /**
+   * The newest id handed out, including an event whose fsync is still under way (null:
+   * none): what "every event so far" means to a hand-over's relay flush.
+   */
+  get newestGivenId(): string | null {
+    return this.newestGiven;
   }
 
   /** The newest stored id (EventReader). */

@@ -4,15 +4,29 @@
  * at a restarted server. The browser only ever sees the proxy's origin. In front of a
  * Redis primary it can also hold back the replication stream to its replicas while every
  * connection stays up (`holdReplication`): replication lag, made on purpose.
+ *
+ * It can also stall: hold every byte in both directions, connections left open, so the
+ * far side looks alive but does not answer (a Redis that hangs), then let it all through
+ * in order (`release`) or drop it (`cut`); or stall only the one connection on which the
+ * client sends some text (`stallWhen`), the others flowing on.
  */
 import { connect, createServer, type Server, type Socket } from 'node:net';
 
 export class TcpProxy {
   private readonly sockets = new Set<Socket>();
   private refusing = false;
+  private stalled = false;
+  /** Text that, sent by a client, stalls that client's connection (`stallWhen`). */
+  private trigger: string | null = null;
+  /** Connections stalled by the trigger, by their client socket. */
+  private readonly stalledConnections = new Set<Socket>();
+  /** Bytes held while stalled, in arrival order, with the socket they go to (null: its end). */
+  private held: Array<[Socket, Buffer | null]> = [];
   private holdingReplication = false;
   /** Connections on which the client asked for Redis replication (PSYNC/SYNC): server side to client side. */
   private readonly replicationStreams = new Map<Socket, Socket>();
+  /** Replication streams held (`holdReplication`): never resumed by the forwarding. */
+  private readonly replicationHeld = new Set<Socket>();
 
   private constructor(
     private readonly server: Server,
@@ -43,11 +57,53 @@ export class TcpProxy {
     this.targetPort = port;
   }
 
-  /** Drops every open connection and refuses new ones until `restore`: the network is gone. */
+  /** Drops every open connection (and any bytes held) and refuses new ones until `restore`: the network is gone. */
   cut(): void {
     this.refusing = true;
+    this.held = [];
     for (const socket of this.sockets) socket.destroy();
     this.sockets.clear();
+  }
+
+  /** Holds every byte from now on, both ways, until `release` (or `cut`): the far side stops answering. */
+  stall(): void {
+    this.stalled = true;
+  }
+
+  /**
+   * Stalls only the connection on which a client sends `text` (from that chunk on, both
+   * ways), until `release`: one of a server's several connections to Redis stops answering.
+   */
+  stallWhen(text: string): void {
+    this.trigger = text;
+  }
+
+  /** Sends what was held, in order, and forwards as usual again. */
+  release(): void {
+    this.stalled = false;
+    this.trigger = null;
+    this.stalledConnections.clear();
+    const held = this.held;
+    this.held = [];
+    for (const [to, chunk] of held) {
+      if (to.destroyed) continue;
+      if (chunk === null) to.end();
+      else to.write(chunk);
+    }
+  }
+
+  /** Whether the bytes held now contain `text` (a request that is stuck in the proxy). */
+  holds(text: string): boolean {
+    // Per destination, all held bytes together: a request may span chunks.
+    const by = new Map<Socket, Buffer[]>();
+    for (const [to, chunk] of this.held) {
+      if (chunk === null) continue;
+      const list = by.get(to) ?? [];
+      list.push(chunk);
+      by.set(to, list);
+    }
+    for (const list of by.values()) if (Buffer.concat(list).includes(text)) return true;
+    return false;
   }
 
   /**
@@ -58,11 +114,11 @@ export class TcpProxy {
    */
   holdReplication(): void {
     this.holdingReplication = true;
-    for (const [upstream, client] of this.replicationStreams) this.hold(upstream, client);
+    for (const upstream of this.replicationStreams.keys()) this.hold(upstream);
   }
 
-  private hold(upstream: Socket, client: Socket): void {
-    upstream.unpipe(client);
+  private hold(upstream: Socket): void {
+    this.replicationHeld.add(upstream);
     upstream.pause();
   }
 
@@ -86,8 +142,11 @@ export class TcpProxy {
       if (!/\b(P?SYNC)\r\n/i.test(chunk.toString('latin1'))) return;
       client.off('data', watchForReplication);
       this.replicationStreams.set(upstream, client);
-      upstream.on('close', () => this.replicationStreams.delete(upstream));
-      if (this.holdingReplication) this.hold(upstream, client);
+      upstream.on('close', () => {
+        this.replicationStreams.delete(upstream);
+        this.replicationHeld.delete(upstream);
+      });
+      if (this.holdingReplication) this.hold(upstream);
     };
     client.on('data', watchForReplication);
     for (const [a, b] of [
@@ -95,10 +154,25 @@ export class TcpProxy {
       [upstream, client],
     ] as const) {
       this.sockets.add(a);
-      a.pipe(b);
+      // By hand rather than pipe(), so that bytes can be held while stalled.
+      a.on('data', (chunk: Buffer) => {
+        if (a === client && this.trigger !== null && chunk.includes(this.trigger)) this.stalledConnections.add(client);
+        if (this.stalled || this.stalledConnections.has(client)) this.held.push([b, chunk]);
+        else if (!b.destroyed && !b.write(chunk)) {
+          a.pause();
+          b.once('drain', () => {
+            if (!this.replicationHeld.has(a)) a.resume();
+          });
+        }
+      });
+      a.on('end', () => {
+        if (this.stalled || this.stalledConnections.has(client)) this.held.push([b, null]);
+        else b.end();
+      });
       a.on('error', () => b.destroy());
       a.on('close', () => {
         this.sockets.delete(a);
+        if (a === client) this.stalledConnections.delete(client);
         b.destroy();
       });
     }
