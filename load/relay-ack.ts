@@ -14,6 +14,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { QUIET_DEADLINES_ENV } from '../test/support/fixtures.js';
 import { RedisServer } from '../test/support/redis-server.js';
 import { ServerProcess } from '../test/support/server-process.js';
 
@@ -45,15 +46,7 @@ async function timed(into: number[], what: string, send: () => Promise<{ t: stri
 async function main(): Promise<void> {
   const redis = await RedisServer.launch();
   const node = await ServerProcess.start({
-    env: {
-      REDIS_URL: redis.url,
-      SOS_LEVEL2_MS: '600000',
-      SOS_LEVEL3_MS: '600000',
-      SOS_SLA_MS: '900000',
-      OFFLINE_MS: '600000',
-      LATE_DEPARTURE_MS: '600000',
-      LATE_ARRIVAL_MS: '600000',
-    },
+    env: { REDIS_URL: redis.url, ...QUIET_DEADLINES_ENV },
   });
   const ping: number[] = [];
   const sos: number[] = [];

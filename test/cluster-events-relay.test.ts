@@ -68,6 +68,18 @@ async function deviceOn(node: ServerProcess, tech: string) {
   return d;
 }
 
+/** `tech`'s device on node A with order `job` (created through B) departed. */
+async function departedOnA(tech: string, job: string) {
+  const onA = await deviceOn(a, tech);
+  const put = await b.http('PUT', `/v1/orders/${job}`, {
+    role: 'dispatch',
+    body: { technician: tech, ...HOME, scheduledAt: Date.now() + 3_600_000, durationMin: 60 },
+  });
+  assert.equal(put.status, 200, put.text);
+  assert.equal((await onA.depart(job)).t, 'ack');
+  return onA;
+}
+
 const typesOf = (events: DispatchEvent[], key: (e: DispatchEvent) => boolean) => events.filter(key).map((e) => e.type);
 
 describe('events of acked changes are in the shared stream before the ack (real processes, stalled redis)', () => {
@@ -108,13 +120,7 @@ describe('events of acked changes are in the shared stream before the ack (real 
   it('a hand-over waits until the old node’s events are in the stream (its relay stalled, its leases not)', async () => {
     const tech = 'relay-moving';
     const job = 'relay-move-job';
-    const onA = await deviceOn(a, tech);
-    const put = await b.http('PUT', `/v1/orders/${job}`, {
-      role: 'dispatch',
-      body: { technician: tech, ...HOME, scheduledAt: Date.now() + 3_600_000, durationMin: 60 },
-    });
-    assert.equal(put.status, 200, put.text);
-    assert.equal((await onA.depart(job)).t, 'ack');
+    await departedOnA(tech, job);
 
     // Only A's relay connection stalls, at the event A stores when its device is moved on.
     proxy.stallWhen('technician.offline');
@@ -154,13 +160,7 @@ describe('events of acked changes are in the shared stream before the ack (real 
   it('kill -9 right at the ack: the acked event is in the stream, ahead of the new node’s events of its order', async () => {
     const tech = 'relay-tech';
     const job = 'relay-job';
-    const onA = await deviceOn(a, tech);
-    const put = await b.http('PUT', `/v1/orders/${job}`, {
-      role: 'dispatch',
-      body: { technician: tech, ...HOME, scheduledAt: Date.now() + 3_600_000, durationMin: 60 },
-    });
-    assert.equal(put.status, 200, put.text);
-    assert.equal((await onA.depart(job)).t, 'ack');
+    const onA = await departedOnA(tech, job);
 
     proxy.stall();
     // A dies the moment its device is acked; what the proxy still holds never reaches Redis.

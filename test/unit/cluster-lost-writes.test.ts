@@ -76,6 +76,27 @@ async function overdueAcknowledgedSos(tech: string) {
   return { c, a, b, onA, consoleB, incident, beforeAck };
 }
 
+/**
+ * A failover lost A's lease of `tech` and the ack (the feed back at `beforeAck`); A's
+ * connections come back, B's as `bReconnects` says; the device leaves A for B.
+ */
+function failoverThenDeviceMoves(
+  c: MemoryCluster,
+  tech: string,
+  beforeAck: string,
+  bReconnects: () => void,
+  a: ClusteredTracker,
+  onA: RecordingDevice,
+  b: ClusteredTracker,
+): void {
+  c.leases.forget(techLease(tech));
+  c.feed.rollback(beforeAck);
+  c.reconnected(0);
+  bReconnects();
+  a.detachDevice(tech, onA);
+  b.attachDevice(tech, new RecordingDevice());
+}
+
 /** Every version of `incident` a console saw escalated (open at level 2 or more). */
 function escalations(console: RecordingConsole, incident: string): number[] {
   return console.alerts.filter((a) => a.id === incident && a.state === 'open' && a.level >= 2).map((a) => a.level);
@@ -156,12 +177,7 @@ describe('cluster after a redis failover that lost writes', () => {
     // The failover lost A's lease and the ack, and both nodes' connections come back. The
     // device gave up on A meanwhile and connects to B (the campaign's seed 23: B took the
     // technician over from the stale copy at once and escalated the acknowledged SOS).
-    c.leases.forget(techLease(tech));
-    c.feed.rollback(beforeAck);
-    c.reconnected(0);
-    c.reconnected(1);
-    a.detachDevice(tech, onA);
-    b.attachDevice(tech, new RecordingDevice());
+    failoverThenDeviceMoves(c, tech, beforeAck, () => c.reconnected(1), a, onA, b);
 
     await c.advance(60_000, 500);
     assert.deepEqual(escalations(consoleB, incident), [], 'the acknowledged SOS escalated again');
@@ -175,12 +191,7 @@ describe('cluster after a redis failover that lost writes', () => {
     const tech = 'lw-lagging';
     // Campaign seed 26: B's lease connection answered the new primary while the connection
     // that reports readiness was still reconnecting; B took the technician over at once.
-    c.leases.forget(techLease(tech));
-    c.feed.rollback(beforeAck);
-    c.reconnected(0);
-    c.stillReconnecting(1);
-    a.detachDevice(tech, onA);
-    b.attachDevice(tech, new RecordingDevice());
+    failoverThenDeviceMoves(c, tech, beforeAck, () => c.stillReconnecting(1), a, onA, b);
     await c.advance(2_000, 200);
     assert.notEqual(await c.leases.holder(techLease(tech)), 'node-1', 'B took the technician over before it was back');
     c.reconnected(1);
