@@ -210,10 +210,16 @@ export class Takeover {
     // new token, `retake`) is taken over now; the rest is answered `taken` and retried.
     if (this.justReconnected()) {
       // Read here, not through `cluster.owner` (null on errors): with Redis down this is
-      // 'unreachable', and the node serves from its own state as in any outage.
+      // 'unreachable', and the node serves from its own state as in any outage. A
+      // technician with no open work in Redis has no stale copy to run: taken over now
+      // (a new device's SOS right after a failover is not kept waiting).
       const owner = await shared.leases.holder(techLease(tech)).catch(() => undefined);
       if (owner === undefined) return 'unreachable';
-      if (owner !== cluster.nodeId) return 'taken';
+      if (owner !== cluster.nodeId) {
+        const busy = await this.hasOpenWorkInRedis(tech).catch(() => undefined);
+        if (busy === undefined) return 'unreachable';
+        if (busy) return 'taken';
+      }
     }
     const got = await cluster.own(tech);
     if (got === 'taken' || got === 'unreachable') return got;
@@ -272,6 +278,15 @@ export class Takeover {
       'technician taken over',
     );
     return 'runs';
+  }
+
+  /** Whether Redis holds an open order or an unresolved alert of `tech`. */
+  private async hasOpenWorkInRedis(tech: string): Promise<boolean> {
+    const [mirrored, snap] = await Promise.all([this.d.mirror.load(tech), this.d.shared.feed.snapshot()]);
+    return (
+      mirrored.orders.some((o) => o.tech === tech && !isTerminalState(o.state)) ||
+      snap.alerts.some((a) => a.tech === tech && isUnresolved(a))
+    );
   }
 
   private async sweep(): Promise<void> {
