@@ -10,8 +10,9 @@
  *
  * Cheap per ping while streams are open: a change computes the order's state and encodes its
  * SSE frame once, whatever the number of streams; the frames go out after the turn's device
- * acks (a timer, so the outbox's flush of acks runs first), at most FLUSH_BUDGET_MS of
- * writes per turn, the newest frame per order only (older ones not yet sent are dropped).
+ * acks (a timer, so the outbox's flush of acks runs first), at most FLUSH_BUDGET_MS (a
+ * quarter of a millisecond) of writes per turn, the newest frame per order only (older
+ * ones not yet sent are dropped).
  * Heartbeats go only to orders that would otherwise stay silent for `heartbeatMs`, checked
  * in steps so they do not all fall in one turn.
  *
@@ -70,8 +71,13 @@ interface Stream extends StreamLink {
   sent: Uint8Array | null;
 }
 
-/** Longest the hub writes state frames in one event-loop turn; the rest waits for the next. */
-const FLUSH_BUDGET_MS = 2;
+/**
+ * Longest the hub writes state frames in one event-loop turn; the rest waits for the next.
+ * Short, since a device ack that becomes ready meanwhile (its durable write landed) waits
+ * for the slice to end: a write to a stream costs about 10-25 us, so this is a few orders'
+ * streams per slice.
+ */
+const FLUSH_BUDGET_MS = 0.25;
 /**
  * Heartbeats are checked this many times per `heartbeatMs`, so idle orders beat at spread
  * times; an order beats once it was silent for `heartbeatMs` less one step, so no stream is
