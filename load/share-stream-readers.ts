@@ -11,7 +11,8 @@
  * between two reads is found with the tail of the previous read). No HTTP client, no SSE
  * parser: what a page does with an event is not the node's cost.
  *
- * Plan as JSON in argv[2]: {httpUrl, tokens, streams}. Asked {t:'open'}, opens the streams
+ * Plan as JSON in argv[2]: {httpUrl, tokens, streams}. Asked {t:'open', url?}, opens the
+ * streams (at `url`, by default `httpUrl`: the control arm opens them at another server)
  * and answers {t:'open', open, failed} once every one was answered; asked {t:'close'},
  * closes them all and answers {t:'closed'}; asked {t:'count'}, answers {t:'events', events}
  * (events received since the start).
@@ -20,7 +21,8 @@ import { connect, type Socket } from 'node:net';
 import { countFields, nextCarry } from './sse-count.js';
 
 const plan = JSON.parse(process.argv[2] ?? '{}') as { httpUrl: string; tokens: string[]; streams: number };
-const target = new URL(plan.httpUrl);
+/** Where the streams are opened: the node, or the control arm's server. */
+let target = new URL(plan.httpUrl);
 let events = 0;
 let open = 0;
 let failed = 0;
@@ -69,7 +71,8 @@ function openOne(token: string): void {
   socket.on('close', () => sockets.delete(socket));
 }
 
-async function openAll(): Promise<void> {
+async function openAll(url: string): Promise<void> {
+  target = new URL(url);
   open = 0;
   failed = 0;
   for (let s = 0; s < plan.streams; s++) {
@@ -87,8 +90,8 @@ async function closeAll(): Promise<void> {
   process.send?.({ t: 'closed' });
 }
 
-process.on('message', (m: { t: string }) => {
-  if (m.t === 'open') void openAll();
+process.on('message', (m: { t: string; url?: string }) => {
+  if (m.t === 'open') void openAll(m.url ?? plan.httpUrl);
   if (m.t === 'close') void closeAll();
   if (m.t === 'count') process.send?.({ t: 'events', events });
   if (m.t === 'stop') process.exit(0);

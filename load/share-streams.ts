@@ -13,7 +13,11 @@
  * the machine does meanwhile. Each arm's acks are pooled over its rounds (a ping belongs
  * to the phase it was sent in). The ack p99 is measured twice per arm: by the devices
  * (send to ack, in this process) and by the node itself
- * (`fieldtrack_ack_latency_seconds`, a bucket bound). Written to
+ * (`fieldtrack_ack_latency_seconds`, a bucket bound). Each round has a third, control arm
+ * that is not part of the verdict: the same streams opened at another process
+ * (share-stream-blaster.ts) that writes them as the node would, while the node serves the
+ * devices with no stream open; it tells how much of the rise is the machine's (loopback,
+ * the customers' process, a second busy CPU) and how much the node's own. Written to
  * `load/results/share-streams.json`. Not part of `npm run bench` (it needs its own node and
  * minutes of a 2-core machine); run it on its own.
  */
@@ -183,7 +187,7 @@ async function main(): Promise<void> {
   // the node's CPU. Their events per second show whether they kept up.
   setPriority(readers.pid as number, READERS_NICE);
   const readersPolicy = idleSchedule(readers.pid as number);
-  const ask = (t: string, answer: string) =>
+  const ask = (t: string, answer: string, extra: { url?: string } = {}) =>
     new Promise<{ t: string; open?: number; failed?: number; events?: number }>((resolve) => {
       const on = (m: { t: string }) => {
         if (m.t !== answer) return;
@@ -191,8 +195,18 @@ async function main(): Promise<void> {
         resolve(m);
       };
       readers.on('message', on);
-      readers.send({ t });
+      readers.send({ t, ...extra });
     });
+  // The control arm's server (share-stream-blaster.ts): the same streams and writes from a
+  // process that is not the node, frames as long as the node's.
+  const stateBody = await (await fetch(`${node.httpUrl}/t/${tokens[0]}/state`)).text();
+  const blaster = fork(join(here, 'share-stream-blaster.js'), [
+    JSON.stringify({ tokens, hz: HZ, frameBytes: Buffer.byteLength(`data: ${stateBody}\n\n`) }),
+  ]);
+  const blasterUrl = await new Promise<string>((resolve, reject) => {
+    blaster.once('message', (m: { t: string; port: number }) => resolve(`http://127.0.0.1:${m.port}`));
+    blaster.once('exit', () => reject(new Error('the control arm server exited before listening')));
+  });
   const cpuNow = () => ({
     node: node.stats().cpuSec,
     devices: cpuSec(process.cpuUsage()),
@@ -231,7 +245,13 @@ async function main(): Promise<void> {
     events: 0,
     rounds: [],
   });
-  const arms = { quiet: arm(), streams: arm() };
+  const arms = { quiet: arm(), streams: arm(), control: arm() };
+  const armName = (a: Arm) =>
+    a === arms.quiet
+      ? 'no streams'
+      : a === arms.streams
+        ? `${STREAMS} streams`
+        : `control: ${STREAMS} streams elsewhere`;
   /** One phase of `SECONDS` into `a`: its acks (by send time), the node's histogram, CPU and events. */
   const phase = async (a: Arm) => {
     const own = { hist: latencyHistogram(), acked: 0 };
@@ -267,7 +287,7 @@ async function main(): Promise<void> {
       },
     };
     a.rounds.push(round);
-    process.stderr.write(`${a === arms.quiet ? 'no streams' : `${STREAMS} streams`}: ${JSON.stringify(round)}\n`);
+    process.stderr.write(`${armName(a)}: ${JSON.stringify(round)}\n`);
   };
   const summary = (a: Arm, name: string) => {
     const nodeP99 = windowsQuantileBound(a.windows, 'fieldtrack_ack_latency_seconds', 0.99);
@@ -307,20 +327,29 @@ async function main(): Promise<void> {
     await phase(arms.streams);
     await ask('close', 'closed');
     await settle(0);
+    process.stderr.write(`opening ${STREAMS} streams at the control arm's server\n`);
+    const elsewhere = await ask('open', 'open', { url: blasterUrl });
+    if (elsewhere.open !== STREAMS) throw new Error(`only ${elsewhere.open} of ${STREAMS} control streams opened`);
+    await sleep(SETTLE_MS);
+    await phase(arms.control);
+    await ask('close', 'closed');
+    await sleep(SETTLE_MS);
   }
-  const a = summary(arms.quiet, 'no streams');
-  const b = summary(arms.streams, `${STREAMS} streams`);
+  const a = summary(arms.quiet, armName(arms.quiet));
+  const b = summary(arms.streams, armName(arms.streams));
+  const c = summary(arms.control, armName(arms.control));
 
   running = false;
   await pinger;
   readers.send({ t: 'stop' });
+  blaster.send({ t: 'stop' });
   for (const d of devices) await d.client.close();
   await node.stop();
 
   const ratio = a.clientP99Ms > 0 ? b.clientP99Ms / a.clientP99Ms : null;
   // A round during which other work kept tasks waiting for a CPU more than half the time
   // measures that work, not the streams: then no verdict.
-  const busy = [...a.rounds, ...b.rounds].some((r) => (r.stalled.cpu ?? 0) > BUSY_STALL_SHARE);
+  const busy = [...a.rounds, ...b.rounds, ...c.rounds].some((r) => (r.stalled.cpu ?? 0) > BUSY_STALL_SHARE);
   const result = {
     at: new Date().toISOString(),
     devices: DEVICES,
@@ -330,12 +359,17 @@ async function main(): Promise<void> {
     secondsPerPhase: SECONDS,
     readersNice: READERS_NICE,
     readersPolicy,
-    phases: [a, b],
+    phases: [a, b, c],
     pingsRefused: refused,
     clientP99Ratio: ratio,
+    // Not part of the verdict: the same streams served by another process, with none on the
+    // node. Its ratio to the quiet arm is what the machine adds (kernel, customers, CPUs);
+    // the streams arm over it is the node's own part.
+    controlClientP99Ratio: a.clientP99Ms > 0 ? c.clientP99Ms / a.clientP99Ms : null,
+    streamsOverControlClientP99Ratio: c.clientP99Ms > 0 ? b.clientP99Ms / c.clientP99Ms : null,
     target: 'device ack p99 with the streams open at most 1.10x without',
     verdict:
-      ratio === null || b.acks === 0 || a.acks === 0
+      ratio === null || b.acks === 0 || a.acks === 0 || c.acks === 0
         ? 'not measured'
         : busy
           ? 'not measured (machine busy)'
