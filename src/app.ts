@@ -159,10 +159,13 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
   const lingerMs = config.SHARE_LINGER_MIN * 60_000;
   const linkMs = Math.round(config.SHARE_LINK_HOURS * 3_600_000);
   // Link revocations: with Redis every node writes and reads the same hash and hears the
-  // others' revocations; alone, the node's DATA_DIR.
+  // others' revocations; alone, the node's DATA_DIR. A node that ran alone before carries
+  // its DATA_DIR revocations into Redis, so its revoked links do not come back to life.
+  const ownRevocations = await LocalShareRevocations.open(config.DATA_DIR, linkMs);
   const revocations: ShareRevocations =
     redis !== null
       ? new RedisShareRevocations({
+          carried: ownRevocations.entries(),
           target: redis,
           prefix: REDIS_PREFIX,
           maxLinkMs: linkMs,
@@ -171,7 +174,7 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
           onCorrupt: (where, problem) => log.warn({ where, problem }, 'redis: corrupt record refused'),
           onSynced: (found, restored) => log.info({ found, restored }, 'customer link revocations read from redis'),
         })
-      : await LocalShareRevocations.open(config.DATA_DIR, linkMs);
+      : ownRevocations;
   const hub = new ShareHub({
     tracker,
     eta,

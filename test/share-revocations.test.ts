@@ -6,7 +6,8 @@
  * while Redis is down a revocation is refused, and reads answer from what the node read
  * before (or refuse, if it never read anything); a revocation published while a node was
  * disconnected is learned when it reconnects; what Redis lost (a failover to a replica
- * that lacked the last writes) is written back; corrupt entries are reported and ignored.
+ * that lacked the last writes) is written back; corrupt entries are reported and ignored;
+ * revocations a node made alone (DATA_DIR) are carried into Redis when it joins several.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -130,6 +131,22 @@ describe('link revocations shared through redis', () => {
     await eventually('B heard it', () => heard.length > 0, 10_000);
     assert.deepEqual(heard, [['o:1@x', now]]);
     assert.equal(b.r.known('o:1@x'), now);
+  });
+
+  it('carries the revocations a node made alone into redis when it joins several', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fieldtrack-revocations-'));
+    dirs.push(dir);
+    const alone = await LocalShareRevocations.open(dir, DAY);
+    await alone.revoke('solo', now);
+    await alone.close();
+    const prefix = `t${randomBytes(4).toString('hex')}:`;
+    const joined = redisNode(prefix, DAY, { carried: (await LocalShareRevocations.open(dir, DAY)).entries() });
+    assert.equal(joined.r.known('solo'), now, 'known from the start');
+    await eventually('the joined node read the revocations', () => joined.synced() > 0, 10_000);
+    assert.equal(await raw.hget(`${prefix}share:revoked`, 'solo'), String(now), 'written to the hash');
+    const other = redisNode(prefix, DAY);
+    await eventually('another node read the revocations', () => other.synced() > 0, 10_000);
+    assert.equal(await other.r.revokedAt('solo'), now, 'a link revoked while alone is dead on every node');
   });
 
   it('answers a node just started once it connected, not with unavailable', async () => {

@@ -67,6 +67,11 @@ export class LocalShareRevocations implements ShareRevocations {
 
   onRevoked(): void {}
 
+  /** Every revocation in the store (not yet forgotten), to carry into Redis when the node joins several. */
+  entries(): ReadonlyMap<string, number> {
+    return new Map(this.revoked);
+  }
+
   /** Resolves once every revocation so far is on disk. */
   close(): Promise<void> {
     return this.writing;

@@ -60,6 +60,12 @@ export interface RedisShareRevocationsOptions {
   readonly onCorrupt?: OnCorrupt;
   /** Told after each full read of the hash (at start and after every reconnection), with what it found and wrote back. */
   readonly onSynced?: (found: number, restored: number) => void;
+  /**
+   * Revocations this node made before it used Redis (its `DATA_DIR` store from when it ran
+   * alone): known at once and written to the hash by the first full read, as anything else
+   * the node knew and Redis lacks, so links revoked then stay dead on every node.
+   */
+  readonly carried?: ReadonlyMap<string, number>;
 }
 
 /** See the module comment. */
@@ -82,6 +88,7 @@ export class RedisShareRevocations implements ShareRevocations {
     this.firstSync = new Promise((resolve) => {
       this.markSynced = resolve;
     });
+    for (const [order, at] of o.carried ?? []) this.mirror.set(order, at);
     this.key = `${o.prefix}share:revoked`;
     this.channel = `${o.prefix}share:revoked`;
     // No offline queue: while Redis is down a read falls back at once and a revocation fails
