@@ -16,7 +16,7 @@ import autocannon from 'autocannon';
 import { benchTargets, verdictText } from './bench-targets.js';
 import { eventsTable, runEventsBench } from './events-bench.js';
 import { launch, mint, type RunningServer } from './launch.js';
-import { OVERLOAD_DRAIN_SECONDS, overloadChart, overloadTable, runOverload } from './overload.js';
+import { gcText, OVERLOAD_DRAIN_SECONDS, overloadChart, overloadTable, runOverload } from './overload.js';
 import { type Quantiles, runSim, type SimResult } from './sim.js';
 
 const OUT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'load', 'results');
@@ -225,7 +225,7 @@ async function main(): Promise<void> {
     `- SOS-to-console (every console's first push per SOS) p50 ${msOf(hold.sos, 'p50')}, p99 ${msOf(hold.sos, 'p99')} (${hold.sos.sent} SOS sent, ${hold.sos.seen} seen by console 0)`,
     `- console ack to device (\`sos_status\`) p50 ${msOf(hold.consoleAck, 'p50')}, p99 ${msOf(hold.consoleAck, 'p99')} (${hold.consoleAck.seen} of ${hold.consoleAck.sent} acks reached the device)`,
     `- errors by code: ${JSON.stringify(hold.errors)}; sent ${hold.sent}, acked ${hold.acks}; jobs completed ${hold.jobsCompleted}`,
-    `- server CPU ${hold.server.cpuSecPer1000Pings.toFixed(4)} s per 1,000 pings (${(hold.server.cpuUtilisation * 100).toFixed(0)}% of a core)`,
+    `- server CPU ${hold.server.cpuSecPer1000Pings.toFixed(4)} s per 1,000 pings (${(hold.server.cpuUtilisation * 100).toFixed(0)}% of a core); in GC pauses ${gcText(hold.server.gc)}`,
     `- server resident ${(hold.server.rssIdleBytes / 2 ** 20).toFixed(0)} MiB idle, ${(hold.server.rssConnectedBytes / 2 ** 20).toFixed(0)} MiB connected: ${(hold.server.bytesPerDevice / 1024).toFixed(1)} KB per device`,
     `- rows archived per second: ${hold.server.archiveRowsPerSec}; archive spool ${hold.server.spoolRows?.start ?? '?'} -> ${hold.server.spoolRows?.end ?? '?'} rows over the run; rate_limited ${hold.rateLimited} (node shed ${hold.server.loadShed ?? 'n/a'})`,
     '',

@@ -98,6 +98,12 @@ export interface SimResult {
      * shows whether answers were late in the node or on the way.
      */
     nodeAnswerP99: string | null;
+    /**
+     * The node's garbage collection in the window (`fieldtrack_nodejs_gc_duration_seconds`):
+     * the share of wall time spent in GC pauses, and per kind the pauses and their mean. A
+     * long major collection stalls everything, an SOS included.
+     */
+    gc: { share: number; major: GcKind; minor: GcKind } | null;
   };
 }
 
@@ -119,6 +125,39 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
  * end (in one process) still reaches its device (in another) before that one closes.
  */
 const ACK_GRACE_MS = 500;
+
+/** Pauses of one kind of garbage collection in a window. */
+interface GcKind {
+  count: number;
+  meanMs: number;
+}
+
+/** The node's GC pauses between two scrapes of its metrics (see `server.gc`). */
+export function gcPauses(
+  before: string,
+  after: string,
+  seconds: number,
+): { share: number; major: GcKind; minor: GcKind } {
+  const name = 'fieldtrack_nodejs_gc_duration_seconds';
+  const of = (text: string, part: 'sum' | 'count', kind?: string): number =>
+    kind === undefined ? metricValue(text, `${name}_${part}`) : labelled(text, `${name}_${part}`, `kind="${kind}"`);
+  const kindOf = (kind: string): GcKind => {
+    const count = of(after, 'count', kind) - of(before, 'count', kind);
+    const sum = of(after, 'sum', kind) - of(before, 'sum', kind);
+    return { count, meanMs: count > 0 ? Math.round((sum / count) * 10_000) / 10 : 0 };
+  };
+  const total = of(after, 'sum') - of(before, 'sum');
+  return { share: Math.round((total / seconds) * 1000) / 1000, major: kindOf('major'), minor: kindOf('minor') };
+}
+
+/** The value of `name` on the line whose labels include `label` (`kind="major"`); 0 when absent. */
+function labelled(text: string, name: string, label: string): number {
+  for (const line of text.split('\n')) {
+    if (line.startsWith(`${name}{`) && line.slice(0, line.indexOf('}')).includes(label))
+      return Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return 0;
+}
 
 /** The node's answer-time p99 over a window, as the bound of its bucket. */
 function nodeAnswerP99(before: string, after: string): string | null {
@@ -357,6 +396,7 @@ export async function runSim(server: RunningServer, o: SimOptions): Promise<SimR
           : null,
         loadShed: full ? delta('fieldtrack_load_shed_total') : null,
         nodeAnswerP99: full ? nodeAnswerP99(metricsBefore, metricsAfter) : null,
+        gc: full ? gcPauses(metricsBefore, metricsAfter, elapsed) : null,
       },
     };
   } finally {

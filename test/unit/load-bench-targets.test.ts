@@ -36,6 +36,7 @@ function sim(over: Partial<SimResult> = {}, server: Partial<SimResult['server']>
       spoolRows: { start: 0, end: 0 },
       loadShed: 0,
       nodeAnswerP99: '<= 10 ms',
+      gc: null,
       ...server,
     },
   };

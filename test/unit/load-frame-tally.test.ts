@@ -4,7 +4,9 @@ import { test } from 'node:test';
 import { joinAcks } from '../../load/console-ack.js';
 import { FrameTally, LATE_FRAME_MS } from '../../load/frame-tally.js';
 import { latencyHistogram } from '../../load/launch.js';
+import { gcText } from '../../load/overload.js';
 import { bucketCounts, windowQuantileBound, windowsQuantileBound } from '../../load/prom-histogram.js';
+import { gcPauses } from '../../load/sim.js';
 
 test('frames are counted, late ones apart, and the rest is unanswered at close', () => {
   const hist = latencyHistogram();
@@ -89,4 +91,20 @@ test('a quantile over several windows pools their samples, not their quantiles',
   assert.equal(windowsQuantileBound([w1, w2], name, 0.98), 0.01);
   assert.equal(windowsQuantileBound([w1, w2], name, 0.99), 0.1);
   assert.equal(windowsQuantileBound([{ before: w1.after, after: w1.after }], name, 0.99), null);
+});
+
+test("the node's GC pauses over a window, per kind", () => {
+  const scrape = (majorCount: number, majorSum: number, minorCount: number, minorSum: number) =>
+    [
+      '# HELP fieldtrack_nodejs_gc_duration_seconds Garbage collection duration by kind',
+      `fieldtrack_nodejs_gc_duration_seconds_sum{kind="minor"} ${minorSum}`,
+      `fieldtrack_nodejs_gc_duration_seconds_count{kind="minor"} ${minorCount}`,
+      `fieldtrack_nodejs_gc_duration_seconds_sum{kind="major"} ${majorSum}`,
+      `fieldtrack_nodejs_gc_duration_seconds_count{kind="major"} ${majorCount}`,
+    ].join('\n');
+  // In 10 s: 2 major pauses of 60 ms on average and 100 minor ones of 2 ms: 0.32 s of 10 s.
+  const gc = gcPauses(scrape(1, 0.05, 10, 0.02), scrape(3, 0.17, 110, 0.22), 10);
+  assert.deepEqual(gc, { share: 0.032, major: { count: 2, meanMs: 60 }, minor: { count: 100, meanMs: 2 } });
+  assert.equal(gcText(gc), '3.2% (2 x 60 ms / 100 x 2 ms)');
+  assert.equal(gcText(null), 'n/a');
 });
