@@ -23,6 +23,14 @@
  * same turn, before the next slice. Queued behind a slice instead, each such hop waited up
  * to MAX_SLICE_MS more under overload.
  *
+ * While safety work is under way (an SOS, an SOS cancel or an operator's answer read and
+ * not yet answered: `urgent`), slices are the shortest (`minSliceMs`). Such work takes
+ * several turns (the actors run each message in a later `setImmediate`, the push to the
+ * consoles, the durable write and its answer come after), and under overload each of
+ * those turns began with a slice of up to MAX_SLICE_MS: an SOS waited one long slice per
+ * hop. The pings lose little: safety frames are a few a second, and each is answered
+ * within a few short turns.
+ *
  * The lane itself never refuses anything: how much may wait in it is the load shedder's
  * business (load-shed.ts), which counts a fix as in flight from the moment it is queued.
  */
@@ -45,6 +53,8 @@ export class FixLane {
   private scheduled = false;
   /** When the last slice ended; NaN before the first. */
   private lastEnd = Number.NaN;
+  /** Safety work read and not yet answered: while there is any, slices are the shortest. */
+  private urgentWork = 0;
 
   /**
    * `minSliceMs`: the shortest slice (see the module comment). `now` and `schedule` are the
@@ -60,6 +70,20 @@ export class FixLane {
   /** Jobs waiting. */
   get length(): number {
     return this.queue.length - this.head;
+  }
+
+  /**
+   * Safety work has begun: slices are the shortest until the call returned here is made
+   * (once; later calls do nothing), when its answer went out.
+   */
+  urgent(): () => void {
+    this.urgentWork += 1;
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      this.urgentWork -= 1;
+    };
   }
 
   /** Queues `job` behind the others; it runs in a later slice of this or a following turn. */
@@ -78,7 +102,8 @@ export class FixLane {
     this.scheduled = false;
     const start = this.now();
     const rest = Number.isNaN(this.lastEnd) ? 0 : start - this.lastEnd;
-    const until = start + Math.min(MAX_SLICE_MS, Math.max(this.minSliceMs, rest));
+    const longest = this.urgentWork > 0 ? this.minSliceMs : MAX_SLICE_MS;
+    const until = start + Math.min(longest, Math.max(this.minSliceMs, rest));
     while (this.head < this.queue.length) {
       const job = this.queue[this.head] as LaneJob;
       this.queue[this.head] = undefined;

@@ -354,7 +354,16 @@ export function registerSocketEndpoint<M extends { t: string; seq: number }>(
     }
     statsOf(msg.t).received.inc();
     // One settlement per message, no promise chained on it: this runs for every ping.
-    const answered = settle ?? beginMessage(msg.t, performance.now());
+    const settled = settle ?? beginMessage(msg.t, performance.now());
+    // Safety work keeps the lane's slices short until it is answered (fix-lane.ts).
+    const calm = critical ? deps.lane?.urgent() : undefined;
+    const answered =
+      calm === undefined
+        ? settled
+        : () => {
+            calm();
+            settled();
+          };
     // The counters are settled even if answering throws: a leaked count would leave the
     // shedder refusing pings for good and a shutdown waiting for an answer that never comes.
     behaviour.handle(conn.principal, msg).then(

@@ -125,6 +125,31 @@ describe('fix lane', () => {
     while (lane.length > 0) await new Promise((r) => setTimeout(r, 5));
   });
 
+  it('keeps slices the shortest while safety work is under way', () => {
+    const m = manualLane(4);
+    const ran: number[] = [];
+    for (let i = 0; i < 500; i++)
+      m.lane.push(() => {
+        ran.push(i);
+        m.advance(1);
+      });
+    m.turn();
+    const first = m.lane.urgent();
+    const second = m.lane.urgent();
+    m.advance(500);
+    m.turn();
+    assert.equal(ran.length, 4 + 4, 'an SOS under way: the minimum slice, however long the turn');
+    first();
+    first();
+    m.advance(500);
+    m.turn();
+    assert.equal(ran.length, 4 + 4 + 4, 'one answered twice still leaves the other under way');
+    second();
+    m.advance(500);
+    m.turn();
+    assert.equal(ran.length, 4 + 4 + 4 + MAX_SLICE_MS, 'all answered: long slices again');
+  });
+
   it('runs at least one job per turn, however slow, and goes on after a job throws', () => {
     const m = manualLane(1);
     const ran: string[] = [];
@@ -145,7 +170,7 @@ describe('socket endpoint with a fix lane', () => {
   type Msg = { t: string; seq: number };
 
   /** Registers a test endpoint on a fake uWS app and returns its frame handler and what the behaviour saw. */
-  function endpointWith(lane: FixLane | undefined) {
+  function endpointWith(lane: FixLane | undefined, slow: Map<string, Promise<void>> = new Map()) {
     const handled: string[] = [];
     const behaviour: EndpointBehaviour<Msg> = {
       path: '/v1/device',
@@ -153,6 +178,7 @@ describe('socket endpoint with a fix lane', () => {
       validate: (frame) => ({ ok: true, value: { t: String(frame.t), seq: Number(frame.seq) } }),
       handle: async (_principal, msg) => {
         handled.push(`${msg.t}:${msg.seq}`);
+        await slow.get(msg.t);
         return { ok: true, value: {} };
       },
       attach: () => NOT_ATTACHED,
@@ -225,6 +251,38 @@ describe('socket endpoint with a fix lane', () => {
     assert.equal(e.answers.length, 201);
     assert.ok(e.answers.every((a) => a.t === 'ack'));
     assert.equal(e.inflight.size, 0);
+  });
+
+  it('keeps the lane hurried from reading an SOS until it is answered', async () => {
+    let now = 0;
+    let pending: (() => void) | null = null;
+    const lane = new FixLane(
+      4,
+      (err) => assert.fail(String(err)),
+      () => now,
+      (run) => {
+        pending = run;
+      },
+    );
+    let stored = (): void => {};
+    const e = endpointWith(lane, new Map([['sos', new Promise<void>((r) => (stored = r))]]));
+    for (let i = 0; i < 500; i++) lane.push(() => (now += 1));
+    const sliceAfterLongTurn = (): number => {
+      const before = lane.length;
+      now += 500;
+      const run = pending;
+      pending = null;
+      run?.();
+      return before - lane.length;
+    };
+    assert.equal(sliceAfterLongTurn(), 4, 'the first slice');
+    assert.equal(sliceAfterLongTurn(), MAX_SLICE_MS, 'after a long turn, a long slice');
+    e.deliver({ t: 'sos', seq: 1, ts: 1, lat: 1, lon: 1 });
+    assert.equal(sliceAfterLongTurn(), 4, 'an SOS read and not answered: the shortest slice');
+    stored();
+    for (let i = 0; i < 100 && e.answers.length === 0; i++) await turns(1);
+    assert.equal(e.answers[0]?.t, 'ack');
+    assert.equal(sliceAfterLongTurn(), MAX_SLICE_MS, 'answered: long slices again');
   });
 
   it('without a lane handles frames in arrival order (what the lane changes)', async () => {
