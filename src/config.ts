@@ -258,7 +258,7 @@ export const VARIABLES = {
   FIX_LANE_SLICE_MS: v(
     4,
     int(0, 1000),
-    'Shortest slice the node works on queued pings and batches in one event-loop turn (a slice lasts as long as the rest of the loop took, at most 50 ms), so SOS, check-ins and transitions are handled on arrival, ahead of pings; 0 handles every frame on arrival.',
+    'Shortest slice the node works on queued pings and batches in one event-loop turn (a slice lasts as long as the rest of the loop took, at most 50 ms, and only this long while an SOS or an operator answer is under way), so SOS, check-ins and transitions are handled on arrival, ahead of pings; 0 handles every frame on arrival.',
   ),
   BATCH_POINTS_PER_SEC: v(
     1000,
