@@ -3,7 +3,9 @@
  * baseline and of the full node (closed loop, same simulator), the overload steps at
  * multiples of that capacity, a hold run of many devices at a fixed rate with SOS and
  * consoles, autocannon on the HTTP routes, and the events for the dispatch system (events/s
- * delivered to a webhook, device acks with 0 and 10 webhooks: events-bench.ts). Writes `load/results/bench.json`,
+ * delivered to a webhook, device acks with 0 and 10 webhooks: events-bench.ts), and the
+ * customer streams (device acks with and without 5,000 open share streams:
+ * share-streams.ts). Writes `load/results/bench.json`,
  * `bench.md` (with the targets table) and `bench-overload.svg`. `--quick` for a short try
  * (`bench-quick.*`).
  */
@@ -17,6 +19,7 @@ import { benchTargets, verdictText } from './bench-targets.js';
 import { eventsTable, runEventsBench } from './events-bench.js';
 import { launch, mint, type RunningServer } from './launch.js';
 import { gcText, OVERLOAD_DRAIN_SECONDS, overloadChart, overloadTable, runOverload } from './overload.js';
+import { runShareBench, SHARE_BENCH_DEFAULTS, shareTable } from './share-streams.js';
 import { type Quantiles, runSim, type SimResult } from './sim.js';
 
 const OUT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'load', 'results');
@@ -166,6 +169,9 @@ async function main(): Promise<void> {
   }
   phase('6/6 events: delivery rate, then device acks with 0 and 10 webhooks');
   const events = await runEventsBench(quick);
+  const share = await runShareBench(
+    quick ? { devices: 100, streams: 1000, seconds: 5, rounds: 1, hz: 1 } : SHARE_BENCH_DEFAULTS,
+  );
   const ratio = {
     throughput: fullMax.acksPerSec / Math.max(1, baseline.acksPerSec),
     cpuPerPing: fullMax.server.cpuSecPer1000Pings / Math.max(1e-9, baseline.server.cpuSecPer1000Pings),
@@ -187,6 +193,7 @@ async function main(): Promise<void> {
     hold,
     http: httpFigures,
     events,
+    share,
     wallSeconds: Math.round((Date.now() - started) / 1000),
   };
   const targets = benchTargets({ baseline, fullMax, holdDevices, holdRate: rate, hold, capacity, overload });
@@ -236,6 +243,8 @@ async function main(): Promise<void> {
     ...httpFigures.map((h) => `| ${h.route} | ${h.reqPerSec} | ${h.p99Ms} ms | ${h.non2xx} |`),
     '',
     ...eventsTable(events),
+    '',
+    ...shareTable(share),
     '',
     '## Targets',
     '',

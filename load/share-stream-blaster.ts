@@ -84,3 +84,5 @@ process.on('message', (m: { t: string }) => {
   clearInterval(tick);
   process.exit(0);
 });
+// The bench that forked this process went away (it failed or was stopped): so does this one.
+process.on('disconnect', () => process.exit(0));

@@ -96,3 +96,5 @@ process.on('message', (m: { t: string; url?: string }) => {
   if (m.t === 'count') process.send?.({ t: 'events', events });
   if (m.t === 'stop') process.exit(0);
 });
+// The bench that forked this process went away (it failed or was stopped): so does this one.
+process.on('disconnect', () => process.exit(0));
