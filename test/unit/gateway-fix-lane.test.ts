@@ -46,6 +46,16 @@ describe('fix lane', () => {
       advance(ms: number) {
         now += ms;
       },
+      /** Queues `n` jobs of 1 ms each on the lane's clock; returns the indexes run so far. */
+      fill(n: number): number[] {
+        const ran: number[] = [];
+        for (let i = 0; i < n; i++)
+          lane.push(() => {
+            ran.push(i);
+            now += 1;
+          });
+        return ran;
+      },
       /** Runs the scheduled turn; false when none was scheduled. */
       turn(): boolean {
         const run = pending;
@@ -58,13 +68,8 @@ describe('fix lane', () => {
 
   it('runs jobs in order, at most a slice of time per turn, and the rest in later turns', () => {
     const m = manualLane(4);
-    const ran: number[] = [];
     // Each job takes 1 ms of the lane's clock.
-    for (let i = 0; i < 10; i++)
-      m.lane.push(() => {
-        ran.push(i);
-        m.advance(1);
-      });
+    const ran = m.fill(10);
     assert.equal(m.lane.length, 10);
     assert.ok(m.turn());
     assert.deepEqual(ran, [0, 1, 2, 3], 'a 4 ms slice holds four 1 ms jobs');
@@ -77,12 +82,7 @@ describe('fix lane', () => {
 
   it('works as long as the rest of the loop took since its last slice, within bounds', () => {
     const m = manualLane(4);
-    const ran: number[] = [];
-    for (let i = 0; i < 200; i++)
-      m.lane.push(() => {
-        ran.push(i);
-        m.advance(1);
-      });
+    const ran = m.fill(200);
     m.turn();
     assert.equal(ran.length, 4, 'the first slice: the minimum');
     m.advance(20);
@@ -127,12 +127,7 @@ describe('fix lane', () => {
 
   it('keeps slices the shortest while safety work is under way', () => {
     const m = manualLane(4);
-    const ran: number[] = [];
-    for (let i = 0; i < 500; i++)
-      m.lane.push(() => {
-        ran.push(i);
-        m.advance(1);
-      });
+    const ran = m.fill(500);
     m.turn();
     const first = m.lane.urgent();
     const second = m.lane.urgent();
