@@ -107,7 +107,10 @@ describe('BatchWorker', () => {
     }
   });
 
-  it('lets a process exit on its own with an idle thread, and ends the thread on close', async () => {
+  // The timeout only ends a hang, which is the failure this test looks for; nothing is timed.
+  it('lets a process exit on its own with an idle thread, and ends the thread on close', {
+    timeout: 60_000,
+  }, async () => {
     const dir = await freshDir();
     const spool = await Spool.open({ dir, maxBytes: 1 << 24 });
     await spool.write([ping('e', 1)]);
@@ -123,7 +126,6 @@ describe('BatchWorker', () => {
       await spool.close();
       ${closeIt ? 'await worker.close(); await worker.read({ ...spool.readRange(), maxRows: 1 }).then(() => process.exit(4), () => undefined);' : ''}
     `;
-    // A hang here is the failure: the test runner's timeout ends it.
     assert.equal(await runChild(body(false)), 0, 'exits with the thread idle and never closed');
     assert.equal(await runChild(body(true)), 0, 'exits after close, which refuses later reads');
   });
