@@ -157,6 +157,11 @@ export class Metrics {
     help: 'Age of the oldest spooled row not yet archived',
     registers: [this.registry],
   });
+  readonly archiveWorkerDeaths = new Counter({
+    name: 'fieldtrack_archive_worker_deaths_total',
+    help: "Times the archive writer's batch worker thread died (the batch is read on the main thread instead; none lost)",
+    registers: [this.registry],
+  });
   readonly deadLetterRows = new Counter({
     name: 'fieldtrack_archive_dead_letter_rows_total',
     help: 'Rows the archive store refused for good (or that could not be encoded), moved to the dead-letter files, by table',

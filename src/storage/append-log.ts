@@ -12,6 +12,7 @@
  * mid-write); `open` truncates it at the last whole frame. Earlier segments were fsynced
  * before the next one was created, so damage there is reported as corruption, not cut.
  */
+import { closeSync, fstatSync, openSync, readdirSync, readSync } from 'node:fs';
 import { constants, mkdir, open, readdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
@@ -170,6 +171,70 @@ async function* framesOf(fh: LogFile, from: number, limit: number): AsyncGenerat
     // Copy so that callers may keep the record after the chunk buffer is reused.
     yield { ok: true, at, next, record: Buffer.from(buf.subarray(i + HEADER, i + HEADER + length)) };
     at = next;
+  }
+}
+
+/**
+ * Replays the records of the log in `dir` from `from` up to `end` (a position the log had
+ * reached: never past its durable data) with blocking reads. For a worker thread, where
+ * blocking is free and the async reads would queue on the process's shared I/O threads
+ * behind every fsync; the log itself reads with `read`. A segment deleted meanwhile (trimmed)
+ * is skipped: it was meant to go.
+ */
+export function* readLogSync(dir: string, from: LogPosition, end: LogPosition): Generator<LogEntry> {
+  const numbers = readdirSync(dir)
+    .map((n) => SEGMENT_RE.exec(n)?.[1])
+    .filter((n): n is string => n !== undefined)
+    .map(Number)
+    .filter((n) => n >= from.segment && n <= end.segment)
+    .sort((a, b) => a - b);
+  for (const n of numbers) {
+    const file = join(dir, segmentName(n));
+    let fd: number;
+    try {
+      fd = openSync(file, 'r');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      throw err;
+    }
+    try {
+      const start = n === from.segment ? from.offset : 0;
+      const limit = n === end.segment ? end.offset : fstatSync(fd).size;
+      let buf = Buffer.alloc(0);
+      let bufStart = start;
+      let at = start;
+      while (at < limit) {
+        const i = at - bufStart;
+        const have = buf.length - i;
+        const length = have >= HEADER ? buf.readUInt32LE(i) : -1;
+        if (length > MAX_RECORD) throw new LogCorruptError(file, at, `frame length ${length} is implausible`);
+        if (length < 0 || have < HEADER + length) {
+          // Keep the unread tail and read the next chunk after it.
+          const wanted = length < 0 ? HEADER : HEADER + length;
+          const readLen = Math.min(Math.max(READ_CHUNK, wanted - have), limit - (at + have));
+          if (readLen <= 0) throw new LogCorruptError(file, at, 'frame runs past the end of the segment');
+          const next = Buffer.allocUnsafe(have + readLen);
+          buf.copy(next, 0, i);
+          const got = readSync(fd, next, have, readLen, at + have);
+          if (got === 0) throw new LogCorruptError(file, at, 'frame runs past the end of the file');
+          buf = next.subarray(0, have + got);
+          bufStart = at;
+          continue;
+        }
+        if (frameCrc(buf, i, length) !== buf.readUInt32LE(i + 4))
+          throw new LogCorruptError(file, at, 'checksum mismatch');
+        const nextAt = at + HEADER + length;
+        // A view of the chunk, not a copy: each chunk is a fresh buffer that is never reused.
+        yield {
+          pos: { segment: n, offset: at },
+          next: { segment: n, offset: nextAt },
+          record: buf.subarray(i + HEADER, nextAt - bufStart),
+        };
+        at = nextAt;
+      }
+    } finally {
+      closeSync(fd);
+    }
   }
 }
 

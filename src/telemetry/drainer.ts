@@ -3,7 +3,9 @@
  * order, inserts large batches (up to `batchRows` rows, or whatever is there once the
  * oldest row has waited `batchMs`), commits each batch that landed (the spool moves its
  * checkpoint) and retries with backoff while the store is down. Never one insert per ping.
- * While a backlog waits, the next batch is read and encoded during the insert.
+ * While a backlog waits, the next batch is read and encoded during the insert. Reading and
+ * encoding run on a worker thread when the archive gives one (batch-worker.ts), else on
+ * the main thread in time slices; the inserts and commits always run here.
  *
  * A batch is inserted as one body per table and day partition (see `BatchEncoder`). A
  * failure is classified (store-failure.ts): a transient one retries the parts of the batch
@@ -17,8 +19,9 @@ import type { Logger } from 'pino';
 import type { Metrics } from '../metrics.js';
 import type { LogPosition } from '../storage/append-log.js';
 import type { ArchiveRecord } from './archive.js';
+import { type BatchWorker, WorkerDiedError } from './batch-worker.js';
 import type { DeadLetterFolder } from './dead-letter.js';
-import { BatchEncoder, type EncodedBatch, type EncodedRows } from './schema.js';
+import { BatchEncoder, columnsOf, type EncodedBatch, encodeBatch, type TableName } from './schema.js';
 import type { Spool, SpoolBatch } from './spool.js';
 import type { Store } from './store.js';
 import { classifyStoreFailure } from './store-failure.js';
@@ -26,6 +29,8 @@ import { WorkSlices } from './work-slices.js';
 
 /** Rows encoded between two looks at the clock: a few microseconds each. */
 const ROWS_PER_CLOCK_CHECK = 64;
+/** Worker threads that may die in a row (no batch read in between) before the writer reads on the main thread for good. */
+export const MAX_WORKER_DEATHS = 3;
 
 /**
  * Encodes a batch in slices of a few milliseconds: 10 000 rows take tens of milliseconds
@@ -41,21 +46,43 @@ async function encodeInSlices(batch: SpoolBatch, slices: WorkSlices): Promise<En
   return encoder.finish();
 }
 
+/** Where a batch lies in the spool: `from` up to `next`. */
+type BatchRange = Pick<SpoolBatch, 'rows' | 'next' | 'oldestAt' | 'newestAt'> & { from: LogPosition };
+
+/** The rows of one table and day partition, encoded for one insert. */
+interface Part {
+  table: TableName;
+  day: string;
+  columns: readonly string[];
+  rows: number;
+  body: Buffer;
+  /** The records behind `body` when the batch was read on the main thread; else read again if the store refuses them. */
+  records?: ArchiveRecord[];
+}
+
 /** A batch being inserted: its encoded parts and which of them are done (landed or dead-lettered). */
 interface BatchWork {
-  batch: SpoolBatch;
-  encoded: EncodedBatch;
+  batch: BatchRange;
+  parts: Part[];
+  rejected: EncodedBatch['rejected'];
   done: boolean[];
   rejectedDone: boolean;
 }
 
-/** Reads and encodes the batch at `from` (default: the checkpoint); null when there is none. */
-async function prepare(spool: Spool, maxRows: number, from?: LogPosition): Promise<BatchWork | null> {
+/** Reads and encodes the batch at `from` (default: the checkpoint) on the main thread; null when there is none. */
+async function prepareHere(spool: Spool, maxRows: number, from?: LogPosition): Promise<BatchWork | null> {
   const slices = new WorkSlices();
+  const start = spool.readRange(from).from;
   const batch = await spool.readBatch(maxRows, from, slices);
   if (!batch) return null;
   const encoded = await encodeInSlices(batch, slices);
-  return { batch, encoded, done: encoded.tables.map(() => false), rejectedDone: false };
+  return {
+    batch: { from: start, rows: batch.rows, next: batch.next, oldestAt: batch.oldestAt, newestAt: batch.newestAt },
+    parts: encoded.tables,
+    rejected: encoded.rejected,
+    done: encoded.tables.map(() => false),
+    rejectedDone: false,
+  };
 }
 
 /** Tuning of the drainer; the defaults come from the configuration. */
@@ -70,6 +97,11 @@ export interface DrainerOptions {
   /** Interval of the backlog progress log line. */
   progressEveryMs?: number;
   now?: () => number;
+  /**
+   * Reads and encodes batches on a worker thread (the archive passes one); without it, or
+   * after `MAX_WORKER_DEATHS` deaths in a row, on the main thread in time slices.
+   */
+  worker?: BatchWorker | null;
 }
 
 /** What `health()` needs to know about the store, as last seen by the drainer. */
@@ -91,6 +123,8 @@ export class SpoolDrainer {
   private failures = 0;
   private status: StoreStatus = { ok: true, error: null };
   private progress = { at: 0, rows: 0, logged: false };
+  private worker: BatchWorker | null;
+  private workerDeaths = 0;
 
   constructor(
     private readonly spool: Spool,
@@ -105,8 +139,15 @@ export class SpoolDrainer {
       maxBackoffMs: 5000,
       progressEveryMs: 5000,
       now: Date.now,
+      worker: null,
       ...options,
     };
+    this.worker = this.opts.worker;
+  }
+
+  /** True while batches are read and encoded on the worker thread. */
+  get usesWorker(): boolean {
+    return this.worker !== null;
   }
 
   /** Starts the loop. */
@@ -157,7 +198,7 @@ export class SpoolDrainer {
       // inserted: on a busy server both mostly wait for turns of the event loop (the insert
       // runs on the engine's threads), and one after the other they fell behind the pings.
       if (this.spool.pendingRows - work.batch.rows >= this.opts.batchRows) {
-        ahead = prepare(this.spool, this.opts.batchRows, work.batch.next);
+        ahead = this.prepare(work.batch.next);
         // Its failure is seen when it is awaited; a loop that exits first never awaits it.
         ahead.catch(() => undefined);
       }
@@ -185,7 +226,7 @@ export class SpoolDrainer {
       await this.sleep(due, this.opts.batchRows);
     }
     if (this.shouldExit()) return null;
-    const work = await prepare(this.spool, this.opts.batchRows);
+    const work = await this.prepare();
     if (!work) {
       // Counted rows still being fsynced: they are announced again once durable.
       await this.sleep(this.opts.batchMs, 1);
@@ -193,12 +234,74 @@ export class SpoolDrainer {
     return work;
   }
 
+  /**
+   * Reads and encodes the batch at `from` (default: the checkpoint), on the worker thread
+   * when there is one; null when there is none. A worker that dies costs nothing but the
+   * time: nothing was committed, so this batch is read again on the main thread and the
+   * next request starts a new thread.
+   */
+  private async prepare(from?: LogPosition): Promise<BatchWork | null> {
+    const worker = this.worker;
+    if (worker) {
+      const range = this.spool.readRange(from);
+      try {
+        const batch = await worker.read({ ...range, maxRows: this.opts.batchRows });
+        this.workerDeaths = 0;
+        if (!batch) return null;
+        this.spool.noteRead(range.from, batch.oldestAt);
+        const parts = batch.parts.map((p) => ({ ...p, columns: columnsOf(p.table), body: p.body as Buffer }));
+        return {
+          batch: {
+            from: batch.from,
+            rows: batch.rows,
+            next: batch.next,
+            oldestAt: batch.oldestAt,
+            newestAt: batch.newestAt,
+          },
+          parts,
+          rejected: batch.rejected,
+          done: parts.map(() => false),
+          rejectedDone: false,
+        };
+      } catch (err) {
+        if (!(err instanceof WorkerDiedError)) throw err;
+        this.workerDied(worker, err);
+      }
+    }
+    return prepareHere(this.spool, this.opts.batchRows, from);
+  }
+
+  private workerDied(worker: BatchWorker, err: WorkerDiedError): void {
+    this.metrics.archiveWorkerDeaths.inc();
+    this.workerDeaths++;
+    if (this.workerDeaths < MAX_WORKER_DEATHS) {
+      this.log.error(
+        { err },
+        'archive: the batch worker thread died; reading this batch on the main thread, starting a new thread for the next',
+      );
+      return;
+    }
+    // A thread that cannot live (out of memory, a broken install) must not cost a restart per batch.
+    this.log.error(
+      { err, deaths: this.workerDeaths },
+      'archive: the batch worker thread died again; reading and encoding on the main thread from now on',
+    );
+    if (this.worker === worker) this.worker = null;
+    worker.close().catch(() => undefined);
+  }
+
+  /** Stops the worker thread, if any (after `stop`). */
+  async closeWorker(): Promise<void> {
+    const worker = this.worker;
+    this.worker = null;
+    await worker?.close();
+  }
+
   /** Inserts what is left of one batch and commits it; false when it must be retried. */
   private async insert(work: BatchWork): Promise<boolean> {
     // The rate window opens when work starts, so the first batch's own time counts.
     if (this.progress.at === 0) this.progress.at = this.opts.now();
-    const { batch } = work;
-    const { tables, rejected } = work.encoded;
+    const { batch, parts: tables, rejected } = work;
     try {
       if (!work.rejectedDone) {
         // Retrying cannot fix these; keeping them would block the spool forever.
@@ -218,7 +321,7 @@ export class SpoolDrainer {
           this.metrics.rowsArchived.inc({ table: t.table }, t.rows);
         } catch (err) {
           if (classifyStoreFailure(err).kind === 'transient') throw err;
-          await this.setAsideRefused(t, err);
+          await this.setAsideRefused(t, await this.recordsOf(batch, t), err);
         } finally {
           stopTimer();
         }
@@ -261,8 +364,25 @@ export class SpoolDrainer {
     return true;
   }
 
+  /**
+   * The records behind a part: at hand when the batch was read on the main thread, else
+   * read from the spool again (the batch is not committed yet, so its rows are still there)
+   * and encoded the same way, which puts the same records in the same table and day.
+   */
+  private async recordsOf(batch: BatchRange, part: Part): Promise<ArchiveRecord[]> {
+    if (part.records) return part.records;
+    const again = await this.spool.readBatch(Number.POSITIVE_INFINITY, batch.from, new WorkSlices(), batch.next);
+    const same = encodeBatch(again?.records ?? []).tables.find((t) => t.table === part.table && t.day === part.day);
+    if (!same || same.rows !== part.rows) {
+      throw new Error(
+        `archive: the spool no longer holds the ${part.rows} ${part.table} rows of ${part.day} the store refused`,
+      );
+    }
+    return same.records;
+  }
+
   /** Moves rows the store refused for good to the dead-letter folder, with a log line and the metric. */
-  private async setAsideRefused(t: EncodedRows, err: unknown): Promise<void> {
+  private async setAsideRefused(t: Part, records: ArchiveRecord[], err: unknown): Promise<void> {
     const { code } = classifyStoreFailure(err);
     const reason = (err as Error).message;
     const file = await this.opts.deadLetters.add({
@@ -272,7 +392,7 @@ export class SpoolDrainer {
       day: t.day,
       code,
       reason,
-      records: t.records,
+      records,
     });
     this.metrics.deadLetterRows.inc({ table: t.table }, t.rows);
     this.log.error(

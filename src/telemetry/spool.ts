@@ -64,6 +64,16 @@ export interface SpoolBatch {
   newestAt: number;
 }
 
+/** What `commit` needs of a batch, however it was read (here or on the writer's worker thread). */
+export type CommittedBatch = Pick<SpoolBatch, 'rows' | 'next' | 'newestAt'>;
+
+/** Where a batch read outside the spool (the writer's worker thread) may look: the folder, `from`, and the durable end now. */
+export interface SpoolRange {
+  dir: string;
+  from: LogPosition;
+  end: LogPosition;
+}
+
 /** The durable queue in front of the archive store. */
 export class Spool {
   private cursor: LogPosition;
@@ -75,8 +85,13 @@ export class Spool {
   private oldest: number | null = null;
   /** Size of the last refused write, to tell whether the spool is still too full for it. */
   private refusedBytes: number | null = null;
-  /** The position in the checkpoint file, and when it was saved (ms). */
-  private saved: { pos: LogPosition; at: number };
+  /** The position in the checkpoint file. */
+  private saved: LogPosition;
+  /** When the last save started (ms); saves run one after the other on this chain. */
+  private lastSaveAt = Number.NEGATIVE_INFINITY;
+  private saves: Promise<void> = Promise.resolve();
+  /** A save made beside the writer's work that failed, reported by the next `commit`. */
+  private saveFailure: Error | null = null;
 
   private constructor(
     private readonly log: AppendLog,
@@ -85,7 +100,7 @@ export class Spool {
     cursor: LogPosition,
   ) {
     this.cursor = cursor;
-    this.saved = { pos: cursor, at: Number.NEGATIVE_INFINITY };
+    this.saved = cursor;
   }
 
   /** Opens the spool, resuming after the last checkpoint, and counts the rows still to archive. */
@@ -170,12 +185,15 @@ export class Spool {
    * Reads up to about `maxRows` rows from `from` (default: the checkpoint), whole log
    * records only; null when there are none yet. Reading past the checkpoint lets the writer
    * prepare the next batch while the previous one is still being inserted. Decoding
-   * yields to the event loop between `slices`.
+   * yields to the event loop between `slices`. With `until` it stops there instead of at
+   * `maxRows`: the writer reads a batch read on its worker thread again that way, for the
+   * records of rows the store refused.
    */
   async readBatch(
     maxRows: number,
     from: LogPosition = this.cursor,
     slices = new WorkSlices(),
+    until?: LogPosition,
   ): Promise<SpoolBatch | null> {
     const atCheckpoint = comparePositions(from, this.cursor) === 0;
     const records: ArchiveRecord[] = [];
@@ -187,6 +205,10 @@ export class Spool {
       if (next === null) oldestAt = newestAt;
       for (const r of decodeRecord(e.record)) records.push(r);
       next = e.next;
+      if (until) {
+        if (comparePositions(next, until) >= 0) break;
+        continue;
+      }
       // One record is never split: the checkpoint can only point between log records.
       if (records.length >= maxRows) break;
       // Decoding a large batch in one go would hold up the acknowledgements behind it.
@@ -197,17 +219,38 @@ export class Spool {
     return { records, rows: records.length, next, oldestAt, newestAt };
   }
 
+  /** The range a batch read outside the spool may cover, from `from` (default: the checkpoint). */
+  readRange(from: LogPosition = this.cursor): SpoolRange {
+    return { dir: this.opts.dir, from, end: this.log.end };
+  }
+
+  /** Takes note of a batch read outside the spool from `from`: when that was the checkpoint, its first row is the oldest. */
+  noteRead(from: LogPosition, oldestAt: number): void {
+    if (comparePositions(from, this.cursor) === 0) this.oldest = oldestAt;
+  }
+
   /**
    * Marks `batch` as archived and frees whole drained segments. The checkpoint is saved
-   * durably once the spool is caught up, and every few seconds while a backlog drains:
-   * an older checkpoint only means that a crash re-inserts rows (harmless, the tables
-   * deduplicate), while its temp file, two fsyncs and rename were most of a batch's time
-   * on a busy event loop. It never runs ahead of what landed.
+   * durably once the spool is caught up (awaited), and every few seconds while a backlog
+   * drains, then beside the writer's next inserts rather than before them: an older
+   * checkpoint only means that a crash re-inserts rows (harmless, the tables deduplicate),
+   * while its temp file, two fsyncs and rename took half a second on an overloaded node,
+   * every two seconds. It never runs ahead of what landed. A save that failed beside the
+   * writer is thrown by the next commit, which leaves that batch uncommitted.
    */
-  async commit(batch: SpoolBatch): Promise<void> {
+  async commit(batch: CommittedBatch): Promise<void> {
     const now = this.opts.now();
-    if (this.rows - batch.rows <= 0 || now - this.saved.at >= CHECKPOINT_EVERY_MS) {
+    if (this.saveFailure) {
+      const err = this.saveFailure;
+      this.saveFailure = null;
+      throw err;
+    }
+    if (this.rows - batch.rows <= 0) {
       await this.saveCheckpoint(batch.next, now);
+    } else if (now - this.lastSaveAt >= CHECKPOINT_EVERY_MS) {
+      this.saveCheckpoint(batch.next, now).catch((err: unknown) => {
+        this.saveFailure = err as Error;
+      });
     }
     this.cursor = batch.next;
     this.rows = Math.max(0, this.rows - batch.rows);
@@ -249,17 +292,29 @@ export class Spool {
     return this.refusedBytes !== null && this.log.diskBytes + this.refusedBytes > this.opts.maxBytes;
   }
 
+  /** Resolves once the checkpoint saves under way have ended (landed or failed). */
+  checkpointSaves(): Promise<void> {
+    return this.saves;
+  }
+
   /** Waits for pending appends, closes the log and saves how far the writer got, for the next start. */
   async close(): Promise<void> {
     await this.log.close();
-    if (comparePositions(this.saved.pos, this.cursor) === 0) return;
+    await this.saves;
+    if (comparePositions(this.saved, this.cursor) === 0) return;
     // Not saving it (a full disk at shutdown) only means rows inserted again at the next
     // start, which the tables absorb: not a reason to fail the shutdown.
     await this.saveCheckpoint(this.cursor, this.opts.now()).catch(() => undefined);
   }
 
-  private async saveCheckpoint(pos: LogPosition, now: number): Promise<void> {
-    await writeCheckpoint(this.checkpointPath, pos);
-    this.saved = { pos, at: now };
+  /** Saves `pos` after the saves already under way (one temp file: never two at once). */
+  private saveCheckpoint(pos: LogPosition, now: number): Promise<void> {
+    this.lastSaveAt = now;
+    const save = this.saves.then(async () => {
+      await writeCheckpoint(this.checkpointPath, pos);
+      this.saved = pos;
+    });
+    this.saves = save.catch(() => undefined);
+    return save;
   }
 }

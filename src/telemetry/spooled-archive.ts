@@ -10,6 +10,7 @@ import type { Metrics } from '../metrics.js';
 import type { ComponentHealth } from '../outcome.js';
 import type { TrackPoint } from '../protocol.js';
 import { type Archive, type ArchiveRecord, type OrderEventRecord, SpoolFullError } from './archive.js';
+import { BatchWorker } from './batch-worker.js';
 import { DeadLetterFolder } from './dead-letter.js';
 import { SpoolDrainer } from './drainer.js';
 import { eraseTechnicianRows, queryOrderEvents, queryTrack } from './queries.js';
@@ -83,6 +84,7 @@ export class SpooledArchive implements Archive {
       deadLetters: new DeadLetterFolder(opts.deadLetterDir),
       now,
       ...(opts.progressEveryMs === undefined ? {} : { progressEveryMs: opts.progressEveryMs }),
+      worker: new BatchWorker(),
     });
     // Start-up waits a little for the schema, not for a server that may be gone for hours:
     // writes are acked into the spool meanwhile, and the drainer creates the schema later.
@@ -202,6 +204,7 @@ export class SpooledArchive implements Archive {
     // (the HTTP client aborts; chDB finishes its local work first), which ends the loop.
     await this.store.close();
     await stopped;
+    await this.drainer.closeWorker();
     await this.spool.close();
     if (this.spool.pendingRows > 0) {
       this.log.info(

@@ -1,16 +1,22 @@
 /**
  * The archive writer against an in-memory store: a backlog drains in order, every row
  * once, with the next batch read and encoded while the previous one is being inserted,
- * and the batch read ahead is kept, not lost or doubled, through a store outage.
+ * and the batch read ahead is kept, not lost or doubled, through a store outage. The same
+ * on the worker thread that reads and encodes batches off the main thread, including a
+ * thread that dies (once, or every time) and rows the store refuses for good.
  */
 import assert from 'node:assert/strict';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { Worker } from 'node:worker_threads';
 import { createLogger } from '../../src/log.js';
 import { Metrics } from '../../src/metrics.js';
 import type { LogPosition } from '../../src/storage/append-log.js';
 import type { ArchiveRecord } from '../../src/telemetry/archive.js';
+import { BatchWorker } from '../../src/telemetry/batch-worker.js';
 import { DeadLetterFolder } from '../../src/telemetry/dead-letter.js';
-import { SpoolDrainer } from '../../src/telemetry/drainer.js';
+import { MAX_WORKER_DEATHS, SpoolDrainer } from '../../src/telemetry/drainer.js';
 import type { TableName } from '../../src/telemetry/schema.js';
 import { Spool } from '../../src/telemetry/spool.js';
 import { type Store, StoreError } from '../../src/telemetry/store.js';
@@ -34,6 +40,8 @@ class MemoryStore implements Store {
   readonly rows: string[] = [];
   inserts = 0;
   failures = 0;
+  /** Inserts into this table are refused for good (a ClickHouse parse error). */
+  refuse: TableName | null = null;
   private gate: { promise: Promise<void>; open: () => void } | null = null;
 
   hold(): void {
@@ -53,9 +61,16 @@ class MemoryStore implements Store {
   async query(): Promise<unknown[][]> {
     return [];
   }
-  async insert(_table: TableName, _columns: readonly string[], body: Buffer): Promise<void> {
+  async insert(table: TableName, _columns: readonly string[], body: Buffer): Promise<void> {
     this.inserts++;
     await this.gate?.promise;
+    if (table === this.refuse) {
+      throw new StoreError(
+        this.name,
+        'insert',
+        Object.assign(new Error('Code: 27. Cannot parse input'), { code: '27' }),
+      );
+    }
     if (this.failures > 0) {
       this.failures--;
       throw new StoreError(this.name, 'insert', new Error('connect ECONNREFUSED'));
@@ -99,15 +114,27 @@ function spyReads(spool: Spool): (LogPosition | undefined)[] {
   return froms;
 }
 
-async function drainerFor(spool: Spool, store: Store, batchRows: number): Promise<SpoolDrainer> {
-  return new SpoolDrainer(spool, store, async () => undefined, createLogger('silent'), new Metrics(), {
+async function drainerFor(
+  spool: Spool,
+  store: Store,
+  batchRows: number,
+  worker: BatchWorker | null = null,
+  deadLetterDir?: string,
+  metrics = new Metrics(),
+): Promise<SpoolDrainer> {
+  return new SpoolDrainer(spool, store, async () => undefined, createLogger('silent'), metrics, {
     batchRows,
     batchMs: 10,
-    deadLetters: new DeadLetterFolder(await freshDir()),
+    deadLetters: new DeadLetterFolder(deadLetterDir ?? (await freshDir())),
     minBackoffMs: 1,
     maxBackoffMs: 5,
+    worker,
   });
 }
+
+/** A thread that exits at the first request it gets, as a crashed one would. */
+const dyingThread = (): Worker =>
+  new Worker("require('node:worker_threads').parentPort.on('message', () => process.exit(7));", { eval: true });
 
 describe('SpoolDrainer', () => {
   it('reads and encodes the next batch while one is inserted, and inserts every row once, in order', async () => {
@@ -164,6 +191,98 @@ describe('SpoolDrainer', () => {
     await until(() => spool.pendingRows === 0, 'the spool to drain');
     await drainer.stop(Date.now() + 5000);
     assert.deepEqual(store.rows, expected);
+    await spool.close();
+  });
+
+  it('reads and encodes every batch on the worker thread, and inserts every row once, in order', async () => {
+    const { spool, expected } = await backlog(await freshDir(), 60, 50);
+    const froms = spyReads(spool);
+    const store = new MemoryStore();
+    const worker = new BatchWorker();
+    const drainer = await drainerFor(spool, store, 500, worker);
+    drainer.start();
+    await until(() => spool.pendingRows === 0, 'the backlog to drain');
+    await drainer.stop(Date.now() + 5000);
+    assert.ok(drainer.usesWorker, 'still on the worker thread');
+    await drainer.closeWorker();
+    assert.deepEqual(store.rows, expected);
+    assert.equal(froms.length, 0, 'no batch was read on the main thread');
+    assert.equal(worker.deaths, 0);
+    await spool.close();
+  });
+
+  it('reads the batch of a worker thread that died on the main thread, starts a new thread, and loses or doubles nothing', async () => {
+    const { spool, expected } = await backlog(await freshDir(), 40, 50);
+    const froms = spyReads(spool);
+    const store = new MemoryStore();
+    let spawned = 0;
+    const worker = new BatchWorker(() =>
+      spawned++ === 0
+        ? dyingThread()
+        : new Worker(new URL('../../src/telemetry/batch-worker-thread.js', import.meta.url)),
+    );
+    const metrics = new Metrics();
+    const drainer = await drainerFor(spool, store, 400, worker, undefined, metrics);
+    drainer.start();
+    await until(() => spool.pendingRows === 0, 'the backlog to drain');
+    await drainer.stop(Date.now() + 5000);
+    assert.ok(drainer.usesWorker, 'still on the worker thread');
+    await drainer.closeWorker();
+    assert.deepEqual(store.rows, expected);
+    assert.equal(worker.deaths, 1);
+    assert.equal((await metrics.archiveWorkerDeaths.get()).values[0]?.value, 1);
+    assert.equal(froms.length, 1, 'only the batch of the dead thread was read on the main thread');
+    assert.equal(spawned, 2, 'a new thread served the batches after it');
+    await spool.close();
+  });
+
+  it(`reads on the main thread for good once ${MAX_WORKER_DEATHS} threads died in a row, and still drains every row once`, async () => {
+    const { spool, expected } = await backlog(await freshDir(), 40, 50);
+    const store = new MemoryStore();
+    const worker = new BatchWorker(dyingThread);
+    const drainer = await drainerFor(spool, store, 400, worker);
+    drainer.start();
+    await until(() => spool.pendingRows === 0, 'the backlog to drain');
+    await drainer.stop(Date.now() + 5000);
+    assert.equal(drainer.usesWorker, false);
+    await drainer.closeWorker();
+    assert.deepEqual(store.rows, expected);
+    assert.equal(worker.deaths, MAX_WORKER_DEATHS);
+    await spool.close();
+  });
+
+  it('moves exactly the refused rows of a batch read on the worker thread to a dead-letter file, and goes on', async () => {
+    const dir = await freshDir();
+    const spool = await Spool.open({ dir, maxBytes: 1 << 30 });
+    const base = Date.now() - 3_600_000;
+    const expected: string[] = [];
+    const events: ArchiveRecord[] = [];
+    for (let w = 0; w < 20; w++) {
+      const order: ArchiveRecord = {
+        table: 'order_events',
+        row: { order: `o${w}`, tech: 't1', state: 'departed', ts: base + w, lat: null, lon: null },
+      };
+      events.push(order);
+      const p = ping(`t${w % 3}`, base + w);
+      expected.push(`${p.row.tech} ${p.row.ts}`);
+      await spool.write([p, order]);
+    }
+    const store = new MemoryStore();
+    store.refuse = 'order_events';
+    const deadDir = await freshDir();
+    const worker = new BatchWorker();
+    const drainer = await drainerFor(spool, store, 15, worker, deadDir);
+    drainer.start();
+    await until(() => spool.pendingRows === 0, 'the spool to drain');
+    await drainer.stop(Date.now() + 5000);
+    await drainer.closeWorker();
+    assert.deepEqual(store.rows, expected, 'every ping landed once');
+    const files = (await readdir(deadDir)).filter((f) => f.endsWith('.json')).sort();
+    const dead: ArchiveRecord[] = [];
+    for (const f of files)
+      dead.push(...(JSON.parse(await readFile(join(deadDir, f), 'utf8')) as { records: ArchiveRecord[] }).records);
+    dead.sort((a, b) => a.row.ts - b.row.ts);
+    assert.deepEqual(dead, events, 'the refused order events, each once');
     await spool.close();
   });
 });

@@ -5,15 +5,18 @@
  * record's fsync fails. Rows read back in order, the backlog's row count and age stay
  * right across rounds, restarts and spools written before rounds were coalesced, and
  * every acked row survives a kill -9. The writer can read the next batch before the last
- * one is committed, and the checkpoint never runs ahead of what was committed.
+ * one is committed, and the checkpoint never runs ahead of what was committed; a save made
+ * beside a draining backlog that fails is reported by the next commit. The blocking reader
+ * of the writer's worker thread reads the same records as the log's own reader.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { describe, it } from 'node:test';
 import { pack } from 'msgpackr';
-import { AppendLog } from '../../src/storage/append-log.js';
+import { AppendLog, type LogEntry, readLogSync } from '../../src/storage/append-log.js';
 import { readCheckpoint } from '../../src/storage/checkpoint.js';
 import { type ArchiveRecord, SpoolFullError } from '../../src/telemetry/archive.js';
 import { Spool, type SpoolBatch } from '../../src/telemetry/spool.js';
@@ -264,12 +267,15 @@ describe('Spool', () => {
       return b;
     };
     const b1 = await commitNext();
+    // While a backlog drains the save runs beside the writer's next insert.
+    await spool.checkpointSaves();
     assert.deepEqual(await saved(), b1.next);
     clock += 500;
     await commitNext();
     assert.deepEqual(await saved(), b1.next, 'saved again after half a second of a backlog');
     clock += 2000;
     const b3 = await commitNext();
+    await spool.checkpointSaves();
     assert.deepEqual(await saved(), b3.next);
     await commitNext();
 
@@ -290,6 +296,62 @@ describe('Spool', () => {
     await reopened.commit(b6);
     assert.deepEqual(await saved(), b6.next, 'caught up: saved at once');
     await reopened.close();
+  });
+
+  it('reports a checkpoint save that failed beside a draining backlog at the next commit, which commits nothing', async () => {
+    const dir = await freshDir();
+    let clock = 0;
+    const spool = await Spool.open({ dir, maxBytes: 1 << 20, now: () => clock });
+    const saved = (): Promise<unknown> => readCheckpoint(join(dir, 'archived-upto.json'));
+    for (let i = 0; i < 5; i++) await spool.write([ping('f', i)]);
+    const b1 = await spool.readBatch(1);
+    assert.ok(b1);
+    await spool.commit(b1);
+    await spool.checkpointSaves();
+    assert.deepEqual(await saved(), b1.next, 'the first save is made at once');
+    // The temp file of the next save cannot be created: a folder stands in its place.
+    const blocker = join(dir, 'archived-upto.json.tmp');
+    await mkdir(blocker);
+    clock += 2000;
+    const b2 = await spool.readBatch(1);
+    assert.ok(b2);
+    await spool.commit(b2);
+    await spool.checkpointSaves();
+    assert.equal(spool.pendingRows, 3);
+    const b3 = await spool.readBatch(1);
+    assert.ok(b3);
+    await assert.rejects(spool.commit(b3), /EISDIR|illegal operation on a directory/);
+    assert.equal(spool.pendingRows, 3, 'the batch after the failed save is not committed');
+    assert.deepEqual(await saved(), b1.next, 'the checkpoint stays where it was');
+    await rm(blocker, { recursive: true });
+    await spool.commit(b3);
+    assert.equal(spool.pendingRows, 2);
+    await spool.close();
+    assert.deepEqual(await saved(), b3.next, 'close saves how far the writer got');
+  });
+
+  it('reads the same records with the blocking reader of the worker thread, up to the end it is given', async () => {
+    const dir = await freshDir();
+    const spool = await Spool.open({ dir, maxBytes: 1 << 22, segmentBytes: 64 * 1024 });
+    // Large writes, so that records span several segments and reads of several chunks.
+    for (let w = 0; w < 40; w++) await spool.write(Array.from({ length: 300 }, (_, i) => ping(`s${w}`, i)));
+    const log = await AppendLog.open({ dir });
+    const end = log.end;
+    const expected: LogEntry[] = [];
+    for await (const e of log.read()) expected.push(e);
+    await log.close();
+    assert.ok(expected.length > 10 && expected.at(-1)!.pos.segment > 1, 'several segments');
+    const all = [...readLogSync(dir, { segment: 0, offset: 0 }, end)];
+    const view = (e: LogEntry): unknown[] => [e.pos, e.next, e.record.toString('base64')];
+    assert.deepEqual(all.map(view), expected.map(view));
+    const mid = expected[7]!;
+    const stopAt = expected[12]!.pos;
+    assert.deepEqual(
+      [...readLogSync(dir, mid.pos, stopAt)].map((e) => e.pos),
+      expected.slice(7, 12).map((e) => e.pos),
+      'from a position, never past the end given',
+    );
+    await spool.close();
   });
 
   it('keeps every acked row when the writing process is killed with SIGKILL', async () => {
