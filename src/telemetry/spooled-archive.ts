@@ -78,13 +78,15 @@ export class SpooledArchive implements Archive {
     // Not cached here: the drainer runs it again after a failed insert, so tables that are
     // gone (a new server, an operator's DROP) are created again instead of failing forever.
     const schema = (): Promise<void> => createSchema(store);
+    const worker = new BatchWorker();
+    worker.warm();
     const drainer = new SpoolDrainer(spool, store, schema, log, metrics, {
       batchRows: opts.batchRows,
       batchMs: opts.batchMs,
       deadLetters: new DeadLetterFolder(opts.deadLetterDir),
       now,
       ...(opts.progressEveryMs === undefined ? {} : { progressEveryMs: opts.progressEveryMs }),
-      worker: new BatchWorker(),
+      worker,
     });
     // Start-up waits a little for the schema, not for a server that may be gone for hours:
     // writes are acked into the spool meanwhile, and the drainer creates the schema later.

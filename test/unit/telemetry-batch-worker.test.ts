@@ -9,6 +9,7 @@ import { spawn } from 'node:child_process';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { Worker } from 'node:worker_threads';
 import type { ArchiveRecord } from '../../src/telemetry/archive.js';
 import { BatchWorker } from '../../src/telemetry/batch-worker.js';
 import { encodeBatch } from '../../src/telemetry/schema.js';
@@ -116,11 +117,12 @@ describe('BatchWorker', () => {
     await spool.write([ping('e', 1)]);
     await spool.close();
     const url = (path: string): string => JSON.stringify(new URL(path, import.meta.url).href);
-    const body = (closeIt: boolean): string => `
+    const body = (closeIt: boolean, warm = false): string => `
       const { BatchWorker } = await import(${url('../../src/telemetry/batch-worker.js')});
       const { Spool } = await import(${url('../../src/telemetry/spool.js')});
       const spool = await Spool.open({ dir: ${JSON.stringify(dir)}, maxBytes: 1 << 24 });
       const worker = new BatchWorker();
+      ${warm ? 'worker.warm(); await new Promise((r) => setTimeout(r, 200));' : ''}
       const batch = await worker.read({ ...spool.readRange(), maxRows: 10 });
       if (batch?.rows !== 1) process.exit(3);
       await spool.close();
@@ -128,5 +130,28 @@ describe('BatchWorker', () => {
     `;
     assert.equal(await runChild(body(false)), 0, 'exits with the thread idle and never closed');
     assert.equal(await runChild(body(true)), 0, 'exits after close, which refuses later reads');
+    assert.equal(await runChild(body(false, true)), 0, 'exits with a thread started at once (warm) and idle');
+  });
+
+  it('warm starts the thread once, and reads use that thread', async () => {
+    const dir = await freshDir();
+    const spool = await Spool.open({ dir, maxBytes: 1 << 24 });
+    await spool.write([ping('w', 1)]);
+    let started = 0;
+    const worker = new BatchWorker(() => {
+      started++;
+      return new Worker(new URL('../../src/telemetry/batch-worker-thread.js', import.meta.url), { execArgv: [] });
+    });
+    try {
+      worker.warm();
+      worker.warm();
+      assert.equal(started, 1, 'started at once, and only once');
+      const batch = await worker.read({ ...spool.readRange(), maxRows: 10 });
+      assert.equal(batch?.rows, 1);
+      assert.equal(started, 1, 'the read used the warm thread');
+    } finally {
+      await worker.close();
+      await spool.close();
+    }
   });
 });
