@@ -10,6 +10,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as hdr from 'hdr-histogram-js';
 import { SignJWT } from 'jose';
+import { NODE_RUNTIME_FLAGS } from '../src/node-flags.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** The compiled full server and the compiled baseline. */
@@ -72,7 +73,8 @@ export async function launch(
   nodeArgs: string[] = [],
 ): Promise<RunningServer> {
   const dataDir = mkdtempSync(join(tmpdir(), 'fieldtrack-bench-'));
-  const child = spawn(process.execPath, [...nodeArgs, ENTRY[kind]], {
+  // The runtime flags `npm start` uses, for the baseline too: both run as a node would.
+  const child = spawn(process.execPath, [...NODE_RUNTIME_FLAGS, ...nodeArgs, ENTRY[kind]], {
     env: {
       PATH: process.env.PATH,
       HOME: process.env.HOME,

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { ConfigError, INSECURE_DEV_SECRET, loadConfig, VARIABLES } from '../../src/config.js';
+import { NODE_RUNTIME_FLAGS } from '../../src/node-flags.js';
 
 const SECRET = 'a-secret-that-is-at-least-32-characters-long';
 
@@ -114,5 +115,17 @@ describe('configuration', () => {
       if (variable.def !== undefined)
         assert.ok(row.includes(String(variable.def)), `README row of ${name} lacks its default`);
     }
+  });
+});
+
+describe('runtime flags', () => {
+  it('npm start passes every flag the benchmarks run the node with', () => {
+    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
+      scripts: Record<string, string>;
+    };
+    const start = pkg.scripts.start ?? '';
+    assert.ok(NODE_RUNTIME_FLAGS.length > 0);
+    for (const flag of NODE_RUNTIME_FLAGS) assert.ok(start.includes(` ${flag} `), `npm start lacks ${flag}: ${start}`);
+    assert.ok(start.endsWith('dist/src/main.js'), 'the flags come before the script');
   });
 });
