@@ -23,7 +23,7 @@ import { Worker } from 'node:worker_threads';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { HttpSenderOptions, SendResult } from './http-sender.js';
-import type { SendBatch, SendOp, SendResults, SendWorkerData } from './send-worker.js';
+import type { SendBatch, SendResults, SendWorkerData } from './send-worker.js';
 import type { SenderPool, WebhookSender } from './webhook-sender.js';
 
 /** How long past its timeout an attempt may stay unanswered before the worker counts as stuck. */
@@ -46,8 +46,11 @@ interface Waiting {
   postedAt: number;
 }
 
-/** An operation as queued: a send holds its body until the batch is made. */
-type QueuedOp = Exclude<SendOp, { k: 'send' }> | (Omit<Extract<SendOp, { k: 'send' }>, 'body'> & { body: string });
+/** An operation as queued, until this turn's batch is made (send-worker.ts's `SendBatch`). */
+type QueuedOp =
+  | { k: 'open'; pool: number; url: string; secret: string }
+  | { k: 'send'; id: number; pool: number; ev: string; type: string; t: number; body: string }
+  | { k: 'close'; pool: number };
 
 /** See the module comment. */
 export class WorkerSenders implements SenderPool {
@@ -137,22 +140,41 @@ export class WorkerSenders implements SenderPool {
     const queued = this.queue;
     this.queue = [];
     const now = performance.now();
-    const batch: SendBatch = { ops: [], bodies: [] };
-    // The same event to several webhooks (one object per event, one body string): copied once.
-    const bodyAt = new Map<string, number>();
+    let n = 0;
+    for (const op of queued) if (op.k === 'send') n++;
+    const batch: SendBatch = {
+      opens: [],
+      ids: new Float64Array(n),
+      pools: new Int32Array(n),
+      ts: new Float64Array(n),
+      events: new Int32Array(n),
+      evIds: [],
+      types: [],
+      bodies: [],
+      closes: [],
+    };
+    // The same event to several webhooks (one body string per event): copied once.
+    const eventAt = new Map<string, number>();
+    let i = 0;
     for (const op of queued) {
-      if (op.k !== 'send') {
-        batch.ops.push(op);
-        continue;
+      if (op.k === 'open') batch.opens.push({ pool: op.pool, url: op.url, secret: op.secret });
+      else if (op.k === 'close') batch.closes.push(op.pool);
+      else {
+        const w = this.waiting.get(op.id);
+        if (w !== undefined) w.postedAt = now;
+        let at = eventAt.get(op.ev);
+        if (at === undefined) {
+          at = batch.bodies.push(op.body) - 1;
+          batch.evIds.push(op.ev);
+          batch.types.push(op.type);
+          eventAt.set(op.ev, at);
+        }
+        batch.ids[i] = op.id;
+        batch.pools[i] = op.pool;
+        batch.ts[i] = op.t;
+        batch.events[i] = at;
+        i++;
       }
-      const w = this.waiting.get(op.id);
-      if (w !== undefined) w.postedAt = now;
-      let at = bodyAt.get(op.ev);
-      if (at === undefined) {
-        at = batch.bodies.push(op.body) - 1;
-        bodyAt.set(op.ev, at);
-      }
-      batch.ops.push({ ...op, body: at });
     }
     worker.postMessage(batch);
     this.holdWhileWaiting();

@@ -15,7 +15,7 @@ if (fault.startsWith('crash-once:')) {
   await import('../../src/events/send-worker.js');
   const flag = fault.slice('crash-once:'.length);
   parentPort?.on('message', (batch: SendBatch) => {
-    if (batch.ops.some((op) => op.k === 'send') && existsSync(flag)) {
+    if (batch.ids.length > 0 && existsSync(flag)) {
       unlinkSync(flag);
       throw new Error('injected worker crash');
     }
