@@ -5,7 +5,8 @@
  * answer.
  *
  * - Batches: the attempts (and opens and closes of webhooks) of one turn of the event loop
- *   go to the worker as one message, in order; the worker answers in batches the same way.
+ *   go to the worker as one message, in columns, each event's body once however many
+ *   webhooks it goes to; the worker answers in batches the same way.
  * - Each webhook has its own keep-alive connections in the worker (a receiver that hangs
  *   holds none of another webhook's sockets), refuses private addresses at every connection
  *   unless allowed, and times an attempt out after `timeoutMs`.
@@ -13,7 +14,8 @@
  *   alive only while attempts wait for an answer, so a node that exits without closing its
  *   senders does not hang on an idle worker.
  * - If the worker dies (an uncaught error, or it stops answering: an attempt unanswered
- *   `timeoutMs` + STUCK_GRACE_MS after it was posted gets the worker terminated), every
+ *   `timeoutMs` + STUCK_GRACE_MS after it was posted gets the worker terminated; time the
+ *   whole process stood still, SIGSTOP or a stall, is not counted against it), every
  *   attempt it held fails with a message saying so (the delivery retries it on its schedule,
  *   so nothing is lost), the failure is logged and counted
  *   (`fieldtrack_webhook_sender_restarts_total`), and a new worker is started, at most one
@@ -61,7 +63,7 @@ export class WorkerSenders implements SenderPool {
   /** Operations not yet posted (this turn's batch). */
   private queue: QueuedOp[] = [];
   private flushScheduled = false;
-  /** Attempts posted to the current worker, by id, oldest first. */
+  /** Attempts not answered, by id, oldest first (`postedAt` 0: not posted yet). */
   private readonly waiting = new Map<number, Waiting>();
   /** Open webhooks, opened again in a new worker. */
   private readonly pools = new Map<number, { url: string; secret: string }>();
@@ -70,6 +72,8 @@ export class WorkerSenders implements SenderPool {
   private closed = false;
   /** Whether the current worker is ref'd (keeps the process alive). */
   private held = false;
+  /** When the last check for a stuck worker ran. */
+  private lastCheck = performance.now();
   private readonly file: URL;
   private readonly data: SendWorkerData;
   private readonly stuckGraceMs: number;
@@ -235,7 +239,10 @@ export class WorkerSenders implements SenderPool {
     // Idle, the worker keeps nobody alive; see `holdWhileWaiting`. (After the listeners: adding one refs it again.)
     this.held = true;
     this.holdWhileWaiting();
-    this.watch ??= setInterval(() => this.checkStuck(), WATCH_MS).unref();
+    if (this.watch === null) {
+      this.lastCheck = performance.now();
+      this.watch = setInterval(() => this.checkStuck(), WATCH_MS).unref();
+    }
     return worker;
   }
 
@@ -267,10 +274,17 @@ export class WorkerSenders implements SenderPool {
   }
 
   private checkStuck(): void {
+    const now = performance.now();
+    const gap = now - this.lastCheck;
+    this.lastCheck = now;
     const worker = this.worker;
     if (worker === null) return;
+    if (gap > 3 * WATCH_MS) {
+      // The whole process stood still (SIGSTOP, a stall), the worker with it: that time is not the worker's fault.
+      for (const w of this.waiting.values()) if (w.postedAt > 0) w.postedAt += gap - WATCH_MS;
+      return;
+    }
     const limit = this.data.timeoutMs + this.stuckGraceMs;
-    const now = performance.now();
     for (const w of this.waiting.values()) {
       if (w.postedAt === 0) continue;
       if (now - w.postedAt > limit) this.lost(worker, `did not answer within ${limit} ms`);
