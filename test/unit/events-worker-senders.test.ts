@@ -4,7 +4,8 @@
  * attempt (answers out of order, several webhooks, one batch), signed with the right
  * secret; a worker that crashes or stops answering fails its attempts (never silently
  * drops them), is counted, logged without secrets and replaced, and a delivery whose attempt
- * died with it is retried and delivered; private addresses are refused at every
+ * died with it is retried and delivered, while time the main thread stood still is not
+ * held against a worker; private addresses are refused at every
  * connection; a node that never closes its senders still exits.
  */
 import assert from 'node:assert/strict';
@@ -185,6 +186,21 @@ describe('webhook senders on a worker thread', () => {
     const result = await sender.send({ id: '1', type: 'order.assigned' }, '{}', 0);
     assert.deepEqual(result, { ok: false, error: 'the webhook sender worker did not answer within 500 ms' });
     assert.equal(await restarts(metrics), 1);
+  });
+
+  it('a main thread that stood still does not count against a worker that answered meanwhile', async () => {
+    const metrics = new Metrics();
+    const senders = new WorkerSenders({ ...OPTS, timeoutMs: 1000, stuckGraceMs: 300 }, createLogger('silent'), metrics);
+    after(() => senders.close());
+    // Nothing listens on port 9: the worker's answer (refused) needs nothing from the main thread.
+    const sender = senders.open(new URL('http://127.0.0.1:9/hook'), SECRET_A);
+    await sender.send({ id: '0', type: 'order.assigned' }, '{}', 0); // the worker is up
+    const result = sender.send({ id: '2', type: 'order.assigned' }, '{}', 0);
+    await new Promise((r) => setImmediate(r)); // posted
+    // The main thread stands still (as under SIGSTOP) well past timeout + grace; the worker answers meanwhile.
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 3_500);
+    assert.deepEqual(await result, { ok: false, error: 'connect ECONNREFUSED 127.0.0.1:9' });
+    assert.equal(await restarts(metrics), 0);
   });
 
   it('refuses private addresses at every connection unless allowed', async () => {
