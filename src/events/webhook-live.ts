@@ -1,7 +1,8 @@
 /**
- * One webhook being delivered: its `WebhookDelivery` (delivery.ts) wired to an HTTP sender
- * of its own, the signature, metrics and logs, with the marks (delivered, dead) handed to
- * whoever keeps them durable: the node's file (webhooks.ts) or Redis (shared-webhooks.ts).
+ * One webhook being delivered: its `WebhookDelivery` (delivery.ts) wired to a sender of
+ * its own (webhook-sender.ts; in a node, signed and sent on a worker thread), metrics and
+ * logs, with the marks (delivered, dead) handed to whoever keeps them durable: the node's
+ * file (webhooks.ts) or Redis (shared-webhooks.ts).
  */
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
