@@ -9,12 +9,14 @@
  *    delivered per second while the load ran, and until the receiver had them all.
  * 2. Ten webhooks and device acks: the same device hold (pings, 10% of devices running
  *    jobs, SOS) on a fresh node with no webhook and on one with 10 webhooks to the receiver;
- *    ack p50/p99 side by side, and the events each delivered.
+ *    ack p50/p99 side by side, the events each delivered, and the node's CPU seconds during
+ *    the hold, all threads and its main thread alone (the one that acks devices; less
+ *    sensitive to other load on the machine than the latencies).
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import autocannon from 'autocannon';
-import { launch, metricValue, mint, type RunningServer } from './launch.js';
+import { launch, mainThreadCpuSec, metricValue, mint, type RunningServer } from './launch.js';
 import { runSim, type SimResult } from './sim.js';
 
 /** A receiver in this process: answers 200 to every POST and counts them. */
@@ -145,6 +147,9 @@ export interface HoldWithWebhooks {
   ackP99Ms: number;
   eventsStored: number;
   eventsDelivered: number;
+  /** CPU seconds of the node during the hold: every thread, and its main thread alone. */
+  cpuSec: number;
+  mainThreadCpuSec: number;
   errors: Record<string, number>;
 }
 
@@ -153,6 +158,9 @@ async function holdWith(webhooks: number, devices: number, rate: number, seconds
   const server = await launch('full', EVENTS_ENV);
   try {
     for (let i = 0; i < webhooks; i++) await subscribe(server, `${rx.url}?n=${i}`);
+    const pid = server.child.pid as number;
+    const cpuBefore = server.stats().cpuSec;
+    const mainBefore = mainThreadCpuSec(pid);
     const sim: SimResult = await runSim(server, {
       devices,
       pingHz: rate / devices,
@@ -162,9 +170,13 @@ async function holdWith(webhooks: number, devices: number, rate: number, seconds
       consoles: 1,
       progress: true,
     });
+    const cpuSec = server.stats().cpuSec - cpuBefore;
+    const mainSec = mainThreadCpuSec(pid) - mainBefore;
     const metrics = await server.metrics();
     return {
       webhooks,
+      cpuSec: Math.round(cpuSec * 100) / 100,
+      mainThreadCpuSec: Math.round(mainSec * 100) / 100,
       acksPerSec: sim.acksPerSec,
       ackP50Ms: sim.ack.p50,
       ackP99Ms: sim.ack.p99,
@@ -207,11 +219,11 @@ export function eventsTable(e: EventsBench): string[] {
     '',
     `Device acks with webhooks: ${e.holdDevices} devices, ${e.holdRate} pings/s, ${e.holdSeconds} s, 10% running jobs, 2 SOS/s, each on a fresh node.`,
     '',
-    '| webhooks | acks/s | ack p50 | ack p99 | events stored | deliveries | errors |',
-    '|---|---|---|---|---|---|---|',
+    '| webhooks | acks/s | ack p50 | ack p99 | events stored | deliveries | node CPU s (main thread) | errors |',
+    '|---|---|---|---|---|---|---|---|',
     ...e.hold.map(
       (h) =>
-        `| ${h.webhooks} | ${h.acksPerSec} | ${h.ackP50Ms.toFixed(1)} ms | ${h.ackP99Ms.toFixed(1)} ms | ${h.eventsStored} | ${h.eventsDelivered} | ${JSON.stringify(h.errors)} |`,
+        `| ${h.webhooks} | ${h.acksPerSec} | ${h.ackP50Ms.toFixed(1)} ms | ${h.ackP99Ms.toFixed(1)} ms | ${h.eventsStored} | ${h.eventsDelivered} | ${h.cpuSec.toFixed(1)} (${h.mainThreadCpuSec.toFixed(1)}) | ${JSON.stringify(h.errors)} |`,
     ),
   ];
 }

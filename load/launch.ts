@@ -28,14 +28,27 @@ export function mint(sub: string, role: string, secret = BENCH_SECRET): Promise<
     .sign(new TextEncoder().encode(secret));
 }
 
-/** CPU seconds (user+system) and resident bytes of a process, from /proc. */
-export function procStats(pid: number): { cpuSec: number; rssBytes: number } {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+/** CPU seconds (user+system) in a /proc `stat` line. */
+function statCpuSec(stat: string): number {
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   // Fields after the command: utime is the 12th, stime the 13th (0-based 11, 12); ticks of 1/100 s.
-  const cpuSec = (Number(fields[11]) + Number(fields[12])) / 100;
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** CPU seconds (user+system) and resident bytes of a process, from /proc. */
+export function procStats(pid: number): { cpuSec: number; rssBytes: number } {
+  const cpuSec = statCpuSec(readFileSync(`/proc/${pid}/stat`, 'utf8'));
   const rss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return { cpuSec, rssBytes: rss ? Number(rss[1]) * 1024 : 0 };
+}
+
+/**
+ * CPU seconds (user+system) of a process's main thread alone, from /proc: in a node, the
+ * thread that runs the event loop and acks devices (worker threads and libuv's pool not
+ * counted).
+ */
+export function mainThreadCpuSec(pid: number): number {
+  return statCpuSec(readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8'));
 }
 
 /** A running server under test. */

@@ -216,6 +216,11 @@ export class Metrics {
     labelNames: ['webhook'] as const,
     registers: [this.registry],
   });
+  readonly webhookSenderRestarts = new Counter({
+    name: 'fieldtrack_webhook_sender_restarts_total',
+    help: 'Times the webhook sender worker thread stopped unexpectedly (crash, or no answer in time) and was started again; its attempts in flight were failed and are retried',
+    registers: [this.registry],
+  });
   readonly webhookLatency = new Histogram({
     name: 'fieldtrack_webhook_delivery_latency_seconds',
     help: 'Time from storing an event to its delivery (2xx answer), retries included',

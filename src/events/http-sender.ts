@@ -5,7 +5,8 @@
  * connection, a private address) is a failure the caller retries. Keep-alive agents are
  * shared per webhook so a busy receiver is not handshaken once per event. Connections go
  * through `guardedLookup`, so a host that resolves to a private address is refused at
- * every connection, not only when the webhook was created.
+ * every connection, not only when the webhook was created. In a node it runs on the webhook
+ * sender's worker thread (send-worker.ts), not on the thread that acks devices.
  */
 import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';

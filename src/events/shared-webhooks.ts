@@ -40,6 +40,7 @@ import {
 } from './webhook-api.js';
 import { createdAnswer, newWebhook } from './webhook-create.js';
 import { type LiveDeps, type LiveWebhook, liveWebhook, pendingFor } from './webhook-live.js';
+import { directSenders, type SenderPool } from './webhook-sender.js';
 import type { StoredWebhook, WebhookState } from './webhook-store.js';
 import {
   DELIVERY_LEASE,
@@ -47,6 +48,7 @@ import {
   type PublishedStats,
   type RedisWebhookStore,
 } from './webhook-store-redis.js';
+import { WorkerSenders } from './worker-senders.js';
 
 /** How often the holder renews the lease and the others try to take it. */
 export const LEASE_RENEW_MS = 2_000;
@@ -79,11 +81,21 @@ export class SharedWebhooks implements WebhookApi {
   private closed = false;
   /** A failure to reach Redis was logged (once per outage). */
   private reported = false;
+  /** Every deliverer's senders: on a worker thread (worker-senders.ts), or `send` in tests. */
+  private readonly senders: SenderPool;
 
   constructor(
     private readonly d: SharedWebhookDeps,
     private readonly opts: WebhookOptions,
   ) {
+    this.senders =
+      d.send !== undefined
+        ? directSenders(d.send)
+        : new WorkerSenders(
+            { timeoutMs: opts.timeoutMs, allowPrivate: opts.allowPrivate, maxSockets: opts.maxInFlight },
+            d.log,
+            d.metrics,
+          );
     d.metrics.webhookPendingSource = () => this.deliverer?.pending() ?? [];
   }
 
@@ -120,6 +132,7 @@ export class SharedWebhooks implements WebhookApi {
       const deliverer: Deliverer = new Deliverer(
         token,
         this.d,
+        this.senders,
         this.opts,
         () => this.delivers(),
         () => {
@@ -223,6 +236,7 @@ export class SharedWebhooks implements WebhookApi {
     this.stopLease?.();
     const was = this.deliverer !== null;
     this.stopDelivering('shutdown');
+    await this.senders.close();
     if (was) await this.d.leases.release(DELIVERY_LEASE, this.d.nodeId).catch(() => false);
   }
 }
@@ -244,6 +258,7 @@ class Deliverer {
   constructor(
     private readonly token: number,
     private readonly d: SharedWebhookDeps,
+    private readonly senders: SenderPool,
     private readonly opts: WebhookOptions,
     private readonly mayDeliver: () => boolean,
     private readonly lost: () => void,
@@ -294,7 +309,7 @@ class Deliverer {
   }
 
   private liveOf(st: WebhookState): LiveWebhook {
-    const { clock, log, metrics, send, store } = this.d;
+    const { clock, log, metrics, store } = this.d;
     const deps: LiveDeps = {
       clock,
       log,
@@ -306,7 +321,7 @@ class Deliverer {
         queueMicrotask(this.lost);
         return false;
       },
-      ...(send !== undefined ? { send } : {}),
+      senders: this.senders,
     };
     const marks = {
       delivered: (id: string, ev: DispatchEvent) =>

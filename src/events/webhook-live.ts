@@ -1,16 +1,16 @@
 /**
- * One webhook being delivered: its `WebhookDelivery` (delivery.ts) wired to an HTTP sender
- * of its own, the signature, metrics and logs, with the marks (delivered, dead) handed to
- * whoever keeps them durable: the node's file (webhooks.ts) or Redis (shared-webhooks.ts).
+ * One webhook being delivered: its `WebhookDelivery` (delivery.ts) wired to a sender of
+ * its own (webhook-sender.ts; in a node, signed and sent on a worker thread), metrics and
+ * logs, with the marks (delivered, dead) handed to whoever keeps them durable: the node's
+ * file (webhooks.ts) or Redis (shared-webhooks.ts).
  */
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { DispatchEvent, EventType } from '../protocol.js';
 import { type DeadEvent, WebhookDelivery } from './delivery.js';
-import { httpSender, type Send } from './http-sender.js';
-import { signatureHeader } from './signature.js';
 import type { WebhookOptions, WebhookView } from './webhook-api.js';
+import type { SenderPool, WebhookSender } from './webhook-sender.js';
 import type { StoredWebhook, WebhookState } from './webhook-store.js';
 
 /** A webhook with its delivery and its own connections. */
@@ -18,7 +18,7 @@ export interface LiveWebhook {
   hook: StoredWebhook;
   delivery: WebhookDelivery;
   /** Its own connections: a receiver that hangs holds none of another webhook's sockets, even on the same host. */
-  sender: { send: Send; close(): void };
+  sender: WebhookSender;
 }
 
 /** What a live webhook needs around it. */
@@ -27,8 +27,8 @@ export interface LiveDeps {
   log: Logger;
   metrics: Metrics;
   opts: WebhookOptions;
-  /** Replaces HTTP in tests. */
-  send?: Send;
+  /** Where the webhook's sender comes from (worker-senders.ts; tests: `directSenders`). */
+  senders: SenderPool;
   /** Checked before every attempt: false means this node may not deliver now (multi-node). */
   mayDeliver?: () => boolean;
 }
@@ -53,10 +53,7 @@ export function liveWebhook(hook: StoredWebhook, deps: LiveDeps, marks: LiveMark
   const types: ReadonlySet<EventType> | '*' = hook.events.includes('*') ? '*' : new Set(hook.events as EventType[]);
   const url = new URL(hook.url);
   const labels = { webhook: hook.id };
-  const sender =
-    deps.send !== undefined
-      ? { send: deps.send, close: () => {} }
-      : httpSender({ timeoutMs: opts.timeoutMs, allowPrivate: opts.allowPrivate, maxSockets: opts.maxInFlight });
+  const sender = deps.senders.open(url, hook.secret);
   const mayDeliver = deps.mayDeliver;
   const delivery = new WebhookDelivery(
     types,
@@ -67,19 +64,7 @@ export function liveWebhook(hook: StoredWebhook, deps: LiveDeps, marks: LiveMark
       if (mayDeliver !== undefined && !mayDeliver()) {
         return Promise.resolve({ ok: false as const, error: 'this node no longer delivers webhooks' });
       }
-      const body = JSON.stringify(ev);
-      const t = Math.floor(clock.now() / 1000);
-      return sender.send(
-        url,
-        {
-          'content-type': 'application/json',
-          'user-agent': 'fieldtrack-webhooks/1',
-          'fieldtrack-event-id': ev.id,
-          'fieldtrack-event-type': ev.type,
-          'fieldtrack-signature': signatureHeader(hook.secret, t, body),
-        },
-        body,
-      );
+      return sender.send(ev, bodyOf(ev), Math.floor(clock.now() / 1000));
     },
     {
       delivered: (ev) => {
@@ -109,6 +94,20 @@ export function liveWebhook(hook: StoredWebhook, deps: LiveDeps, marks: LiveMark
     },
   );
   return { hook, delivery, sender };
+}
+
+/**
+ * The JSON body of an event, made once however many webhooks and attempts send it (every
+ * webhook is offered the same event object; it is dropped with the event).
+ */
+const bodies = new WeakMap<DispatchEvent, string>();
+function bodyOf(ev: DispatchEvent): string {
+  let body = bodies.get(ev);
+  if (body === undefined) {
+    body = JSON.stringify(ev);
+    bodies.set(ev, body);
+  }
+  return body;
 }
 
 /** Whether event `ev` is still to be delivered to the webhook of state `st` (after a restart or a move). */

@@ -27,7 +27,9 @@ import {
 } from './webhook-api.js';
 import { createdAnswer, newWebhook } from './webhook-create.js';
 import { type LiveWebhook as Live, liveWebhook, pendingFor, scanStartOf, viewOf as view } from './webhook-live.js';
+import { directSenders, type SenderPool } from './webhook-sender.js';
 import { type StoredWebhook, WebhookStore } from './webhook-store.js';
+import { WorkerSenders } from './worker-senders.js';
 
 export type { CreatedWebhook, WebhookInput, WebhookOptions, WebhookView };
 
@@ -36,6 +38,8 @@ export class Webhooks implements WebhookApi {
   private readonly live = new Map<string, Live>();
   private unsubscribe: (() => void) | null = null;
   private stopRetention: CancelTimer | null = null;
+  /** The webhooks' senders: on a worker thread (worker-senders.ts), or `send` in tests. */
+  private readonly senders: SenderPool;
 
   private constructor(
     private readonly store: WebhookStore,
@@ -44,8 +48,16 @@ export class Webhooks implements WebhookApi {
     private readonly log: Logger,
     private readonly metrics: Metrics,
     private readonly opts: WebhookOptions,
-    private readonly send?: Send,
+    send?: Send,
   ) {
+    this.senders =
+      send !== undefined
+        ? directSenders(send)
+        : new WorkerSenders(
+            { timeoutMs: opts.timeoutMs, allowPrivate: opts.allowPrivate, maxSockets: opts.maxInFlight },
+            log,
+            metrics,
+          );
     metrics.webhookPendingSource = () =>
       [...this.live].map(([id, l]) => [id, l.delivery.pendingCount, l.delivery.inMemoryCount]);
   }
@@ -98,13 +110,7 @@ export class Webhooks implements WebhookApi {
   }
 
   private liveOf(hook: StoredWebhook): Live {
-    const deps = {
-      clock: this.clock,
-      log: this.log,
-      metrics: this.metrics,
-      opts: this.opts,
-      ...(this.send !== undefined ? { send: this.send } : {}),
-    };
+    const deps = { clock: this.clock, log: this.log, metrics: this.metrics, opts: this.opts, senders: this.senders };
     const marks = {
       delivered: (id: string, ev: DispatchEvent) => {
         this.store.delivered(id, ev.id).catch((err: Error) => this.storeFailed(err));
@@ -223,6 +229,7 @@ export class Webhooks implements WebhookApi {
       l.delivery.stop();
       l.sender.close();
     }
+    await this.senders.close();
     await this.store.close();
   }
 }
