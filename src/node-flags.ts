@@ -13,3 +13,11 @@
  * cost is resident memory: about 30 MiB more once the young generation has grown.
  */
 export const NODE_RUNTIME_FLAGS: readonly string[] = ['--max-semi-space-size=64'];
+
+/**
+ * The young generation of the node's worker threads (the archive's batch reader, the webhook
+ * sender), in MiB: V8's default (16 MiB semi-spaces, 48 in all). V8 flags are the process's,
+ * so without this limit every worker would also grow to the main thread's 64 MiB semi-spaces,
+ * memory their modest allocation does not need.
+ */
+export const WORKER_YOUNG_GENERATION_MB = 48;

@@ -24,6 +24,7 @@
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
+import { WORKER_YOUNG_GENERATION_MB } from '../node-flags.js';
 import type { HttpSenderOptions, SendResult } from './http-sender.js';
 import type { SendBatch, SendResults, SendWorkerData } from './send-worker.js';
 import type { SenderPool, WebhookSender } from './webhook-sender.js';
@@ -213,7 +214,10 @@ export class WorkerSenders implements SenderPool {
       return null;
     }
     this.startedAt = now;
-    const worker = new Worker(this.file, { workerData: this.data });
+    const worker = new Worker(this.file, {
+      workerData: this.data,
+      resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB },
+    });
     this.worker = worker;
     // Every open webhook first (a restart); the worker ignores an open of one it has.
     const opens: QueuedOp[] = [...this.pools].map(([pool, p]) => ({ k: 'open', pool, url: p.url, secret: p.secret }));

@@ -15,6 +15,7 @@
  * the process alive while idle, and `close` ends it.
  */
 import { Worker } from 'node:worker_threads';
+import { WORKER_YOUNG_GENERATION_MB } from '../node-flags.js';
 import type { LogPosition } from '../storage/append-log.js';
 import type { ArchiveRecord } from './archive.js';
 import type { TableName } from './schema.js';
@@ -81,7 +82,13 @@ export class BatchWorker {
 
   // No node options of the process: some are refused in a worker (`--input-type`) and
   // would kill every thread at start; the thread needs none.
-  constructor(private readonly spawn: SpawnWorker = () => new Worker(WORKER_URL, { execArgv: [] })) {}
+  constructor(
+    private readonly spawn: SpawnWorker = () =>
+      new Worker(WORKER_URL, {
+        execArgv: [],
+        resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB },
+      }),
+  ) {}
 
   /**
    * Starts the thread now rather than at the first batch: the node pays for it (about

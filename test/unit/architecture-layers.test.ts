@@ -39,6 +39,7 @@ const TOP_FILE_LAYERS: Record<string, number> = {
   'config.ts': BASE,
   'log.ts': BASE,
   'metrics.ts': BASE,
+  'node-flags.ts': BASE,
   'app.ts': 9,
   'main.ts': 9,
 };
