@@ -9,8 +9,9 @@
  * them were still alive at each scavenge and were copied, then promoted, then collected
  * again by a major GC. With 64 MiB most die before the next scavenge. `npm run
  * bench:young` measures it (closed loop, 2,000 devices, sizes alternating; README,
- * "Runtime flags"); single runs tried 32 (little gain) and 128 (no better than 64). The
- * cost is resident memory: about 30 MiB more once the young generation has grown.
+ * "Runtime flags": 16, 32 and 64 alternating; a single run of 128 was no better than 64).
+ * The cost is resident memory: the young generation's garbage, up to about 90 MiB more
+ * right after 15,000 devices connected (README, "Memory per connected device").
  */
 export const NODE_RUNTIME_FLAGS: readonly string[] = ['--max-semi-space-size=64'];
 
