@@ -133,6 +133,21 @@ async function drainerFor(
 }
 
 /** A thread that exits at the first request it gets, as a crashed one would. */
+/** Drains the whole spool, stops, and checks the writer is still on its worker thread and every row landed once, in order. */
+async function drainOnTheWorker(
+  drainer: SpoolDrainer,
+  spool: Spool,
+  store: MemoryStore,
+  expected: string[],
+): Promise<void> {
+  drainer.start();
+  await until(() => spool.pendingRows === 0, 'the backlog to drain');
+  await drainer.stop(Date.now() + 5000);
+  assert.ok(drainer.usesWorker, 'still on the worker thread');
+  await drainer.closeWorker();
+  assert.deepEqual(store.rows, expected);
+}
+
 const dyingThread = (): Worker =>
   new Worker("require('node:worker_threads').parentPort.on('message', () => process.exit(7));", { eval: true });
 
@@ -200,12 +215,7 @@ describe('SpoolDrainer', () => {
     const store = new MemoryStore();
     const worker = new BatchWorker();
     const drainer = await drainerFor(spool, store, 500, worker);
-    drainer.start();
-    await until(() => spool.pendingRows === 0, 'the backlog to drain');
-    await drainer.stop(Date.now() + 5000);
-    assert.ok(drainer.usesWorker, 'still on the worker thread');
-    await drainer.closeWorker();
-    assert.deepEqual(store.rows, expected);
+    await drainOnTheWorker(drainer, spool, store, expected);
     assert.equal(froms.length, 0, 'no batch was read on the main thread');
     assert.equal(worker.deaths, 0);
     await spool.close();
@@ -223,12 +233,7 @@ describe('SpoolDrainer', () => {
     );
     const metrics = new Metrics();
     const drainer = await drainerFor(spool, store, 400, worker, undefined, metrics);
-    drainer.start();
-    await until(() => spool.pendingRows === 0, 'the backlog to drain');
-    await drainer.stop(Date.now() + 5000);
-    assert.ok(drainer.usesWorker, 'still on the worker thread');
-    await drainer.closeWorker();
-    assert.deepEqual(store.rows, expected);
+    await drainOnTheWorker(drainer, spool, store, expected);
     assert.equal(worker.deaths, 1);
     assert.equal((await metrics.archiveWorkerDeaths.get()).values[0]?.value, 1);
     assert.equal(froms.length, 1, 'only the batch of the dead thread was read on the main thread');
