@@ -24,7 +24,8 @@ export interface Tolerance {
   absolute: number;
 }
 
-function median(xs: number[]): number {
+/** The middle value of `xs` (the mean of the two middle ones for an even count). */
+export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const mid = s.length >> 1;
   return s.length % 2 === 1 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;

@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { launch } from './launch.js';
 import { runSim } from './sim.js';
+import { median } from './soak-verdict.js';
 
 const { values } = parseArgs({
   options: {
@@ -58,11 +59,6 @@ for (let round = 1; round <= rounds; round++) {
   }
 }
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
-};
 const bySize = sizes.map((size) => {
   const mine = runs.filter((r) => r.semiSpaceMiB === size);
   return {
