@@ -4,7 +4,7 @@
  * its time while a test acts. Every write, sync and truncate is recorded, so a test can
  * check what was made durable in which order.
  */
-import { open } from 'node:fs/promises';
+import { constants, open } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { LogFile, OpenFile } from '../../src/storage/append-log.js';
 
@@ -18,7 +18,7 @@ export class FlakyDisk {
   held = 0;
   private gate: { promise: Promise<void>; open: () => void } | null = null;
   /** Called when a file is opened, before the open returns (to act in the middle of a rotation). */
-  onOpen: ((name: string, flags: string) => void) | null = null;
+  onOpen: ((name: string, flags: string | number) => void) | null = null;
 
   /** Makes every datasync from now on wait until `release`. */
   hold(): void {
@@ -42,25 +42,35 @@ export class FlakyDisk {
     const record = (op: string): void => {
       this.ops.push(`${op} ${name}`);
     };
+    // The disk's part of an fsync: slow, held or failing on demand.
+    const syncing = async (): Promise<void> => {
+      for (let i = 0; i < this.syncTurns; i++) await new Promise((r) => setImmediate(r));
+      if (this.gate) {
+        this.held++;
+        await this.gate.promise;
+        this.held--;
+      }
+      if (this.failSyncs > 0) {
+        this.failSyncs--;
+        record('datasync-failed');
+        throw Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' });
+      }
+      record('datasync');
+    };
+    // A file opened O_DSYNC syncs inside each write (the kernel reports a failed sync as
+    // the write's error): its writes take the fsync's turns, hold and failure, recorded
+    // as a write followed by its datasync.
+    const syncsOnWrite = typeof flags === 'number' && (flags & constants.O_DSYNC) !== 0;
     const file: LogFile = {
       read: (buf, off, len, pos) => fh.read(buf, off, len, pos),
       write: async (buf, off, len, pos) => {
         record('write');
-        return fh.write(buf, off, len, pos);
+        const done = await fh.write(buf, off, len, pos);
+        if (syncsOnWrite) await syncing();
+        return done;
       },
       datasync: async () => {
-        for (let i = 0; i < this.syncTurns; i++) await new Promise((r) => setImmediate(r));
-        if (this.gate) {
-          this.held++;
-          await this.gate.promise;
-          this.held--;
-        }
-        if (this.failSyncs > 0) {
-          this.failSyncs--;
-          record('datasync-failed');
-          throw Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' });
-        }
-        record('datasync');
+        await syncing();
         await fh.datasync();
       },
       sync: async () => {

@@ -12,6 +12,7 @@ import type { LiveKinds, LiveRecord } from '../../src/actors/records.js';
 import { ManualClock } from '../../src/clock.js';
 import { createLogger } from '../../src/log.js';
 import type { Alert } from '../../src/protocol.js';
+import { segmentWriteFlags } from '../../src/storage/append-log.js';
 import { Journal } from '../../src/storage/journal.js';
 import { eventually } from '../support/eventually.js';
 import { tempDirs } from '../support/fixtures.js';
@@ -108,7 +109,7 @@ describe('journal under write failures', () => {
     // old segment was flushed and before the snapshot of the live state is taken.
     const during: Promise<void>[] = [];
     disk.onOpen = (_name, flags) => {
-      if (flags !== 'wx+' || during.length > 0) return;
+      if (flags !== segmentWriteFlags(true) || during.length > 0) return;
       during.push(journal.put(alert('a-1', 2)), journal.put(alert('a-3', 1)));
     };
     await journal.compact();

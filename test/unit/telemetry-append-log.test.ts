@@ -4,11 +4,11 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { appendFile, readdir, stat, truncate, writeFile } from 'node:fs/promises';
+import { appendFile, constants, open, readdir, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { describe, it } from 'node:test';
-import { AppendLog, type LogEntry, type LogPosition } from '../../src/storage/append-log.js';
+import { AppendLog, type LogEntry, type LogPosition, segmentWriteFlags } from '../../src/storage/append-log.js';
 import { tempDirs } from '../support/fixtures.js';
 
 const freshDir = tempDirs('log');
@@ -74,6 +74,42 @@ describe('AppendLog', () => {
     await log.close();
   });
 
+  it('makes a round durable in one write, through O_DSYNC, with no fdatasync after it', async () => {
+    const dir = await freshDir();
+    const calls: string[] = [];
+    const flagsSeen: Array<string | number> = [];
+    const log = await AppendLog.open({
+      dir,
+      openFile: async (path, flags) => {
+        flagsSeen.push(flags);
+        const fh = await open(path, flags);
+        return {
+          read: (buf, off, len, pos) => fh.read(buf, off, len, pos),
+          write: (buf, off, len, pos) => {
+            calls.push('write');
+            return fh.write(buf, off, len, pos);
+          },
+          datasync: () => {
+            calls.push('datasync');
+            return fh.datasync();
+          },
+          sync: () => fh.sync(),
+          truncate: (len) => fh.truncate(len),
+          stat: () => fh.stat(),
+          close: () => fh.close(),
+        };
+      },
+    });
+    await Promise.all([log.append(Buffer.from('a')), log.append(Buffer.from('b'))]);
+    await log.append(Buffer.from('c'));
+    assert.equal(flagsSeen.length, 1);
+    assert.equal(flagsSeen[0], segmentWriteFlags(true));
+    assert.ok(segmentWriteFlags(true) & constants.O_DSYNC, 'new segments are opened O_DSYNC');
+    assert.ok(segmentWriteFlags(false) & constants.O_DSYNC, 'reopened segments are opened O_DSYNC');
+    assert.deepEqual(calls, ['write', 'write'], 'one write per round and nothing else');
+    await log.close();
+    assert.deepEqual(text(await readAll(await AppendLog.open({ dir }))), ['a', 'b', 'c']);
+  });
   it('appendMany keeps its records together and returns the last position', async () => {
     const log = await AppendLog.open({ dir: await freshDir(), segmentBytes: 64 });
     await log.append(Buffer.from('first'));
