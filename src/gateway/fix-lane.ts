@@ -31,9 +31,14 @@
  * hop. The pings lose little: safety frames are a few a second, and each is answered
  * within a few short turns.
  *
+ * Each slice first starts the durable writes the actors asked for in the turn before
+ * (`runNextTurnJobs`): they then complete while the slice runs, instead of a turn later.
+ *
  * The lane itself never refuses anything: how much may wait in it is the load shedder's
  * business (load-shed.ts), which counts a fix as in flight from the moment it is queued.
  */
+
+import { runNextTurnJobs } from '../next-turn.js';
 
 /** The longest slice, however long the rest of a turn took. */
 export const MAX_SLICE_MS = 50;
@@ -100,6 +105,13 @@ export class FixLane {
 
   private readonly drain = (): void => {
     this.scheduled = false;
+    // The durable writes asked for since the last turn go to the disk first: they complete
+    // while this slice runs (next-turn.ts).
+    try {
+      runNextTurnJobs();
+    } catch (err) {
+      this.onError(err);
+    }
     const start = this.now();
     const rest = Number.isNaN(this.lastEnd) ? 0 : start - this.lastEnd;
     const longest = this.urgentWork > 0 ? this.minSliceMs : MAX_SLICE_MS;

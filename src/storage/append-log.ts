@@ -22,6 +22,7 @@ import { closeSync, fstatSync, openSync, readdirSync, readSync } from 'node:fs';
 import { constants, mkdir, open, readdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
+import { atNextTurn } from '../next-turn.js';
 
 /** Where a record starts (or where the log ends): segment number and byte offset in it. */
 export interface LogPosition {
@@ -367,9 +368,10 @@ export class AppendLog {
   private scheduleFlush(): void {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
-    // setImmediate rather than a microtask: appends issued from other I/O callbacks of the
-    // same loop turn join the batch too, at the cost of one loop turn of latency.
-    setImmediate(() => {
+    // The next turn rather than a microtask: appends issued from other callbacks of the
+    // same loop turn join the batch too. At its very start (next-turn.ts): before the
+    // fix lane's slice of pings, so the write is done by the same turn's poll phase.
+    atNextTurn(() => {
       // Cleared when the flush starts, not when it is queued: one waiting flush serves every
       // append until then, so flushes cannot pile up in `io` ahead of a rotate or trim.
       // flush() settles every group itself; the catch only keeps a rejected chain from going unhandled.

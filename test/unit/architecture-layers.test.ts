@@ -40,6 +40,7 @@ const TOP_FILE_LAYERS: Record<string, number> = {
   'log.ts': BASE,
   'metrics.ts': BASE,
   'node-flags.ts': BASE,
+  'next-turn.ts': BASE,
   'app.ts': 9,
   'main.ts': 9,
 };

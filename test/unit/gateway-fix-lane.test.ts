@@ -23,6 +23,7 @@ import {
 import type { TemplatedApp, WebSocket } from '../../src/gateway/uws.js';
 import { createLogger } from '../../src/log.js';
 import { Metrics } from '../../src/metrics.js';
+import { atNextTurn } from '../../src/next-turn.js';
 import { testConnection } from '../support/connection.js';
 
 describe('fix lane', () => {
@@ -94,6 +95,15 @@ describe('fix lane', () => {
     m.advance(1);
     m.turn();
     assert.equal(ran.length, 4 + 20 + MAX_SLICE_MS + 4, 'after a short turn, the minimum again');
+  });
+
+  it('starts the durable writes asked for since the last turn before its slice', () => {
+    const m = manualLane(4);
+    const order: string[] = [];
+    m.lane.push(() => order.push('ping'));
+    atNextTurn(() => order.push('write'));
+    m.turn();
+    assert.deepEqual(order, ['write', 'ping']);
   });
 
   it('on the real event loop, lets work queued by an I/O callback run before its next slice', async () => {
