@@ -91,7 +91,8 @@ export class AlertBoard {
       const existing = this.alerts.get(alert.id);
       if (existing !== undefined) return { ok: true, value: existing };
       const early = announcedWhileStored(alert);
-      if (early) {
+      // A new SOS is announced before its actor's turn (`announceNewSos`); anything else here.
+      if (early && this.announcing.get(alert.id) !== alert) {
         this.announcing.set(alert.id, alert);
         this.announce(alert);
       }
@@ -155,6 +156,27 @@ export class AlertBoard {
       }
       return { ok: true, value: next };
     });
+  }
+
+  /**
+   * Announces a new SOS incident to consoles now, before the incident actor's turn that
+   * stores it (`raise` with this very alert): that turn comes after every actor message
+   * already queued, which under load is tens of milliseconds of other technicians' pings.
+   * Only for an incident not on the board (`newSosId`); the technician's `sos` handling is
+   * serialised (device-intake.ts), so nothing else opens one meanwhile.
+   */
+  announceNewSos(alert: Alert): void {
+    if (this.alerts.has(alert.id) || this.chains.has(alert.id)) return;
+    this.announcing.set(alert.id, alert);
+    this.announce(alert);
+  }
+
+  /**
+   * The incident announced by `announceNewSos` was not raised (its actor failed before it
+   * stored anything): treated as one that could not be stored. Nothing when it was.
+   */
+  newSosFailed(alert: Alert): void {
+    if (this.announcing.get(alert.id) === alert) this.notStored(alert);
   }
 
   /** A new SOS incident was announced but could not be stored: its technician's next press reuses its id. */

@@ -4,12 +4,14 @@
  * `sos_cancel` to the incident), and an accepted position is published to the shared
  * live-position index. A fix that comes with a `checkin` or an `sos` is a position too.
  */
+import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { AckExtras, Outcome } from '../outcome.js';
 import type { Alert, DeviceMessage } from '../protocol.js';
 import type { NearbyIndex } from '../shared/nearby-index.js';
 import type { AlertBoard } from './alert-board.js';
 import type { LiveActors } from './deps.js';
+import { newSosAlert } from './incident-actor.js';
 import type { IncidentMsg, OrderMsg, TechMsg } from './messages.js';
 import type { LivePosition, OrderRecord, TechRecord } from './records.js';
 import { notYours } from './refusals.js';
@@ -18,6 +20,7 @@ import { ask } from './registry.js';
 /** What the intake routes to: this node's actors, board and the live-position index. */
 export interface IntakeDeps extends LiveActors {
   log: Logger;
+  clock: Clock;
   board: AlertBoard;
   nearby: NearbyIndex;
   /** Whether a device of `tech` is attached to this node. */
@@ -143,11 +146,20 @@ export class DeviceIntake {
       // Resolved or cancelled meanwhile: this press opens a new incident.
       if (!out.ok && out.code === 'conflict') out = null;
     }
-    out ??= await ask<Alert, IncidentMsg, AckExtras>(incidents, board.newSosId(tech), (reply) => ({
-      t: 'open' as const,
-      ...press,
-      reply,
-    }));
+    if (out === null) {
+      // Consoles hear of a new incident now, not after the actor's turn (alert-board.ts).
+      const alert = newSosAlert(board.newSosId(tech), press, this.d.clock.now());
+      board.announceNewSos(alert);
+      try {
+        out = await ask<Alert, IncidentMsg, AckExtras>(incidents, alert.id, (reply) => ({
+          t: 'open' as const,
+          alert,
+          reply,
+        }));
+      } finally {
+        board.newSosFailed(alert);
+      }
+    }
     await fixRecorded;
     return out;
   }

@@ -29,6 +29,32 @@ import { sosRung } from './sos-ladder.js';
 
 const OK: Outcome<AckExtras> = { ok: true, value: {} };
 
+/** What a technician's `sos` carries. */
+export interface SosPress {
+  tech: string;
+  ts: number;
+  lat: number;
+  lon: number;
+  note?: string;
+}
+
+/** A new SOS incident `id` opened by `press` at `now`: level 1, open, its first press. */
+export function newSosAlert(id: string, press: SosPress, now: number): Alert {
+  const detail: Record<string, unknown> = { deviceTs: press.ts, presses: 1 };
+  if (press.note !== undefined) detail.note = press.note;
+  return {
+    id,
+    kind: 'sos',
+    level: 1,
+    state: 'open',
+    tech: press.tech,
+    lat: press.lat,
+    lon: press.lon,
+    ts: now,
+    detail,
+  };
+}
+
 /**
  * When the ladder next needs looking at for this incident, or null. An incident that is
  * behind its rung (a tick's durable write took so long that the next threshold passed
@@ -82,22 +108,9 @@ export function incidentSpec(deps: ActorDeps): ActorSpec<Alert, IncidentMsg> {
       fx.push(() => msg.reply({ ok: true, value: { incident: id } }));
       return a;
     }
-    const detail: Record<string, unknown> = { deviceTs: msg.ts, presses: 1 };
-    if (msg.note !== undefined) detail.note = msg.note;
-    const alert: Alert = {
-      id,
-      kind: 'sos',
-      level: 1,
-      state: 'open',
-      tech: msg.tech,
-      lat: msg.lat,
-      lon: msg.lon,
-      ts: clock.now(),
-      detail,
-    };
     // Journaled (fsync) inside raise before we answer: the SOS survives a crash once acked.
-    // Consoles hear of it as soon as that write starts (alert-board.ts).
-    const out = await board.raise(alert, 'tolerate');
+    // Consoles heard of it before this turn (device-intake.ts).
+    const out = await board.raise(msg.alert, 'tolerate');
     if (!out.ok) {
       fx.push(() => msg.reply(out));
       return undefined;

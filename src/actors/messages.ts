@@ -7,7 +7,7 @@
 
 import type { Eta } from '../eta/eta.js';
 import type { AckExtras, Outcome } from '../outcome.js';
-import type { BatchPoint, OrderInput, OrderView, PingMsg } from '../protocol.js';
+import type { Alert, BatchPoint, OrderInput, OrderView, PingMsg } from '../protocol.js';
 import type { OrderLink } from './records.js';
 
 /** Answers a request; called exactly once per request. */
@@ -55,7 +55,8 @@ export type OrderMsg =
 
 /** Messages of an SOS incident actor. */
 export type IncidentMsg =
-  | { t: 'open'; tech: string; ts: number; lat: number; lon: number; note?: string; reply: Reply<AckExtras> }
+  /** A new incident, `alert` as already announced to consoles (device-intake.ts). */
+  | { t: 'open'; alert: Alert; reply: Reply<AckExtras> }
   /** Another `sos` of the technician while this incident is not resolved: one incident, one more press. */
   | { t: 'press'; tech: string; ts: number; lat: number; lon: number; note?: string; reply: Reply<AckExtras> }
   | { t: 'ack'; operator: string; reply: Reply<AckExtras> }

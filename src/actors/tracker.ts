@@ -146,6 +146,7 @@ export class ActorTracker implements LocalTracker {
     const { clock, log, shared } = deps;
     this.intake = new DeviceIntake({
       log,
+      clock,
       board,
       nearby: shared.nearby,
       techs,
@@ -392,7 +393,8 @@ export class ActorTracker implements LocalTracker {
     const a = this.board.get(msg.id) ?? announced;
     if (a === undefined) return notFound(`no alert ${msg.id}`);
     if (a.kind === 'sos' && (announced !== undefined || this.incidents.records.has(a.id)) && a.state !== 'resolved') {
-      if (this.board.pending(a.id)) this.tellAhead(operator, msg, a);
+      // Announced and not yet stored (its first write may not even have begun), or a later change being stored.
+      if (announced !== undefined || this.board.pending(a.id)) this.tellAhead(operator, msg, a);
       return ask(this.incidents, a.id, (reply) =>
         msg.t === 'ack'
           ? { t: 'ack' as const, operator, reply }

@@ -55,6 +55,20 @@ describe('SOS', () => {
     assert.equal(h.archive.alertEvents.filter((e) => e.alert === id).length, 1);
   });
 
+  test('reaches consoles before its incident actor runs, not a turn later', async () => {
+    const answer = h.tracker.onDeviceMessage('tech-1', { t: 'sos', seq: 1, ts: h.clock.now(), ...HERE, note: 'help' });
+    // Microtasks only: an actor's turn is a setImmediate (nact), which none of these reach.
+    for (let i = 0; i < 50; i++) await Promise.resolve();
+    const pushed = consoleLink.got.flatMap((m) => (m.t === 'alert' && m.alert.kind === 'sos' ? [m.alert] : []));
+    assert.equal(pushed.length, 1, 'on the console before any actor turn');
+    assert.equal(pushed[0]?.state, 'open');
+    assert.equal(pushed[0]?.detail?.note, 'help');
+    const id = ok(await answer).incident;
+    assert.equal(pushed[0]?.id, id, 'the incident the device is acked with');
+    assert.deepEqual(await incident(id as string), pushed[0], 'stored as announced');
+    assert.equal(pushesOf(id as string).length, 1, 'announced once');
+  });
+
   test('reaches consoles while it is stored, and an operator may acknowledge it before it is', async () => {
     let release = (): void => undefined;
     h.archive.held = new Promise((r) => {
