@@ -70,7 +70,7 @@ export class Reconciler {
   private readonly refusedUnder = new Map<string, number>();
   private stopTimer: CancelTimer | null = null;
   private running = false;
-  /** Records came (`keep`) during a pass: pass again right after it. */
+  /** Records came (`keep`) since the current pass began: pass again right after it, not a renewal period later. */
   private again = false;
   private closed = false;
 
@@ -142,14 +142,12 @@ export class Reconciler {
       this.refusedUnder.set(j.tech, Math.max(refusedToken, this.refusedUnder.get(j.tech) ?? 0));
     }
     this.stopTimer ??= every(this.d.clock, LEASE_RENEW_MS, () => void this.pass());
+    this.again = true;
     void this.pass();
   }
 
   private async pass(): Promise<void> {
-    if (this.running) {
-      this.again = true;
-      return;
-    }
+    if (this.running) return;
     this.running = true;
     this.again = false;
     try {
