@@ -2,8 +2,8 @@
  * Fencing against a real redis-server: two "nodes" (their own connections, lease tables
  * and fencing tokens) share one Redis. Node A takes a technician's lease, node B takes it
  * after it ran out; from then on every alert-feed append and state-mirror write that A
- * makes, or had queued, is refused by the Redis scripts atomically and counted, while B's
- * go through. A node that re-takes a lease nobody held in between keeps writing.
+ * makes, or had queued, is refused by the Redis scripts atomically and counted, and
+ * reported with the record and token it carried, while B's go through. A node that re-takes a lease nobody held in between keeps writing.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import type { Alert } from '../src/protocol.js';
 import { RedisAlertFeed } from '../src/shared/alert-feed-redis.js';
-import { FenceTokens, type StaleWrite } from '../src/shared/fencing.js';
+import { FenceTokens, type StaleRecord, type StaleWrite } from '../src/shared/fencing.js';
 import { RedisLeases } from '../src/shared/leases-redis.js';
 import { RedisStateMirror } from '../src/shared/state-mirror-redis.js';
 import { eventually } from './support/eventually.js';
@@ -32,11 +32,15 @@ after(async () => {
 function node(prefix: string, id: string) {
   const refused: StaleWrite[] = [];
   const fences = new FenceTokens((what) => refused.push(what));
+  // What the cluster is told of each refusal: the record and the token the write carried.
+  const records: StaleRecord[] = [];
+  fences.onRefused = (r) => records.push(r);
   const leases = new RedisLeases(redis.url, prefix);
   const feed = new RedisAlertFeed({ url: redis.url, prefix, maxLen: 1000, fences });
   const mirror = new RedisStateMirror(redis.url, prefix, undefined, undefined, fences);
   return {
     refused,
+    records,
     feed,
     mirror,
     async take(tech: string, ttlMs: number): Promise<number | null> {
@@ -80,6 +84,17 @@ describe('fenced writes in redis', () => {
     a.mirror.putPosition('ft', { pos: { ts: 1, lat: 1, lon: 1 }, quietSince: 1 });
     await a.mirror.flush();
     assert.deepEqual(a.refused.sort(), ['alert', 'order', 'position']);
+    // Each refusal carries what it would have written, so the cluster can get it to the owner.
+    const byKind = new Map(a.records.map((r) => [r.what, r]));
+    assert.deepEqual(byKind.get('alert'), { what: 'alert', tech: 'ft', token: ta, alert: sos('s1', 2) });
+    assert.deepEqual(byKind.get('order'), {
+      what: 'order',
+      tech: 'ft',
+      token: ta,
+      id: 'o1',
+      value: { id: 'o1', state: 'arrived' },
+    });
+    assert.deepEqual(byKind.get('position'), { what: 'position', tech: 'ft', token: ta });
 
     // Nothing of it landed: B's view is what A wrote while it held the lease.
     const open = await b.feed.snapshot();
@@ -93,6 +108,7 @@ describe('fenced writes in redis', () => {
     b.mirror.putOrder('ft', 'o1', { id: 'o1', state: 'arrived' });
     await b.mirror.flush();
     assert.deepEqual(b.refused, []);
+    assert.deepEqual(b.records, []);
     assert.equal((await b.feed.snapshot()).alerts.find((x) => x.id === 's1')?.level, 2);
     assert.equal(JSON.parse((await raw.hget(`${prefix}t:ft:o`, 'o1')) ?? '{}').state, 'arrived');
     await a.close();

@@ -22,6 +22,7 @@
  */
 import type { DeviceLink, OrderTimeline, SafetyLink, TechnicianErased, Tracker } from '../actors/api.js';
 import type { LocalTracker } from '../actors/local-tracker.js';
+import type { OrderRecord } from '../actors/records.js';
 import { notFound } from '../actors/refusals.js';
 import { ActorTracker, type TrackerDeps } from '../actors/tracker.js';
 import { type Clock, sleep } from '../clock.js';
@@ -38,6 +39,7 @@ import type {
   TechnicianView,
   TrackPoint,
 } from '../protocol.js';
+import type { StaleRecord } from '../shared/fencing.js';
 import type { SharedState } from '../shared/shared-state.js';
 import type { StateMirror } from '../shared/state-mirror.js';
 import { ClusterLink } from './cluster-link.js';
@@ -98,6 +100,9 @@ export class ClusteredTracker implements Tracker {
     this.reconciler = new Reconciler({ cluster, takeover: this.takeover, mirror, shared, local, log, clock });
     // What this node lets go of a technician is reconciled wherever it runs next.
     this.takeover.onDropped = (j) => this.reconciler.keep(j);
+    // So is a record whose write Redis refused as stale: acked here, it would otherwise stay
+    // unknown to the cluster until this node restarted (README, cluster).
+    shared.fences.onRefused = (r) => this.refused(r);
     this.resync = new SharedResync({ cluster, takeover: this.takeover, mirror, shared, local, log, clock });
     local.join({
       holds: (tech) => cluster.holds(tech),
@@ -135,6 +140,29 @@ export class ClusteredTracker implements Tracker {
   }
 
   /**
+   * A write of this node Redis refused as stale (another node holds the technician's lease
+   * under a newer token): the record goes to reconciliation, which sends it to the owner
+   * (reconcile.ts), and is kept for a take-over here. Orders and alerts only: a refused
+   * position is superseded by the device's next fix on its new node, and a hand-over keeps
+   * the last one anyway; reconciling every refused fix would cost a bus request each.
+   */
+  private refused(r: StaleRecord): void {
+    if (this.closed) return;
+    let j: Journaled;
+    if (r.what === 'alert') j = { tech: r.tech, orders: [], alerts: [r.alert], position: null };
+    else if (r.what === 'order') {
+      // The mirror was given this node's own order record (mirrorRecord); a removal (null)
+      // was of a finished order: its record is still here, unless a hand-over took it.
+      const o =
+        r.value === null ? this.local.stateOf(r.tech).orders.find((x) => x.id === r.id) : (r.value as OrderRecord);
+      if (o === undefined) return;
+      j = { tech: r.tech, orders: [o], alerts: [], position: null };
+    } else return;
+    this.takeover.keepRefused(j);
+    this.reconciler.keep(j, r.token);
+  }
+
+  /**
    * Makes this node run technician `tech` for the device that just connected: takes it over,
    * asking a live owner to hand it over, retrying while the device stays connected.
    */
@@ -168,10 +196,15 @@ export class ClusteredTracker implements Tracker {
     return tech === null ? null : this.placeOf(tech, write);
   }
 
-  /** The technician of order `id`, from this node's records or the shared index. */
+  /**
+   * The technician of order `id`, from this node's records or the shared index; null when
+   * unknown, at once while Redis is unreachable (the index read would wait in the outbox
+   * for Redis to come back, and the request with it).
+   */
   private async techOfOrder(id: string): Promise<string | null> {
     const local = this.local.techOfOrder(id);
     if (local !== undefined) return local;
+    if (this.shared.readyForMs() === null) return null;
     return this.mirror.techOf(id).catch(() => null);
   }
 
@@ -275,7 +308,16 @@ export class ClusteredTracker implements Tracker {
   async cancelOrder(id: string): Promise<Outcome<OrderView>> {
     const place = await this.placeOfOrder(id, true);
     if (place !== null) return this.cluster.forward(place, 'cancelOrder', { id });
-    return this.local.cancelOrder(id);
+    const here = await this.local.cancelOrder(id);
+    // As for `getOrder`: not here while Redis cannot say where it runs is unknown, not absent.
+    if (!here.ok && here.code === 'not_found' && this.shared.readyForMs() === null) {
+      return {
+        ok: false,
+        code: 'unavailable',
+        msg: 'shared state unreachable: where this order runs is unknown; retry',
+      };
+    }
+    return here;
   }
 
   async getOrder(id: string): Promise<Outcome<OrderView>> {

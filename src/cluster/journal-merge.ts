@@ -175,3 +175,20 @@ export function staleInShared(local: readonly LiveRecord[], shared: Present): Li
   }
   return out;
 }
+
+/** Two sets of records of one technician as one: per order and alert the one further along, the newer position. */
+export function combine(a: Journaled, b: Journaled): Journaled {
+  const orders = new Map(a.orders.map((o) => [o.id, o]));
+  for (const o of b.orders) {
+    const had = orders.get(o.id);
+    if (had === undefined || o.timeline.length >= had.timeline.length) orders.set(o.id, o);
+  }
+  const alerts = new Map(a.alerts.map((x) => [x.id, x]));
+  for (const x of b.alerts) {
+    const had = alerts.get(x.id);
+    if (had === undefined || !aheadOf(had, x)) alerts.set(x.id, x);
+  }
+  const position =
+    a.position === null || (b.position !== null && b.position.pos.ts >= a.position.pos.ts) ? b.position : a.position;
+  return { tech: a.tech, orders: [...orders.values()], alerts: [...alerts.values()], position };
+}

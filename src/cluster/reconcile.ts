@@ -17,6 +17,15 @@
  * went to another node, or came back under a new token: `keep`): Redis may have lost part
  * of it in a failover, and this node's copy is reconciled like a journal's.
  *
+ * And for a record whose write Redis refused as stale (`keep` with the refused token): an
+ * order this node acked while it could not tell where the technician runs (Redis down),
+ * or while it ran it under a lease another node had taken meanwhile (a pause, a
+ * partition). Without this it reached the owner only when this node restarted (seeds 27
+ * and 28 of the chaos campaign). Such a record is never settled by merging it here while
+ * this node still runs the technician under the token Redis refused: that run is stale,
+ * the record stays pending until the lease renewal either drops the technician (then it
+ * goes to the owner) or confirms it under a new token (then the take-over merged it).
+ *
  * The pass repeats every LEASE_RENEW_MS until every technician of the journal is settled:
  * while Redis is unreachable, while the owner does not answer, or while a technician is
  * between nodes, it is tried again later.
@@ -30,7 +39,7 @@ import type { SharedState } from '../shared/shared-state.js';
 import type { StateMirror } from '../shared/state-mirror.js';
 import { type ClusterLink, LEASE_RENEW_MS } from './cluster-link.js';
 import {
-  aheadOf,
+  combine,
   historyWanted,
   type Journaled,
   journaledByTech,
@@ -57,8 +66,12 @@ export interface ReconcileDeps {
 /** See the module comment. One per node in Redis mode. */
 export class Reconciler {
   private pending = new Map<string, Journaled>();
+  /** Per technician, the newest token among its pending records' refused writes (see the module comment). */
+  private readonly refusedUnder = new Map<string, number>();
   private stopTimer: CancelTimer | null = null;
   private running = false;
+  /** Records came (`keep`) since the current pass began: pass again right after it, not a renewal period later. */
+  private again = false;
   private closed = false;
 
   constructor(private readonly d: ReconcileDeps) {}
@@ -118,22 +131,31 @@ export class Reconciler {
    * lease went to another node, or came back under a new token after Redis lost writes):
    * they may be further along than what Redis holds (an operator's ack Redis lost in a
    * failover), so they are reconciled like a journal's, where the technician runs now.
+   * `refusedToken`: these are records whose write Redis refused as stale, carrying that
+   * token (see the module comment).
    */
-  keep(j: Journaled): void {
+  keep(j: Journaled, refusedToken?: number): void {
     if (this.closed) return;
     const before = this.pending.get(j.tech);
     this.pending.set(j.tech, before === undefined ? j : combine(before, j));
+    if (refusedToken !== undefined) {
+      this.refusedUnder.set(j.tech, Math.max(refusedToken, this.refusedUnder.get(j.tech) ?? 0));
+    }
     this.stopTimer ??= every(this.d.clock, LEASE_RENEW_MS, () => void this.pass());
+    this.again = true;
     void this.pass();
   }
 
   private async pass(): Promise<void> {
     if (this.running) return;
     this.running = true;
+    this.again = false;
     try {
       for (const [tech, j] of [...this.pending]) {
-        if (await this.settle(tech, j)) {
+        // Records that came meanwhile were combined into a new entry: settled on the next pass.
+        if ((await this.settle(tech, j)) && this.pending.get(tech) === j) {
           this.pending.delete(tech);
+          this.refusedUnder.delete(tech);
           this.d.takeover.forgetKept(tech);
         }
       }
@@ -141,7 +163,8 @@ export class Reconciler {
       this.d.log.warn({ err: (err as Error).message }, 'journal reconciliation: redis unreachable; retrying');
     } finally {
       this.running = false;
-      if (this.pending.size === 0 && this.stopTimer !== null) {
+      if (this.again && this.pending.size > 0 && !this.closed) void this.pass();
+      else if (this.pending.size === 0 && this.stopTimer !== null) {
         this.stopTimer();
         this.stopTimer = null;
         this.d.log.info('journal reconciliation done');
@@ -173,6 +196,11 @@ export class Reconciler {
         return out.ok;
       }
     }
+    // This node runs the technician, but under the very token Redis refused (or an older
+    // one): its run is stale and another node holds the lease. Merging here would call the
+    // record settled while only this node has it; the renewal decides (module comment).
+    const refused = this.refusedUnder.get(tech);
+    if (refused !== undefined && this.d.shared.fences.get(tech) <= refused) return false;
     return (await this.mergeHere(j)).ok;
   }
 }
@@ -205,23 +233,6 @@ export async function knownIn(
     }
   }
   return { orders, alerts };
-}
-
-/** Two sets of records of one technician as one: per order and alert the one further along, the newer position. */
-function combine(a: Journaled, b: Journaled): Journaled {
-  const orders = new Map(a.orders.map((o) => [o.id, o]));
-  for (const o of b.orders) {
-    const had = orders.get(o.id);
-    if (had === undefined || o.timeline.length >= had.timeline.length) orders.set(o.id, o);
-  }
-  const alerts = new Map(a.alerts.map((x) => [x.id, x]));
-  for (const x of b.alerts) {
-    const had = alerts.get(x.id);
-    if (had === undefined || !aheadOf(had, x)) alerts.set(x.id, x);
-  }
-  const position =
-    a.position === null || (b.position !== null && b.position.pos.ts >= a.position.pos.ts) ? b.position : a.position;
-  return { tech: a.tech, orders: [...orders.values()], alerts: [...alerts.values()], position };
 }
 
 /** Counts of records by kind, for the log (never their content: positions, notes). */

@@ -42,7 +42,7 @@ import type { Logger } from '../log.js';
 import type { SharedState } from '../shared/shared-state.js';
 import type { StateMirror } from '../shared/state-mirror.js';
 import { type ClusterLink, LEASE_RENEW_MS, techLease } from './cluster-link.js';
-import { type Journaled, missingFrom, type Present } from './journal-merge.js';
+import { combine, type Journaled, missingFrom, type Present } from './journal-merge.js';
 import { knownIn } from './reconcile.js';
 import { mirrorRecord } from './resync.js';
 
@@ -151,10 +151,20 @@ export class Takeover {
   async drop(tech: string, opts: { keep?: boolean; moveOn?: boolean } = {}): Promise<void> {
     this.adopted.delete(tech);
     const { local, mirror, relay, log } = this.d;
-    const j = opts.keep !== false ? this.recordsOf(tech) : null;
+    let j = opts.keep !== false ? this.recordsOf(tech) : null;
     // The device goes to the node that runs its technician now (close code 1001: reconnect).
     if (opts.moveOn !== false) local.moveOn(tech);
     await local.evict(tech);
+    // A change in flight when the records were taken (a new order being journaled: it has
+    // no record until it commits, so the eviction does not wait for it) may have committed
+    // meanwhile: taken and evicted too, or it stays here unknown to the cluster (seed 27 of
+    // the chaos campaign). One committing even later is written under no token (dropped
+    // above), refused by Redis, and reconciled from that refusal (`keepRefused`).
+    const late = opts.keep !== false ? this.recordsOf(tech) : null;
+    if (late !== null) {
+      j = j === null ? late : combine(j, late);
+      await local.evict(tech);
+    }
     await Promise.all([local.flushFeed(), mirror.flush()]);
     // Its events go into the shared stream before the lease moves (README, events).
     if (relay !== null && !(await relay.flush(RELAY_FLUSH_MS))) {
@@ -162,9 +172,21 @@ export class Takeover {
     }
     // Handed on only once evicted, so a take-over it starts cannot race the eviction.
     if (j !== null) {
-      this.kept.set(tech, j);
+      const before = this.kept.get(tech);
+      this.kept.set(tech, before === undefined ? j : combine(before, j));
       this.onDropped(j);
     }
+  }
+
+  /**
+   * Records of `tech` whose write Redis refused as stale (another node holds its lease):
+   * kept like a drop's, so a take-over here merges them into what Redis has and writes
+   * them under the new lease (they may be the only copy: an order acked here while Redis
+   * was down). Reconciliation gets them to the owner meanwhile (clustered-tracker.ts).
+   */
+  keepRefused(j: Journaled): void {
+    const before = this.kept.get(j.tech);
+    this.kept.set(j.tech, before === undefined ? j : combine(before, j));
   }
 
   /** What this node has of `tech`, as journal records for reconciliation; null when nothing. */

@@ -7,7 +7,9 @@
  *
  * Fenced: the append carries the fencing token this node holds for the alert's technician,
  * and the script refuses it (nothing written) when a newer token was issued since
- * (fencing.ts): a node that lost the technician cannot add a duplicate rung or alert.
+ * (fencing.ts): a node that lost the technician cannot add a duplicate rung or alert. The
+ * refused alert is reported with the refusal: the cluster hands it to the technician's
+ * owner, which merges it only if it lacks it (an SOS acked here is not lost).
  */
 import type { Redis } from 'ioredis';
 import type { Alert } from '../protocol.js';
@@ -66,6 +68,7 @@ export class RedisAlertFeed implements AlertFeed {
     const open = alert.state === 'resolved' ? '0' : '1';
     // The token is taken now, when the write is issued: a write queued while Redis is
     // unreachable goes out later with the token its node held when it made the change.
+    const token = this.fences.get(alert.tech);
     const id = await this.redis.eval(
       APPEND,
       3,
@@ -76,10 +79,11 @@ export class RedisAlertFeed implements AlertFeed {
       JSON.stringify(alert),
       open,
       alert.id,
-      String(this.fences.get(alert.tech)),
+      String(token),
     );
     if (id === null) {
-      this.fences.refused('alert', alert.tech);
+      // Reported with the alert, so the cluster gets it to the technician's owner.
+      this.fences.refused({ what: 'alert', tech: alert.tech, token, alert });
       throw new StaleWriteError('alert', alert.tech);
     }
     return String(id);

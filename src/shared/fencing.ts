@@ -9,7 +9,14 @@
  * `FenceTokens` is this node's table of the tokens it holds, filled by the cluster link
  * and read by the shared-state backends when they issue a write. A technician with no
  * token here writes with 0, which only passes while no node ever held the technician.
+ *
+ * A refused write is reported with the record it carried (`StaleRecord`): the change was
+ * acked by this node (journaled), so refusing it in Redis must not lose it. The cluster
+ * (src/cluster/clustered-tracker.ts) sends such records to the node that holds the
+ * technician, which merges them under its own token; this node never writes them again
+ * itself under the token Redis refused.
  */
+import type { Alert } from '../protocol.js';
 
 /** Key of technician `tech`'s fence (the newest token issued and its holder), under the store's prefix. */
 export function fenceKey(prefix: string, tech: string): string {
@@ -18,6 +25,21 @@ export function fenceKey(prefix: string, tech: string): string {
 
 /** What a refused (stale) write was, for the metric and the log. */
 export type StaleWrite = 'alert' | 'order' | 'position';
+
+/**
+ * A write Redis refused as stale, with what it carried and the token it carried. An
+ * order's `value` is null when the write removed a finished order.
+ */
+export type StaleRecord =
+  | {
+      readonly what: 'order';
+      readonly tech: string;
+      readonly token: number;
+      readonly id: string;
+      readonly value: unknown;
+    }
+  | { readonly what: 'alert'; readonly tech: string; readonly token: number; readonly alert: Alert }
+  | { readonly what: 'position'; readonly tech: string; readonly token: number };
 
 /** Thrown (as a rejection) by a shared write that Redis refused as stale. */
 export class StaleWriteError extends Error {
@@ -52,8 +74,15 @@ export class FenceTokens {
     this.tokens.delete(tech);
   }
 
+  /**
+   * Told of every refused write with its record (set by the cluster, which gets the record
+   * to the technician's owner; see the module comment).
+   */
+  onRefused: (r: StaleRecord) => void = () => {};
+
   /** A backend reports a refused write. */
-  refused(what: StaleWrite, tech: string): void {
-    this.onStale(what, tech);
+  refused(r: StaleRecord): void {
+    this.onStale(r.what, r.tech);
+    this.onRefused(r);
   }
 }

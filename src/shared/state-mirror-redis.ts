@@ -10,9 +10,11 @@
  *
  * Fenced: each order and position write carries the fencing token this node holds for the
  * technician and is refused (nothing written) when a newer one was issued (fencing.ts).
+ * A refusal is reported with the record and token the write carried, so the cluster can
+ * get an acked order to the technician's owner instead of losing it.
  */
 import type { Redis } from 'ioredis';
-import { FenceTokens, fenceKey, type StaleWrite } from './fencing.js';
+import { FenceTokens, fenceKey, type StaleRecord } from './fencing.js';
 import {
   type MirroredOrder,
   mirroredOrderCheck,
@@ -57,11 +59,11 @@ export class RedisStateMirror implements StateMirror {
     this.redis.on('error', (err: Error) => onError?.(err));
   }
 
-  /** Tracks a fenced write; a refusal is counted, not an error of the connection. */
-  private fenced(what: StaleWrite, tech: string, p: Promise<unknown>): void {
+  /** Tracks a fenced write; a refusal is reported with what it carried (`stale`), not an error of the connection. */
+  private fenced(stale: StaleRecord, p: Promise<unknown>): void {
     const tracked = p
       .then((stored) => {
-        if (stored === 0) this.fences.refused(what, tech);
+        if (stored === 0) this.fences.refused(stale);
       })
       .catch((err: Error) => this.onError?.(err))
       .finally(() => this.inFlight.delete(tracked));
@@ -72,14 +74,20 @@ export class RedisStateMirror implements StateMirror {
     const json = value === null ? '' : JSON.stringify(value);
     const p = this.prefix;
     const keys = [`${p}t:${tech}:o`, `${p}busy`, `${p}order-tech`, fenceKey(p, tech)];
-    const token = String(this.fences.get(tech));
-    this.fenced('order', tech, this.redis.eval(PUT_ORDER, 4, ...keys, id, json, tech, token));
+    const token = this.fences.get(tech);
+    this.fenced(
+      { what: 'order', tech, token, id, value },
+      this.redis.eval(PUT_ORDER, 4, ...keys, id, json, tech, String(token)),
+    );
   }
 
   putPosition(tech: string, value: unknown): void {
     const keys = [`${this.prefix}t:${tech}:p`, fenceKey(this.prefix, tech)];
-    const token = String(this.fences.get(tech));
-    this.fenced('position', tech, this.redis.eval(PUT_POSITION, 2, ...keys, JSON.stringify(value), token));
+    const token = this.fences.get(tech);
+    this.fenced(
+      { what: 'position', tech, token },
+      this.redis.eval(PUT_POSITION, 2, ...keys, JSON.stringify(value), String(token)),
+    );
   }
 
   async load(tech: string): Promise<MirroredTech> {
