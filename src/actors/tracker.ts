@@ -393,8 +393,7 @@ export class ActorTracker implements LocalTracker {
     const a = this.board.get(msg.id) ?? announced;
     if (a === undefined) return notFound(`no alert ${msg.id}`);
     if (a.kind === 'sos' && (announced !== undefined || this.incidents.records.has(a.id)) && a.state !== 'resolved') {
-      // Announced and not yet stored (its first write may not even have begun), or a later change being stored.
-      if (announced !== undefined || this.board.pending(a.id)) this.tellAhead(operator, msg, a);
+      this.tellAhead(operator, msg, a);
       return ask(this.incidents, a.id, (reply) =>
         msg.t === 'ack'
           ? { t: 'ack' as const, operator, reply }
@@ -408,12 +407,13 @@ export class ActorTracker implements LocalTracker {
   }
 
   /**
-   * An operator answered SOS `a` while an earlier change of it (its first write, an
-   * escalation) is still being stored: the incident actor applies the answer only after that
-   * write, tens of milliseconds at p99 on a busy disk and seconds on a stalled one, and the
-   * technician waiting for help should not wait for the disk. So the technician is told now,
-   * as consoles are told of an SOS while it is stored (alert-board.ts); the operator is
-   * answered once the answer is durable, and the actor's own tell finds it already told.
+   * An operator answered SOS `a`: the technician is told now, as consoles are told of an
+   * SOS while it is stored (alert-board.ts). The incident actor applies the answer in a
+   * later turn, after every actor message already queued (tens of milliseconds of other
+   * technicians' pings under load), and after any earlier change of the incident still
+   * being stored (its first write, an escalation: seconds on a stalled disk); the
+   * technician waiting for help should wait for neither. The operator is answered once the
+   * answer is durable, and the actor's own tell finds it already told (SosStatusLedger).
    */
   private tellAhead(operator: string, msg: SafetyMessage, a: Alert): void {
     const now = this.deps.clock.now();

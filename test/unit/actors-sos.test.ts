@@ -69,6 +69,17 @@ describe('SOS', () => {
     assert.equal(pushesOf(id as string).length, 1, 'announced once');
   });
 
+  test("tells the technician of an operator's ack before the incident actor's turn", async () => {
+    const id = await sos();
+    const acked = h.tracker.onSafetyMessage('op', { t: 'ack', seq: 2, id });
+    // Microtasks only: the incident actor's turn is a setImmediate (nact), which none of these reach.
+    for (let i = 0; i < 50; i++) await Promise.resolve();
+    assert.deepEqual(phone.got, [{ t: 'sos_status', incident: id, state: 'acknowledged' }]);
+    ok(await acked);
+    assert.equal((await incident(id)).state, 'acknowledged');
+    assert.equal(phone.got.length, 1, 'told once, not again by the actor');
+  });
+
   test('reaches consoles while it is stored, and an operator may acknowledge it before it is', async () => {
     let release = (): void => undefined;
     h.archive.held = new Promise((r) => {
