@@ -20,11 +20,12 @@
  *   so nothing is lost), the failure is logged and counted
  *   (`fieldtrack_webhook_sender_restarts_total`), and a new worker is started, at most one
  *   per RESTART_MIN_MS, with every open webhook opened again.
+ * - The thread's lifecycle (ref'd while owed, answers by id, death, close) is
+ *   worker-client.ts's; attempts not yet posted stay in this module's queue.
  */
-import { Worker } from 'node:worker_threads';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import { WORKER_YOUNG_GENERATION_MB } from '../node-flags.js';
+import { spawnThread, type Waiter, WorkerClient } from '../worker-client.js';
 import type { HttpSenderOptions, SendResult } from './http-sender.js';
 import type { SendBatch, SendResults, SendWorkerData } from './send-worker.js';
 import type { SenderPool, WebhookSender } from './webhook-sender.js';
@@ -44,7 +45,7 @@ export interface WorkerSendersOptions extends HttpSenderOptions {
   stuckGraceMs?: number;
 }
 
-interface Waiting {
+interface Waiting extends Waiter {
   resolve(result: SendResult): void;
   postedAt: number;
 }
@@ -52,30 +53,38 @@ interface Waiting {
 /** An operation as queued, until this turn's batch is made (send-worker.ts's `SendBatch`). */
 type QueuedOp =
   | { k: 'open'; pool: number; url: string; secret: string }
-  | { k: 'send'; id: number; pool: number; ev: string; type: string; t: number; body: string }
+  | {
+      k: 'send';
+      id: number;
+      pool: number;
+      ev: string;
+      type: string;
+      t: number;
+      body: string;
+      resolve: Waiting['resolve'];
+    }
   | { k: 'close'; pool: number };
+
+/** An attempt that fails with `err`'s message instead of rejecting: the delivery retries it. */
+function waiting(resolve: Waiting['resolve'], postedAt: number): Waiting {
+  return { resolve, postedAt, fail: (err) => resolve({ ok: false, error: err.message }) };
+}
 
 /** See the module comment. */
 export class WorkerSenders implements SenderPool {
-  private worker: Worker | null = null;
+  /** The worker and the attempts posted to it (oldest first, `postedAt` when). */
+  private readonly client: WorkerClient<SendResults, Waiting>;
   private startedAt = Number.NEGATIVE_INFINITY;
   private restartTimer: NodeJS.Timeout | null = null;
   private watch: NodeJS.Timeout | null = null;
-  /** Operations not yet posted (this turn's batch). */
+  /** Operations not yet posted (this turn's batch, or all since the worker died while a restart waits). */
   private queue: QueuedOp[] = [];
   private flushScheduled = false;
-  /** Attempts not answered, by id, oldest first (`postedAt` 0: not posted yet). */
-  private readonly waiting = new Map<number, Waiting>();
   /** Open webhooks, opened again in a new worker. */
   private readonly pools = new Map<number, { url: string; secret: string }>();
   private nextPool = 1;
-  private nextId = 1;
-  private closed = false;
-  /** Whether the current worker is ref'd (keeps the process alive). */
-  private held = false;
   /** When the last check for a stuck worker ran. */
   private lastCheck = performance.now();
-  private readonly file: URL;
   private readonly data: SendWorkerData;
   private readonly stuckGraceMs: number;
 
@@ -84,9 +93,22 @@ export class WorkerSenders implements SenderPool {
     private readonly log: Logger,
     private readonly metrics?: Metrics,
   ) {
-    this.file = opts.workerFile ?? new URL('./send-worker.js', import.meta.url);
+    const file = opts.workerFile ?? new URL('./send-worker.js', import.meta.url);
     this.stuckGraceMs = opts.stuckGraceMs ?? STUCK_GRACE_MS;
     this.data = { timeoutMs: opts.timeoutMs, allowPrivate: opts.allowPrivate, maxSockets: opts.maxSockets };
+    this.client = new WorkerClient({
+      spawn: () => spawnThread(file, { workerData: this.data }),
+      answer: (batch, take) => {
+        for (let i = 0; i < batch.ids.length; i++) {
+          const w = take(batch.ids[i] as number);
+          if (w === undefined) continue;
+          const error = batch.errors[i] ?? null;
+          w.resolve(error === null ? { ok: true } : { ok: false, error });
+        }
+      },
+      died: (cause, fail) => this.lost(typeof cause === 'string' ? cause : `crashed: ${cause.message}`, fail),
+      closedError: () => new Error('the webhook sender is closed'),
+    });
   }
 
   open(url: URL, secret: string): WebhookSender {
@@ -96,12 +118,11 @@ export class WorkerSenders implements SenderPool {
     this.enqueue({ k: 'open', pool, url: href, secret });
     return {
       send: (ev, body, t) => {
-        if (this.closed) return Promise.resolve({ ok: false, error: 'the webhook sender is closed' });
+        if (this.client.closed) return Promise.resolve({ ok: false, error: 'the webhook sender is closed' });
         if (!this.pools.has(pool)) return Promise.resolve({ ok: false, error: 'the webhook was closed' });
-        const id = this.nextId++;
+        const id = this.client.nextId();
         return new Promise<SendResult>((resolve) => {
-          this.waiting.set(id, { resolve, postedAt: 0 });
-          this.enqueue({ k: 'send', id, pool, ev: ev.id, type: ev.type, t, body });
+          this.enqueue({ k: 'send', id, pool, ev: ev.id, type: ev.type, t, body, resolve });
         });
       },
       close: () => {
@@ -113,24 +134,23 @@ export class WorkerSenders implements SenderPool {
 
   /** Stops the worker; attempts still in flight fail. */
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    this.queue = [];
+    if (this.client.closed) return;
     if (this.restartTimer !== null) clearTimeout(this.restartTimer);
     if (this.watch !== null) clearInterval(this.watch);
-    const worker = this.worker;
-    this.worker = null;
-    this.failWaiting('the webhook sender is closed');
-    if (worker !== null) await worker.terminate();
+    const queued = this.queue;
+    this.queue = [];
+    const closing = this.client.close();
+    for (const op of queued) if (op.k === 'send') op.resolve({ ok: false, error: 'the webhook sender is closed' });
+    await closing;
   }
 
   /** The worker's thread id, or null while none runs (tests). */
   get threadId(): number | null {
-    return this.worker?.threadId ?? null;
+    return this.client.thread?.threadId ?? null;
   }
 
   private enqueue(op: QueuedOp): void {
-    if (this.closed) return;
+    if (this.client.closed) return;
     this.queue.push(op);
     if (this.flushScheduled) return;
     this.flushScheduled = true;
@@ -139,9 +159,8 @@ export class WorkerSenders implements SenderPool {
 
   private flush(): void {
     this.flushScheduled = false;
-    if (this.closed || this.queue.length === 0) return;
-    const worker = this.worker ?? this.start();
-    if (worker === null) return; // restarting soon: the queue waits for it
+    if (this.client.closed || this.queue.length === 0) return;
+    if (this.client.thread === null && !this.start()) return; // restarting soon: the queue waits for it
     const queued = this.queue;
     this.queue = [];
     const now = performance.now();
@@ -158,6 +177,7 @@ export class WorkerSenders implements SenderPool {
       bodies: [],
       closes: [],
     };
+    const waits: [number, Waiting][] = [];
     // The same event to several webhooks (one body string per event): copied once.
     const eventAt = new Map<string, number>();
     let i = 0;
@@ -165,8 +185,7 @@ export class WorkerSenders implements SenderPool {
       if (op.k === 'open') batch.opens.push({ pool: op.pool, url: op.url, secret: op.secret });
       else if (op.k === 'close') batch.closes.push(op.pool);
       else {
-        const w = this.waiting.get(op.id);
-        if (w !== undefined) w.postedAt = now;
+        waits.push([op.id, waiting(op.resolve, now)]);
         let at = eventAt.get(op.ev);
         if (at === undefined) {
           at = batch.bodies.push(op.body) - 1;
@@ -181,27 +200,11 @@ export class WorkerSenders implements SenderPool {
         i++;
       }
     }
-    worker.postMessage(batch);
-    this.holdWhileWaiting();
+    this.client.post(batch, waits);
   }
 
-  /**
-   * Keeps the process alive while attempts wait for an answer (as a request of Node's own
-   * client would), and not while the worker is idle: a node that exits without closing its
-   * senders does not hang on the worker.
-   */
-  private holdWhileWaiting(): void {
-    const worker = this.worker;
-    if (worker === null) return;
-    const hold = this.waiting.size > 0;
-    if (hold === this.held) return;
-    this.held = hold;
-    if (hold) worker.ref();
-    else worker.unref();
-  }
-
-  /** Starts a worker with every open webhook, or schedules that and answers null. */
-  private start(): Worker | null {
+  /** Starts a worker with every open webhook, or schedules that and answers false. */
+  private start(): boolean {
     const now = performance.now();
     if (now - this.startedAt < RESTART_MIN_MS) {
       this.restartTimer ??= setTimeout(
@@ -211,88 +214,43 @@ export class WorkerSenders implements SenderPool {
         },
         RESTART_MIN_MS - (now - this.startedAt),
       ).unref();
-      return null;
+      return false;
     }
     this.startedAt = now;
-    const worker = new Worker(this.file, {
-      workerData: this.data,
-      resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB },
-    });
-    this.worker = worker;
+    this.client.start();
     // Every open webhook first (a restart); the worker ignores an open of one it has.
     const opens: QueuedOp[] = [...this.pools].map(([pool, p]) => ({ k: 'open', pool, url: p.url, secret: p.secret }));
     this.queue = [...opens, ...this.queue];
-    worker.on('message', (batch: SendResults) => {
-      if (this.worker !== worker) return;
-      for (let i = 0; i < batch.ids.length; i++) {
-        const id = batch.ids[i] as number;
-        const w = this.waiting.get(id);
-        if (w === undefined) continue;
-        this.waiting.delete(id);
-        const error = batch.errors[i] ?? null;
-        w.resolve(error === null ? { ok: true } : { ok: false, error });
-      }
-      this.holdWhileWaiting();
-    });
-    worker.on('error', (err) => {
-      if (this.worker === worker) this.lost(worker, `crashed: ${err.message}`);
-    });
-    worker.on('exit', (code) => {
-      if (this.worker === worker) this.lost(worker, `exited with code ${code}`);
-    });
-    // Idle, the worker keeps nobody alive; see `holdWhileWaiting`. (After the listeners: adding one refs it again.)
-    this.held = true;
-    this.holdWhileWaiting();
     if (this.watch === null) {
       this.lastCheck = performance.now();
       this.watch = setInterval(() => this.checkStuck(), WATCH_MS).unref();
     }
-    return worker;
+    return true;
   }
 
   /** The worker died or stopped answering: fail what it held, start another for what waits. */
-  private lost(worker: Worker, why: string): void {
-    this.worker = null;
-    void worker.terminate();
+  private lost(why: string, fail: (err: Error) => void): void {
     this.metrics?.webhookSenderRestarts.inc();
-    this.log.error({ why, attempts: this.inFlight() }, 'webhook sender worker lost; its attempts will be retried');
-    this.failWaiting(`the webhook sender worker ${why}`, true);
+    this.log.error({ why, attempts: this.client.pending }, 'webhook sender worker lost; its attempts will be retried');
+    fail(new Error(`the webhook sender worker ${why}`));
     // Attempts queued meanwhile go to the next worker (started now, or RESTART_MIN_MS after the last).
     if (this.queue.length > 0) this.flush();
-  }
-
-  /** Attempts posted to the worker and not answered. */
-  private inFlight(): number {
-    let n = 0;
-    for (const w of this.waiting.values()) if (w.postedAt > 0) n++;
-    return n;
-  }
-
-  /** Fails the attempts waiting for an answer: every one, or with `postedOnly` those the lost worker held. */
-  private failWaiting(error: string, postedOnly = false): void {
-    for (const [id, w] of this.waiting) {
-      if (postedOnly && w.postedAt === 0) continue;
-      this.waiting.delete(id);
-      w.resolve({ ok: false, error });
-    }
   }
 
   private checkStuck(): void {
     const now = performance.now();
     const gap = now - this.lastCheck;
     this.lastCheck = now;
-    const worker = this.worker;
-    if (worker === null) return;
+    if (this.client.thread === null) return;
     if (gap > 3 * WATCH_MS) {
       // The whole process stood still (SIGSTOP, a stall), the worker with it: that time is not the worker's fault.
-      for (const w of this.waiting.values()) if (w.postedAt > 0) w.postedAt += gap - WATCH_MS;
+      for (const w of this.client.waiters()) w.postedAt += gap - WATCH_MS;
       return;
     }
     const limit = this.data.timeoutMs + this.stuckGraceMs;
-    for (const w of this.waiting.values()) {
-      if (w.postedAt === 0) continue;
-      if (now - w.postedAt > limit) this.lost(worker, `did not answer within ${limit} ms`);
-      // Oldest first: the first one posted decides.
+    // Oldest first: the first one posted decides.
+    for (const w of this.client.waiters()) {
+      if (now - w.postedAt > limit) this.client.kill(`did not answer within ${limit} ms`);
       return;
     }
   }

@@ -12,11 +12,11 @@
  * it, which only ever name durable, unarchived data. If it dies, every request it had is
  * rejected with `WorkerDiedError` (the writer reads that batch on the main thread instead,
  * nothing is committed meanwhile) and the next request starts a new thread. It never keeps
- * the process alive while idle, and `close` ends it.
+ * the process alive while idle, and `close` ends it (that lifecycle: worker-client.ts).
  */
-import { Worker } from 'node:worker_threads';
-import { WORKER_YOUNG_GENERATION_MB } from '../node-flags.js';
+import type { Worker } from 'node:worker_threads';
 import type { LogPosition } from '../storage/append-log.js';
+import { spawnThread, type Waiter, WorkerClient } from '../worker-client.js';
 import type { ArchiveRecord } from './archive.js';
 import type { TableName } from './schema.js';
 
@@ -66,29 +66,31 @@ export type SpawnWorker = () => Worker;
 
 const WORKER_URL = new URL('./batch-worker-thread.js', import.meta.url);
 
-interface Waiting {
-  resolve: (batch: WorkerBatch | null) => void;
-  reject: (err: Error) => void;
+interface Waiting extends Waiter {
+  resolve(batch: WorkerBatch | null): void;
 }
+
+const closedError = (): Error => new Error('archive batch worker is closed');
 
 /** The main thread's side of the worker; see the module comment. */
 export class BatchWorker {
-  /** Threads that died so far. */
-  deaths = 0;
-  private worker: Worker | null = null;
-  private nextId = 1;
-  private readonly waiting = new Map<number, Waiting>();
-  private closed = false;
+  private readonly client: WorkerClient<BatchResponse, Waiting>;
 
   // No node options of the process: some are refused in a worker (`--input-type`) and
   // would kill every thread at start; the thread needs none.
-  constructor(
-    private readonly spawn: SpawnWorker = () =>
-      new Worker(WORKER_URL, {
-        execArgv: [],
-        resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB },
-      }),
-  ) {}
+  constructor(spawn: SpawnWorker = () => spawnThread(WORKER_URL, { execArgv: [] })) {
+    this.client = new WorkerClient({
+      spawn,
+      answer,
+      died: (cause, fail) => fail(new WorkerDiedError(typeof cause === 'string' ? cause : cause.message)),
+      closedError,
+    });
+  }
+
+  /** Threads that died so far. */
+  get deaths(): number {
+    return this.client.deaths;
+  }
 
   /**
    * Starts the thread now rather than at the first batch: the node pays for it (about
@@ -96,69 +98,36 @@ export class BatchWorker {
    * thread to boot. Idle, it still never holds the process open.
    */
   warm(): void {
-    if (!this.closed && this.worker === null) this.start();
+    this.client.start();
   }
 
   /** Reads and encodes a batch on the thread (started if needed); null when the range holds no record. */
   read(req: Omit<BatchRequest, 'id'>): Promise<WorkerBatch | null> {
-    if (this.closed) return Promise.reject(new Error('archive batch worker is closed'));
-    const worker = this.worker ?? this.start();
-    const id = this.nextId++;
+    if (this.client.closed) return Promise.reject(closedError());
+    const id = this.client.nextId();
     return new Promise((resolve, reject) => {
-      this.waiting.set(id, { resolve, reject });
-      // Kept alive only while it owes an answer: an idle thread never holds the process open.
-      if (this.waiting.size === 1) worker.ref();
-      worker.postMessage({ ...req, id } satisfies BatchRequest);
+      this.client.post({ ...req, id } satisfies BatchRequest, [[id, { resolve, fail: reject }]]);
     });
   }
 
-  private start(): Worker {
-    const worker = this.spawn();
-    worker.unref();
-    worker.on('message', (m: BatchResponse) => this.answer(worker, m));
-    worker.on('error', (err) => this.died(worker, err.message));
-    worker.on('exit', (code) => this.died(worker, `exited with code ${code}`));
-    this.worker = worker;
-    return worker;
-  }
-
-  private answer(worker: Worker, m: BatchResponse): void {
-    const w = this.waiting.get(m.id);
-    if (!w) return;
-    this.waiting.delete(m.id);
-    if (this.waiting.size === 0) worker.unref();
-    if ('error' in m) {
-      // The same error the main thread's read would have thrown (e.g. a corrupt spool).
-      const err = new Error(m.error.message);
-      err.name = m.error.name;
-      w.reject(err);
-      return;
-    }
-    const { batch } = m;
-    // Transferred bodies arrive as plain Uint8Arrays; a Buffer over the same memory, no copy.
-    if (batch) for (const p of batch.parts) p.body = Buffer.from(p.body.buffer, p.body.byteOffset, p.body.byteLength);
-    w.resolve(batch);
-  }
-
-  private died(worker: Worker, reason: string): void {
-    // 'error' is followed by 'exit', and a closed or replaced thread is no news.
-    if (this.worker !== worker) return;
-    this.worker = null;
-    if (!this.closed) this.deaths++;
-    const err = this.closed ? new Error('archive batch worker is closed') : new WorkerDiedError(reason);
-    for (const w of this.waiting.values()) w.reject(err);
-    this.waiting.clear();
-  }
-
   /** Ends the thread; requests still waiting are rejected. */
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    const worker = this.worker;
-    if (!worker) return;
-    const exited = new Promise((resolve) => worker.once('exit', resolve));
-    await worker.terminate();
-    await exited;
-    this.died(worker, 'closed');
+  close(): Promise<void> {
+    return this.client.close();
   }
+}
+
+function answer(m: BatchResponse, take: (id: number) => Waiting | undefined): void {
+  const w = take(m.id);
+  if (!w) return;
+  if ('error' in m) {
+    // The same error the main thread's read would have thrown (e.g. a corrupt spool).
+    const err = new Error(m.error.message);
+    err.name = m.error.name;
+    w.fail(err);
+    return;
+  }
+  const { batch } = m;
+  // Transferred bodies arrive as plain Uint8Arrays; a Buffer over the same memory, no copy.
+  if (batch) for (const p of batch.parts) p.body = Buffer.from(p.body.buffer, p.body.byteOffset, p.body.byteLength);
+  w.resolve(batch);
 }

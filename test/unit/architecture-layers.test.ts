@@ -41,6 +41,7 @@ const TOP_FILE_LAYERS: Record<string, number> = {
   'metrics.ts': BASE,
   'node-flags.ts': BASE,
   'next-turn.ts': BASE,
+  'worker-client.ts': BASE, // a helper thread's lifecycle, shared by telemetry/ and events/
   'app.ts': 9,
   'main.ts': 9,
 };
