@@ -308,33 +308,23 @@ export class ClusteredTracker implements Tracker {
   async cancelOrder(id: string): Promise<Outcome<OrderView>> {
     const place = await this.placeOfOrder(id, true);
     if (place !== null) return this.cluster.forward(place, 'cancelOrder', { id });
-    const here = await this.local.cancelOrder(id);
-    // As for `getOrder`: not here while Redis cannot say where it runs is unknown, not absent.
-    if (!here.ok && here.code === 'not_found' && this.shared.readyForMs() === null) {
-      return {
-        ok: false,
-        code: 'unavailable',
-        msg: 'shared state unreachable: where this order runs is unknown; retry',
-      };
-    }
-    return here;
+    return this.unknownWhileUnreachable(await this.local.cancelOrder(id));
   }
 
   async getOrder(id: string): Promise<Outcome<OrderView>> {
     const place = await this.placeOfOrder(id, false);
     if (place !== null) return this.cluster.forward(place, 'getOrder', { id });
-    const here = await this.local.getOrder(id);
-    // Not on this node while Redis, which says where it runs, cannot be read (the owner's
-    // lease unreadable): unknown, not "no such order" (a customer's stream on this node
-    // would otherwise be told its link died).
-    if (!here.ok && here.code === 'not_found' && this.shared.readyForMs() === null) {
-      return {
-        ok: false,
-        code: 'unavailable',
-        msg: 'shared state unreachable: where this order runs is unknown; retry',
-      };
-    }
-    return here;
+    return this.unknownWhileUnreachable(await this.local.getOrder(id));
+  }
+
+  /**
+   * An order not on this node while Redis, which says where it runs, cannot be read (the
+   * owner's lease unreadable) is unknown, not absent: "no such order" would tell a
+   * customer's stream on this node that its link died, and a dispatcher that it is gone.
+   */
+  private unknownWhileUnreachable<T>(here: Outcome<T>): Outcome<T> {
+    if (here.ok || here.code !== 'not_found' || this.shared.readyForMs() !== null) return here;
+    return { ok: false, code: 'unavailable', msg: 'shared state unreachable: where this order runs is unknown; retry' };
   }
 
   async getTechnician(id: string): Promise<Outcome<TechnicianView>> {
