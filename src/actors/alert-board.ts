@@ -172,10 +172,11 @@ export class AlertBoard {
   }
 
   /**
-   * The incident announced by `announceNewSos` was not raised (its actor failed before it
-   * stored anything): treated as one that could not be stored. Nothing when it was.
+   * The opening of `alert` (announced by `announceNewSos`) ended. If its actor failed before
+   * raising it, it is treated as an incident that could not be stored; otherwise `raise`
+   * has already settled it, and this does nothing.
    */
-  newSosFailed(alert: Alert): void {
+  newSosSettled(alert: Alert): void {
     if (this.announcing.get(alert.id) === alert) this.notStored(alert);
   }
 

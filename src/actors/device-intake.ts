@@ -157,7 +157,7 @@ export class DeviceIntake {
           reply,
         }));
       } finally {
-        board.newSosFailed(alert);
+        board.newSosSettled(alert);
       }
     }
     await fixRecorded;
