@@ -12,7 +12,9 @@
  * SOS incidents are announced while they are stored: the change goes to the feed (and so
  * to every console) when its write starts, not when its fsync ends, because a disk busy
  * with the archive's merges takes tens of milliseconds per fsync at p99, and an operator
- * should not wait for the disk to learn that someone is in danger. Whoever caused the
+ * should not wait for the disk to learn that someone is in danger. A new incident goes
+ * even sooner, before its actor's turn (`announceNewSos`), which under load waits behind
+ * every other actor message already queued. Whoever caused the
  * change (the device for an SOS, the operator for an ack) is still answered only once it
  * is durable. If the write fails, consoles get the stored version again (a change of an
  * existing incident is undone on their screens); a new incident that could not be stored
