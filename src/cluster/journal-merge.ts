@@ -192,3 +192,11 @@ export function combine(a: Journaled, b: Journaled): Journaled {
     a.position === null || (b.position !== null && b.position.pos.ts >= a.position.pos.ts) ? b.position : a.position;
   return { tech: a.tech, orders: [...orders.values()], alerts: [...alerts.values()], position };
 }
+
+/** Adds `j` to what `into` keeps of its technician, combined with what was there; returns the result. */
+export function keepCombined(into: Map<string, Journaled>, j: Journaled): Journaled {
+  const before = into.get(j.tech);
+  const kept = before === undefined ? j : combine(before, j);
+  into.set(j.tech, kept);
+  return kept;
+}

@@ -39,11 +39,11 @@ import type { SharedState } from '../shared/shared-state.js';
 import type { StateMirror } from '../shared/state-mirror.js';
 import { type ClusterLink, LEASE_RENEW_MS } from './cluster-link.js';
 import {
-  combine,
   historyWanted,
   type Journaled,
   journaledByTech,
   type Known,
+  keepCombined,
   missingFrom,
   type Present,
 } from './journal-merge.js';
@@ -136,8 +136,7 @@ export class Reconciler {
    */
   keep(j: Journaled, refusedToken?: number): void {
     if (this.closed) return;
-    const before = this.pending.get(j.tech);
-    this.pending.set(j.tech, before === undefined ? j : combine(before, j));
+    keepCombined(this.pending, j);
     if (refusedToken !== undefined) {
       this.refusedUnder.set(j.tech, Math.max(refusedToken, this.refusedUnder.get(j.tech) ?? 0));
     }

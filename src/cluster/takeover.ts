@@ -42,7 +42,7 @@ import type { Logger } from '../log.js';
 import type { SharedState } from '../shared/shared-state.js';
 import type { StateMirror } from '../shared/state-mirror.js';
 import { type ClusterLink, LEASE_RENEW_MS, techLease } from './cluster-link.js';
-import { combine, type Journaled, missingFrom, type Present } from './journal-merge.js';
+import { combine, type Journaled, keepCombined, missingFrom, type Present } from './journal-merge.js';
 import { knownIn } from './reconcile.js';
 import { mirrorRecord } from './resync.js';
 
@@ -172,8 +172,7 @@ export class Takeover {
     }
     // Handed on only once evicted, so a take-over it starts cannot race the eviction.
     if (j !== null) {
-      const before = this.kept.get(tech);
-      this.kept.set(tech, before === undefined ? j : combine(before, j));
+      keepCombined(this.kept, j);
       this.onDropped(j);
     }
   }
@@ -185,8 +184,7 @@ export class Takeover {
    * was down). Reconciliation gets them to the owner meanwhile (clustered-tracker.ts).
    */
   keepRefused(j: Journaled): void {
-    const before = this.kept.get(j.tech);
-    this.kept.set(j.tech, before === undefined ? j : combine(before, j));
+    keepCombined(this.kept, j);
   }
 
   /** What this node has of `tech`, as journal records for reconciliation; null when nothing. */
