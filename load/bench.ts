@@ -18,7 +18,7 @@ import autocannon from 'autocannon';
 import { benchTargets, verdictText } from './bench-targets.js';
 import { eventsTable, runEventsBench } from './events-bench.js';
 import { launch, mint, type RunningServer } from './launch.js';
-import { gcText, OVERLOAD_DRAIN_SECONDS, overloadChart, overloadTable, runOverload } from './overload.js';
+import { gcText, OVERLOAD_DRAIN_SECONDS, overloadChart, overloadTable, runOverload, sosSplitText } from './overload.js';
 import { runShareBench, SHARE_BENCH_DEFAULTS, shareTable } from './share-streams.js';
 import { type Quantiles, runSim, type SimResult } from './sim.js';
 
@@ -217,7 +217,7 @@ async function main(): Promise<void> {
     '',
     `## Overload: goodput vs offered load (capacity ${capacity} fixes/s, closed loop above)`,
     '',
-    `Each step on a fresh node for ${overloadSeconds} s, open loop, ${overloadSos} SOS/s, ${overloadConsoles} consoles (console 0 acknowledges and resolves each SOS), no orders. Goodput: fixes acked per second (a batch ack counts each fix it carried). The devices' count of \`rate_limited\` includes \`unavailable\` (both mean "send later"); the node's is its own shed count. A frame is a request (ping, batch, sos): its answer latency runs from sending it to its \`ack\` or \`err\`; a \`rate_limited\` answer is an answer, and a frame still waiting ${OVERLOAD_DRAIN_SECONDS} s after the step's load stopped is unanswered. Chart: [${chartFile}](${chartFile}).`,
+    `Each step on a fresh node for ${overloadSeconds} s, open loop, ${overloadSos} SOS/s, ${overloadConsoles} consoles (console 0 acknowledges and resolves each SOS), no orders. Goodput: fixes acked per second (a batch ack counts each fix it carried). The devices' count of \`rate_limited\` includes \`unavailable\` (both mean "send later"); the node's is its own shed count. A frame is a request (ping, batch, sos): its answer latency runs from sending it to its \`ack\` or \`err\`; a \`rate_limited\` answer is an answer, and a frame still waiting ${OVERLOAD_DRAIN_SECONDS} s after the step's load stopped is unanswered. A new incident's SOS-to-console time is split at the node's announcement (the alert's \`ts\`, one machine so one clock): device to node is the send, the kernel and the node reading the frame (it waits for the event-loop turn under way to end); node to console is the push and the console reading it. Chart: [${chartFile}](${chartFile}).`,
     '',
     ...overloadTable(overload),
     '',
@@ -229,7 +229,7 @@ async function main(): Promise<void> {
     '',
     `- acks/s ${hold.acksPerSec}; ack p50 ${msOf(hold.ack, 'p50')}, p99 ${msOf(hold.ack, 'p99')}, p99.9 ${msOf(hold.ack, 'p999')}`,
     `- request frames: ${hold.frame.sent} sent, answer p50 ${msOf(hold.frame, 'p50')}, p99 ${msOf(hold.frame, 'p99')} (in the node ${hold.server.nodeAnswerP99 ?? 'n/a'}); ${hold.frame.over1s} later than 1 s, ${hold.frame.unanswered} unanswered`,
-    `- SOS-to-console (every console's first push per SOS) p50 ${msOf(hold.sos, 'p50')}, p99 ${msOf(hold.sos, 'p99')} (${hold.sos.sent} SOS sent, ${hold.sos.seen} seen by console 0)`,
+    `- SOS-to-console (every console's first push per SOS) p50 ${msOf(hold.sos, 'p50')}, p99 ${msOf(hold.sos, 'p99')} (${hold.sos.sent} SOS sent, ${hold.sos.seen} seen by console 0); of a new incident's, p99 device to node / node to console: ${sosSplitText(hold.sos)}`,
     `- console ack to device (\`sos_status\`) p50 ${msOf(hold.consoleAck, 'p50')}, p99 ${msOf(hold.consoleAck, 'p99')} (${hold.consoleAck.seen} of ${hold.consoleAck.sent} acks reached the device)`,
     `- errors by code: ${JSON.stringify(hold.errors)}; sent ${hold.sent}, acked ${hold.acks}; jobs completed ${hold.jobsCompleted}`,
     `- server CPU ${hold.server.cpuSecPer1000Pings.toFixed(4)} s per 1,000 pings (${(hold.server.cpuUtilisation * 100).toFixed(0)}% of a core); in GC pauses ${gcText(hold.server.gc)}`,

@@ -100,7 +100,11 @@ export function answeredInTime(step: OverloadStep): number | null {
 
 const msText = (v: number | null): string => (v === null ? 'n/a' : `${v.toFixed(1)} ms`);
 
-/** The overload table for bench.md. */
+/** Where a new SOS's time went (p99 of each half; see SimResult `sos`), for the tables. */
+export function sosSplitText(sos: SimResult['sos']): string {
+  return `${msText(p99OrNull(sos.toNode))} / ${msText(p99OrNull(sos.fromNode))}`;
+}
+
 /** The node's GC pauses in a run, for the tables: share of the time, then major and minor pauses. */
 export function gcText(gc: SimResult['server']['gc']): string {
   if (gc === null) return 'n/a';
@@ -108,10 +112,11 @@ export function gcText(gc: SimResult['server']['gc']): string {
   return `${(gc.share * 100).toFixed(1)}% (${kind(gc.major)} / ${kind(gc.minor)})`;
 }
 
+/** The overload table for bench.md. */
 export function overloadTable(steps: readonly OverloadStep[]): string[] {
   return [
-    '| load | devices x pings/s | offered fixes/s (planned / sent) | goodput fixes/s | frame answer p99 (in the node) | frames answered within 1 s | SOS-to-console p99 | console ack to device p99 | rate_limited: devices got / node shed | node in GC pauses (major / minor: count x mean) |',
-    '|---|---|---|---|---|---|---|---|---|---|',
+    '| load | devices x pings/s | offered fixes/s (planned / sent) | goodput fixes/s | frame answer p99 (in the node) | frames answered within 1 s | SOS-to-console p99 | of it, p99: device to node / node to console | console ack to device p99 | rate_limited: devices got / node shed | node in GC pauses (major / minor: count x mean) |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
     ...steps.map((s) => {
       const f = s.sim.frame;
       const share = answeredInTime(s);
@@ -128,6 +133,7 @@ export function overloadTable(steps: readonly OverloadStep[]): string[] {
         `${msText(p99OrNull(f))} (${s.sim.server.nodeAnswerP99 ?? 'n/a'})`,
         within,
         `${msText(p99OrNull(s.sim.sos))} (${s.sim.sos.seen}/${s.sim.sos.sent})`,
+        sosSplitText(s.sim.sos),
         `${msText(p99OrNull(s.sim.consoleAck))} (${s.sim.consoleAck.seen}/${s.sim.consoleAck.sent})`,
         `${s.sim.rateLimited} / ${s.sim.server.loadShed ?? 'n/a'}`,
         gcText(s.sim.server.gc),

@@ -59,6 +59,13 @@ export interface WorkerCounters {
 export interface WorkerResult extends WorkerCounters {
   ackHist: string;
   sosHist: string;
+  /**
+   * The two halves of a new incident's SOS-to-console time, split at the alert's `ts` (the
+   * node's clock when it announced the incident; one machine, so one clock): from the
+   * device's send to the node's announcement, and from there to the console reading it.
+   */
+  sosToNodeHist: string;
+  sosFromNodeHist: string;
   /** Request frames sent while measuring, from send to answer. */
   frameHist: string;
   frames: FrameCounts;
@@ -82,6 +89,8 @@ const counters: WorkerCounters = {
 };
 const ackHist = latencyHistogram();
 const sosHist = latencyHistogram();
+const sosToNodeHist = latencyHistogram();
+const sosFromNodeHist = latencyHistogram();
 const frameHist = latencyHistogram();
 const frameTally = new FrameTally(frameHist);
 const sosAcksSent: Stamps = {};
@@ -299,7 +308,13 @@ async function connectConsole(k: number): Promise<SafetyClient> {
     const deviceTs = presses > 1 ? detail.lastPressTs : detail.deviceTs;
     if (k === 0) counters.sosSeen++;
     // SOS are pressed only between go and stop; a push arriving during the drain is a slow one and counts.
-    if (typeof deviceTs === 'number') sosHist.recordValue(Math.max(1, (Date.now() - deviceTs) * 1000));
+    const seenAt = Date.now();
+    if (typeof deviceTs === 'number') sosHist.recordValue(Math.max(1, (seenAt - deviceTs) * 1000));
+    // Only a new incident's `ts` is when the node announced this press (a later press keeps it).
+    if (presses === 1 && typeof deviceTs === 'number') {
+      sosToNodeHist.recordValue(Math.max(1, (msg.alert.ts - deviceTs) * 1000));
+      sosFromNodeHist.recordValue(Math.max(1, (seenAt - msg.alert.ts) * 1000));
+    }
     if (k === 0 && msg.alert.state === 'open' && sosAcksSent[msg.alert.id] === undefined) acknowledge(c, msg.alert.id);
   });
   await c.connect();
@@ -396,6 +411,8 @@ process.on('message', async (m: { type: string }) => {
       ...counters,
       ackHist: hdr.encodeIntoCompressedBase64(ackHist),
       sosHist: hdr.encodeIntoCompressedBase64(sosHist),
+      sosToNodeHist: hdr.encodeIntoCompressedBase64(sosToNodeHist),
+      sosFromNodeHist: hdr.encodeIntoCompressedBase64(sosFromNodeHist),
       frameHist: hdr.encodeIntoCompressedBase64(frameHist),
       frames: frameTally.close(),
       sosAcksSent,

@@ -73,7 +73,12 @@ export interface SimResult {
    * `unanswered` had no answer when the drain ended.
    */
   frame: Quantiles & { sent: number; over1s: number; unanswered: number };
-  sos: Quantiles & { sent: number; seen: number };
+  /**
+   * SOS-to-console, every console's push of every press; `toNode` and `fromNode` split a new
+   * incident's at the node's announcement (the alert's `ts`): device to node (the send, the
+   * kernel, the node reading it) and node to console (the push, the console reading it).
+   */
+  sos: Quantiles & { sent: number; seen: number; toNode: Quantiles; fromNode: Quantiles };
   /** From console 0 sending its ack of an SOS to the device getting `sos_status`. */
   consoleAck: Quantiles & { sent: number; seen: number };
   errors: Record<string, number>;
@@ -330,6 +335,8 @@ export async function runSim(server: RunningServer, o: SimOptions): Promise<SimR
     }
     const ackHist = latencyHistogram();
     const sosHist = latencyHistogram();
+    const sosToNodeHist = latencyHistogram();
+    const sosFromNodeHist = latencyHistogram();
     const frameHist = latencyHistogram();
     const frames = { sent: 0, over1s: 0, unanswered: 0 };
     const errors: Record<string, number> = {};
@@ -344,6 +351,8 @@ export async function runSim(server: RunningServer, o: SimOptions): Promise<SimR
       const r = w.result as WorkerResult;
       ackHist.add(hdr.decodeFromCompressedBase64(r.ackHist));
       sosHist.add(hdr.decodeFromCompressedBase64(r.sosHist));
+      sosToNodeHist.add(hdr.decodeFromCompressedBase64(r.sosToNodeHist));
+      sosFromNodeHist.add(hdr.decodeFromCompressedBase64(r.sosFromNodeHist));
       frameHist.add(hdr.decodeFromCompressedBase64(r.frameHist));
       frames.sent += r.frames.frames;
       frames.over1s += r.frames.over1s;
@@ -376,7 +385,13 @@ export async function runSim(server: RunningServer, o: SimOptions): Promise<SimR
       acksPerSec: Math.round(acksMeasured / elapsed),
       ack: quantiles(ackHist),
       frame: { ...quantiles(frameHist), ...frames },
-      sos: { ...quantiles(sosHist), sent: sosSent, seen: sosSeen },
+      sos: {
+        ...quantiles(sosHist),
+        sent: sosSent,
+        seen: sosSeen,
+        toNode: quantiles(sosToNodeHist),
+        fromNode: quantiles(sosFromNodeHist),
+      },
       consoleAck: { ...quantiles(histogramOfMs(acked.latenciesMs)), sent: acked.sent, seen: acked.seen },
       errors,
       jobsCompleted: jobs,

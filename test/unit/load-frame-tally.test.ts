@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import { joinAcks } from '../../load/console-ack.js';
 import { FrameTally, LATE_FRAME_MS } from '../../load/frame-tally.js';
 import { latencyHistogram } from '../../load/launch.js';
-import { gcText } from '../../load/overload.js';
+import { gcText, sosSplitText } from '../../load/overload.js';
 import { bucketCounts, windowQuantileBound, windowsQuantileBound } from '../../load/prom-histogram.js';
 import { gcPauses } from '../../load/sim.js';
 
@@ -107,4 +107,11 @@ test("the node's GC pauses over a window, per kind", () => {
   assert.deepEqual(gc, { share: 0.032, major: { count: 2, meanMs: 60 }, minor: { count: 100, meanMs: 2 } });
   assert.equal(gcText(gc), '3.2% (2 x 60 ms / 100 x 2 ms)');
   assert.equal(gcText(null), 'n/a');
+});
+
+test("an SOS's time split at the node: each half's p99, n/a where nothing was seen", () => {
+  const q = (p99: number, count: number) => ({ count, p50: p99 / 2, p99, p999: p99, max: p99 });
+  const sos = { ...q(60, 10), sent: 10, seen: 10, toNode: q(52, 10), fromNode: q(7.5, 10) };
+  assert.equal(sosSplitText(sos), '52.0 ms / 7.5 ms');
+  assert.equal(sosSplitText({ ...sos, toNode: q(0, 0), fromNode: q(0, 0) }), 'n/a / n/a');
 });
