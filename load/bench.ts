@@ -18,7 +18,15 @@ import autocannon from 'autocannon';
 import { benchTargets, verdictText } from './bench-targets.js';
 import { eventsTable, runEventsBench } from './events-bench.js';
 import { launch, mint, type RunningServer } from './launch.js';
-import { gcText, OVERLOAD_DRAIN_SECONDS, overloadChart, overloadTable, runOverload, sosSplitText } from './overload.js';
+import {
+  gcText,
+  OVERLOAD_DRAIN_SECONDS,
+  overloadChart,
+  overloadTable,
+  runOverload,
+  runQueueText,
+  sosSplitText,
+} from './overload.js';
 import { runShareBench, SHARE_BENCH_DEFAULTS, shareTable } from './share-streams.js';
 import { type Quantiles, runSim, type SimResult } from './sim.js';
 
@@ -217,7 +225,7 @@ async function main(): Promise<void> {
     '',
     `## Overload: goodput vs offered load (capacity ${capacity} fixes/s, closed loop above)`,
     '',
-    `Each step on a fresh node for ${overloadSeconds} s, open loop, ${overloadSos} SOS/s, ${overloadConsoles} consoles (console 0 acknowledges and resolves each SOS), no orders. Goodput: fixes acked per second (a batch ack counts each fix it carried). The devices' count of \`rate_limited\` includes \`unavailable\` (both mean "send later"); the node's is its own shed count. A frame is a request (ping, batch, sos): its answer latency runs from sending it to its \`ack\` or \`err\`; a \`rate_limited\` answer is an answer, and a frame still waiting ${OVERLOAD_DRAIN_SECONDS} s after the step's load stopped is unanswered. A new incident's SOS-to-console time is split at the node's announcement (the alert's \`ts\`, one machine so one clock): device to node is the send, the kernel and the node reading the frame (it waits for the event-loop turn under way to end); node to console is the push and the console reading it. Chart: [${chartFile}](${chartFile}).`,
+    `Each step on a fresh node for ${overloadSeconds} s, open loop, ${overloadSos} SOS/s, ${overloadConsoles} consoles (console 0 acknowledges and resolves each SOS), no orders. Goodput: fixes acked per second (a batch ack counts each fix it carried). The devices' count of \`rate_limited\` includes \`unavailable\` (both mean "send later"); the node's is its own shed count. A frame is a request (ping, batch, sos): its answer latency runs from sending it to its \`ack\` or \`err\`; a \`rate_limited\` answer is an answer, and a frame still waiting ${OVERLOAD_DRAIN_SECONDS} s after the step's load stopped is unanswered. A new incident's SOS-to-console time is split at the node's announcement (the alert's \`ts\`, one machine so one clock): device to node is the send, the kernel and the node reading the frame (it waits for the event-loop turn under way to end); node to console is the push and the console reading it. The simulator shares the node's two cores: the last column is how long per second the node's main thread was ready to run but waited for a CPU (its schedstat), a delay phones on other machines would not add. Chart: [${chartFile}](${chartFile}).`,
     '',
     ...overloadTable(overload),
     '',
@@ -232,7 +240,7 @@ async function main(): Promise<void> {
     `- SOS-to-console (every console's first push per SOS) p50 ${msOf(hold.sos, 'p50')}, p99 ${msOf(hold.sos, 'p99')} (${hold.sos.sent} SOS sent, ${hold.sos.seen} seen by console 0); of a new incident's, p99 device to node / node to console: ${sosSplitText(hold.sos)}`,
     `- console ack to device (\`sos_status\`) p50 ${msOf(hold.consoleAck, 'p50')}, p99 ${msOf(hold.consoleAck, 'p99')} (${hold.consoleAck.seen} of ${hold.consoleAck.sent} acks reached the device)`,
     `- errors by code: ${JSON.stringify(hold.errors)}; sent ${hold.sent}, acked ${hold.acks}; jobs completed ${hold.jobsCompleted}`,
-    `- server CPU ${hold.server.cpuSecPer1000Pings.toFixed(4)} s per 1,000 pings (${(hold.server.cpuUtilisation * 100).toFixed(0)}% of a core); in GC pauses ${gcText(hold.server.gc)}`,
+    `- server CPU ${hold.server.cpuSecPer1000Pings.toFixed(4)} s per 1,000 pings (${(hold.server.cpuUtilisation * 100).toFixed(0)}% of a core); in GC pauses ${gcText(hold.server.gc)}; its main thread waited for a CPU ${runQueueText(hold.server.runQueueWaitMsPerSec)}`,
     `- server resident ${(hold.server.rssIdleBytes / 2 ** 20).toFixed(0)} MiB idle, ${(hold.server.rssConnectedBytes / 2 ** 20).toFixed(0)} MiB connected: ${(hold.server.bytesPerDevice / 1024).toFixed(1)} KB per device`,
     `- rows archived per second: ${hold.server.archiveRowsPerSec}; archive spool ${hold.server.spoolRows?.start ?? '?'} -> ${hold.server.spoolRows?.end ?? '?'} rows over the run; rate_limited ${hold.rateLimited} (node shed ${hold.server.loadShed ?? 'n/a'})`,
     '',

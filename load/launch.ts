@@ -35,6 +35,19 @@ function statCpuSec(stat: string): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
+/**
+ * Nanoseconds the main thread of process `pid` has spent runnable but waiting for a CPU
+ * (the second field of its schedstat): how much the machine kept the node from running.
+ * NaN where the kernel does not report it.
+ */
+export function runQueueWaitNs(pid: number): number {
+  try {
+    return Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').split(' ')[1]);
+  } catch {
+    return Number.NaN;
+  }
+}
+
 /** CPU seconds (user+system) and resident bytes of a process, from /proc. */
 export function procStats(pid: number): { cpuSec: number; rssBytes: number } {
   const cpuSec = statCpuSec(readFileSync(`/proc/${pid}/stat`, 'utf8'));

@@ -105,6 +105,11 @@ export function sosSplitText(sos: SimResult['sos']): string {
   return `${msText(p99OrNull(sos.toNode))} / ${msText(p99OrNull(sos.fromNode))}`;
 }
 
+/** The node's main thread runnable but not running, for the tables. */
+export function runQueueText(msPerSec: number | null): string {
+  return msPerSec === null ? 'n/a' : `${msPerSec} ms/s`;
+}
+
 /** The node's GC pauses in a run, for the tables: share of the time, then major and minor pauses. */
 export function gcText(gc: SimResult['server']['gc']): string {
   if (gc === null) return 'n/a';
@@ -115,8 +120,8 @@ export function gcText(gc: SimResult['server']['gc']): string {
 /** The overload table for bench.md. */
 export function overloadTable(steps: readonly OverloadStep[]): string[] {
   return [
-    '| load | devices x pings/s | offered fixes/s (planned / sent) | goodput fixes/s | frame answer p99 (in the node) | frames answered within 1 s | SOS-to-console p99 | of it, p99: device to node / node to console | console ack to device p99 | rate_limited: devices got / node shed | node in GC pauses (major / minor: count x mean) |',
-    '|---|---|---|---|---|---|---|---|---|---|---|',
+    '| load | devices x pings/s | offered fixes/s (planned / sent) | goodput fixes/s | frame answer p99 (in the node) | frames answered within 1 s | SOS-to-console p99 | of it, p99: device to node / node to console | console ack to device p99 | rate_limited: devices got / node shed | node in GC pauses (major / minor: count x mean) | node waiting for a CPU |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|',
     ...steps.map((s) => {
       const f = s.sim.frame;
       const share = answeredInTime(s);
@@ -137,6 +142,7 @@ export function overloadTable(steps: readonly OverloadStep[]): string[] {
         `${msText(p99OrNull(s.sim.consoleAck))} (${s.sim.consoleAck.seen}/${s.sim.consoleAck.sent})`,
         `${s.sim.rateLimited} / ${s.sim.server.loadShed ?? 'n/a'}`,
         gcText(s.sim.server.gc),
+        runQueueText(s.sim.server.runQueueWaitMsPerSec),
         '',
       ].join(' | ');
     }),

@@ -29,7 +29,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { DeviceClient } from '../src/client/index.js';
-import { latencyHistogram, launch, metricValue, mint, procStats } from './launch.js';
+import { latencyHistogram, launch, metricValue, mint, procStats, runQueueWaitNs } from './launch.js';
 import { windowQuantileBound, windowsQuantileBound } from './prom-histogram.js';
 
 /** The scenario's size; the defaults are the issue's (5,000 streams), `npm run bench` runs them. */
@@ -71,17 +71,6 @@ const stalledUs = (what: 'cpu' | 'io'): number | null => {
   }
 };
 const pressure = () => ({ cpu: stalledUs('cpu'), io: stalledUs('io') });
-/**
- * Nanoseconds the main thread of process `pid` has spent runnable but waiting for a CPU
- * (the second field of its schedstat): how much the machine kept the node from running.
- */
-const runQueueNs = (pid: number): number => {
-  try {
-    return Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').split(' ')[1]);
-  } catch {
-    return Number.NaN;
-  }
-};
 /** The share of `ms` during which some task waited, from two `pressure()` readings. */
 const stalledShare = (a: number | null, b: number | null, ms: number) =>
   a === null || b === null ? null : round2((b - a) / 1000 / ms);
@@ -215,8 +204,8 @@ export async function runShareBench(o: ShareBenchOptions) {
     node: node.stats().cpuSec,
     devices: cpuSec(process.cpuUsage()),
     readers: procStats(readers.pid as number).cpuSec,
-    nodeWaitNs: runQueueNs(node.child.pid as number),
-    devicesWaitNs: runQueueNs(process.pid),
+    nodeWaitNs: runQueueWaitNs(node.child.pid as number),
+    devicesWaitNs: runQueueWaitNs(process.pid),
   });
   /** Waits until the node counts `open` streams (`fieldtrack_share_streams`), then SETTLE_MS more. */
   const settle = async (open: number) => {

@@ -15,11 +15,13 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as hdr from 'hdr-histogram-js';
 import { joinAcks } from './console-ack.js';
-import { BENCH_SECRET, latencyHistogram, launch, metricValue, type RunningServer } from './launch.js';
+import { BENCH_SECRET, latencyHistogram, launch, metricValue, type RunningServer, runQueueWaitNs } from './launch.js';
 import { bucketCounts, windowQuantileBound } from './prom-histogram.js';
 import type { WorkerCounters, WorkerPlan, WorkerResult } from './sim-worker.js';
 
 const WORKER = join(dirname(fileURLToPath(import.meta.url)), 'sim-worker.js');
+/** coreutils' nice, on every Debian. */
+const NICE = '/usr/bin/nice';
 
 /** One simulator run. */
 export interface SimOptions {
@@ -40,6 +42,11 @@ export interface SimOptions {
   progress?: boolean;
   /** Longest wait for answers after the measured window (default 10 s); frames still waiting count as unanswered. */
   drainSeconds?: number;
+  /**
+   * Nice value of the processes that make the load (default 0: the node's). Not the safety
+   * process (SOS and consoles), which stays at the node's priority. See `loadWorkerOptions`.
+   */
+  loadNice?: number;
 }
 
 /** Latency quantiles in milliseconds. */
@@ -88,6 +95,12 @@ export interface SimResult {
   server: {
     cpuSecPer1000Pings: number;
     cpuUtilisation: number;
+    /**
+     * Milliseconds per second the node's main thread was runnable but waited for a CPU (its
+     * schedstat; null where the kernel does not say): the machine's part of every latency
+     * measured, since the simulator shares the node's cores.
+     */
+    runQueueWaitMsPerSec: number | null;
     rssIdleBytes: number;
     rssConnectedBytes: number;
     /** (resident after connect - resident before) / connected devices. */
@@ -191,6 +204,15 @@ export function safetyDevices(o: Pick<SimOptions, 'devices' | 'sosPerSec'>): num
   return Math.min(o.devices, Math.max(20, Math.ceil((o.sosPerSec ?? 0) * 10)));
 }
 
+/**
+ * How to fork a simulator process at nice `nice`: through `nice(1)`, so that every thread
+ * of it (V8's and libuv's, created at start) runs at that priority.
+ */
+function niceFork(nice: number): { execPath?: string; execArgv?: string[] } {
+  if (nice === 0) return {};
+  return { execPath: NICE, execArgv: ['-n', String(nice), process.execPath, ...process.execArgv] };
+}
+
 /** Runs the simulator against a running server and returns client- and server-side figures. */
 export async function runSim(server: RunningServer, o: SimOptions): Promise<SimResult> {
   const processes = Math.max(1, o.processes ?? Math.max(2, Math.ceil(o.devices / 4000)));
@@ -233,7 +255,11 @@ export async function runSim(server: RunningServer, o: SimOptions): Promise<SimR
     });
   }
   const workers = plans.map((plan) => {
-    const child = fork(WORKER, [JSON.stringify(plan)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const nice = plan.index < processes ? (o.loadNice ?? 0) : 0;
+    const child = fork(WORKER, [JSON.stringify(plan)], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      ...niceFork(nice),
+    });
     const state = {
       child,
       counters: undefined as WorkerCounters | undefined,
@@ -304,6 +330,7 @@ export async function runSim(server: RunningServer, o: SimOptions): Promise<SimR
     const rssConnected = server.stats().rssBytes;
     const connected = total('connected');
     const before = server.stats();
+    const waitBefore = runQueueWaitNs(server.child.pid as number);
     const metricsBefore = server.kind === 'full' ? await server.metrics() : '';
     await countNow();
     const acksBefore = total('acks');
@@ -316,6 +343,7 @@ export async function runSim(server: RunningServer, o: SimOptions): Promise<SimR
     const acksMeasured = total('acks') - acksBefore;
     const sentMeasured = total('sent') - sentBefore;
     const after = server.stats();
+    const waitAfter = runQueueWaitNs(server.child.pid as number);
     const elapsed = (Date.now() - t0) / 1000;
     const metricsAfter = server.kind === 'full' ? await server.metrics() : '';
     const windowEnded = Date.now();
@@ -399,6 +427,9 @@ export async function runSim(server: RunningServer, o: SimOptions): Promise<SimR
       server: {
         cpuSecPer1000Pings: acksMeasured > 0 ? ((after.cpuSec - before.cpuSec) / acksMeasured) * 1000 : 0,
         cpuUtilisation: (after.cpuSec - before.cpuSec) / elapsed,
+        runQueueWaitMsPerSec: Number.isNaN(waitAfter - waitBefore)
+          ? null
+          : Math.round((waitAfter - waitBefore) / 1e6 / elapsed),
         rssIdleBytes: rssIdle,
         rssConnectedBytes: rssConnected,
         bytesPerDevice: connected > 0 ? Math.round((rssConnected - rssIdle) / connected) : 0,
@@ -434,6 +465,8 @@ async function main(): Promise<void> {
       processes: { type: 'string' },
       /** Write a V8 CPU profile of the server into this folder (open it in Chrome DevTools). */
       'cpu-prof': { type: 'string' },
+      /** Nice value of the load processes (not the SOS and consoles' one). */
+      'load-nice': { type: 'string', default: '0' },
       /** A setting for the server, `NAME=value`; repeatable (to compare settings run by run). */
       env: { type: 'string', multiple: true, default: [] },
     },
@@ -458,6 +491,7 @@ async function main(): Promise<void> {
       sosPerSec: Number(values.sos),
       consoles: Number(values.consoles),
       ...(values.processes ? { processes: Number(values.processes) } : {}),
+      loadNice: Number(values['load-nice']),
       progress: true,
     });
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);

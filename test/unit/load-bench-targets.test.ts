@@ -37,6 +37,7 @@ function sim(over: Partial<SimResult> = {}, server: Partial<SimResult['server']>
     server: {
       cpuSecPer1000Pings: 0.02,
       cpuUtilisation: 0.5,
+      runQueueWaitMsPerSec: 20,
       rssIdleBytes: 0,
       rssConnectedBytes: 0,
       bytesPerDevice: 5000,

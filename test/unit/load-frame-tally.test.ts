@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import { joinAcks } from '../../load/console-ack.js';
 import { FrameTally, LATE_FRAME_MS } from '../../load/frame-tally.js';
 import { latencyHistogram } from '../../load/launch.js';
-import { gcText, sosSplitText } from '../../load/overload.js';
+import { gcText, runQueueText, sosSplitText } from '../../load/overload.js';
 import { bucketCounts, windowQuantileBound, windowsQuantileBound } from '../../load/prom-histogram.js';
 import { gcPauses } from '../../load/sim.js';
 
@@ -114,4 +114,9 @@ test("an SOS's time split at the node: each half's p99, n/a where nothing was se
   const sos = { ...q(60, 10), sent: 10, seen: 10, toNode: q(52, 10), fromNode: q(7.5, 10) };
   assert.equal(sosSplitText(sos), '52.0 ms / 7.5 ms');
   assert.equal(sosSplitText({ ...sos, toNode: q(0, 0), fromNode: q(0, 0) }), 'n/a / n/a');
+});
+
+test("the node's wait for a CPU, n/a where the kernel did not say", () => {
+  assert.equal(runQueueText(37), '37 ms/s');
+  assert.equal(runQueueText(null), 'n/a');
 });
