@@ -13,7 +13,9 @@
  * default a new folder under the system's temp dir, printed at the start and the end):
  * every node process's pino output (`node<slot>.run<n>.log`, a new file per restart, and
  * its stderr), `campaign.log` (what the clients saw and did, and the faults, one JSON
- * line each with `at` in ms), the schedule and the verdict. On a violation the lines of
+ * line each with `at` in ms; also every change of the sentinel's primary and of each Redis
+ * server's role), the Sentinel's and each Redis server's own log (`sentinel.log`,
+ * `redis-<port>.log`), the schedule and the verdict. On a violation the lines of
  * those logs that mention its alert or technician are printed under it (and kept in
  * `violations.txt`).
  *
@@ -76,6 +78,24 @@ class CampaignLog {
 let clog: CampaignLog;
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/**
+ * Notes in campaign.log each change of the primary the sentinel names and of the role each
+ * server reports, until `done()`: the failovers, and any moment when two servers both
+ * answer as primary (a restarted old primary before the sentinel turns it into a replica).
+ */
+async function watchRedis(redis: SentinelRedis, done: () => boolean): Promise<void> {
+  let last = '';
+  while (!done()) {
+    const roles: Record<number, string | null> = {};
+    for (const s of redis.servers) roles[s.port] = s.running ? await redis.role(s) : 'down';
+    const primary = await redis.primaryPort().catch(() => null);
+    const now = JSON.stringify({ primary, roles });
+    if (now !== last) clog.note('redis roles', { primary, roles });
+    last = now;
+    await sleep(250);
+  }
+}
 
 /** mulberry32: a small seeded PRNG, so a seed replays the same schedule. */
 function prng(seed: number): () => number {
@@ -460,6 +480,8 @@ async function main(): Promise<number> {
   const rnd = prng(SEED ^ 0x5eed);
 
   const redis = await SentinelRedis.launch();
+  let watching = true;
+  const watcher = watchRedis(redis, () => !watching);
   const nodes = new Nodes({ ...ENV, REDIS_SENTINELS: redis.sentinels, REDIS_SENTINEL_NAME: SENTINEL_NAME }, OUT);
   const changes: SeenChange[] = [];
   const snapshots: SeenChange[] = [];
@@ -692,6 +714,9 @@ async function main(): Promise<number> {
       await p.crash().catch(() => undefined);
     }
     for (const dir of nodes.dataDirs) rmSync(dir, { recursive: true, force: true });
+    watching = false;
+    await watcher;
+    await redis.keepLogs(OUT).catch((err: unknown) => console.error('chaos: redis logs not kept:', err));
     await redis.destroy();
     await clog.close();
   }

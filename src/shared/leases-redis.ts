@@ -66,6 +66,8 @@ export class RedisLeases implements Leases {
     target: RedisTarget | string,
     private readonly prefix: string,
     onError?: (err: Error) => void,
+    /** Told the server's address on every (re)connect: which primary a lease was taken on. */
+    onReady?: (address: string) => void,
   ) {
     // Renewals of many technicians in one tick go out as one pipeline.
     this.redis = redisClient(target, {
@@ -74,6 +76,7 @@ export class RedisLeases implements Leases {
       commandTimeout: LEASE_OP_TIMEOUT_MS,
     });
     this.redis.on('error', (err: Error) => onError?.(err));
+    this.redis.on('ready', () => onReady?.(`${this.redis.stream.remoteAddress}:${this.redis.stream.remotePort}`));
   }
 
   private key(key: string): string {

@@ -113,7 +113,11 @@ export function redisSharedState(
   });
   const feed = new RedisAlertFeed({ url, prefix, maxLen: FEED_MAXLEN, onError, onCorrupt, fences });
   const nearby = new RedisNearbyIndex(url, prefix, onError, onCorrupt);
-  const leases = new RedisLeases(url, prefix, onError);
+  // After a failover two servers may each take writes for a moment: a lease is only
+  // exclusive on one of them, so the log says which server each node's leases were on.
+  const leases = new RedisLeases(url, prefix, onError, (address) =>
+    log.info({ redis: address }, 'redis: leases connection ready'),
+  );
   const bus = new RedisNodeBus(url, prefix, nodeId, onError, onCorrupt);
   const mirror = new RedisStateMirror(url, prefix, onError, onCorrupt, fences);
   return {

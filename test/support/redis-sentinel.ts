@@ -9,7 +9,7 @@
  * acked last.
  */
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -160,6 +160,16 @@ export class SentinelRedis {
     } finally {
       c.disconnect();
     }
+  }
+
+  /**
+   * Copies the sentinel's log (`sentinel.log`: every failover, `+switch-master` and the like,
+   * with millisecond times) and each server's (`redis-<port>.log`) into `to`, before
+   * `destroy` removes them with their temp folders.
+   */
+  async keepLogs(to: string): Promise<void> {
+    await copyFile(join(this.sentinel.dir, 'sentinel.log'), join(to, 'sentinel.log'));
+    for (const s of this.servers) await copyFile(join(s.dir, 'redis.log'), join(to, `redis-${s.port}.log`));
   }
 
   async destroy(): Promise<void> {
