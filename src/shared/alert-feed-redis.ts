@@ -16,7 +16,7 @@ import type { Alert } from '../protocol.js';
 import type { AlertFeed, FeedEntry, FeedSnapshot } from './alert-feed.js';
 import { FenceTokens, fenceKey, StaleWriteError } from './fencing.js';
 import { type OnCorrupt, readRecord, storedAlertCheck } from './record-schemas.js';
-import { type RedisTarget, redisClient } from './redis-target.js';
+import { closeRedis, type RedisTarget, redisClient } from './redis-target.js';
 
 /**
  * Appends to the stream and updates the open-alert hash atomically; returns the new id, or
@@ -168,6 +168,6 @@ export class RedisAlertFeed implements AlertFeed {
   async close(): Promise<void> {
     for (const r of this.readers) r.disconnect();
     this.readers.clear();
-    await this.redis.quit().catch(() => this.redis.disconnect());
+    await closeRedis(this.redis);
   }
 }

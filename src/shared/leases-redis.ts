@@ -13,7 +13,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { Leases } from './leases.js';
-import { type RedisTarget, redisClient } from './redis-target.js';
+import { closeRedis, type RedisTarget, redisClient } from './redis-target.js';
 
 /** KEYS: lease, fence. ARGV: owner, ttl. The token when held (kept if `owner` had it last), else nil. */
 const ACQUIRE = `
@@ -109,6 +109,6 @@ export class RedisLeases implements Leases {
   }
 
   async close(): Promise<void> {
-    await this.redis.quit().catch(() => this.redis.disconnect());
+    await closeRedis(this.redis);
   }
 }

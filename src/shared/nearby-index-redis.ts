@@ -12,7 +12,7 @@ import type { NearbyTechnician } from '../protocol.js';
 import type { NearbyIndex } from './nearby-index.js';
 import { nearestFirst } from './nearby-index-memory.js';
 import { nearbyFixCheck, type OnCorrupt } from './record-schemas.js';
-import { type RedisTarget, redisClient } from './redis-target.js';
+import { closeRedis, type RedisTarget, redisClient } from './redis-target.js';
 
 /** See the module comment. */
 export class RedisNearbyIndex implements NearbyIndex {
@@ -91,6 +91,6 @@ export class RedisNearbyIndex implements NearbyIndex {
 
   async close(): Promise<void> {
     await Promise.all(this.inFlight);
-    await this.redis.quit().catch(() => this.redis.disconnect());
+    await closeRedis(this.redis);
   }
 }

@@ -10,7 +10,7 @@ import type { Redis } from 'ioredis';
 import { busEnvelopeCheck } from './bus-schemas.js';
 import type { BusMessage, NodeBus } from './node-bus.js';
 import { type OnCorrupt, readRecord } from './record-schemas.js';
-import { type RedisTarget, redisClient } from './redis-target.js';
+import { closeRedis, type RedisTarget, redisClient } from './redis-target.js';
 
 /** Messages kept per inbox: a node that is alive reads them within milliseconds. */
 const INBOX_MAXLEN = 10_000;
@@ -102,6 +102,6 @@ export class RedisNodeBus implements NodeBus {
     this.stopped = true;
     this.reader?.disconnect();
     await this.loop;
-    await this.redis.quit().catch(() => this.redis.disconnect());
+    await closeRedis(this.redis);
   }
 }

@@ -18,7 +18,7 @@
 import type { Redis } from 'ioredis';
 import { isValidId } from '../protocol/checks.js';
 import type { OnCorrupt } from './record-schemas.js';
-import { type RedisTarget, redisClient } from './redis-target.js';
+import { closeRedis, type RedisTarget, redisClient } from './redis-target.js';
 import { RevocationsUnavailable, type ShareRevocations } from './share-revocations.js';
 
 /**
@@ -162,7 +162,7 @@ export class RedisShareRevocations implements ShareRevocations {
   async close(): Promise<void> {
     this.closed = true;
     this.sub.disconnect();
-    await this.redis.quit().catch(() => this.redis.disconnect());
+    await closeRedis(this.redis);
   }
 
   /** Revocations older than this have outlived every link they killed. */

@@ -22,7 +22,7 @@ import {
   type OnCorrupt,
   readRecord,
 } from './record-schemas.js';
-import { type RedisTarget, redisClient } from './redis-target.js';
+import { closeRedis, type RedisTarget, redisClient } from './redis-target.js';
 import type { MirroredTech, StateMirror } from './state-mirror.js';
 
 /** KEYS: orders, busy, order-tech, fence. ARGV: id, json ('' drops it), tech, token. 0 when stale. */
@@ -134,6 +134,6 @@ export class RedisStateMirror implements StateMirror {
 
   async close(): Promise<void> {
     await this.flush();
-    await this.redis.quit().catch(() => this.redis.disconnect());
+    await closeRedis(this.redis);
   }
 }
