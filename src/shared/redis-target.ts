@@ -29,12 +29,6 @@ export function redisClient(target: RedisTarget | string, options: RedisOptions 
     // After a failover the old primary may still answer as a replica for a moment: a
     // READONLY error reconnects, which asks the sentinels again.
     reconnectOnError: (err) => err.message.startsWith('READONLY'),
-    // A primary that stalled (paused, swapping) past the sentinels' down-after is replaced
-    // while it still answers as primary to the connections it had, for the 10-20 s until
-    // the sentinels turn it into a replica: a node kept on it and a node that connected
-    // since would each hold the same lease, and both escalate the same SOS. With this, every
-    // connection drops and asks the sentinels again on their `+switch-master`.
-    failoverDetector: true,
   });
 }
 
@@ -53,9 +47,7 @@ export function describeTarget(target: RedisTarget): string {
 
 /**
  * Closes `redis` without waiting on a Redis that is down: QUIT (so replies in flight land)
- * when connected, for at most `waitMs`; then, or at once when not connected, drops it. The
- * drop also closes a Sentinel client's `+switch-master` subscriptions, which QUIT leaves
- * open (and reconnecting for ever once the sentinels are gone).
+ * when connected, for at most `waitMs`; then, or at once when not connected, drops it.
  */
 export async function closeRedis(redis: Redis, waitMs = 2000): Promise<void> {
   if (redis.status === 'ready') {
