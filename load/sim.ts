@@ -44,7 +44,7 @@ export interface SimOptions {
   drainSeconds?: number;
   /**
    * Nice value of the processes that make the load (default 0: the node's). Not the safety
-   * process (SOS and consoles), which stays at the node's priority. See `loadWorkerOptions`.
+   * process (SOS and consoles), which stays at the node's priority. See `niceFork`.
    */
   loadNice?: number;
 }
