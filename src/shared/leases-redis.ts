@@ -70,11 +70,11 @@ export class RedisLeases implements Leases {
     onReady?: (address: string) => void,
   ) {
     // Renewals of many technicians in one tick go out as one pipeline.
-    this.redis = redisClient(target, {
-      enableAutoPipelining: true,
-      maxRetriesPerRequest: 1,
-      commandTimeout: LEASE_OP_TIMEOUT_MS,
-    });
+    this.redis = redisClient(
+      target,
+      { enableAutoPipelining: true, maxRetriesPerRequest: 1, commandTimeout: LEASE_OP_TIMEOUT_MS },
+      { followFailover: true },
+    );
     this.redis.on('error', (err: Error) => onError?.(err));
     this.redis.on('ready', () => onReady?.(`${this.redis.stream.remoteAddress}:${this.redis.stream.remotePort}`));
   }

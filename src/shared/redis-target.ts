@@ -17,12 +17,28 @@ export type RedisTarget =
       readonly password?: string;
     };
 
+/** How a connection behaves beyond ioredis' own options. */
+export interface ClientRole {
+  /**
+   * Drop the connection and ask the sentinels again as soon as they announce a new primary
+   * (`+switch-master`), rather than at the next error. For the leases connection: a primary
+   * that stalled (paused, swapping) past the sentinels' down-after is replaced while it
+   * still answers as primary to the connections it had, for the 10-20 s until the sentinels
+   * turn it into a replica; a node kept on it and a node that connected since would each
+   * hold the same technician's lease, and both run its SOS ladder. Only leases decide who
+   * runs what, so only their connection needs it (the other connections' writes to a
+   * stalled primary are the lost writes of any failover: see the README).
+   */
+  readonly followFailover?: boolean;
+}
+
 /** A new ioredis connection to `target` with `options` (a plain URL is taken as `{url}`). */
-export function redisClient(target: RedisTarget | string, options: RedisOptions = {}): Redis {
+export function redisClient(target: RedisTarget | string, options: RedisOptions = {}, role: ClientRole = {}): Redis {
   const t: RedisTarget = typeof target === 'string' ? { url: target } : target;
   if ('url' in t) return new Redis(t.url, options);
   return new Redis({
     ...options,
+    ...(role.followFailover ? { failoverDetector: true } : {}),
     sentinels: t.sentinels.map((s) => ({ host: s.host, port: s.port })),
     name: t.name,
     ...(t.password !== undefined ? { password: t.password } : {}),

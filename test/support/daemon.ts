@@ -63,6 +63,16 @@ export abstract class DaemonServer {
     return daemon;
   }
 
+  /** SIGSTOP: the server freezes as in a stall (swapping, a VM paused); `resume` wakes it. */
+  pause(): void {
+    this.proc?.kill('SIGSTOP');
+  }
+
+  /** SIGCONT after `pause`. */
+  resume(): void {
+    this.proc?.kill('SIGCONT');
+  }
+
   /** Graceful stop (SIGTERM), keeping the data for a later `start`. */
   async stop(): Promise<void> {
     await this.signal('SIGTERM');
