@@ -13,7 +13,9 @@
  *   nothing takes over a technician whose lease Redis does not give this node (not the
  *   sweeper, a device that connects here, a request or reconciliation): the promoted
  *   replica may lack a live node's lease and its last writes, and that node re-takes its
- *   own leases first (`justReconnected`).
+ *   own leases first (`justReconnected`). The sweeper also waits that long after this
+ *   node's start; a device or request is served at once then (nothing says a failover
+ *   just happened, and a starting node must not keep its devices waiting).
  * - Drop: the lease was lost or handed over; the technician's actors, orders, incidents
  *   and alerts leave this node (after their writes are out, for the next owner to load).
  *   What it had is kept and reconciled where the technician runs next (reconcile.ts), and
@@ -315,8 +317,11 @@ export class Takeover {
     try {
       const { cluster, mirror, local, log, shared } = this.d;
       // Right after Redis comes back, give every node two renewals to re-take its own
-      // leases before treating their technicians as orphans.
-      if (shared.readyForMs() === null || this.justReconnected()) return;
+      // leases before treating their technicians as orphans. The same after this node's
+      // own start: it cannot tell whether a failover just lost the leases of live nodes
+      // (a node started then would run their technicians from Redis's older copy).
+      const up = shared.readyForMs();
+      if (up === null || up < 2 * LEASE_RENEW_MS) return;
       const busy = new Set(await mirror.busy());
       for (const a of local.seenAlerts()) if (isUnresolved(a)) busy.add(a.tech);
       const orphans: string[] = [];

@@ -25,6 +25,9 @@ import type { SharedState } from '../../src/shared/shared-state.js';
 import { MemoryStateMirror } from '../../src/shared/state-mirror-memory.js';
 import { MemoryArchive, testConfig } from './memory-archive.js';
 
+/** What a lease call of a node whose leases connection is down fails with. */
+const LEASES_DOWN = new Error('redis connection closed');
+
 /** A device link that keeps what it was sent. */
 export class RecordingDevice implements DeviceLink {
   readonly pushes: DevicePush[] = [];
@@ -71,6 +74,10 @@ export class MemoryCluster {
   private readonly connections = new Map<string, number>();
   /** Nodes whose readiness-reporting connection is down while the twins answer them (`stillReconnecting`). */
   private readonly notReady = new Set<string>();
+  /** Nodes whose leases connection is not back yet after a failover: their lease calls fail (`leasesUnreachable`). */
+  private readonly leasesDown = new Set<string>();
+  /** Per node id, how many times it asked for or renewed a lease (`acquire`, `renew`). */
+  private readonly leaseCalls = new Map<string, number>();
 
   private constructor(
     private readonly env: Record<string, string>,
@@ -101,10 +108,12 @@ export class MemoryCluster {
       feed: this.feed,
       nearby: this.nearby,
       leases: {
-        acquire: (key, owner, ttlMs) => leases.acquire(key, owner, ttlMs),
-        renew: (key, owner, ttlMs) => leases.renew(key, owner, ttlMs),
-        transfer: (key, owner, to, ttlMs) => leases.transfer(key, owner, to, ttlMs),
-        release: (key, owner) => leases.release(key, owner),
+        acquire: (key, owner, ttlMs) => this.leaseCall(nodeId, () => leases.acquire(key, owner, ttlMs)),
+        renew: (key, owner, ttlMs) => this.leaseCall(nodeId, () => leases.renew(key, owner, ttlMs)),
+        transfer: (key, owner, to, ttlMs) =>
+          this.leasesDown.has(nodeId) ? Promise.reject(LEASES_DOWN) : leases.transfer(key, owner, to, ttlMs),
+        release: (key, owner) =>
+          this.leasesDown.has(nodeId) ? Promise.reject(LEASES_DOWN) : leases.release(key, owner),
         holder: (key) =>
           this.ownersUnreadable ? Promise.reject(new Error('redis connection closed')) : leases.holder(key),
         close: () => leases.close(),
@@ -138,7 +147,38 @@ export class MemoryCluster {
     return node;
   }
 
-  /** Node `i`'s Redis connection came back just now (after a failover), as its `readyForMs` tells. */
+  private leaseCall<T>(nodeId: string, call: () => Promise<T>): Promise<T> {
+    this.leaseCalls.set(nodeId, (this.leaseCalls.get(nodeId) ?? 0) + 1);
+    return this.leasesDown.has(nodeId) ? Promise.reject(LEASES_DOWN) : call();
+  }
+
+  /** How many times node `i` asked for or renewed a lease so far (its renewals show here). */
+  leaseCallsOf(i: number): number {
+    return this.leaseCalls.get(`node-${i}`) ?? 0;
+  }
+
+  /**
+   * Starts one more node, `node-<n>`, as a process that starts now: its Redis connection is
+   * its first, up since this moment (`readyForMs` counts from here).
+   */
+  async addNode(): Promise<ClusteredTracker> {
+    const nodeId = `node-${this.nodes.length}`;
+    this.upSince.set(nodeId, this.clock.now());
+    const node = await this.startNode(nodeId);
+    this.nodes.push(node);
+    return node;
+  }
+
+  /** Node `i`'s leases connection is down (after a failover, not back yet): its lease calls fail until `leasesBack`. */
+  leasesUnreachable(i: number): void {
+    this.leasesDown.add(`node-${i}`);
+  }
+
+  /** Ends `leasesUnreachable(i)`. */
+  leasesBack(i: number): void {
+    this.leasesDown.delete(`node-${i}`);
+  }
+
   /**
    * Node `i`'s connection that reports readiness is not back yet after a failover, while its
    * other connections (leases, feed) already answer; `reconnected(i)` ends it.
@@ -149,6 +189,7 @@ export class MemoryCluster {
     this.connections.set(nodeId, (this.connections.get(nodeId) ?? 1) + 1);
   }
 
+  /** Node `i`'s Redis connection came back just now (after a failover), as its `readyForMs` tells. */
   reconnected(i: number): void {
     const nodeId = `node-${i}`;
     this.notReady.delete(nodeId);

@@ -9,7 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
-import { techLease } from '../../src/cluster/cluster-link.js';
+import { LEASE_RENEW_MS, techLease } from '../../src/cluster/cluster-link.js';
 import type { ClusteredTracker } from '../../src/cluster/clustered-tracker.js';
 import type { Outcome } from '../../src/outcome.js';
 import { FAILOVER_ENV, PLACES } from '../support/fixtures.js';
@@ -249,5 +249,40 @@ describe('cluster after a redis failover that lost writes', () => {
     ok(await settled(c, 'the ack forwarded to A', b.onSafetyMessage('op-b', { t: 'ack', seq: 2, id: incident })));
     assert.equal(a.local.localAlert(incident)?.state, 'acknowledged');
     assert.equal(await c.leases.holder(techLease(tech)), 'node-0');
+  });
+
+  it('a node that starts right after a failover leaves a holder not yet back its two renewals', async () => {
+    // One node, A, ran the technician; the failover lost its lease and the ack. A's leases
+    // connection is not back yet when a new node C starts (on the new primary, its first
+    // connection): C's sweeper must give A the same two renewals as after a reconnection,
+    // or it takes the technician over from the stale copy and escalates the acknowledged SOS.
+    cluster = await MemoryCluster.launch(1, FAILOVER_ENV);
+    const c = cluster;
+    const [a] = c.nodes as [ClusteredTracker];
+    const tech = 'lw-newcomer';
+    const onA = new RecordingDevice();
+    a.attachDevice(tech, onA);
+    ok(await a.onDeviceMessage(tech, { t: 'ping', seq: 1, ts: c.clock.now(), ...SITE }));
+    const { incident, beforeAck } = await acknowledgedSos(c, a, tech);
+    await c.advance(25_000, 500);
+
+    // Just after one of A's renewals, so that A's next one falls before C's first sweep.
+    const calls = c.leaseCallsOf(0);
+    await c.advanceUntil('A renews', () => c.leaseCallsOf(0) > calls, 10_000);
+    c.leases.forget(techLease(tech));
+    c.feed.rollback(beforeAck);
+    c.reconnected(0);
+    c.leasesUnreachable(0);
+    const newcomer = await c.addNode();
+    const consoleC = new RecordingConsole();
+    newcomer.attachSafety('op-c', consoleC);
+    // A's renewal one period later fails; its leases connection is back before the next.
+    await c.advance(LEASE_RENEW_MS + 500, 100);
+    c.leasesBack(0);
+
+    await c.advance(60_000, 500);
+    assert.equal(await c.leases.holder(techLease(tech)), 'node-0', 'the new node took the technician over');
+    assert.deepEqual(escalations(consoleC, incident), [], 'the acknowledged SOS escalated on the new node');
+    assert.equal((await c.feed.snapshot()).alerts.find((x) => x.id === incident)?.state, 'acknowledged');
   });
 });
