@@ -95,6 +95,7 @@ export async function startServer(config: Config, log: Logger, clock: Clock = sy
       forMs: config.WEBHOOK_RETRY_FOR_MS,
     },
     retentionMs: config.EVENTS_RETENTION_HOURS * 3600 * 1000,
+    threadNice: config.WEBHOOK_THREAD_NICE,
   };
   const redis = redisTarget(config);
   // One node: its own log is what the pull API reads and what its webhooks deliver. Several

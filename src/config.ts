@@ -338,6 +338,11 @@ export const VARIABLES = {
     int(1, 10_000_000),
     'Pending events one webhook holds in memory at most; the others stay in the event log (or the shared stream) and are read back from there, in order, as the backlog drains.',
   ),
+  WEBHOOK_THREAD_NICE: v(
+    10,
+    int(0, 19),
+    "Nice value of the thread that sends webhooks (Linux): it yields the CPU to the main thread, so deliveries wait rather than device acks when the cores are busy. 0: the main thread's priority.",
+  ),
   WEBHOOK_TIMEOUT_MS: v(10_000, int(100, 600_000), 'A delivery not answered 2xx within this fails and is retried.'),
   WEBHOOK_RETRY_BASE_MS: v(
     1000,

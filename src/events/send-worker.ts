@@ -7,6 +7,7 @@
  * turn of its event loop. It never logs: what went wrong goes back as the attempt's error.
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import { niceThisThread } from '../thread-priority.js';
 import { type HttpSenderOptions, httpSender } from './http-sender.js';
 import { deliveryHeaders } from './webhook-sender.js';
 
@@ -43,14 +44,23 @@ export interface SendBatch {
 export interface SendResults {
   ids: Float64Array;
   errors: Array<string | null>;
+  /** Why the thread could not lower its priority (`nice`): its first message, only then. */
+  niceError?: string;
 }
 
 /** What the worker is started with. */
-export type SendWorkerData = HttpSenderOptions;
+export interface SendWorkerData extends HttpSenderOptions {
+  /** The thread's nice value (WEBHOOK_THREAD_NICE): deliveries yield the CPU to device acks. */
+  nice: number;
+}
 
 if (parentPort === null) throw new Error('send-worker.ts runs only as a worker thread');
 const port = parentPort;
 const opts = workerData as SendWorkerData;
+{
+  const niceError = niceThisThread(opts.nice);
+  if (niceError !== null) port.postMessage({ ids: new Float64Array(0), errors: [], niceError } satisfies SendResults);
+}
 const pools = new Map<number, { url: URL; secret: string; sender: ReturnType<typeof httpSender> }>();
 let doneIds: number[] = [];
 let doneErrors: Array<string | null> = [];

@@ -92,7 +92,12 @@ export class SharedWebhooks implements WebhookApi {
       d.send !== undefined
         ? directSenders(d.send)
         : new WorkerSenders(
-            { timeoutMs: opts.timeoutMs, allowPrivate: opts.allowPrivate, maxSockets: opts.maxInFlight },
+            {
+              timeoutMs: opts.timeoutMs,
+              allowPrivate: opts.allowPrivate,
+              maxSockets: opts.maxInFlight,
+              nice: opts.threadNice ?? 0,
+            },
             d.log,
             d.metrics,
           );

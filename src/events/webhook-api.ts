@@ -16,6 +16,8 @@ export interface WebhookOptions {
   retry: RetryPolicy;
   /** Events are kept at least this long (and as long as a webhook still needs them). */
   retentionMs: number;
+  /** The delivery thread's nice value (WEBHOOK_THREAD_NICE); 0 when not given. */
+  threadNice?: number;
 }
 
 /** What `POST /v1/webhooks` takes, validated by the gateway. */

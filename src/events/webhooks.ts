@@ -54,7 +54,12 @@ export class Webhooks implements WebhookApi {
       send !== undefined
         ? directSenders(send)
         : new WorkerSenders(
-            { timeoutMs: opts.timeoutMs, allowPrivate: opts.allowPrivate, maxSockets: opts.maxInFlight },
+            {
+              timeoutMs: opts.timeoutMs,
+              allowPrivate: opts.allowPrivate,
+              maxSockets: opts.maxInFlight,
+              nice: opts.threadNice ?? 0,
+            },
             log,
             metrics,
           );

@@ -39,6 +39,8 @@ const WATCH_MS = 1_000;
 
 /** How the worker senders behave. */
 export interface WorkerSendersOptions extends HttpSenderOptions {
+  /** The worker thread's nice value (WEBHOOK_THREAD_NICE); 0 when not given. */
+  nice?: number;
   /** The worker's script (tests start a faulty one); send-worker.js by default. */
   workerFile?: URL;
   /** STUCK_GRACE_MS unless given (tests). */
@@ -95,10 +97,21 @@ export class WorkerSenders implements SenderPool {
   ) {
     const file = opts.workerFile ?? new URL('./send-worker.js', import.meta.url);
     this.stuckGraceMs = opts.stuckGraceMs ?? STUCK_GRACE_MS;
-    this.data = { timeoutMs: opts.timeoutMs, allowPrivate: opts.allowPrivate, maxSockets: opts.maxSockets };
+    this.data = {
+      timeoutMs: opts.timeoutMs,
+      allowPrivate: opts.allowPrivate,
+      maxSockets: opts.maxSockets,
+      nice: opts.nice ?? 0,
+    };
     this.client = new WorkerClient({
       spawn: () => spawnThread(file, { workerData: this.data }),
       answer: (batch, take) => {
+        if (batch.niceError !== undefined) {
+          log.warn(
+            { err: batch.niceError, nice: this.data.nice },
+            'webhook sender: could not lower its thread priority',
+          );
+        }
         for (let i = 0; i < batch.ids.length; i++) {
           const w = take(batch.ids[i] as number);
           if (w === undefined) continue;

@@ -49,7 +49,7 @@ class Sentinel extends DaemonServer {
           const log = await readFile(join(this.dir, 'sentinel.log'), 'utf8').catch(() => '');
           throw new Error(`redis-sentinel exited: ${daemon.stderr()}\n${log.slice(-2000)}`);
         }
-        const c = new Redis({ port: this.port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0 });
+        const c = probe(this.port);
         try {
           await c.connect();
           return (await c.call('SENTINEL', 'get-master-addr-by-name', SENTINEL_NAME)) !== null;
@@ -61,6 +61,17 @@ class Sentinel extends DaemonServer {
       100,
     );
   }
+}
+
+/**
+ * A one-off connection for a check (lazy: `connect()` first). Its failures reach the caller
+ * through the rejected command; the listener keeps ioredis from also printing each one as an
+ * unhandled error event (a campaign probes servers it has just killed).
+ */
+function probe(port: number): Redis {
+  const c = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0 });
+  c.on('error', () => undefined);
+  return c;
 }
 
 /** A primary, its replica and a sentinel; `sentinels` is the value for REDIS_SENTINELS. */
@@ -116,7 +127,7 @@ export class SentinelRedis {
 
   /** The replication offset `server` reports: how much of the primary's write stream it has. */
   async replicationOffset(server: RedisServer): Promise<number> {
-    const c = new Redis({ port: server.port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0 });
+    const c = probe(server.port);
     try {
       await c.connect();
       const info = await c.info('replication');
@@ -130,7 +141,7 @@ export class SentinelRedis {
 
   /** `master` or `slave`, as the server reports itself. */
   async role(server: RedisServer): Promise<string | null> {
-    const c = new Redis({ port: server.port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0 });
+    const c = probe(server.port);
     try {
       await c.connect();
       const info = await c.info('replication');
@@ -153,8 +164,9 @@ export class SentinelRedis {
 
   /** The port the sentinel gives for the primary now (the proxy's, for the first primary). */
   async primaryPort(): Promise<number> {
-    const c = new Redis({ port: this.sentinel.port, host: '127.0.0.1', maxRetriesPerRequest: 1 });
+    const c = probe(this.sentinel.port);
     try {
+      await c.connect();
       const addr = (await c.call('SENTINEL', 'get-master-addr-by-name', SENTINEL_NAME)) as [string, string];
       return Number(addr[1]);
     } finally {

@@ -42,6 +42,7 @@ const TOP_FILE_LAYERS: Record<string, number> = {
   'node-flags.ts': BASE,
   'next-turn.ts': BASE,
   'worker-client.ts': BASE, // a helper thread's lifecycle, shared by telemetry/ and events/
+  'thread-priority.ts': BASE, // a helper thread's CPU priority
   'app.ts': 9,
   'main.ts': 9,
 };

@@ -10,7 +10,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -236,4 +236,37 @@ describe('webhook senders on a worker thread', () => {
     // Answered by the worker (nothing listens on port 9), not by a crash.
     assert.match(child.stdout, /"ok":false,"error":"connect ECONNREFUSED/);
   });
+
+  it('sends from a thread at the configured nice value, leaving the main thread as it was', async (t) => {
+    if (process.platform !== 'linux') {
+      t.skip('per-thread nice values are Linux only');
+      return;
+    }
+    const rx = await receiver();
+    const before = threadNices();
+    const senders = new WorkerSenders({ ...OPTS, nice: 7 }, createLogger('silent'));
+    after(() => senders.close());
+    const hook = senders.open(new URL(`${rx.url}/n`), SECRET_A);
+    // The thread starts with the first attempt.
+    assert.deepEqual(await hook.send({ id: '0000000000000000', type: 'order.assigned' }, '{}', 0), { ok: true });
+    const started = [...threadNices()].filter(([tid]) => !before.has(tid));
+    assert.ok(
+      started.some(([, nice]) => nice === 7),
+      `a new thread runs at nice 7 (new threads: ${JSON.stringify(started)})`,
+    );
+    assert.equal(threadNices().get(process.pid), before.get(process.pid), "the main thread's nice value changed");
+    await senders.close();
+  });
 });
+
+/** The nice value of each of this process's threads, by thread id (/proc/self/task/<tid>/stat). */
+function threadNices(): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const tid of readdirSync('/proc/self/task')) {
+    const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+    // The fields after the command name (which may hold spaces) start after its ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    out.set(Number(tid), Number(fields[16]));
+  }
+  return out;
+}
