@@ -175,7 +175,7 @@ async function main(): Promise<void> {
   } finally {
     await server.stop();
   }
-  phase('6/6 events: delivery rate, then device acks with 0 and 10 webhooks');
+  phase('6/6 events: delivery rate, then device acks with 0 and 10 webhooks (delivery thread at nice 10, and 0)');
   const events = await runEventsBench(quick);
   const share = await runShareBench(
     quick ? { devices: 100, streams: 1000, seconds: 5, rounds: 1, hz: 1 } : SHARE_BENCH_DEFAULTS,

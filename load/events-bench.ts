@@ -8,10 +8,13 @@
  *    in parallel up to the in-flight cap). Reported: events stored per second, events
  *    delivered per second while the load ran, and until the receiver had them all.
  * 2. Ten webhooks and device acks: the same device hold (pings, 10% of devices running
- *    jobs, SOS) on a fresh node with no webhook and on one with 10 webhooks to the receiver;
- *    ack p50/p99 side by side, the events each delivered, and the node's CPU seconds during
- *    the hold, all threads and its main thread alone (the one that acks devices; less
- *    sensitive to other load on the machine than the latencies).
+ *    jobs, SOS) on a fresh node with no webhook, on one with 10 webhooks to the receiver,
+ *    and on one with 10 webhooks whose delivery thread runs at the main thread's priority
+ *    (`WEBHOOK_THREAD_NICE=0`, for comparison with the default 10); ack p50/p99 side by
+ *    side, the events each delivered, and the node's CPU seconds during the hold, all
+ *    threads and its main thread alone (the one that acks devices; less sensitive to other
+ *    load on the machine than the latencies). The arms take turns, `rounds` times, so a
+ *    busy moment of the machine does not fall on one arm only.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -142,6 +145,9 @@ async function deliveryRate(seconds: number): Promise<DeliveryFigures> {
 /** One hold run of phase 2. */
 export interface HoldWithWebhooks {
   webhooks: number;
+  /** The delivery thread's nice value (WEBHOOK_THREAD_NICE); null: no webhooks. */
+  threadNice: number | null;
+  round: number;
   acksPerSec: number;
   ackP50Ms: number;
   ackP99Ms: number;
@@ -153,9 +159,31 @@ export interface HoldWithWebhooks {
   errors: Record<string, number>;
 }
 
-async function holdWith(webhooks: number, devices: number, rate: number, seconds: number): Promise<HoldWithWebhooks> {
+/** A hold arm: how many webhooks, and the delivery thread's nice value (null: the default). */
+interface HoldArm {
+  webhooks: number;
+  threadNice: number | null;
+}
+
+/** The node's default WEBHOOK_THREAD_NICE (config.ts). */
+const DEFAULT_THREAD_NICE = 10;
+const HOLD_ARMS: HoldArm[] = [
+  { webhooks: 0, threadNice: null },
+  { webhooks: 10, threadNice: null },
+  { webhooks: 10, threadNice: 0 },
+];
+
+async function holdWith(
+  arm: HoldArm,
+  round: number,
+  devices: number,
+  rate: number,
+  seconds: number,
+): Promise<HoldWithWebhooks> {
+  const { webhooks } = arm;
   const rx = await receiver();
-  const server = await launch('full', EVENTS_ENV);
+  const env = arm.threadNice === null ? EVENTS_ENV : { ...EVENTS_ENV, WEBHOOK_THREAD_NICE: String(arm.threadNice) };
+  const server = await launch('full', env);
   try {
     for (let i = 0; i < webhooks; i++) await subscribe(server, `${rx.url}?n=${i}`);
     const pid = server.child.pid as number;
@@ -175,6 +203,8 @@ async function holdWith(webhooks: number, devices: number, rate: number, seconds
     const metrics = await server.metrics();
     return {
       webhooks,
+      threadNice: webhooks === 0 ? null : (arm.threadNice ?? DEFAULT_THREAD_NICE),
+      round,
       cpuSec: Math.round(cpuSec * 100) / 100,
       mainThreadCpuSec: Math.round(mainSec * 100) / 100,
       acksPerSec: sim.acksPerSec,
@@ -197,16 +227,20 @@ export interface EventsBench {
   holdDevices: number;
   holdRate: number;
   holdSeconds: number;
+  rounds: number;
 }
 
-/** Runs both phases; `quick` shortens them. */
-export async function runEventsBench(quick: boolean): Promise<EventsBench> {
+/** Runs both phases; `quick` shortens them (and runs the hold arms once). */
+export async function runEventsBench(quick: boolean, rounds = quick ? 1 : 2): Promise<EventsBench> {
   const seconds = quick ? 5 : 15;
   const holdDevices = quick ? 500 : 2000;
   const holdRate = quick ? 500 : 2000;
   const delivery = await deliveryRate(seconds);
-  const hold = [await holdWith(0, holdDevices, holdRate, seconds), await holdWith(10, holdDevices, holdRate, seconds)];
-  return { delivery, hold, holdDevices, holdRate, holdSeconds: seconds };
+  const hold: HoldWithWebhooks[] = [];
+  for (let round = 1; round <= rounds; round++) {
+    for (const arm of HOLD_ARMS) hold.push(await holdWith(arm, round, holdDevices, holdRate, seconds));
+  }
+  return { delivery, hold, holdDevices, holdRate, holdSeconds: seconds, rounds };
 }
 
 /** The bench.md lines of the events bench. */
@@ -217,13 +251,13 @@ export function eventsTable(e: EventsBench): string[] {
     '',
     `Delivery: ${d.seconds} s of \`PUT /v1/orders/:id\` (new ids, 20 connections) on a node with one webhook to a local receiver answering 200: ${d.ordersCreated} orders, ${d.eventsStored} events stored (${d.eventsStoredPerSec}/s, PUT p99 ${d.putP99Ms} ms); **${d.deliveredPerSecUnderLoad} events/s delivered** while the load ran, ${d.deliveredPerSecToDrain}/s counted to the last delivery (${d.drainedAfterLoadMs === null ? 'not all delivered within 120 s' : `all delivered ${d.drainedAfterLoadMs} ms after the load stopped`}).`,
     '',
-    `Device acks with webhooks: ${e.holdDevices} devices, ${e.holdRate} pings/s, ${e.holdSeconds} s, 10% running jobs, 2 SOS/s, each on a fresh node.`,
+    `Device acks with webhooks: ${e.holdDevices} devices, ${e.holdRate} pings/s, ${e.holdSeconds} s, 10% running jobs, 2 SOS/s, each on a fresh node; the arms take turns, ${e.rounds} round(s). The delivery thread runs at nice ${DEFAULT_THREAD_NICE} by default (\`WEBHOOK_THREAD_NICE\`); the nice 0 arm is for comparison.`,
     '',
-    '| webhooks | acks/s | ack p50 | ack p99 | events stored | deliveries | node CPU s (main thread) | errors |',
-    '|---|---|---|---|---|---|---|---|',
+    '| round | webhooks | delivery thread nice | acks/s | ack p50 | ack p99 | events stored | deliveries | node CPU s (main thread) | errors |',
+    '|---|---|---|---|---|---|---|---|---|---|',
     ...e.hold.map(
       (h) =>
-        `| ${h.webhooks} | ${h.acksPerSec} | ${h.ackP50Ms.toFixed(1)} ms | ${h.ackP99Ms.toFixed(1)} ms | ${h.eventsStored} | ${h.eventsDelivered} | ${h.cpuSec.toFixed(1)} (${h.mainThreadCpuSec.toFixed(1)}) | ${JSON.stringify(h.errors)} |`,
+        `| ${h.round} | ${h.webhooks} | ${h.threadNice ?? '-'} | ${h.acksPerSec} | ${h.ackP50Ms.toFixed(1)} ms | ${h.ackP99Ms.toFixed(1)} ms | ${h.eventsStored} | ${h.eventsDelivered} | ${h.cpuSec.toFixed(1)} (${h.mainThreadCpuSec.toFixed(1)}) | ${JSON.stringify(h.errors)} |`,
     ),
   ];
 }
